@@ -1,0 +1,250 @@
+import Kernels
+
+// The one place where tensors meet the Float and Double kernels. Each function here runs
+// one kernel on tensors of either element type and records nothing; the operations in
+// Ops/ call these for their forward and backward passes.
+
+/// An array of `count` elements, all written by `fill`.
+func makeArray<T>(_ count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void) -> [T] {
+  [T](unsafeUninitializedCapacity: max(1, count)) { buffer, initialized in
+    fill(buffer.baseAddress!)
+    initialized = count
+  }
+}
+
+/// Runs a kernel on `inputs` (all of one element type) that writes `count` new elements,
+/// calling the Float or the Double version of it.
+func runKernel(
+  _ inputs: [Tensor], count: Int,
+  float: ([[Float]], UnsafeMutablePointer<Float>) -> Void,
+  double: ([[Double]], UnsafeMutablePointer<Double>) -> Void
+) -> Storage {
+  let dtype = inputs[0].dtype
+  precondition(
+    inputs.allSatisfy { $0.dtype == dtype },
+    "mixed element types: \(inputs.map(\.dtype.rawValue))")
+  switch dtype {
+  case .float32:
+    let arrays = inputs.map(\.floats)
+    return .float32(makeArray(count) { float(arrays, $0) })
+  case .float64:
+    let arrays = inputs.map(\.doubles)
+    return .float64(makeArray(count) { double(arrays, $0) })
+  }
+}
+
+extension Tensor {
+  /// `f(x)` elementwise.
+  func mapped(_ function: UnaryFunction) -> Tensor {
+    let storage = runKernel(
+      [self], count: count,
+      float: { x, y in Kernels.map(function, x[0], into: y, count: x[0].count) },
+      double: { x, y in Kernels.map(function, x[0], into: y, count: x[0].count) })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// `g · f'(x)` elementwise, `g` of this tensor's shape.
+  func mappedBackward(_ function: UnaryFunction, gradient: Tensor) -> Tensor {
+    let storage = runKernel(
+      [self, gradient], count: count,
+      float: { x, dx in Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count) },
+      double: { x, dx in Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count) })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// `f(a, b)` elementwise, broadcasting `a` and `b` to a common shape.
+  static func combined(_ function: BinaryFunction, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let shape = Shape.broadcast(a.shape, b.shape)
+    let aStrides = Shape.broadcastStrides(of: a.shape, to: shape)
+    let bStrides = Shape.broadcastStrides(of: b.shape, to: shape)
+    let storage = runKernel(
+      [a, b], count: Shape.count(shape),
+      float: { x, y in
+        Kernels.combine(function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
+      },
+      double: { x, y in
+        Kernels.combine(function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
+      })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// `condition ≠ 0 ? a : b` elementwise, broadcasting all three.
+  static func selected(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let shape = Shape.broadcast(Shape.broadcast(condition.shape, a.shape), b.shape)
+    let strides = [condition, a, b].map { Shape.broadcastStrides(of: $0.shape, to: shape) }
+    let storage = runKernel(
+      [condition, a, b], count: Shape.count(shape),
+      float: { x, y in
+        Kernels.select(
+          x[0], strides: strides[0], x[1], strides: strides[1], x[2], strides: strides[2],
+          into: y, shape: shape)
+      },
+      double: { x, y in
+        Kernels.select(
+          x[0], strides: strides[0], x[1], strides: strides[1], x[2], strides: strides[2],
+          into: y, shape: shape)
+      })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// A contiguous tensor of `shape` whose element at each index is read from this tensor
+  /// through `strides` (a permutation or a broadcast of it).
+  func copied(strides: [Int], shape: [Int]) -> Tensor {
+    let storage = runKernel(
+      [self], count: Shape.count(shape),
+      float: { x, y in Kernels.copy(x[0], strides: strides, into: y, shape: shape) },
+      double: { x, y in Kernels.copy(x[0], strides: strides, into: y, shape: shape) })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// Sums along `axis`, keeping it with length 1.
+  func summed(alongAxis axis: Int) -> Tensor {
+    let (outer, length, inner) = split(at: axis)
+    var kept = shape
+    kept[axis] = 1
+    let storage = runKernel(
+      [self], count: outer * inner,
+      float: { x, y in Kernels.sum(x[0], outer: outer, length: length, inner: inner, into: y) },
+      double: { x, y in Kernels.sum(x[0], outer: outer, length: length, inner: inner, into: y) })
+    return Tensor(shape: kept, storage: storage)
+  }
+
+  /// The maximum along `axis` (kept with length 1) and, for each, the index along `axis`
+  /// where it is first reached.
+  func maximum(alongAxis axis: Int) -> (values: Tensor, indices: [Int]) {
+    let (outer, length, inner) = split(at: axis)
+    var kept = shape
+    kept[axis] = 1
+    var indices = [Int](repeating: 0, count: outer * inner)
+    let storage = runKernel(
+      [self], count: outer * inner,
+      float: { x, y in Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices) },
+      double: { x, y in Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices) })
+    return (Tensor(shape: kept, storage: storage), indices)
+  }
+
+  /// This tensor viewed as `[outer, length, inner]` around `axis`.
+  func split(at axis: Int) -> (outer: Int, length: Int, inner: Int) {
+    (Shape.count(Array(shape[..<axis])), shape[axis], Shape.count(Array(shape[(axis + 1)...])))
+  }
+
+  /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`.
+  static func multiplied(_ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int]) -> Tensor {
+    let storage = runKernel(
+      [a, b], count: Shape.count(shape),
+      float: { x, y in Kernels.matmul(x[0], x[1], into: y, layout) },
+      double: { x, y in Kernels.matmul(x[0], x[1], into: y, layout) })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// Softmax (or log-softmax) of each row along the last axis.
+  func softmaxOfRows(log: Bool) -> Tensor {
+    let columns = shape.last ?? 1, rows = count / Swift.max(1, columns)
+    let storage = runKernel(
+      [self], count: count,
+      float: { x, y in
+        log
+          ? Kernels.logSoftmaxRows(x[0], into: y, rows: rows, columns: columns)
+          : Kernels.softmaxRows(x[0], into: y, rows: rows, columns: columns)
+      },
+      double: { x, y in
+        log
+          ? Kernels.logSoftmaxRows(x[0], into: y, rows: rows, columns: columns)
+          : Kernels.softmaxRows(x[0], into: y, rows: rows, columns: columns)
+      })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// The backward pass of `softmaxOfRows`, given its output (this tensor) and the
+  /// gradient of that output.
+  func softmaxOfRowsBackward(gradient: Tensor, log: Bool) -> Tensor {
+    let columns = shape.last ?? 1, rows = count / Swift.max(1, columns)
+    let storage = runKernel(
+      [self, gradient], count: count,
+      float: { x, dx in
+        log
+          ? Kernels.logSoftmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          : Kernels.softmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+      },
+      double: { x, dx in
+        log
+          ? Kernels.logSoftmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          : Kernels.softmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+      })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// Weighted cross-entropy of rows of logits (`[rows, classes]` flattened): the weighted
+  /// sum of row losses, and each row's log-sum-exp.
+  func crossEntropySum(targets: [Int], weights: Tensor) -> (sum: Double, logSumExp: Tensor) {
+    let classes = shape.last!, rows = count / classes
+    var total = 0.0
+    let storage = runKernel(
+      [self, weights], count: rows,
+      float: { x, lse in
+        total = crossEntropyRows(
+          x[0], targets: targets, weights: x[1], rows: rows, classes: classes, logSumExp: lse)
+      },
+      double: { x, lse in
+        total = crossEntropyRows(
+          x[0], targets: targets, weights: x[1], rows: rows, classes: classes, logSumExp: lse)
+      })
+    return (total, Tensor(shape: [rows], storage: storage))
+  }
+
+  /// The gradient of `scale ·` the weighted cross-entropy sum with respect to these logits.
+  func crossEntropyBackward(targets: [Int], weights: Tensor, logSumExp: Tensor, scale: Double) -> Tensor {
+    let classes = shape.last!, rows = count / classes
+    let storage = runKernel(
+      [self, weights, logSumExp], count: count,
+      float: { x, dx in
+        crossEntropyRowsBackward(
+          x[0], targets: targets, weights: x[1], logSumExp: x[2], scale: scale, rows: rows,
+          classes: classes, into: dx)
+      },
+      double: { x, dx in
+        crossEntropyRowsBackward(
+          x[0], targets: targets, weights: x[1], logSumExp: x[2], scale: scale, rows: rows,
+          classes: classes, into: dx)
+      })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// The `k` largest values along the last axis, largest first, and their indices.
+  func largest(_ k: Int) -> (values: Tensor, indices: [Int]) {
+    let columns = shape.last!, rows = count / Swift.max(1, columns)
+    var indices = [Int](repeating: 0, count: rows * k)
+    let storage = runKernel(
+      [self], count: rows * k,
+      float: { x, y in Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices) },
+      double: { x, y in Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices) })
+    return (Tensor(shape: Array(shape.dropLast()) + [k], storage: storage), indices)
+  }
+
+  /// Rows of this `[rows, width]` table at `indices`, as a tensor of `shape`.
+  func gathered(rows indices: [Int], shape: [Int]) -> Tensor {
+    let width = self.shape[1]
+    let storage = runKernel(
+      [self], count: indices.count * width,
+      float: { x, y in Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y) },
+      double: { x, y in Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y) })
+    return Tensor(shape: shape, storage: storage)
+  }
+
+  /// A `[tableRows, width]` tensor of zeros with each row of this tensor (viewed as
+  /// `[indices.count, width]`) added at its index.
+  func scatteredAdd(rows indices: [Int], tableRows: Int) -> Tensor {
+    let width = count / Swift.max(1, indices.count)
+    let storage = runKernel(
+      [self], count: tableRows * width,
+      float: { x, table in
+        table.initialize(repeating: 0, count: tableRows * width)
+        Kernels.scatterAddRows(x[0], rowLength: width, indices: indices, count: indices.count, into: table)
+      },
+      double: { x, table in
+        table.initialize(repeating: 0, count: tableRows * width)
+        Kernels.scatterAddRows(x[0], rowLength: width, indices: indices, count: indices.count, into: table)
+      })
+    return Tensor(shape: [tableRows, width], storage: storage)
+  }
+}

@@ -1,0 +1,39 @@
+// Picking elements by index: rows of a table (an embedding lookup) and the k largest
+// entries of each row. Indices are plain integers and have no gradient.
+
+extension Tensor {
+  /// Rows of this `[rows, width]` table at `indices`, shaped `indexShape + [width]`.
+  /// Its backward adds each row's gradient into the table at its index (scatter-add),
+  /// so a row looked up twice receives both gradients.
+  public func gatherRows(_ indices: [Int], shape indexShape: [Int]) -> Tensor {
+    precondition(rank == 2, "gatherRows needs a [rows, width] table, got \(shape)")
+    precondition(Shape.count(indexShape) == indices.count, "\(indices.count) indices for shape \(indexShape)")
+    for index in indices where index < 0 || index >= shape[0] {
+      preconditionFailure("row index \(index) out of 0..<\(shape[0])")
+    }
+    let y = gathered(rows: indices, shape: indexShape + [shape[1]])
+    return y.recorded((self, { g in g.scatteredAdd(rows: indices, tableRows: self.shape[0]) }))
+  }
+
+  /// The `k` largest values along the last axis, largest first, and their positions
+  /// (row-major, `k` per row). Among equal values the lower position comes first. The
+  /// values' gradient flows back to the positions they were taken from.
+  public func topK(_ k: Int) -> (values: Tensor, indices: [Int]) {
+    precondition(rank >= 1 && k >= 0 && k <= shape.last!, "top-\(k) of shape \(shape)")
+    let (values, indices) = largest(k)
+    let y = values.recorded(
+      (
+        self,
+        { g in
+          let columns = self.shape.last!
+          var scattered = [Double](repeating: 0, count: self.count)
+          let gradient = g.scalars
+          for (position, column) in indices.enumerated() {
+            scattered[(position / k) * columns + column] += gradient[position]
+          }
+          return Tensor(shape: self.shape, scalars: scattered, dtype: self.dtype)
+        }
+      ))
+    return (y, indices)
+  }
+}

@@ -1,0 +1,149 @@
+/// A flat record of the differentiable operations run while it was active.
+///
+/// Each record is an operation's output and, for each input that requires a gradient, an
+/// *edge*: the input and its vector-Jacobian product, a closure that turns the gradient of
+/// the output into the gradient of that input. Backward walks the records from last to
+/// first. There is no graph of nodes holding their parents: a chain of 100,000 operations
+/// is 100,000 array entries, walked by a loop and released by one array deallocation.
+///
+///     let tape = Tape()
+///     let loss = tape.record { ((x * w).sum() - 1).pow(2) }
+///     let gradients = tape.gradients(of: loss)
+///     gradients[w]   // d loss / d w
+///
+/// A tape belongs to the thread that records on it.
+public final class Tape: @unchecked Sendable {
+  /// The tape operations record on, if any (bound by `record`).
+  @TaskLocal public static var active: Tape?
+
+  /// One input of a recorded operation and how the output's gradient reaches it.
+  struct Edge {
+    let input: Tensor
+    let vectorJacobianProduct: (Tensor) -> Tensor
+  }
+
+  /// One recorded operation.
+  struct Record {
+    let output: Tensor
+    let edges: [Edge]
+  }
+
+  private(set) var records: [Record] = []
+
+  /// An empty tape.
+  public init() {}
+
+  /// The number of recorded operations.
+  public var count: Int { records.count }
+
+  /// Runs `body` with this tape active, so the operations it runs are recorded here.
+  public func record<Result>(_ body: () throws -> Result) rethrows -> Result {
+    try Tape.$active.withValue(self) { try body() }
+  }
+
+  func append(_ record: Record) { records.append(record) }
+
+  /// The gradient of `output` with respect to every tensor it depends on that requires a
+  /// gradient and was not itself computed on this tape (parameters, watched inputs).
+  ///
+  /// `output` must be a scalar, unless `seed` gives the gradient to start from (same shape
+  /// as `output`): then this is the vector-Jacobian product `seedᵀ · J`. A tensor used
+  /// several times receives the sum of its contributions. The tape is only read, so
+  /// calling this twice gives the same gradients.
+  public func gradients(of output: Tensor, seed: Tensor? = nil) -> Gradients {
+    if let seed {
+      precondition(seed.shape == output.shape, "seed \(seed.shape) for output \(output.shape)")
+    } else {
+      precondition(output.count == 1, "gradients of a non-scalar \(output.shape) need a seed")
+    }
+    return Tape.$active.withValue(nil) {
+      let start = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
+      var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): start]
+      for record in records.reversed() {
+        // A record's output is used only by later records, all processed by now: its
+        // gradient is complete, and no longer needed once passed on.
+        guard let gradient = pending.removeValue(forKey: ObjectIdentifier(record.output)) else {
+          continue
+        }
+        for edge in record.edges {
+          let contribution = edge.vectorJacobianProduct(gradient)
+          precondition(
+            contribution.shape == edge.input.shape,
+            "gradient of shape \(contribution.shape) for an input of shape \(edge.input.shape)")
+          let key = ObjectIdentifier(edge.input)
+          pending[key] = pending[key].map { $0 + contribution } ?? contribution
+        }
+      }
+      var gradients = Gradients()
+      for record in records {
+        for edge in record.edges {
+          let key = ObjectIdentifier(edge.input)
+          if let gradient = pending.removeValue(forKey: key) {
+            gradients.values[key] = (edge.input, gradient)
+          }
+        }
+      }
+      if let gradient = pending.removeValue(forKey: ObjectIdentifier(output)), output.requiresGradient {
+        gradients.values[ObjectIdentifier(output)] = (output, gradient)
+      }
+      return gradients
+    }
+  }
+}
+
+/// Gradients found by `Tape.gradients(of:)`, looked up by tensor.
+public struct Gradients {
+  /// Keyed by identity; each entry keeps its tensor alive so the key stays unique.
+  var values: [ObjectIdentifier: (tensor: Tensor, gradient: Tensor)] = [:]
+
+  /// The gradient with respect to `tensor`, or nil if the output does not depend on it
+  /// (or it does not require a gradient).
+  public subscript(_ tensor: Tensor) -> Tensor? {
+    values[ObjectIdentifier(tensor)]?.gradient
+  }
+
+  /// How many tensors received a gradient.
+  public var count: Int { values.count }
+}
+
+extension Tensor {
+  /// Records this tensor, the output of an operation, on the active tape.
+  ///
+  /// Each edge pairs an input with its vector-Jacobian product: given the gradient of this
+  /// output, it returns the gradient of that input (same shape as the input). Edges whose
+  /// input does not require a gradient are dropped, so frozen tensors cost no backward
+  /// work. Without an active tape, or without any input requiring a gradient, nothing is
+  /// recorded (that is inference). Returns `self`, so an operation ends with
+  /// `return output.recorded(...)`. This is how every operation in this module is
+  /// written, and how new ones are added.
+  public func recorded(_ edges: (input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)...)
+    -> Tensor
+  {
+    recorded(edges: edges)
+  }
+
+  /// `recorded` for a list of edges built at run time (one per input of `concatenate`).
+  public func recorded(edges: [(input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)]) -> Tensor {
+    guard let tape = Tape.active else { return self }
+    let kept = edges.filter { $0.input.requiresGradient }
+    guard !kept.isEmpty else { return self }
+    requiresGradient = true
+    tape.append(
+      Tape.Record(
+        output: self,
+        edges: kept.map { Tape.Edge(input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct) }))
+    return self
+  }
+}
+
+/// Runs `body` on a fresh tape and returns its scalar result and its gradients with
+/// respect to `parameters`, in order. A parameter the result does not depend on gets a
+/// gradient of zeros.
+public func valueAndGradients(
+  of parameters: [Tensor], _ body: () throws -> Tensor
+) rethrows -> (value: Tensor, gradients: [Tensor]) {
+  let tape = Tape()
+  let value = try tape.record(body)
+  let gradients = tape.gradients(of: value)
+  return (value, parameters.map { gradients[$0] ?? Tensor.zeros($0.shape, dtype: $0.dtype) })
+}

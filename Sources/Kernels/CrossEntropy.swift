@@ -1,0 +1,87 @@
+/// Cross-entropy of each row of logits against a target class, weighted.
+///
+/// For row `r` with weight `w_r`: `loss_r = logsumexp(logits_r) − logits_r[target_r]`.
+/// Returns `Σ_r w_r · loss_r` (rows with weight 0 are skipped: their target is never read)
+/// and writes each row's log-sum-exp for the backward pass.
+public func crossEntropyRows(
+  _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+  rows: Int, classes: Int, logSumExp: UnsafeMutablePointer<Float>
+) -> Double { crossEntropyLoop(logits, targets, weights, rows, classes, logSumExp) }
+
+/// Weighted cross-entropy of each row, in Double.
+public func crossEntropyRows(
+  _ logits: UnsafePointer<Double>, targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
+  rows: Int, classes: Int, logSumExp: UnsafeMutablePointer<Double>
+) -> Double { crossEntropyLoop(logits, targets, weights, rows, classes, logSumExp) }
+
+/// Backward of `crossEntropyRows` scaled by `scale`:
+/// `dlogits[r, c] = scale · w_r · (softmax(logits_r)[c] − [c = target_r])`.
+public func crossEntropyRowsBackward(
+  _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+  logSumExp: UnsafePointer<Float>, scale: Double, rows: Int, classes: Int,
+  into dlogits: UnsafeMutablePointer<Float>
+) { crossEntropyBackwardLoop(logits, targets, weights, logSumExp, scale, rows, classes, dlogits) }
+
+/// Backward of `crossEntropyRows`, in Double.
+public func crossEntropyRowsBackward(
+  _ logits: UnsafePointer<Double>, targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
+  logSumExp: UnsafePointer<Double>, scale: Double, rows: Int, classes: Int,
+  into dlogits: UnsafeMutablePointer<Double>
+) { crossEntropyBackwardLoop(logits, targets, weights, logSumExp, scale, rows, classes, dlogits) }
+
+/// Rows per chunk: about `elementwiseGrain` elements.
+private func rowGrain(_ classes: Int) -> Int { max(1, elementwiseGrain / max(1, classes)) }
+
+private func crossEntropyLoop<T: KernelScalar>(
+  _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int>, _ weights: UnsafePointer<T>,
+  _ rows: Int, _ classes: Int, _ logSumExp: UnsafeMutablePointer<T>
+) -> Double {
+  precondition(classes > 0, "cross-entropy over zero classes")
+  // Each chunk of rows writes its partial sum; the partials are added in chunk order, so
+  // the total does not depend on the thread count.
+  let grain = rowGrain(classes)
+  let chunks = (rows + grain - 1) / grain
+  return Scratch.with(Double.self, count: max(1, chunks)) { partials in
+    forEachChunk(rows, grain: grain) { range in
+      var total = 0.0
+      for r in range {
+        let row = logits + r * classes
+        let m = contiguousMax(row, classes)
+        var sum: T = 0
+        for c in 0..<classes { sum += T.exp(row[c] - m) }
+        let lse = m + T.log(sum)
+        logSumExp[r] = lse
+        if weights[r] != 0 {
+          let target = targets[r]
+          precondition(target >= 0 && target < classes, "target \(target) out of 0..<\(classes)")
+          total += Double(weights[r]) * Double(lse - row[target])
+        }
+      }
+      partials[range.lowerBound / grain] = total
+    }
+    var total = 0.0
+    for chunk in 0..<chunks { total += partials[chunk] }
+    return total
+  }
+}
+
+private func crossEntropyBackwardLoop<T: KernelScalar>(
+  _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int>, _ weights: UnsafePointer<T>,
+  _ logSumExp: UnsafePointer<T>, _ scale: Double, _ rows: Int, _ classes: Int,
+  _ dlogits: UnsafeMutablePointer<T>
+) {
+  forEachChunk(rows, grain: rowGrain(classes)) { range in
+    for r in range {
+      let out = dlogits + r * classes
+      let w = T(scale) * weights[r]
+      if w == 0 {
+        out.update(repeating: 0, count: classes)
+        continue
+      }
+      let row = logits + r * classes
+      let lse = logSumExp[r]
+      for c in 0..<classes { out[c] = w * T.exp(row[c] - lse) }
+      out[targets[r]] -= w
+    }
+  }
+}

@@ -1,0 +1,235 @@
+/// A function applied to every element, with its derivative beside it.
+public enum UnaryFunction: Sendable, Equatable, CustomStringConvertible {
+  case negate
+  case exp
+  case log
+  case squareRoot
+  case reciprocalSquareRoot
+  case tanh
+  case sigmoid
+  /// `x · sigmoid(x)`, also called swish.
+  case silu
+  case relu
+  /// The exact GELU, `x · Φ(x)` with Φ the standard normal distribution function.
+  case gelu
+  /// `x^p` for a fixed exponent `p`.
+  case power(Double)
+
+  /// The function's name, as in `tinymixer gradcheck`'s table.
+  public var description: String {
+    switch self {
+    case .negate: "negate"
+    case .exp: "exp"
+    case .log: "log"
+    case .squareRoot: "sqrt"
+    case .reciprocalSquareRoot: "rsqrt"
+    case .tanh: "tanh"
+    case .sigmoid: "sigmoid"
+    case .silu: "silu"
+    case .relu: "relu"
+    case .gelu: "gelu"
+    case .power(let p): "pow \(p)"
+    }
+  }
+
+  /// `f(x)` and `f'(x)`. A loop that needs only one of them lets the optimizer drop the other.
+  @inline(__always)
+  func valueAndDerivative<T: KernelScalar>(_ x: T) -> (value: T, derivative: T) {
+    switch self {
+    case .negate:
+      return (-x, -1)
+    case .exp:
+      let y = T.exp(x)
+      return (y, y)
+    case .log:
+      return (T.log(x), 1 / x)
+    case .squareRoot:
+      let y = x.squareRoot()
+      return (y, 1 / (2 * y))
+    case .reciprocalSquareRoot:
+      let y = 1 / x.squareRoot()
+      return (y, -y * y * y / 2)
+    case .tanh:
+      let y = T.tanh(x)
+      return (y, 1 - y * y)
+    case .sigmoid:
+      let y = logistic(x)
+      return (y, y * (1 - y))
+    case .silu:
+      let s = logistic(x)
+      return (x * s, s * (1 + x * (1 - s)))
+    case .relu:
+      return x > 0 ? (x, 1) : (0, 0)
+    case .gelu:
+      let cdf = (1 + T.erf(x * T(0.7071067811865476))) / 2
+      let pdf = T.exp(-x * x / 2) * T(0.3989422804014327)
+      return (x * cdf, cdf + x * pdf)
+    case .power(let exponent):
+      let p = T(exponent)
+      return (T.pow(x, p), p * T.pow(x, p - 1))
+    }
+  }
+}
+
+/// The logistic function, computed without overflow for large `|x|`.
+@inline(__always)
+func logistic<T: KernelScalar>(_ x: T) -> T {
+  if x >= 0 { return 1 / (1 + T.exp(-x)) }
+  let e = T.exp(x)
+  return e / (1 + e)
+}
+
+/// `y[i] = f(x[i])`.
+public func map(
+  _ function: UnaryFunction, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+  count: Int
+) { mapLoop(function, x, y, count) }
+
+/// `y[i] = f(x[i])` in Double.
+public func map(
+  _ function: UnaryFunction, _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>,
+  count: Int
+) { mapLoop(function, x, y, count) }
+
+/// `dx[i] = g[i] · f'(x[i])`: the backward pass of `map`.
+public func mapBackward(
+  _ function: UnaryFunction, _ x: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
+  into dx: UnsafeMutablePointer<Float>, count: Int
+) { mapBackwardLoop(function, x, g, dx, count) }
+
+/// `dx[i] = g[i] · f'(x[i])` in Double.
+public func mapBackward(
+  _ function: UnaryFunction, _ x: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
+  into dx: UnsafeMutablePointer<Double>, count: Int
+) { mapBackwardLoop(function, x, g, dx, count) }
+
+private func mapLoop<T: KernelScalar>(
+  _ function: UnaryFunction, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int
+) {
+  forEachChunk(count, grain: elementwiseGrain) { range in
+    for i in range { y[i] = function.valueAndDerivative(x[i]).value }
+  }
+}
+
+private func mapBackwardLoop<T: KernelScalar>(
+  _ function: UnaryFunction, _ x: UnsafePointer<T>, _ g: UnsafePointer<T>,
+  _ dx: UnsafeMutablePointer<T>, _ count: Int
+) {
+  forEachChunk(count, grain: elementwiseGrain) { range in
+    for i in range { dx[i] = g[i] * function.valueAndDerivative(x[i]).derivative }
+  }
+}
+
+/// An arithmetic operation on two elements.
+public enum BinaryFunction: Sendable, Equatable {
+  case add, subtract, multiply, divide
+}
+
+/// `out = f(a, b)` over a contiguous output of `shape`, reading `a` and `b` through their
+/// strides (0 along a broadcast axis).
+public func combine(
+  _ function: BinaryFunction, _ a: UnsafePointer<Float>, strides aStrides: [Int],
+  _ b: UnsafePointer<Float>, strides bStrides: [Int], into out: UnsafeMutablePointer<Float>,
+  shape: [Int]
+) { combineLoop(function, a, aStrides, b, bStrides, out, shape) }
+
+/// `out = f(a, b)` in Double; see the Float version.
+public func combine(
+  _ function: BinaryFunction, _ a: UnsafePointer<Double>, strides aStrides: [Int],
+  _ b: UnsafePointer<Double>, strides bStrides: [Int], into out: UnsafeMutablePointer<Double>,
+  shape: [Int]
+) { combineLoop(function, a, aStrides, b, bStrides, out, shape) }
+
+private func combineLoop<T: KernelScalar>(
+  _ function: BinaryFunction, _ a: UnsafePointer<T>, _ aStrides: [Int],
+  _ b: UnsafePointer<T>, _ bStrides: [Int], _ out: UnsafeMutablePointer<T>, _ shape: [Int]
+) {
+  switch function {
+  case .add: combineRuns(a, aStrides, b, bStrides, out, shape, +)
+  case .subtract: combineRuns(a, aStrides, b, bStrides, out, shape, -)
+  case .multiply: combineRuns(a, aStrides, b, bStrides, out, shape, *)
+  case .divide: combineRuns(a, aStrides, b, bStrides, out, shape, /)
+  }
+}
+
+@inline(__always)
+private func combineRuns<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ aStrides: [Int], _ b: UnsafePointer<T>, _ bStrides: [Int],
+  _ out: UnsafeMutablePointer<T>, _ shape: [Int], _ f: (T, T) -> T
+) {
+  StridedWalk(shape: shape, strides: [aStrides, bStrides]).forEachRun {
+    start, offsets, length, steps in
+    let a = a + offsets.0, b = b + offsets.1, out = out + start
+    // The common layouts get loops the compiler can vectorize.
+    if steps.0 == 1 && steps.1 == 1 {
+      for i in 0..<length { out[i] = f(a[i], b[i]) }
+    } else if steps.0 == 1 && steps.1 == 0 {
+      let y = b[0]
+      for i in 0..<length { out[i] = f(a[i], y) }
+    } else if steps.0 == 0 && steps.1 == 1 {
+      let x = a[0]
+      for i in 0..<length { out[i] = f(x, b[i]) }
+    } else {
+      for i in 0..<length { out[i] = f(a[i * steps.0], b[i * steps.1]) }
+    }
+  }
+}
+
+/// `out = condition ≠ 0 ? a : b`, elementwise with broadcasting strides.
+///
+/// A real select, not `c·a + (1 − c)·b`, so an infinity or NaN on the side not chosen
+/// never reaches the output.
+public func select(
+  _ condition: UnsafePointer<Float>, strides conditionStrides: [Int],
+  _ a: UnsafePointer<Float>, strides aStrides: [Int],
+  _ b: UnsafePointer<Float>, strides bStrides: [Int],
+  into out: UnsafeMutablePointer<Float>, shape: [Int]
+) { selectLoop(condition, conditionStrides, a, aStrides, b, bStrides, out, shape) }
+
+/// `out = condition ≠ 0 ? a : b` in Double.
+public func select(
+  _ condition: UnsafePointer<Double>, strides conditionStrides: [Int],
+  _ a: UnsafePointer<Double>, strides aStrides: [Int],
+  _ b: UnsafePointer<Double>, strides bStrides: [Int],
+  into out: UnsafeMutablePointer<Double>, shape: [Int]
+) { selectLoop(condition, conditionStrides, a, aStrides, b, bStrides, out, shape) }
+
+private func selectLoop<T: KernelScalar>(
+  _ condition: UnsafePointer<T>, _ conditionStrides: [Int], _ a: UnsafePointer<T>,
+  _ aStrides: [Int], _ b: UnsafePointer<T>, _ bStrides: [Int],
+  _ out: UnsafeMutablePointer<T>, _ shape: [Int]
+) {
+  StridedWalk(shape: shape, strides: [conditionStrides, aStrides, bStrides]).forEachRun {
+    start, offsets, length, steps in
+    for i in 0..<length {
+      let chosen = condition[offsets.0 + i * steps.0] != 0
+      out[start + i] = chosen ? a[offsets.1 + i * steps.1] : b[offsets.2 + i * steps.2]
+    }
+  }
+}
+
+/// Copies `x`, read through `strides`, into the contiguous `out` of `shape`: a transpose
+/// or permutation (permuted strides) or a broadcast (zero strides).
+public func copy(
+  _ x: UnsafePointer<Float>, strides: [Int], into out: UnsafeMutablePointer<Float>,
+  shape: [Int]
+) { copyLoop(x, strides, out, shape) }
+
+/// Copies `x` through `strides` into the contiguous `out`, in Double.
+public func copy(
+  _ x: UnsafePointer<Double>, strides: [Int], into out: UnsafeMutablePointer<Double>,
+  shape: [Int]
+) { copyLoop(x, strides, out, shape) }
+
+private func copyLoop<T: KernelScalar>(
+  _ x: UnsafePointer<T>, _ strides: [Int], _ out: UnsafeMutablePointer<T>, _ shape: [Int]
+) {
+  StridedWalk(shape: shape, strides: [strides]).forEachRun { start, offsets, length, steps in
+    let x = x + offsets.0, out = out + start
+    if steps.0 == 1 {
+      out.update(from: x, count: length)
+    } else {
+      for i in 0..<length { out[i] = x[i * steps.0] }
+    }
+  }
+}

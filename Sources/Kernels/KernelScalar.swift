@@ -1,0 +1,48 @@
+import Foundation
+
+/// The scalar types the kernels compute in: `Float` for training, `Double` for gradient
+/// checks. Every public kernel has a concrete Float and Double entry point that calls one
+/// generic implementation, so callers in other modules always reach specialized code.
+protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
+  static func exp(_ x: Self) -> Self
+  static func log(_ x: Self) -> Self
+  static func tanh(_ x: Self) -> Self
+  static func erf(_ x: Self) -> Self
+  static func pow(_ x: Self, _ y: Self) -> Self
+}
+
+extension Float: KernelScalar {
+  static func exp(_ x: Float) -> Float { Foundation.exp(x) }
+  static func log(_ x: Float) -> Float { Foundation.log(x) }
+  static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
+  static func erf(_ x: Float) -> Float { Foundation.erf(x) }
+  static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
+}
+
+extension Double: KernelScalar {
+  static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+  static func log(_ x: Double) -> Double { Foundation.log(x) }
+  static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+  static func erf(_ x: Double) -> Double { Foundation.erf(x) }
+  static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+}
+
+/// Splits `0..<count` into chunks of `grain` (the last may be shorter) and runs `body` on
+/// each, on all threads when there is more than one chunk.
+///
+/// The chunks depend only on `count` and `grain`, never on the thread count, so a kernel
+/// that writes each output from one chunk gives the same bits on any number of threads.
+func forEachChunk(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+  let chunks = (count + grain - 1) / grain
+  if chunks <= 1 {
+    if count > 0 { body(0..<count) }
+    return
+  }
+  parallelFor(chunks) { chunk in
+    body(chunk * grain..<min(count, (chunk + 1) * grain))
+  }
+}
+
+/// Elements per chunk for elementwise work: enough that a chunk outweighs handing it to a
+/// thread (about a microsecond).
+let elementwiseGrain = 1 << 15

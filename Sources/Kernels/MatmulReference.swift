@@ -1,0 +1,40 @@
+/// The plain triple loop: `C = op(A) · op(B)` (or `C += …` with `accumulate`).
+///
+/// One multiply and one add per term, summed in order of `p`. This is the definition the
+/// fast `matmul` is tested against; it is far too slow for training.
+public func matmulReference(
+  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+  _ shape: MatmulShape, accumulate: Bool = false
+) {
+  referenceLoop(a, b, c, shape, accumulate)
+}
+
+/// The plain triple loop in Double; see the Float version.
+public func matmulReference(
+  _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+  _ shape: MatmulShape, accumulate: Bool = false
+) {
+  referenceLoop(a, b, c, shape, accumulate)
+}
+
+private func referenceLoop<T: FloatingPoint>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+  _ shape: MatmulShape, _ accumulate: Bool
+) {
+  for item in 0..<shape.batch {
+    let a = a + item * shape.batchStrideA
+    let b = b + item * shape.batchStrideB
+    let c = c + item * shape.batchStrideC
+    for i in 0..<shape.m {
+      for j in 0..<shape.n {
+        var sum: T = 0
+        for p in 0..<shape.k {
+          let x = a[i * shape.aRowStride + p * shape.aColumnStride]
+          let y = b[p * shape.bRowStride + j * shape.bColumnStride]
+          sum += x * y
+        }
+        c[i * shape.n + j] = accumulate ? c[i * shape.n + j] + sum : sum
+      }
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/// The `k` largest elements of each row, largest first, and their column indices.
+/// Equal values are ordered by column, so ties go to the lower index.
+public func topKRows(
+  _ x: UnsafePointer<Float>, rows: Int, columns: Int, k: Int,
+  values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>
+) { topKLoop(x, rows, columns, k, values, indices) }
+
+/// The `k` largest elements of each row and their indices, in Double.
+public func topKRows(
+  _ x: UnsafePointer<Double>, rows: Int, columns: Int, k: Int,
+  values: UnsafeMutablePointer<Double>, indices: UnsafeMutablePointer<Int>
+) { topKLoop(x, rows, columns, k, values, indices) }
+
+private func topKLoop<T: KernelScalar>(
+  _ x: UnsafePointer<T>, _ rows: Int, _ columns: Int, _ k: Int,
+  _ values: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int>
+) {
+  precondition(k >= 0 && k <= columns, "top-\(k) of \(columns) columns")
+  guard k > 0 else { return }
+  forEachChunk(rows, grain: max(1, elementwiseGrain / max(1, columns * k))) { range in
+    for r in range {
+      let row = x + r * columns
+      let value = values + r * k, index = indices + r * k
+      // Insertion into a sorted list of the best `k` so far. A later column enters only if
+      // strictly greater, which keeps the lower index first among equals.
+      var filled = 0
+      for c in 0..<columns {
+        let v = row[c]
+        if filled == k && !(v > value[k - 1]) { continue }
+        var slot = Swift.min(filled, k - 1)
+        while slot > 0 && v > value[slot - 1] {
+          value[slot] = value[slot - 1]
+          index[slot] = index[slot - 1]
+          slot -= 1
+        }
+        value[slot] = v
+        index[slot] = c
+        filled = Swift.min(filled + 1, k)
+      }
+    }
+  }
+}
+
+/// Copies rows of `table` (each `rowLength` long) into `out`: `out[i] = table[indices[i]]`.
+/// This is an embedding lookup.
+public func gatherRows(
+  _ table: UnsafePointer<Float>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into out: UnsafeMutablePointer<Float>
+) { gatherLoop(table, rowLength, indices, count, out) }
+
+/// Copies rows of `table` into `out` by index, in Double.
+public func gatherRows(
+  _ table: UnsafePointer<Double>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into out: UnsafeMutablePointer<Double>
+) { gatherLoop(table, rowLength, indices, count, out) }
+
+/// Adds each row of `rows` into `table` at its index: `table[indices[i]] += rows[i]`, in
+/// order of `i`. This is the backward pass of `gatherRows`; an index that appears twice
+/// receives both rows.
+public func scatterAddRows(
+  _ rows: UnsafePointer<Float>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into table: UnsafeMutablePointer<Float>
+) { scatterAddLoop(rows, rowLength, indices, count, table) }
+
+/// Adds rows into `table` at their indices, in Double.
+public func scatterAddRows(
+  _ rows: UnsafePointer<Double>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into table: UnsafeMutablePointer<Double>
+) { scatterAddLoop(rows, rowLength, indices, count, table) }
+
+private func gatherLoop<T: KernelScalar>(
+  _ table: UnsafePointer<T>, _ rowLength: Int, _ indices: UnsafePointer<Int>, _ count: Int,
+  _ out: UnsafeMutablePointer<T>
+) {
+  forEachChunk(count, grain: max(1, elementwiseGrain / max(1, rowLength))) { range in
+    for i in range {
+      (out + i * rowLength).update(from: table + indices[i] * rowLength, count: rowLength)
+    }
+  }
+}
+
+private func scatterAddLoop<T: KernelScalar>(
+  _ rows: UnsafePointer<T>, _ rowLength: Int, _ indices: UnsafePointer<Int>, _ count: Int,
+  _ table: UnsafeMutablePointer<T>
+) {
+  // Threads split the columns, never the rows: two rows with the same index are then
+  // always added by one thread, in order.
+  let columnsPerChunk = max(16, elementwiseGrain / max(1, count))
+  forEachChunk(rowLength, grain: columnsPerChunk) { columns in
+    for i in 0..<count {
+      let source = rows + i * rowLength, destination = table + indices[i] * rowLength
+      for c in columns { destination[c] += source[c] }
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/// Softmax of each row: `y[r, c] = exp(x[r, c] − m) / Σ_c' exp(x[r, c'] − m)` with `m` the
+/// row's maximum, so no exponent overflows. Rows are contiguous runs of `columns`.
+public func softmaxRows(
+  _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+) { softmaxLoop(x, y, rows, columns, log: false) }
+
+/// Softmax of each row, in Double.
+public func softmaxRows(
+  _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+) { softmaxLoop(x, y, rows, columns, log: false) }
+
+/// Log-softmax of each row: `y[r, c] = x[r, c] − m − log Σ_c' exp(x[r, c'] − m)`.
+public func logSoftmaxRows(
+  _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+) { softmaxLoop(x, y, rows, columns, log: true) }
+
+/// Log-softmax of each row, in Double.
+public func logSoftmaxRows(
+  _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+) { softmaxLoop(x, y, rows, columns, log: true) }
+
+/// Backward of `softmaxRows`, given its output `y` and the gradient `g` of `y`:
+/// `dx = y ⊙ (g − ⟨g, y⟩)` row by row.
+public func softmaxRowsBackward(
+  _ y: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
+  into dx: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+) { softmaxBackwardLoop(y, g, dx, rows, columns, log: false) }
+
+/// Backward of `softmaxRows`, in Double.
+public func softmaxRowsBackward(
+  _ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
+  into dx: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+) { softmaxBackwardLoop(y, g, dx, rows, columns, log: false) }
+
+/// Backward of `logSoftmaxRows`, given its output `y` and the gradient `g` of `y`:
+/// `dx = g − exp(y) · Σ g` row by row.
+public func logSoftmaxRowsBackward(
+  _ y: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
+  into dx: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+) { softmaxBackwardLoop(y, g, dx, rows, columns, log: true) }
+
+/// Backward of `logSoftmaxRows`, in Double.
+public func logSoftmaxRowsBackward(
+  _ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
+  into dx: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+) { softmaxBackwardLoop(y, g, dx, rows, columns, log: true) }
+
+/// The maximum of a contiguous, non-empty run.
+@inline(__always)
+func contiguousMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
+  var best = x[0]
+  for i in 1..<count where x[i] > best { best = x[i] }
+  return best
+}
+
+private func softmaxLoop<T: KernelScalar>(
+  _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rows: Int, _ columns: Int, log: Bool
+) {
+  guard columns > 0 else { return }
+  forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
+    for r in range {
+      let x = x + r * columns, y = y + r * columns
+      let m = contiguousMax(x, columns)
+      for c in 0..<columns { y[c] = T.exp(x[c] - m) }
+      let total = contiguousSum(y, columns)
+      if log {
+        let shift = m + T.log(total)
+        for c in 0..<columns { y[c] = x[c] - shift }
+      } else {
+        let scale = 1 / total
+        for c in 0..<columns { y[c] *= scale }
+      }
+    }
+  }
+}
+
+private func softmaxBackwardLoop<T: KernelScalar>(
+  _ y: UnsafePointer<T>, _ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>,
+  _ rows: Int, _ columns: Int, log: Bool
+) {
+  guard columns > 0 else { return }
+  forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
+    for r in range {
+      let y = y + r * columns, g = g + r * columns, dx = dx + r * columns
+      if log {
+        let total = contiguousSum(g, columns)
+        for c in 0..<columns { dx[c] = g[c] - T.exp(y[c]) * total }
+      } else {
+        let dot = contiguousDot(g, y, columns)
+        for c in 0..<columns { dx[c] = y[c] * (g[c] - dot) }
+      }
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+@testable import Autodiff
+
+@Test func broadcastingFollowsNumPy() {
+  #expect(Shape.broadcast([2, 1, 4], [3, 1]) == [2, 3, 4])
+  #expect(Shape.broadcast([], [5]) == [5])
+  #expect(Shape.broadcastStrides(of: [3, 1], to: [2, 3, 4]) == [0, 1, 0])
+  let x = Tensor(shape: [2, 3], scalars: [1.0, 2, 3, 4, 5, 6])
+  #expect(x.sumToShape([3]).scalars == [5, 7, 9])
+  #expect(x.sumToShape([2, 1]).scalars == [6, 15])
+  #expect((x + Tensor(shape: [3], scalars: [10.0, 20, 30])).scalars == [11, 22, 33, 14, 25, 36])
+}
+
+@Test func softmaxAndCrossEntropyStayFiniteForHugeLogits() {
+  let logits = Tensor(shape: [2, 3], scalars: [1000.0, 1001, -1000, 1e30, 0, -1e30], requiresGradient: true)
+  #expect(logits.softmax().scalars.allSatisfy { $0.isFinite })
+  #expect(logits.logSoftmax().scalars.allSatisfy { $0.isFinite })
+  let tape = Tape()
+  let loss = tape.record { crossEntropy(logits: logits, targets: [1, 0]) }
+  #expect(loss.item.isFinite)
+  #expect(tape.gradients(of: loss)[logits]!.scalars.allSatisfy { $0.isFinite })
+}
+
+@Test func crossEntropyWithNothingCountedIsZeroWithZeroGradient() {
+  let logits = Tensor(shape: [2, 3], scalars: [1.0, 2, 3, 4, 5, 6], requiresGradient: true)
+  let tape = Tape()
+  let loss = tape.record { crossEntropy(logits: logits, targets: [0, 99], mask: [false, false]) }
+  #expect(loss.item == 0)
+  #expect(tape.gradients(of: loss)[logits]!.scalars == [0, 0, 0, 0, 0, 0])
+}
+
+@Test func crossEntropyMatchesItsDefinition() {
+  let logits = Tensor(shape: [2, 3], scalars: [0.5, -1, 2, 0, 0, 0])
+  let loss = crossEntropy(logits: logits, targets: [2, 1], mask: [true, true]).item
+  let first = Foundation.log(Foundation.exp(0.5) + Foundation.exp(-1) + Foundation.exp(2)) - 2
+  let second = Foundation.log(3.0)
+  #expect(abs(loss - (first + second) / 2) < 1e-12)
+}
+
+@Test func selectNeverLeaksTheSideNotChosen() {
+  let a = Tensor(shape: [3], scalars: [1.0, 2, 3], requiresGradient: true)
+  let b = Tensor(shape: [3], scalars: [Double.infinity, .nan, -.infinity], requiresGradient: true)
+  let condition = Tensor(shape: [3], scalars: [1.0, 1, 1])
+  let tape = Tape()
+  let y = tape.record { select(condition, a, b).sum() }
+  #expect(y.item == 6)
+  let gradients = tape.gradients(of: y)
+  #expect(gradients[a]!.scalars == [1, 1, 1])
+  #expect(gradients[b]!.scalars == [0, 0, 0])
+}
+
+@Test func topKBreaksTiesByLowerIndexAndMaxRoutesToTheFirst() {
+  let x = Tensor(shape: [1, 5], scalars: [2.0, 5, 5, 1, 5], requiresGradient: true)
+  let (values, indices) = x.topK(3)
+  #expect(values.scalars == [5, 5, 5])
+  #expect(indices == [1, 2, 4])
+  let tape = Tape()
+  let m = tape.record { x.max() }
+  #expect(tape.gradients(of: m)[x]!.scalars == [0, 1, 0, 0, 0])
+}
+
+@Test func reshapeAndDetachShareStorageButAssignDoesNotLeak() {
+  let x = Tensor(shape: [2, 2], scalars: [1.0, 2, 3, 4])
+  let view = x.reshaped([4])
+  let frozen = x.detached()
+  x.assign(.float64([9, 9, 9, 9]))
+  #expect(view.scalars == [1, 2, 3, 4])
+  #expect(frozen.scalars == [1, 2, 3, 4])
+}
+
+@Test func seededGeneratorIsReproducible() {
+  var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42), c = SeededGenerator(seed: 43)
+  let first = (0..<5).map { _ in a.next() }
+  #expect(first == (0..<5).map { _ in b.next() })
+  #expect(first != (0..<5).map { _ in c.next() })
+  var g = SeededGenerator(seed: 1)
+  let normals = (0..<20_000).map { _ in g.nextNormal() }
+  let mean = normals.reduce(0, +) / 20_000
+  let variance = normals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 20_000
+  #expect(abs(mean) < 0.03 && abs(variance - 1) < 0.05)
+}

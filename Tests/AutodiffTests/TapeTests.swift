@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+@testable import Autodiff
+
+@Test func chainOfOneHundredThousandOperationsRunsBackwardAndIsReleased() {
+  let x = Tensor(shape: [2], scalars: [1.0, -2.0], requiresGradient: true)
+  var tape: Tape? = Tape()
+  let y = tape!.record {
+    var h = x
+    for _ in 0..<50_000 { h = h * 1.00001 + 0.0 }
+    return h.sum()
+  }
+  #expect(tape!.count == 100_001)
+  let gradient = tape!.gradients(of: y)[x]!.scalars
+  let expected = Foundation.pow(1.00001, 50_000.0)
+  #expect(abs(gradient[0] - expected) < 1e-9 * expected)
+  #expect(abs(gradient[1] - expected) < 1e-9 * expected)
+  tape = nil  // releases 100,001 records without recursion
+  #expect(tape == nil)
+}
+
+@Test func backwardTwiceGivesIdenticalGradients() {
+  var generator = SeededGenerator(seed: 3)
+  let w = Tensor.normal([3, 4], dtype: .float64, generator: &generator)
+  w.requiresGradient = true
+  let x = Tensor.normal([5, 3], dtype: .float64, generator: &generator)
+  let tape = Tape()
+  let loss = tape.record { tanh(matmul(x, w)).softmax().max(axes: [1]).sum() }
+  let first = tape.gradients(of: loss)[w]!.scalars
+  let second = tape.gradients(of: loss)[w]!.scalars
+  #expect(first == second)
+}
+
+@Test func aTensorUsedTwiceReceivesBothContributions() {
+  let x = Tensor(shape: [3], scalars: [0.5, -1.0, 2.0], requiresGradient: true)
+  let tape = Tape()
+  let y = tape.record { (x * x + x).sum() }  // dy/dx = 2x + 1
+  #expect(tape.gradients(of: y)[x]!.scalars == [2.0, -1.0, 5.0])
+}
+
+@Test func frozenTensorsGetNoGradientAndNoBackwardWork() {
+  let frozen = Tensor(shape: [2], scalars: [1.0, 2.0])
+  let trained = Tensor(shape: [2], scalars: [3.0, 4.0], requiresGradient: true)
+  var frozenProductsComputed = 0
+  let tape = Tape()
+  let y = tape.record { () -> Tensor in
+    let product = (frozen.detached() * trained.detached()).recorded(
+      (frozen, { g in
+        frozenProductsComputed += 1
+        return g * trained
+      }),
+      (trained, { g in g * frozen }))
+    return product.sum()
+  }
+  let gradients = tape.gradients(of: y)
+  #expect(gradients[frozen] == nil)
+  #expect(gradients[trained]!.scalars == [1.0, 2.0])
+  #expect(frozenProductsComputed == 0)
+  #expect(gradients.count == 1)
+}
+
+@Test func nothingIsRecordedWithoutATapeOrWithoutGradients() {
+  let x = Tensor(shape: [2], scalars: [1.0, 2.0], requiresGradient: true)
+  let y = exp(x) * 2  // no active tape: inference
+  #expect(!y.requiresGradient)
+  let tape = Tape()
+  let z = tape.record { exp(Tensor(shape: [2], scalars: [1.0, 2.0])) * 2 }
+  #expect(tape.count == 0)
+  #expect(!z.requiresGradient)
+}
+
+@Test func stopGradientBlocksTheFlow() {
+  let x = Tensor(shape: [2], scalars: [1.0, 2.0], requiresGradient: true)
+  let tape = Tape()
+  let y = tape.record { (x * x.detached()).sum() }  // d/dx = x (not 2x)
+  #expect(tape.gradients(of: y)[x]!.scalars == [1.0, 2.0])
+}
+
+@Test func valueAndGradientsGivesZerosForUnusedParameters() {
+  let a = Tensor(shape: [2], scalars: [1.0, 2.0], requiresGradient: true)
+  let unused = Tensor(shape: [3], scalars: [1.0, 2.0, 3.0], requiresGradient: true)
+  let (value, gradients) = valueAndGradients(of: [a, unused]) { (a * a).sum() }
+  #expect(value.item == 5)
+  #expect(gradients[0].scalars == [2.0, 4.0])
+  #expect(gradients[1].scalars == [0.0, 0.0, 0.0])
+}
+
+@Test func aVectorJacobianProductOfTheWrongShapeStopsBackward() async throws {
+  await #expect(processExitsWith: .failure) {
+    let x = Tensor(shape: [2], scalars: [1.0, 2.0], requiresGradient: true)
+    let tape = Tape()
+    let y = tape.record { x.sum().recorded((x, { g in g })) }  // wrong: shape [] for [2]
+    _ = tape.gradients(of: y)
+  }
+}
+
+@Test func gradientsOfFloat32AndFloat64AgreeToFloat32Precision() {
+  var generator = SeededGenerator(seed: 9)
+  let w64 = Tensor.normal([4, 3], dtype: .float64, generator: &generator)
+  let x64 = Tensor.normal([6, 4], dtype: .float64, generator: &generator)
+  func gradient(_ dtype: DType) -> [Double] {
+    let w = w64.converted(to: dtype)
+    w.requiresGradient = true
+    let x = x64.converted(to: dtype)
+    let tape = Tape()
+    let loss = tape.record { crossEntropy(logits: gelu(matmul(x, w)), targets: [0, 1, 2, 0, 1, 2]) }
+    return tape.gradients(of: loss)[w]!.scalars
+  }
+  let single = gradient(.float32), double = gradient(.float64)
+  for (a, b) in zip(single, double) { #expect(abs(a - b) < 1e-5) }
+}

@@ -1,0 +1,131 @@
+import Testing
+
+@testable import Kernels
+
+/// A deterministic pseudo-random fill in [-1, 1), so failures reproduce.
+func fill<T: BinaryFloatingPoint>(_ count: Int, seed: UInt64) -> [T] {
+  var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+  return (0..<count).map { _ in
+    state ^= state << 13
+    state ^= state >> 7
+    state ^= state << 17
+    return T(Double(state >> 11) / Double(1 << 53) * 2 - 1)
+  }
+}
+
+/// Largest difference from the reference, relative to the reference's largest magnitude.
+func relativeDifference<T: BinaryFloatingPoint>(_ x: [T], _ reference: [T]) -> Double {
+  var worst = 0.0, scale = 0.0
+  for (a, b) in zip(x, reference) {
+    worst = Swift.max(worst, abs(Double(a) - Double(b)))
+    scale = Swift.max(scale, abs(Double(b)))
+  }
+  return scale == 0 ? worst : worst / scale
+}
+
+protocol MatmulTestScalar: BinaryFloatingPoint {
+  static var tolerance: Double { get }
+  static func fast(_ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
+  static func reference(_ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
+}
+
+extension Float: MatmulTestScalar {
+  static var tolerance: Double { 1e-5 }
+  static func fast(_ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool) {
+    matmul(a, b, into: &c, shape, accumulate: accumulate)
+  }
+  static func reference(_ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool) {
+    matmulReference(a, b, into: &c, shape, accumulate: accumulate)
+  }
+}
+
+extension Double: MatmulTestScalar {
+  static var tolerance: Double { 1e-12 }
+  static func fast(_ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool) {
+    matmul(a, b, into: &c, shape, accumulate: accumulate)
+  }
+  static func reference(_ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool) {
+    matmulReference(a, b, into: &c, shape, accumulate: accumulate)
+  }
+}
+
+/// Runs the fast and the reference matmul on the same random operands; returns the
+/// relative difference.
+func compare<T: MatmulTestScalar>(_ type: T.Type, _ shape: MatmulShape, accumulate: Bool = false, seed: UInt64 = 1) -> Double {
+  let aCount = shape.batchStrideA == 0 ? shape.m * shape.k : shape.batch * shape.m * shape.k
+  let bCount = shape.batchStrideB == 0 ? shape.k * shape.n : shape.batch * shape.k * shape.n
+  let a: [T] = fill(aCount, seed: seed), b: [T] = fill(bCount, seed: seed + 1)
+  let start: [T] = fill(shape.batch * shape.m * shape.n, seed: seed + 2)
+  var fast = start, reference = start
+  T.fast(a, b, &fast, shape, accumulate)
+  T.reference(a, b, &reference, shape, accumulate)
+  return relativeDifference(fast, reference)
+}
+
+let oddSizes = [1, 3, 17, 33, 65, 129]
+let forms = [(false, false), (false, true), (true, false), (true, true)]
+
+@Test(arguments: oddSizes)
+func fastMatmulMatchesReferenceOnOddShapes(m: Int) {
+  for n in oddSizes {
+    for k in oddSizes {
+      for (ta, tb) in forms {
+        let shape = MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb)
+        let float = compare(Float.self, shape), double = compare(Double.self, shape)
+        #expect(float <= Float.tolerance, "Float \(shape): \(float)")
+        #expect(double <= Double.tolerance, "Double \(shape): \(double)")
+      }
+    }
+  }
+}
+
+@Test func batchedSharedAndAccumulatingFormsMatchReference() {
+  for (ta, tb) in forms {
+    for (shareA, shareB) in [(false, false), (true, false), (false, true)] {
+      for accumulate in [false, true] {
+        let base = MatmulShape(m: 33, n: 65, k: 17, transposeA: ta, transposeB: tb)
+        let shape = MatmulShape(
+          m: 33, n: 65, k: 17, transposeA: ta, transposeB: tb, batch: 3,
+          batchStrideA: shareA ? 0 : base.batchStrideA, batchStrideB: shareB ? 0 : base.batchStrideB)
+        let float = compare(Float.self, shape, accumulate: accumulate)
+        let double = compare(Double.self, shape, accumulate: accumulate)
+        #expect(float <= Float.tolerance, "Float \(shape) accumulate \(accumulate): \(float)")
+        #expect(double <= Double.tolerance, "Double \(shape) accumulate \(accumulate): \(double)")
+      }
+    }
+  }
+}
+
+@Test func largeProductsMatchReference() {
+  // Large enough to be packed and threaded, with a 4 KiB row stride and edge tiles.
+  for shape in [
+    MatmulShape(m: 130, n: 1024, k: 40), MatmulShape(m: 129, n: 100, k: 257, transposeA: true),
+    MatmulShape(m: 200, n: 70, k: 150, transposeB: true),
+  ] {
+    #expect(compare(Float.self, shape) <= Float.tolerance, "\(shape)")
+    #expect(compare(Double.self, shape) <= Double.tolerance, "\(shape)")
+  }
+}
+
+@Test func emptyInnerDimensionGivesZerosOrLeavesC() {
+  var c: [Float] = [1, 2, 3, 4]
+  matmul([], [], into: &c, MatmulShape(m: 2, n: 2, k: 0), accumulate: true)
+  #expect(c == [1, 2, 3, 4])
+  matmul([], [], into: &c, MatmulShape(m: 2, n: 2, k: 0))
+  #expect(c == [0, 0, 0, 0])
+}
+
+@Test func matmulIsBitwiseIdenticalOnOneAndTwoThreads() {
+  let shape = MatmulShape(m: 257, n: 190, k: 300, transposeB: true)
+  let a: [Float] = fill(shape.m * shape.k, seed: 7), b: [Float] = fill(shape.k * shape.n, seed: 8)
+  var results: [[Float]] = []
+  for threads in [1, 2, 3] {
+    Parallelism.threadCount = threads
+    var c = [Float](repeating: 0, count: shape.m * shape.n)
+    matmul(a, b, into: &c, shape)
+    results.append(c)
+  }
+  Parallelism.threadCount = 2
+  #expect(results[0] == results[1])
+  #expect(results[0] == results[2])
+}
