@@ -12,9 +12,9 @@ import PackageDescription
 /// slow, but correct, for a binary that must run on other machines.
 let portable = ProcessInfo.processInfo.environment["TINYMIXER_PORTABLE"] != nil
 #if arch(x86_64)
-let cpuFlags: [String] = portable ? [] : ["-target-cpu", "native"]
+  let cpuFlags: [String] = portable ? [] : ["-target-cpu", "native"]
 #else
-let cpuFlags: [String] = []  // arm64 has fused multiply-add in its baseline.
+  let cpuFlags: [String] = []  // arm64 has fused multiply-add in its baseline.
 #endif
 
 /// Settings shared by every target.

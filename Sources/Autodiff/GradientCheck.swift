@@ -49,7 +49,8 @@ public enum GradientCheck {
     func evaluate(_ index: Int, _ direction: [Double], _ scale: Double) -> [Double] {
       var shifted = inputs
       let x = inputs[index].scalars
-      shifted[index] = Tensor(shape: inputs[index].shape, scalars: zip(x, direction).map { $0 + scale * $1 })
+      shifted[index] = Tensor(
+        shape: inputs[index].shape, scalars: zip(x, direction).map { $0 + scale * $1 })
       return Tape.$active.withValue(nil) { function(shifted).scalars }
     }
     func note(absolute: Double, scale: Double) {
@@ -66,14 +67,17 @@ public enum GradientCheck {
         var seed = [Double](repeating: 0, count: outputs)
         seed[j] = 1
         let gradients = tape.gradients(of: output, seed: Tensor(shape: output.shape, scalars: seed))
-        tapeRows.append(leaves.map { gradients[$0]?.scalars ?? [Double](repeating: 0, count: $0.count) })
+        tapeRows.append(
+          leaves.map { gradients[$0]?.scalars ?? [Double](repeating: 0, count: $0.count) })
       }
       for (index, input) in inputs.enumerated() {
-        var worst = 0.0, largest = 0.0
+        var worst = 0.0
+        var largest = 0.0
         for e in 0..<input.count {
           var direction = [Double](repeating: 0, count: input.count)
           direction[e] = 1
-          let plus = evaluate(index, direction, step), minus = evaluate(index, direction, -step)
+          let plus = evaluate(index, direction, step)
+          let minus = evaluate(index, direction, -step)
           for j in 0..<outputs {
             let numerical = (plus[j] - minus[j]) / (2 * step)
             let analytical = tapeRows[j][index][e]
@@ -90,12 +94,15 @@ public enum GradientCheck {
           let u = Tensor.normal(output.shape, dtype: .float64, generator: &generator)
           let v = (0..<input.count).map { _ in generator.nextNormal() }
           let gradient = tape.gradients(of: output, seed: u)[leaves[index]]?.scalars
-          let analytical = zip(gradient ?? [Double](repeating: 0, count: input.count), v).reduce(0) { $0 + $1.0 * $1.1 }
+          let analytical = zip(gradient ?? [Double](repeating: 0, count: input.count), v).reduce(0)
+          { $0 + $1.0 * $1.1 }
           let weights = u.scalars
           let plus = zip(weights, evaluate(index, v, step)).reduce(0) { $0 + $1.0 * $1.1 }
           let minus = zip(weights, evaluate(index, v, -step)).reduce(0) { $0 + $1.0 * $1.1 }
           let numerical = (plus - minus) / (2 * step)
-          note(absolute: abs(numerical - analytical), scale: Swift.max(abs(numerical), abs(analytical)))
+          note(
+            absolute: abs(numerical - analytical), scale: Swift.max(abs(numerical), abs(analytical))
+          )
         }
       }
     }

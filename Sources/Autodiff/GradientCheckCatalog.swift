@@ -32,7 +32,8 @@ public struct GradientCheckCase: Sendable, CustomStringConvertible {
 
   /// The input shapes, for example `[2,3] [3]`.
   public var shapes: String {
-    inputShapes.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: " ")
+    inputShapes.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(
+      separator: " ")
   }
 
   /// The case's name.
@@ -105,30 +106,43 @@ extension GradientCheckCase {
 
   static var arithmetic: [GradientCheckCase] {
     let operations: [(String, @Sendable (Tensor, Tensor) -> Tensor)] = [
-      ("add", { $0 + $1 }), ("subtract", { $0 - $1 }), ("multiply", { $0 * $1 }), ("divide", { $0 / $1 }),
+      ("add", { $0 + $1 }), ("subtract", { $0 - $1 }), ("multiply", { $0 * $1 }),
+      ("divide", { $0 / $1 }),
     ]
-    let layouts: [([Int], [Int])] = [([2, 3], [2, 3]), ([2, 3, 4], [3, 1]), ([4], [2, 3, 4]), ([2, 1, 4], [3, 1]), ([2, 3], [])]
+    let layouts: [([Int], [Int])] = [
+      ([2, 3], [2, 3]), ([2, 3, 4], [3, 1]), ([4], [2, 3, 4]), ([2, 1, 4], [3, 1]), ([2, 3], []),
+    ]
     var cases: [GradientCheckCase] = []
     for (name, operation) in operations {
       for (a, b) in layouts {
         let label = a == b ? "\(name)" : "\(name) (broadcast \(a) with \(b))"
-        cases.append(.on(label, [(a, .signed), (b, name == "divide" ? .positive : .signed)]) { operation($0[0], $0[1]) })
+        cases.append(
+          .on(label, [(a, .signed), (b, name == "divide" ? .positive : .signed)]) {
+            operation($0[0], $0[1])
+          })
       }
     }
-    cases.append(.on("scalar arithmetic", [([2, 3], .positive)]) { 2 - (3 * $0[0] + 1) / 2 + 1 / $0[0] })
+    cases.append(
+      .on("scalar arithmetic", [([2, 3], .positive)]) { 2 - (3 * $0[0] + 1) / 2 + 1 / $0[0] })
     return cases
   }
 
   static var reductions: [GradientCheckCase] {
     [
       .on("sum (all)", [([2, 3, 4], .signed)]) { $0[0].sum() },
-      .on("sum (axis 1, keepdims)", [([2, 3, 4], .signed)]) { $0[0].sum(axes: [1], keepDimensions: true) },
+      .on("sum (axis 1, keepdims)", [([2, 3, 4], .signed)]) {
+        $0[0].sum(axes: [1], keepDimensions: true)
+      },
       .on("sum (axes 0, 2)", [([2, 3, 4], .signed)]) { $0[0].sum(axes: [0, -1]) },
       .on("mean (all)", [([2, 3, 4], .signed)]) { $0[0].mean() },
-      .on("mean (axis -1, keepdims)", [([2, 3, 4], .signed)]) { $0[0].mean(axes: [-1], keepDimensions: true) },
+      .on("mean (axis -1, keepdims)", [([2, 3, 4], .signed)]) {
+        $0[0].mean(axes: [-1], keepDimensions: true)
+      },
       .on("max (all)", [([2, 3, 4], .distinct)]) { $0[0].max() },
       .on("max (axis 1)", [([2, 3, 4], .distinct)]) { $0[0].max(axes: [1]) },
-      .on("max (axes 0, 2, keepdims)", [([2, 3, 4], .distinct)]) { $0[0].max(axes: [0, 2], keepDimensions: true) },
+      .on("max (axes 0, 2, keepdims)", [([2, 3, 4], .distinct)]) {
+        $0[0].max(axes: [0, 2], keepDimensions: true)
+      },
       .on("broadcast to", [([3, 1], .signed)]) { $0[0].broadcast(to: [2, 3, 4]) },
       .on("sum to shape", [([2, 3, 4], .signed)]) { $0[0].sumToShape([3, 1]) },
     ]
@@ -137,17 +151,31 @@ extension GradientCheckCase {
   static var products: [GradientCheckCase] {
     [
       .on("matmul", [([3, 4], .signed), ([4, 5], .signed)]) { matmul($0[0], $0[1]) },
-      .on("matmul A·Bᵀ", [([3, 4], .signed), ([5, 4], .signed)]) { matmul($0[0], $0[1], transposeB: true) },
-      .on("matmul Aᵀ·B", [([4, 3], .signed), ([4, 5], .signed)]) { matmul($0[0], $0[1], transposeA: true) },
+      .on("matmul A·Bᵀ", [([3, 4], .signed), ([5, 4], .signed)]) {
+        matmul($0[0], $0[1], transposeB: true)
+      },
+      .on("matmul Aᵀ·B", [([4, 3], .signed), ([4, 5], .signed)]) {
+        matmul($0[0], $0[1], transposeA: true)
+      },
       .on("matmul Aᵀ·Bᵀ", [([4, 3], .signed), ([5, 4], .signed)]) {
         matmul($0[0], $0[1], transposeA: true, transposeB: true)
       },
       .on("batched matmul", [([2, 3, 4], .signed), ([2, 4, 2], .signed)]) { matmul($0[0], $0[1]) },
-      .on("batched matmul A·Bᵀ", [([2, 3, 4], .signed), ([2, 2, 4], .signed)]) { matmul($0[0], $0[1], transposeB: true) },
-      .on("batched matmul Aᵀ·B", [([2, 4, 3], .signed), ([2, 4, 2], .signed)]) { matmul($0[0], $0[1], transposeA: true) },
-      .on("matmul batch × matrix", [([2, 3, 4], .signed), ([4, 5], .signed)]) { matmul($0[0], $0[1]) },
-      .on("matmul batch × matrixᵀ", [([2, 3, 4], .signed), ([5, 4], .signed)]) { matmul($0[0], $0[1], transposeB: true) },
-      .on("matmul broadcast batch", [([2, 1, 3, 4], .signed), ([3, 4, 2], .signed)]) { matmul($0[0], $0[1]) },
+      .on("batched matmul A·Bᵀ", [([2, 3, 4], .signed), ([2, 2, 4], .signed)]) {
+        matmul($0[0], $0[1], transposeB: true)
+      },
+      .on("batched matmul Aᵀ·B", [([2, 4, 3], .signed), ([2, 4, 2], .signed)]) {
+        matmul($0[0], $0[1], transposeA: true)
+      },
+      .on("matmul batch × matrix", [([2, 3, 4], .signed), ([4, 5], .signed)]) {
+        matmul($0[0], $0[1])
+      },
+      .on("matmul batch × matrixᵀ", [([2, 3, 4], .signed), ([5, 4], .signed)]) {
+        matmul($0[0], $0[1], transposeB: true)
+      },
+      .on("matmul broadcast batch", [([2, 1, 3, 4], .signed), ([3, 4, 2], .signed)]) {
+        matmul($0[0], $0[1])
+      },
       .on(
         "matmul (larger, projections)", [([17, 33], .signed), ([9, 33], .signed)],
         method: .randomProjections(count: 4)
@@ -161,21 +189,31 @@ extension GradientCheckCase {
       .on("permute", [([2, 3, 4], .signed)]) { $0[0].permuted([2, 0, 1]) },
       .on("transpose", [([2, 3, 4], .signed)]) { $0[0].transposed(0, 2) },
       .on("slice", [([2, 5, 3], .signed)]) { $0[0].sliced(along: 1, 1..<4) },
-      .on("concatenate (axis 0)", [([1, 3], .signed), ([2, 3], .signed)]) { concatenate([$0[0], $0[1]], along: 0) },
-      .on("concatenate (axis 1)", [([2, 1, 2], .signed), ([2, 3, 2], .signed), ([2, 2, 2], .signed)]) {
+      .on("concatenate (axis 0)", [([1, 3], .signed), ([2, 3], .signed)]) {
+        concatenate([$0[0], $0[1]], along: 0)
+      },
+      .on(
+        "concatenate (axis 1)",
+        [([2, 1, 2], .signed), ([2, 3, 2], .signed), ([2, 2, 2], .signed)]
+      ) {
         concatenate([$0[0], $0[1], $0[2]], along: 1)
       },
       .on("split", [([2, 6], .signed)]) { x in
         let parts = x[0].split(along: -1, sizes: [1, 3, 2])
-        return parts[0] * parts[2].sum(axes: [1], keepDimensions: true) + parts[1].sum(axes: [1], keepDimensions: true)
+        return parts[0] * parts[2].sum(axes: [1], keepDimensions: true)
+          + parts[1].sum(axes: [1], keepDimensions: true)
       },
     ]
   }
 
   static var indexing: [GradientCheckCase] {
     [
-      .on("gather rows (repeated index)", [([4, 3], .signed)]) { $0[0].gatherRows([2, 0, 2, 3, 2], shape: [5]) },
-      .on("gather rows (2-d indices)", [([5, 2], .signed)]) { $0[0].gatherRows([4, 1, 1, 0], shape: [2, 2]) },
+      .on("gather rows (repeated index)", [([4, 3], .signed)]) {
+        $0[0].gatherRows([2, 0, 2, 3, 2], shape: [5])
+      },
+      .on("gather rows (2-d indices)", [([5, 2], .signed)]) {
+        $0[0].gatherRows([4, 1, 1, 0], shape: [2, 2])
+      },
       .on("top-k values", [([3, 5], .distinct)]) { $0[0].topK(2).values },
     ]
   }
@@ -186,9 +224,12 @@ extension GradientCheckCase {
       .on("softmax (axis 0)", [([3, 2, 2], .signed)]) { $0[0].softmax(axis: 0) },
       .on("log-softmax (last axis)", [([2, 4], .signed)]) { $0[0].logSoftmax() },
       .on("log-softmax (axis 1)", [([2, 3, 2], .signed)]) { $0[0].logSoftmax(axis: 1) },
-      .on("cross-entropy", [([4, 5], .signed)]) { crossEntropy(logits: $0[0], targets: [1, 0, 4, 2]) },
+      .on("cross-entropy", [([4, 5], .signed)]) {
+        crossEntropy(logits: $0[0], targets: [1, 0, 4, 2])
+      },
       .on("cross-entropy (masked)", [([2, 3, 5], .signed)]) {
-        crossEntropy(logits: $0[0], targets: [1, 0, 4, 2, 3, 3], mask: [false, true, true, false, true, false])
+        crossEntropy(
+          logits: $0[0], targets: [1, 0, 4, 2, 3, 3], mask: [false, true, true, false, true, false])
       },
     ]
   }
@@ -199,7 +240,8 @@ extension GradientCheckCase {
         select(Tensor(shape: [3, 1], scalars: [1, 0, 1], dtype: .float64), $0[0], $0[1])
       },
       .on("masked fill", [([2, 3], .signed)]) {
-        $0[0].maskedFill(Tensor(shape: [2, 3], scalars: [0, 1, 0, 1, 1, 0], dtype: .float64), with: -5)
+        $0[0].maskedFill(
+          Tensor(shape: [2, 3], scalars: [0, 1, 0, 1, 1, 0], dtype: .float64), with: -5)
       },
     ]
   }

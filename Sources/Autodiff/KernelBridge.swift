@@ -47,8 +47,12 @@ extension Tensor {
   func mappedBackward(_ function: UnaryFunction, gradient: Tensor) -> Tensor {
     let storage = runKernel(
       [self, gradient], count: count,
-      float: { x, dx in Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count) },
-      double: { x, dx in Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count) })
+      float: { x, dx in
+        Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count)
+      },
+      double: { x, dx in
+        Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count)
+      })
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -60,10 +64,12 @@ extension Tensor {
     let storage = runKernel(
       [a, b], count: Shape.count(shape),
       float: { x, y in
-        Kernels.combine(function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
+        Kernels.combine(
+          function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
       },
       double: { x, y in
-        Kernels.combine(function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
+        Kernels.combine(
+          function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
       })
     return Tensor(shape: shape, storage: storage)
   }
@@ -118,8 +124,12 @@ extension Tensor {
     var indices = [Int](repeating: 0, count: outer * inner)
     let storage = runKernel(
       [self], count: outer * inner,
-      float: { x, y in Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices) },
-      double: { x, y in Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices) })
+      float: { x, y in
+        Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices)
+      },
+      double: { x, y in
+        Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices)
+      })
     return (Tensor(shape: kept, storage: storage), indices)
   }
 
@@ -139,7 +149,8 @@ extension Tensor {
 
   /// Softmax (or log-softmax) of each row along the last axis.
   func softmaxOfRows(log: Bool) -> Tensor {
-    let columns = shape.last ?? 1, rows = count / Swift.max(1, columns)
+    let columns = shape.last ?? 1
+    let rows = count / Swift.max(1, columns)
     let storage = runKernel(
       [self], count: count,
       float: { x, y in
@@ -158,18 +169,23 @@ extension Tensor {
   /// The backward pass of `softmaxOfRows`, given its output (this tensor) and the
   /// gradient of that output.
   func softmaxOfRowsBackward(gradient: Tensor, log: Bool) -> Tensor {
-    let columns = shape.last ?? 1, rows = count / Swift.max(1, columns)
+    let columns = shape.last ?? 1
+    let rows = count / Swift.max(1, columns)
     let storage = runKernel(
       [self, gradient], count: count,
       float: { x, dx in
         log
-          ? Kernels.logSoftmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-          : Kernels.softmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          ? Kernels.logSoftmaxRowsBackward(
+            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          : Kernels.softmaxRowsBackward(
+            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
       },
       double: { x, dx in
         log
-          ? Kernels.logSoftmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-          : Kernels.softmaxRowsBackward(x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          ? Kernels.logSoftmaxRowsBackward(
+            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+          : Kernels.softmaxRowsBackward(
+            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
       })
     return Tensor(shape: shape, storage: storage)
   }
@@ -177,7 +193,8 @@ extension Tensor {
   /// Weighted cross-entropy of rows of logits (`[rows, classes]` flattened): the weighted
   /// sum of row losses, and each row's log-sum-exp.
   func crossEntropySum(targets: [Int], weights: Tensor) -> (sum: Double, logSumExp: Tensor) {
-    let classes = shape.last!, rows = count / classes
+    let classes = shape.last!
+    let rows = count / classes
     var total = 0.0
     let storage = runKernel(
       [self, weights], count: rows,
@@ -193,8 +210,11 @@ extension Tensor {
   }
 
   /// The gradient of `scale ·` the weighted cross-entropy sum with respect to these logits.
-  func crossEntropyBackward(targets: [Int], weights: Tensor, logSumExp: Tensor, scale: Double) -> Tensor {
-    let classes = shape.last!, rows = count / classes
+  func crossEntropyBackward(targets: [Int], weights: Tensor, logSumExp: Tensor, scale: Double)
+    -> Tensor
+  {
+    let classes = shape.last!
+    let rows = count / classes
     let storage = runKernel(
       [self, weights, logSumExp], count: count,
       float: { x, dx in
@@ -212,12 +232,17 @@ extension Tensor {
 
   /// The `k` largest values along the last axis, largest first, and their indices.
   func largest(_ k: Int) -> (values: Tensor, indices: [Int]) {
-    let columns = shape.last!, rows = count / Swift.max(1, columns)
+    let columns = shape.last!
+    let rows = count / Swift.max(1, columns)
     var indices = [Int](repeating: 0, count: rows * k)
     let storage = runKernel(
       [self], count: rows * k,
-      float: { x, y in Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices) },
-      double: { x, y in Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices) })
+      float: { x, y in
+        Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices)
+      },
+      double: { x, y in
+        Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices)
+      })
     return (Tensor(shape: Array(shape.dropLast()) + [k], storage: storage), indices)
   }
 
@@ -226,8 +251,12 @@ extension Tensor {
     let width = self.shape[1]
     let storage = runKernel(
       [self], count: indices.count * width,
-      float: { x, y in Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y) },
-      double: { x, y in Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y) })
+      float: { x, y in
+        Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y)
+      },
+      double: { x, y in
+        Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y)
+      })
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -239,11 +268,13 @@ extension Tensor {
       [self], count: tableRows * width,
       float: { x, table in
         table.initialize(repeating: 0, count: tableRows * width)
-        Kernels.scatterAddRows(x[0], rowLength: width, indices: indices, count: indices.count, into: table)
+        Kernels.scatterAddRows(
+          x[0], rowLength: width, indices: indices, count: indices.count, into: table)
       },
       double: { x, table in
         table.initialize(repeating: 0, count: tableRows * width)
-        Kernels.scatterAddRows(x[0], rowLength: width, indices: indices, count: indices.count, into: table)
+        Kernels.scatterAddRows(
+          x[0], rowLength: width, indices: indices, count: indices.count, into: table)
       })
     return Tensor(shape: [tableRows, width], storage: storage)
   }

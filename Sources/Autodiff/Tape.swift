@@ -24,6 +24,7 @@ public final class Tape: @unchecked Sendable {
 
   /// One recorded operation.
   struct Record {
+    let operation: String
     let output: Tensor
     let edges: [Edge]
   }
@@ -35,6 +36,9 @@ public final class Tape: @unchecked Sendable {
 
   /// The number of recorded operations.
   public var count: Int { records.count }
+
+  /// The recorded operations' names, in the order they ran (`matmul`, `add`, `tanh`, …).
+  public var operations: [String] { records.map { String($0.operation.prefix { $0 != "(" }) } }
 
   /// Runs `body` with this tape active, so the operations it runs are recorded here.
   public func record<Result>(_ body: () throws -> Result) rethrows -> Result {
@@ -83,7 +87,9 @@ public final class Tape: @unchecked Sendable {
           }
         }
       }
-      if let gradient = pending.removeValue(forKey: ObjectIdentifier(output)), output.requiresGradient {
+      if let gradient = pending.removeValue(forKey: ObjectIdentifier(output)),
+        output.requiresGradient
+      {
         gradients.values[ObjectIdentifier(output)] = (output, gradient)
       }
       return gradients
@@ -116,22 +122,30 @@ extension Tensor {
   /// recorded (that is inference). Returns `self`, so an operation ends with
   /// `return output.recorded(...)`. This is how every operation in this module is
   /// written, and how new ones are added.
-  public func recorded(_ edges: (input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)...)
-    -> Tensor
-  {
-    recorded(edges: edges)
+  /// `operation` names the record in `Tape.operations`; it defaults to the calling
+  /// function's name.
+  public func recorded(
+    _ edges: (input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)...,
+    operation: String = #function
+  ) -> Tensor {
+    recorded(edges: edges, operation: operation)
   }
 
   /// `recorded` for a list of edges built at run time (one per input of `concatenate`).
-  public func recorded(edges: [(input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)]) -> Tensor {
+  public func recorded(
+    edges: [(input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)],
+    operation: String = #function
+  ) -> Tensor {
     guard let tape = Tape.active else { return self }
     let kept = edges.filter { $0.input.requiresGradient }
     guard !kept.isEmpty else { return self }
     requiresGradient = true
     tape.append(
       Tape.Record(
-        output: self,
-        edges: kept.map { Tape.Edge(input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct) }))
+        operation: operation, output: self,
+        edges: kept.map {
+          Tape.Edge(input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct)
+        }))
     return self
   }
 }

@@ -150,7 +150,8 @@ public final class Tensor {
   /// Replaces the elements (same shape and dtype), for an optimizer step or loading
   /// weights. Never call it on a tensor a live tape still needs.
   public func assign(_ newStorage: Storage) {
-    precondition(newStorage.dtype == dtype && newStorage.count == count, "assign changes dtype or size")
+    precondition(
+      newStorage.dtype == dtype && newStorage.count == count, "assign changes dtype or size")
     storage = newStorage
   }
 }

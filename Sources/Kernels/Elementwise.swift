@@ -159,7 +159,9 @@ private func combineRuns<T: KernelScalar>(
 ) {
   StridedWalk(shape: shape, strides: [aStrides, bStrides]).forEachRun {
     start, offsets, length, steps in
-    let a = a + offsets.0, b = b + offsets.1, out = out + start
+    let a = a + offsets.0
+    let b = b + offsets.1
+    let out = out + start
     // The common layouts get loops the compiler can vectorize.
     if steps.0 == 1 && steps.1 == 1 {
       for i in 0..<length { out[i] = f(a[i], b[i]) }
@@ -225,7 +227,8 @@ private func copyLoop<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ strides: [Int], _ out: UnsafeMutablePointer<T>, _ shape: [Int]
 ) {
   StridedWalk(shape: shape, strides: [strides]).forEachRun { start, offsets, length, steps in
-    let x = x + offsets.0, out = out + start
+    let x = x + offsets.0
+    let out = out + start
     if steps.0 == 1 {
       out.update(from: x, count: length)
     } else {

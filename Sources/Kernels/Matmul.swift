@@ -79,7 +79,8 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
       let packedB = packedCount > 0 ? packed : nil
       if let packedB {
         forEach(distinctB * panels) { task in
-          let matrix = task / panels, panel = task % panels
+          let matrix = task / panels
+          let panel = task % panels
           packPanel(b + matrix * shape.batchStrideB, panel: panel, into: packedB + task * panelSize)
         }
       }
@@ -90,8 +91,10 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
         let block = task % (rowBlocks * panelBlocks)
         multiplyBlock(
           item: item,
-          tiles: (block / panelBlocks) * tilesPerTask..<min(rowTiles, (block / panelBlocks + 1) * tilesPerTask),
-          panels: (block % panelBlocks) * panelsPerTask..<min(panels, (block % panelBlocks + 1) * panelsPerTask),
+          tiles: (block / panelBlocks)
+            * tilesPerTask..<min(rowTiles, (block / panelBlocks + 1) * tilesPerTask),
+          panels: (block % panelBlocks)
+            * panelsPerTask..<min(panels, (block % panelBlocks + 1) * panelsPerTask),
           packedB: packedB)
       }
     }
@@ -113,7 +116,8 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
     // Room for edge tiles: a padded strip of A's last rows, a padded panel of B's last
     // columns, and a whole C tile.
     Scratch.with(Scalar.self, count: stripSize + panelSize + tileRows * panelWidth) { scratch in
-      let edgeStrip = scratch, edgePanel = scratch + stripSize
+      let edgeStrip = scratch
+      let edgePanel = scratch + stripSize
       let edgeTile = scratch + stripSize + panelSize
       for panel in panels {
         let column = panel * panelWidth
@@ -121,7 +125,8 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
         var bPanel: UnsafePointer<Scalar>
         var bRowStride = panelWidth
         if let packedB {
-          bPanel = UnsafePointer(packedB + ((distinctB == 1 ? 0 : item) * self.panels + panel) * panelSize)
+          bPanel = UnsafePointer(
+            packedB + ((distinctB == 1 ? 0 : item) * self.panels + panel) * panelSize)
         } else if columns < panelWidth {
           packPanel(bItem, panel: panel, into: edgePanel)
           bPanel = UnsafePointer(edgePanel)
@@ -143,11 +148,14 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
           }
           let cTile = cItem + row * n + column
           if rows == tileRows && columns == panelWidth {
-            microkernel(shape.k, aTile, aStrides, bPanel, bRowStride, cTile, n, accumulate, vector: V.self)
+            microkernel(
+              shape.k, aTile, aStrides, bPanel, bRowStride, cTile, n, accumulate, vector: V.self)
             continue
           }
           // An edge tile: compute the whole padded tile aside, keep the part inside C.
-          microkernel(shape.k, aTile, aStrides, bPanel, bRowStride, edgeTile, panelWidth, false, vector: V.self)
+          microkernel(
+            shape.k, aTile, aStrides, bPanel, bRowStride, edgeTile, panelWidth, false,
+            vector: V.self)
           for r in 0..<rows {
             for j in 0..<columns {
               let value = edgeTile[r * panelWidth + j]
@@ -161,7 +169,8 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
 
   /// Copies columns `panel * panelWidth ..< (panel + 1) * panelWidth` of `op(B)` into
   /// `packed`, row after row, with zeros past B's last column.
-  func packPanel(_ b: UnsafePointer<Scalar>, panel: Int, into packed: UnsafeMutablePointer<Scalar>) {
+  func packPanel(_ b: UnsafePointer<Scalar>, panel: Int, into packed: UnsafeMutablePointer<Scalar>)
+  {
     let first = panel * panelWidth
     let columns = min(panelWidth, shape.n - first)
     if columns < panelWidth { packed.update(repeating: 0, count: panelSize) }
@@ -208,8 +217,22 @@ private func microkernel<V: SIMD>(
   _ b: UnsafePointer<V.Scalar>, _ bRowStride: Int,
   _ c: UnsafeMutablePointer<V.Scalar>, _ cRowStride: Int, _ accumulate: Bool, vector: V.Type
 ) where V.Scalar: BinaryFloatingPoint {
-  var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
-  var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+  var c00 = V()
+  var c01 = V()
+  var c10 = V()
+  var c11 = V()
+  var c20 = V()
+  var c21 = V()
+  var c30 = V()
+  var c31 = V()
+  var c40 = V()
+  var c41 = V()
+  var c50 = V()
+  var c51 = V()
+  var c60 = V()
+  var c61 = V()
+  var c70 = V()
+  var c71 = V()
   let s = aStrides.row
   var ap = a
   var bp = UnsafeRawPointer(b)
@@ -249,7 +272,9 @@ private func microkernel<V: SIMD>(
     let p = UnsafeMutableRawPointer(c + row * cRowStride)
     if accumulate {
       p.storeBytes(of: p.loadUnaligned(as: V.self) + left, as: V.self)
-      p.storeBytes(of: p.loadUnaligned(fromByteOffset: half, as: V.self) + right, toByteOffset: half, as: V.self)
+      p.storeBytes(
+        of: p.loadUnaligned(fromByteOffset: half, as: V.self) + right, toByteOffset: half,
+        as: V.self)
     } else {
       p.storeBytes(of: left, as: V.self)
       p.storeBytes(of: right, toByteOffset: half, as: V.self)

@@ -20,7 +20,8 @@ func contiguousSum<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
 
 /// The dot product of two contiguous runs, in the same fixed order as `contiguousSum`.
 @inline(__always)
-func contiguousDot<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ count: Int) -> T {
+func contiguousDot<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ count: Int) -> T
+{
   var partial = SIMD8<T>()
   var i = 0
   while i + 8 <= count {
@@ -99,7 +100,8 @@ private func maxLoop<T: KernelScalar>(
   precondition(length > 0, "max over an empty axis")
   forEachChunk(outer * inner, grain: max(1, elementwiseGrain / length)) { outputs in
     for output in outputs {
-      let o = output / inner, i = output % inner
+      let o = output / inner
+      let i = output % inner
       let base = x + o * length * inner + i
       var best = base[0]
       var index = 0

@@ -20,7 +20,8 @@ private func topKLoop<T: KernelScalar>(
   forEachChunk(rows, grain: max(1, elementwiseGrain / max(1, columns * k))) { range in
     for r in range {
       let row = x + r * columns
-      let value = values + r * k, index = indices + r * k
+      let value = values + r * k
+      let index = indices + r * k
       // Insertion into a sorted list of the best `k` so far. A later column enters only if
       // strictly greater, which keeps the lower index first among equals.
       var filled = 0
@@ -88,7 +89,8 @@ private func scatterAddLoop<T: KernelScalar>(
   let columnsPerChunk = max(16, elementwiseGrain / max(1, count))
   forEachChunk(rowLength, grain: columnsPerChunk) { columns in
     for i in 0..<count {
-      let source = rows + i * rowLength, destination = table + indices[i] * rowLength
+      let source = rows + i * rowLength
+      let destination = table + indices[i] * rowLength
       for c in columns { destination[c] += source[c] }
     }
   }

@@ -59,7 +59,8 @@ private func softmaxLoop<T: KernelScalar>(
   guard columns > 0 else { return }
   forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
     for r in range {
-      let x = x + r * columns, y = y + r * columns
+      let x = x + r * columns
+      let y = y + r * columns
       let m = contiguousMax(x, columns)
       for c in 0..<columns { y[c] = T.exp(x[c] - m) }
       let total = contiguousSum(y, columns)
@@ -81,7 +82,9 @@ private func softmaxBackwardLoop<T: KernelScalar>(
   guard columns > 0 else { return }
   forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
     for r in range {
-      let y = y + r * columns, g = g + r * columns, dx = dx + r * columns
+      let y = y + r * columns
+      let g = g + r * columns
+      let dx = dx + r * columns
       if log {
         let total = contiguousSum(g, columns)
         for c in 0..<columns { dx[c] = g[c] - T.exp(y[c]) * total }

@@ -60,7 +60,8 @@ struct StridedWalk {
     let units = rows * piecesPerRow
     forEachChunk(units, grain: piecesPerRow > 1 ? 1 : rowsPerChunk) { range in
       for unit in range {
-        let row = unit / piecesPerRow, piece = unit % piecesPerRow
+        let row = unit / piecesPerRow
+        let piece = unit % piecesPerRow
         // The row's position along each outer axis, last axis fastest.
         var remainder = row
         var offsets = (0, 0, 0)

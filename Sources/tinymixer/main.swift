@@ -1,1 +1,3 @@
-print("tinymixer")
+import Foundation
+
+exit(runTool(Array(CommandLine.arguments.dropFirst())))

@@ -24,15 +24,18 @@ func squareWithRightDerivative(_ x: Tensor) -> Tensor {
 @Test(arguments: [GradientCheck.Method.fullJacobian, .randomProjections(count: 3)])
 func checkerCatchesAPlantedWrongDerivative(method: GradientCheck.Method) {
   let x = TestValues.positive.tensor([3, 2], seed: 5)
-  let wrong = GradientCheck.check({ squareWithWrongDerivative($0[0]).sum() }, at: [x], method: method)
+  let wrong = GradientCheck.check(
+    { squareWithWrongDerivative($0[0]).sum() }, at: [x], method: method)
   #expect(!wrong.passed)
   #expect(wrong.maxRelativeError > 0.1)
-  let right = GradientCheck.check({ squareWithRightDerivative($0[0]).sum() }, at: [x], method: method)
+  let right = GradientCheck.check(
+    { squareWithRightDerivative($0[0]).sum() }, at: [x], method: method)
   #expect(right.passed, "control: \(right.maxRelativeError)")
 }
 
 @Test func checkerCatchesAWrongDerivativeOfOneInputAmongSeveral() {
-  let a = TestValues.signed.tensor([2, 2], seed: 1), b = TestValues.positive.tensor([2, 2], seed: 2)
+  let a = TestValues.signed.tensor([2, 2], seed: 1)
+  let b = TestValues.positive.tensor([2, 2], seed: 2)
   let result = GradientCheck.check({ $0[0] + squareWithWrongDerivative($0[1]) }, at: [a, b])
   #expect(!result.passed)
 }

@@ -14,7 +14,8 @@ import Testing
 }
 
 @Test func softmaxAndCrossEntropyStayFiniteForHugeLogits() {
-  let logits = Tensor(shape: [2, 3], scalars: [1000.0, 1001, -1000, 1e30, 0, -1e30], requiresGradient: true)
+  let logits = Tensor(
+    shape: [2, 3], scalars: [1000.0, 1001, -1000, 1e30, 0, -1e30], requiresGradient: true)
   #expect(logits.softmax().scalars.allSatisfy { $0.isFinite })
   #expect(logits.logSoftmax().scalars.allSatisfy { $0.isFinite })
   let tape = Tape()
@@ -71,7 +72,9 @@ import Testing
 }
 
 @Test func seededGeneratorIsReproducible() {
-  var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42), c = SeededGenerator(seed: 43)
+  var a = SeededGenerator(seed: 42)
+  var b = SeededGenerator(seed: 42)
+  var c = SeededGenerator(seed: 43)
   let first = (0..<5).map { _ in a.next() }
   #expect(first == (0..<5).map { _ in b.next() })
   #expect(first != (0..<5).map { _ in c.next() })

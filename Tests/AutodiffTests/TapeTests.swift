@@ -46,10 +46,13 @@ import Testing
   let tape = Tape()
   let y = tape.record { () -> Tensor in
     let product = (frozen.detached() * trained.detached()).recorded(
-      (frozen, { g in
-        frozenProductsComputed += 1
-        return g * trained
-      }),
+      (
+        frozen,
+        { g in
+          frozenProductsComputed += 1
+          return g * trained
+        }
+      ),
       (trained, { g in g * frozen }))
     return product.sum()
   }
@@ -104,9 +107,12 @@ import Testing
     w.requiresGradient = true
     let x = x64.converted(to: dtype)
     let tape = Tape()
-    let loss = tape.record { crossEntropy(logits: gelu(matmul(x, w)), targets: [0, 1, 2, 0, 1, 2]) }
+    let loss = tape.record {
+      crossEntropy(logits: gelu(matmul(x, w)), targets: [0, 1, 2, 0, 1, 2])
+    }
     return tape.gradients(of: loss)[w]!.scalars
   }
-  let single = gradient(.float32), double = gradient(.float64)
+  let single = gradient(.float32)
+  let double = gradient(.float64)
   for (a, b) in zip(single, double) { #expect(abs(a - b) < 1e-5) }
 }

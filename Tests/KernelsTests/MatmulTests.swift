@@ -15,7 +15,8 @@ func fill<T: BinaryFloatingPoint>(_ count: Int, seed: UInt64) -> [T] {
 
 /// Largest difference from the reference, relative to the reference's largest magnitude.
 func relativeDifference<T: BinaryFloatingPoint>(_ x: [T], _ reference: [T]) -> Double {
-  var worst = 0.0, scale = 0.0
+  var worst = 0.0
+  var scale = 0.0
   for (a, b) in zip(x, reference) {
     worst = Swift.max(worst, abs(Double(a) - Double(b)))
     scale = Swift.max(scale, abs(Double(b)))
@@ -25,38 +26,52 @@ func relativeDifference<T: BinaryFloatingPoint>(_ x: [T], _ reference: [T]) -> D
 
 protocol MatmulTestScalar: BinaryFloatingPoint {
   static var tolerance: Double { get }
-  static func fast(_ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
-  static func reference(_ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
+  static func fast(
+    _ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
+  static func reference(
+    _ a: [Self], _ b: [Self], _ c: inout [Self], _ shape: MatmulShape, _ accumulate: Bool)
 }
 
 extension Float: MatmulTestScalar {
   static var tolerance: Double { 1e-5 }
-  static func fast(_ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool) {
+  static func fast(
+    _ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool
+  ) {
     matmul(a, b, into: &c, shape, accumulate: accumulate)
   }
-  static func reference(_ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool) {
+  static func reference(
+    _ a: [Float], _ b: [Float], _ c: inout [Float], _ shape: MatmulShape, _ accumulate: Bool
+  ) {
     matmulReference(a, b, into: &c, shape, accumulate: accumulate)
   }
 }
 
 extension Double: MatmulTestScalar {
   static var tolerance: Double { 1e-12 }
-  static func fast(_ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool) {
+  static func fast(
+    _ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool
+  ) {
     matmul(a, b, into: &c, shape, accumulate: accumulate)
   }
-  static func reference(_ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool) {
+  static func reference(
+    _ a: [Double], _ b: [Double], _ c: inout [Double], _ shape: MatmulShape, _ accumulate: Bool
+  ) {
     matmulReference(a, b, into: &c, shape, accumulate: accumulate)
   }
 }
 
 /// Runs the fast and the reference matmul on the same random operands; returns the
 /// relative difference.
-func compare<T: MatmulTestScalar>(_ type: T.Type, _ shape: MatmulShape, accumulate: Bool = false, seed: UInt64 = 1) -> Double {
+func compare<T: MatmulTestScalar>(
+  _ type: T.Type, _ shape: MatmulShape, accumulate: Bool = false, seed: UInt64 = 1
+) -> Double {
   let aCount = shape.batchStrideA == 0 ? shape.m * shape.k : shape.batch * shape.m * shape.k
   let bCount = shape.batchStrideB == 0 ? shape.k * shape.n : shape.batch * shape.k * shape.n
-  let a: [T] = fill(aCount, seed: seed), b: [T] = fill(bCount, seed: seed + 1)
+  let a: [T] = fill(aCount, seed: seed)
+  let b: [T] = fill(bCount, seed: seed + 1)
   let start: [T] = fill(shape.batch * shape.m * shape.n, seed: seed + 2)
-  var fast = start, reference = start
+  var fast = start
+  var reference = start
   T.fast(a, b, &fast, shape, accumulate)
   T.reference(a, b, &reference, shape, accumulate)
   return relativeDifference(fast, reference)
@@ -71,7 +86,8 @@ func fastMatmulMatchesReferenceOnOddShapes(m: Int) {
     for k in oddSizes {
       for (ta, tb) in forms {
         let shape = MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb)
-        let float = compare(Float.self, shape), double = compare(Double.self, shape)
+        let float = compare(Float.self, shape)
+        let double = compare(Double.self, shape)
         #expect(float <= Float.tolerance, "Float \(shape): \(float)")
         #expect(double <= Double.tolerance, "Double \(shape): \(double)")
       }
@@ -86,7 +102,8 @@ func fastMatmulMatchesReferenceOnOddShapes(m: Int) {
         let base = MatmulShape(m: 33, n: 65, k: 17, transposeA: ta, transposeB: tb)
         let shape = MatmulShape(
           m: 33, n: 65, k: 17, transposeA: ta, transposeB: tb, batch: 3,
-          batchStrideA: shareA ? 0 : base.batchStrideA, batchStrideB: shareB ? 0 : base.batchStrideB)
+          batchStrideA: shareA ? 0 : base.batchStrideA, batchStrideB: shareB ? 0 : base.batchStrideB
+        )
         let float = compare(Float.self, shape, accumulate: accumulate)
         let double = compare(Double.self, shape, accumulate: accumulate)
         #expect(float <= Float.tolerance, "Float \(shape) accumulate \(accumulate): \(float)")
@@ -117,7 +134,8 @@ func fastMatmulMatchesReferenceOnOddShapes(m: Int) {
 
 @Test func matmulIsBitwiseIdenticalOnOneAndTwoThreads() {
   let shape = MatmulShape(m: 257, n: 190, k: 300, transposeB: true)
-  let a: [Float] = fill(shape.m * shape.k, seed: 7), b: [Float] = fill(shape.k * shape.n, seed: 8)
+  let a: [Float] = fill(shape.m * shape.k, seed: 7)
+  let b: [Float] = fill(shape.k * shape.n, seed: 8)
   var results: [[Float]] = []
   for threads in [1, 2, 3] {
     Parallelism.threadCount = threads

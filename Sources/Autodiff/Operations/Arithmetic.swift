@@ -12,20 +12,20 @@ extension Tensor {
     case .add:
       return y.recorded(
         (a, { g in g.sumToShape(a.shape) }),
-        (b, { g in g.sumToShape(b.shape) }))
+        (b, { g in g.sumToShape(b.shape) }), operation: "add")
     case .subtract:
       return y.recorded(
         (a, { g in g.sumToShape(a.shape) }),
-        (b, { g in (-g).sumToShape(b.shape) }))
+        (b, { g in (-g).sumToShape(b.shape) }), operation: "subtract")
     case .multiply:
       return y.recorded(
         (a, { g in (g * b).sumToShape(a.shape) }),
-        (b, { g in (g * a).sumToShape(b.shape) }))
+        (b, { g in (g * a).sumToShape(b.shape) }), operation: "multiply")
     case .divide:
       // d(a/b)/db = -a/b² = -y/b.
       return y.recorded(
         (a, { g in (g / b).sumToShape(a.shape) }),
-        (b, { g in (-(g * y) / b).sumToShape(b.shape) }))
+        (b, { g in (-(g * y) / b).sumToShape(b.shape) }), operation: "divide")
     }
   }
 

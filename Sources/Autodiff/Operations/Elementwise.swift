@@ -7,7 +7,8 @@ extension Tensor {
   /// `f(x)` elementwise, recorded with its vector-Jacobian product `g · f'(x)`.
   public func applying(_ function: UnaryFunction) -> Tensor {
     let y = mapped(function)
-    return y.recorded((self, { g in self.mappedBackward(function, gradient: g) }))
+    return y.recorded(
+      (self, { g in self.mappedBackward(function, gradient: g) }), operation: function.description)
   }
 }
 

@@ -7,7 +7,8 @@ extension Tensor {
   /// so a row looked up twice receives both gradients.
   public func gatherRows(_ indices: [Int], shape indexShape: [Int]) -> Tensor {
     precondition(rank == 2, "gatherRows needs a [rows, width] table, got \(shape)")
-    precondition(Shape.count(indexShape) == indices.count, "\(indices.count) indices for shape \(indexShape)")
+    precondition(
+      Shape.count(indexShape) == indices.count, "\(indices.count) indices for shape \(indexShape)")
     for index in indices where index < 0 || index >= shape[0] {
       preconditionFailure("row index \(index) out of 0..<\(shape[0])")
     }

@@ -19,7 +19,10 @@ public func matmul(
   }
   let (m, k) = matrixSize(a, transposed: transposeA)
   let (bk, n) = matrixSize(b, transposed: transposeB)
-  precondition(k == bk, "matmul inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+  precondition(
+    k == bk,
+    "matmul inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")"
+  )
   let batch = Shape.broadcast(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
   let (aBatched, aStride) = batchOperand(a, batch)
   let (bBatched, bStride) = batchOperand(b, batch)
@@ -52,7 +55,8 @@ public func matmul(
 
 /// The (rows, columns) of `op(x)`.
 private func matrixSize(_ x: Tensor, transposed: Bool) -> (Int, Int) {
-  let rows = x.shape[x.rank - 2], columns = x.shape[x.rank - 1]
+  let rows = x.shape[x.rank - 2]
+  let columns = x.shape[x.rank - 1]
   return transposed ? (columns, rows) : (rows, columns)
 }
 
@@ -65,5 +69,8 @@ private func batchOperand(_ x: Tensor, _ batch: [Int]) -> (Tensor, Int) {
   if Shape.count(own) == Shape.count(batch) { return (x, Shape.count(matrix)) }
   if Shape.count(own) == 1 { return (x, 0) }
   let target = batch + matrix
-  return (x.copied(strides: Shape.broadcastStrides(of: x.shape, to: target), shape: target), Shape.count(matrix))
+  return (
+    x.copied(strides: Shape.broadcastStrides(of: x.shape, to: target), shape: target),
+    Shape.count(matrix)
+  )
 }

@@ -64,7 +64,8 @@ extension Tensor {
     let lead = rank - target.count
     precondition(lead >= 0, "cannot sum \(shape) down to \(target)")
     let axes =
-      Array(0..<lead) + target.indices.filter { target[$0] == 1 && shape[$0 + lead] != 1 }.map { $0 + lead }
+      Array(0..<lead)
+      + target.indices.filter { target[$0] == 1 && shape[$0 + lead] != 1 }.map { $0 + lead }
     return sum(axes: axes, keepDimensions: true).reshaped(target)
   }
 

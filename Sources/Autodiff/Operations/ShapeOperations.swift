@@ -7,7 +7,9 @@ extension Tensor {
   public func reshaped(_ newShape: [Int]) -> Tensor {
     var resolved = newShape
     if let unknown = newShape.firstIndex(of: -1) {
-      let known = newShape.enumerated().filter { $0.offset != unknown }.reduce(1) { $0 * $1.element }
+      let known = newShape.enumerated().filter { $0.offset != unknown }.reduce(1) {
+        $0 * $1.element
+      }
       precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
       resolved[unknown] = count / known
     }
@@ -39,23 +41,28 @@ extension Tensor {
   /// The elements at positions `range` along `axis`.
   public func sliced(along axis: Int, _ range: Range<Int>) -> Tensor {
     let axis = Shape.normalize(axis: axis, rank: rank)
-    precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis], "slice \(range) of axis length \(shape[axis])")
+    precondition(
+      range.lowerBound >= 0 && range.upperBound <= shape[axis],
+      "slice \(range) of axis length \(shape[axis])")
     var newShape = shape
     newShape[axis] = range.count
     let (outer, length, inner) = split(at: axis)
     let y = Tensor(
       shape: newShape,
-      storage: storage.blocks(outer: outer, from: length * inner, range.lowerBound * inner..<range.upperBound * inner))
+      storage: storage.blocks(
+        outer: outer, from: length * inner, range.lowerBound * inner..<range.upperBound * inner))
     return y.recorded(
       (
         self,
         { g in
           // Put the gradient back in place, with zeros where the slice left elements out.
-          var before = self.shape, after = self.shape
+          var before = self.shape
+          var after = self.shape
           before[axis] = range.lowerBound
           after[axis] = self.shape[axis] - range.upperBound
           return concatenate(
-            [Tensor.zeros(before, dtype: g.dtype), g, Tensor.zeros(after, dtype: g.dtype)], along: axis)
+            [Tensor.zeros(before, dtype: g.dtype), g, Tensor.zeros(after, dtype: g.dtype)],
+            along: axis)
         }
       ))
   }
@@ -63,7 +70,8 @@ extension Tensor {
   /// Pieces of `sizes` along `axis`, which must add up to its length.
   public func split(along axis: Int, sizes: [Int]) -> [Tensor] {
     let axis = Shape.normalize(axis: axis, rank: rank)
-    precondition(sizes.reduce(0, +) == shape[axis], "sizes \(sizes) do not add up to \(shape[axis])")
+    precondition(
+      sizes.reduce(0, +) == shape[axis], "sizes \(sizes) do not add up to \(shape[axis])")
     var start = 0
     return sizes.map { size in
       defer { start += size }
@@ -78,7 +86,8 @@ public func concatenate(_ tensors: [Tensor], along axis: Int) -> Tensor {
   let first = tensors[0]
   let axis = Shape.normalize(axis: axis, rank: first.rank)
   for tensor in tensors {
-    var a = tensor.shape, b = first.shape
+    var a = tensor.shape
+    var b = first.shape
     a[axis] = 0
     b[axis] = 0
     precondition(a == b, "cannot concatenate \(first.shape) and \(tensor.shape) along axis \(axis)")
@@ -88,7 +97,8 @@ public func concatenate(_ tensors: [Tensor], along axis: Int) -> Tensor {
   let (outer, _, inner) = first.split(at: axis)
   let y = Tensor(
     shape: shape,
-    storage: Storage.interleaving(tensors.map(\.storage), outer: outer, blockSizes: tensors.map { $0.shape[axis] * inner }))
+    storage: Storage.interleaving(
+      tensors.map(\.storage), outer: outer, blockSizes: tensors.map { $0.shape[axis] * inner }))
   var start = 0
   let edges = tensors.map { tensor in
     let range = start..<start + tensor.shape[axis]
@@ -106,7 +116,8 @@ extension Storage {
         values.withUnsafeBufferPointer { source in
           guard let start = source.baseAddress, !range.isEmpty else { return }
           for o in 0..<outer {
-            (out + o * range.count).initialize(from: start + o * blockSize + range.lowerBound, count: range.count)
+            (out + o * range.count).initialize(
+              from: start + o * blockSize + range.lowerBound, count: range.count)
           }
         }
       }
@@ -137,9 +148,19 @@ extension Storage {
     }
     switch parts[0] {
     case .float32:
-      return .float32(join(parts.map { guard case .float32(let v) = $0 else { preconditionFailure("mixed element types") }; return v }))
+      return .float32(
+        join(
+          parts.map {
+            guard case .float32(let v) = $0 else { preconditionFailure("mixed element types") }
+            return v
+          }))
     case .float64:
-      return .float64(join(parts.map { guard case .float64(let v) = $0 else { preconditionFailure("mixed element types") }; return v }))
+      return .float64(
+        join(
+          parts.map {
+            guard case .float64(let v) = $0 else { preconditionFailure("mixed element types") }
+            return v
+          }))
     }
   }
 }

@@ -1,0 +1,67 @@
+import Foundation
+
+/// The package's root folder.
+let packageRoot = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// What a finished process left behind.
+struct ProcessResult {
+  let status: Int32
+  let output: String
+  let error: String
+}
+
+/// Runs a product of this package (built beside the test bundle) with `arguments`.
+func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+  let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  var candidate = directory.appendingPathComponent(name)
+  // The test bundle may be a folder (macOS) inside the products folder.
+  if !FileManager.default.fileExists(atPath: candidate.path) {
+    candidate = directory.deletingLastPathComponent().appendingPathComponent(name)
+  }
+  let process = Process()
+  process.executableURL = candidate
+  process.arguments = arguments
+  process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  let output = Pipe(), error = Pipe()
+  process.standardOutput = output
+  process.standardError = error
+  try process.run()
+  let outputData = output.fileHandleForReading.readDataToEndOfFile()
+  let errorData = error.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return ProcessResult(
+    status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+    error: String(decoding: errorData, as: UTF8.self))
+}
+
+/// The text of a file in the package.
+func packageFile(_ path: String) throws -> String {
+  try String(contentsOf: packageRoot.appendingPathComponent(path), encoding: .utf8)
+}
+
+/// The code block that follows `marker` in a Markdown text, without its fences.
+func codeBlock(after marker: String, in text: String) -> String? {
+  guard let start = text.range(of: marker) else { return nil }
+  let rest = text[start.upperBound...]
+  guard let open = rest.range(of: "```"), let lineEnd = rest[open.upperBound...].firstIndex(of: "\n"),
+    let close = rest[lineEnd...].range(of: "\n```")
+  else { return nil }
+  return String(rest[rest.index(after: lineEnd)..<close.lowerBound])
+}
+
+/// Whether two printouts say the same: equal text once numbers are set aside, and numbers
+/// equal to within `tolerance` relative (or 1e-9 absolute), so that the last digit of a
+/// printed rounding error may differ between platforms.
+func sameOutput(_ a: String, _ b: String, tolerance: Double = 0.05) -> Bool {
+  let pattern = try! NSRegularExpression(pattern: "-?[0-9]+(\\.[0-9]+)?(e[-+]?[0-9]+)?")
+  func split(_ text: String) -> (String, [Double]) {
+    let range = NSRange(text.startIndex..., in: text)
+    let numbers = pattern.matches(in: text, range: range).map { Double((text as NSString).substring(with: $0.range))! }
+    return (pattern.stringByReplacingMatches(in: text, range: range, withTemplate: "#"), numbers)
+  }
+  let (textA, numbersA) = split(a.trimmingCharacters(in: .whitespacesAndNewlines))
+  let (textB, numbersB) = split(b.trimmingCharacters(in: .whitespacesAndNewlines))
+  guard textA == textB, numbersA.count == numbersB.count else { return false }
+  return zip(numbersA, numbersB).allSatisfy { x, y in abs(x - y) <= max(1e-9, tolerance * max(abs(x), abs(y))) }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// Every lesson folder under Tutorials/.
+func lessonFolders() throws -> [String] {
+  try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Tutorials").path)
+    .filter { $0.first?.isNumber == true }.sorted()
+}
+
+@Test func lessonOnePrintsWhatItsReadmeShows() throws {
+  let readme = try packageFile("Tutorials/01-autodiff-from-scratch/README.md")
+  let shown = try #require(codeBlock(after: "<!-- output -->", in: readme))
+  let run = try runProduct("lesson01-autodiff", [])
+  #expect(run.status == 0)
+  #expect(sameOutput(run.output, shown), "lesson 01 prints:\n\(run.output)")
+}
+
+@Test func lessonTwoClimbsEveryRungAndAgreesWithTheTripleLoop() throws {
+  let run = try runProduct("lesson02-fast-matmul", ["--sizes", "16,40"])
+  #expect(run.status == 0)
+  for rung in ["1 triple loop", "2 loop order i-p-j", "3 SIMD rows", "4 register blocking", "5 + 2 threads (Dispatch)", "6 + 2 threads (worker pool)"] {
+    #expect(run.output.contains(rung))
+    let readme = try packageFile("Tutorials/02-fast-matmul/README.md")
+    #expect(readme.contains(rung), "the README's table lacks rung \(rung)")
+  }
+  #expect(run.output.contains("every rung agrees with the triple loop: true"))
+}
+
+/// A code block marked `<!-- source: PATH -->` in a lesson must appear, verbatim, in PATH:
+/// prose cannot quote code that no longer exists.
+@Test func everyQuotedSourceBlockStillExists() throws {
+  var quotes = 0
+  for lesson in try lessonFolders() {
+    let readme = try packageFile("Tutorials/\(lesson)/README.md")
+    var rest = Substring(readme)
+    while let marker = rest.range(of: "<!-- source: ") {
+      let pathEnd = rest[marker.upperBound...].range(of: " -->")!
+      let path = String(rest[marker.upperBound..<pathEnd.lowerBound])
+      let block = try #require(codeBlock(after: "<!-- source: \(path) -->", in: String(rest[marker.lowerBound...])))
+      let source = try packageFile(path)
+      #expect(source.contains(block), "\(lesson)/README.md quotes code no longer in \(path):\n\(block)")
+      quotes += 1
+      rest = rest[pathEnd.upperBound...]
+    }
+  }
+  #expect(quotes >= 5)
+}
+
+@Test func everyLessonHasAReadmeAndRunnableCode() throws {
+  let lessons = try lessonFolders()
+  #expect(lessons.count >= 2)
+  for lesson in lessons {
+    let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Tutorials/\(lesson)").path)
+    #expect(files.contains("README.md"), "\(lesson) has no README.md")
+    #expect(files.contains { $0.hasSuffix(".swift") }, "\(lesson) has no code")
+  }
+}
