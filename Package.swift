@@ -39,14 +39,16 @@ let package = Package(
   targets: [
     .target(name: "Kernels", swiftSettings: alwaysOptimized),
     .target(name: "Autodiff", dependencies: ["Kernels"], swiftSettings: common),
+    .target(name: "NN", dependencies: ["Autodiff", "Kernels"], swiftSettings: common),
     .executableTarget(
-      name: "tinymixer", dependencies: ["Kernels", "Autodiff"], swiftSettings: common),
+      name: "tinymixer", dependencies: ["Kernels", "Autodiff", "NN"], swiftSettings: common),
 
     lesson("lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff"]),
     lesson("lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Kernels"]),
 
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
+    .testTarget(name: "NNTests", dependencies: ["NN"], swiftSettings: common),
     .testTarget(
       name: "CLITests",
       dependencies: ["tinymixer", "lesson01-autodiff", "lesson02-fast-matmul"],

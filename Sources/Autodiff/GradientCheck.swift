@@ -39,42 +39,58 @@ public enum GradientCheck {
     _ function: ([Tensor]) -> Tensor, at inputs: [Tensor], method: Method = .fullJacobian,
     step: Double = 1e-6, tolerance: Double = defaultTolerance, seed: UInt64 = 0
   ) -> Result {
-    precondition(inputs.allSatisfy { $0.dtype == .float64 }, "gradient checks run in Float64")
     let leaves = inputs.map { Tensor(shape: $0.shape, storage: $0.storage, requiresGradient: true) }
+    return check(
+      parameters: leaves, of: { function(leaves) }, method: method, step: step,
+      tolerance: tolerance,
+      seed: seed)
+  }
+
+  /// Compares the gradients of `output()` with respect to `parameters` (Float64 tensors
+  /// that require a gradient, such as a model's weights) with finite differences. Each
+  /// parameter is shifted in place while `output` is evaluated, then restored.
+  public static func check(
+    parameters: [Tensor], of output: () -> Tensor, method: Method = .fullJacobian,
+    step: Double = 1e-6, tolerance: Double = defaultTolerance, seed: UInt64 = 0
+  ) -> Result {
+    precondition(parameters.allSatisfy { $0.dtype == .float64 }, "gradient checks run in Float64")
+    precondition(
+      parameters.allSatisfy(\.requiresGradient), "checked parameters must require a gradient")
     let tape = Tape()
-    let output = tape.record { function(leaves) }
+    let value = tape.record(output)
     var result = Result(maxAbsoluteError: 0, maxRelativeError: 0, tolerance: tolerance)
 
-    /// `function` with input `index` replaced by `x + scale·direction`, on no tape.
+    /// `output` with parameter `index` moved by `scale · direction`, on no tape.
     func evaluate(_ index: Int, _ direction: [Double], _ scale: Double) -> [Double] {
-      var shifted = inputs
-      let x = inputs[index].scalars
-      shifted[index] = Tensor(
-        shape: inputs[index].shape, scalars: zip(x, direction).map { $0 + scale * $1 })
-      return Tape.$active.withValue(nil) { function(shifted).scalars }
+      let parameter = parameters[index]
+      let original = parameter.storage
+      parameter.assign(.float64(zip(parameter.doubles, direction).map { $0 + scale * $1 }))
+      defer { parameter.assign(original) }
+      return Tape.$active.withValue(nil) { output().scalars }
     }
     func note(absolute: Double, scale: Double) {
       result.maxAbsoluteError = Swift.max(result.maxAbsoluteError, absolute)
-      result.maxRelativeError = Swift.max(result.maxRelativeError, scale > 0 ? absolute / scale : 0)
+      result.maxRelativeError = Swift.max(
+        result.maxRelativeError, scale > 0 ? absolute / scale : 0)
     }
 
     switch method {
     case .fullJacobian:
-      // Tape rows: the gradient of each output element.
-      let outputs = output.count
-      var tapeRows: [[[Double]]] = []  // [output element][input] -> gradient values
+      // The tape's Jacobian, one row (the gradient of one output element) at a time.
+      let outputs = value.count
+      var tapeRows: [[[Double]]] = []  // [output element][parameter] -> gradient values
       for j in 0..<outputs {
         var seed = [Double](repeating: 0, count: outputs)
         seed[j] = 1
-        let gradients = tape.gradients(of: output, seed: Tensor(shape: output.shape, scalars: seed))
+        let gradients = tape.gradients(of: value, seed: Tensor(shape: value.shape, scalars: seed))
         tapeRows.append(
-          leaves.map { gradients[$0]?.scalars ?? [Double](repeating: 0, count: $0.count) })
+          parameters.map { gradients[$0]?.scalars ?? [Double](repeating: 0, count: $0.count) })
       }
-      for (index, input) in inputs.enumerated() {
+      for (index, parameter) in parameters.enumerated() {
         var worst = 0.0
         var largest = 0.0
-        for e in 0..<input.count {
-          var direction = [Double](repeating: 0, count: input.count)
+        for e in 0..<parameter.count {
+          var direction = [Double](repeating: 0, count: parameter.count)
           direction[e] = 1
           let plus = evaluate(index, direction, step)
           let minus = evaluate(index, direction, -step)
@@ -89,13 +105,14 @@ public enum GradientCheck {
       }
     case .randomProjections(let count):
       var generator = SeededGenerator(seed: seed)
-      for (index, input) in inputs.enumerated() {
+      for (index, parameter) in parameters.enumerated() {
         for _ in 0..<count {
-          let u = Tensor.normal(output.shape, dtype: .float64, generator: &generator)
-          let v = (0..<input.count).map { _ in generator.nextNormal() }
-          let gradient = tape.gradients(of: output, seed: u)[leaves[index]]?.scalars
-          let analytical = zip(gradient ?? [Double](repeating: 0, count: input.count), v).reduce(0)
-          { $0 + $1.0 * $1.1 }
+          let u = Tensor.normal(value.shape, dtype: .float64, generator: &generator)
+          let v = (0..<parameter.count).map { _ in generator.nextNormal() }
+          let gradient =
+            tape.gradients(of: value, seed: u)[parameter]?.scalars
+            ?? [Double](repeating: 0, count: parameter.count)
+          let analytical = zip(gradient, v).reduce(0) { $0 + $1.0 * $1.1 }
           let weights = u.scalars
           let plus = zip(weights, evaluate(index, v, step)).reduce(0) { $0 + $1.0 * $1.1 }
           let minus = zip(weights, evaluate(index, v, -step)).reduce(0) { $0 + $1.0 * $1.1 }

@@ -3,14 +3,13 @@ import Kernels
 /// A gradient check of one operation on fixed Float64 inputs: one row of
 /// `tinymixer gradcheck`'s table and one `swift test` case.
 public struct GradientCheckCase: Sendable, CustomStringConvertible {
-  /// What is checked, for example `add (broadcast [2,3,4] + [3,1])`.
+  /// What is checked, for example `add (broadcast [2,3,4] with [3,1])`.
   public let name: String
-  /// The shapes of the differentiated inputs.
+  /// The shapes of the differentiated inputs or parameters.
   public let inputShapes: [[Int]]
   /// How the Jacobian is compared.
   public let method: GradientCheck.Method
-  private let makeInputs: @Sendable () -> [Tensor]
-  private let function: @Sendable ([Tensor]) -> Tensor
+  private let check: @Sendable () -> GradientCheck.Result
 
   /// A case that checks `function` at the inputs `makeInputs` builds.
   public init(
@@ -18,21 +17,40 @@ public struct GradientCheckCase: Sendable, CustomStringConvertible {
     inputs makeInputs: @escaping @Sendable () -> [Tensor],
     function: @escaping @Sendable ([Tensor]) -> Tensor
   ) {
+    self.init(name, inputShapes: inputShapes, method: method) {
+      GradientCheck.check(function, at: makeInputs(), method: method)
+    }
+  }
+
+  /// A case that checks a function of parameters: `build` returns the parameters
+  /// (Float64, requiring gradients) and the function of them, such as a model's loss.
+  public init(
+    _ name: String, parameterShapes: [[Int]], method: GradientCheck.Method,
+    build: @escaping @Sendable () -> (parameters: [Tensor], output: () -> Tensor)
+  ) {
+    self.init(name, inputShapes: parameterShapes, method: method) {
+      let (parameters, output) = build()
+      return GradientCheck.check(parameters: parameters, of: output, method: method)
+    }
+  }
+
+  private init(
+    _ name: String, inputShapes: [[Int]], method: GradientCheck.Method,
+    check: @escaping @Sendable () -> GradientCheck.Result
+  ) {
     self.name = name
     self.inputShapes = inputShapes
     self.method = method
-    self.makeInputs = makeInputs
-    self.function = function
+    self.check = check
   }
 
   /// Runs the check.
-  public func run() -> GradientCheck.Result {
-    GradientCheck.check(function, at: makeInputs(), method: method)
-  }
+  public func run() -> GradientCheck.Result { check() }
 
-  /// The input shapes, for example `[2,3] [3]`.
+  /// The input shapes, for example `[2,3] [3]`; a count when there are many.
   public var shapes: String {
-    inputShapes.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(
+    if inputShapes.count > 4 { return "\(inputShapes.count) tensors" }
+    return inputShapes.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(
       separator: " ")
   }
 

@@ -2,10 +2,10 @@ import Kernels
 
 // The one place where tensors meet the Float and Double kernels. Each function here runs
 // one kernel on tensors of either element type and records nothing; the operations in
-// Ops/ call these for their forward and backward passes.
+// Operations/ call these for their forward and backward passes.
 
 /// An array of `count` elements, all written by `fill`.
-func makeArray<T>(_ count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void) -> [T] {
+public func makeArray<T>(_ count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void) -> [T] {
   [T](unsafeUninitializedCapacity: max(1, count)) { buffer, initialized in
     fill(buffer.baseAddress!)
     initialized = count
@@ -14,7 +14,10 @@ func makeArray<T>(_ count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void) -> [T
 
 /// Runs a kernel on `inputs` (all of one element type) that writes `count` new elements,
 /// calling the Float or the Double version of it.
-func runKernel(
+///
+/// This is how a fused operation is added outside this module: its forward pass runs a
+/// kernel through `runKernel`, and `recorded` attaches its vector-Jacobian products.
+public func runKernel(
   _ inputs: [Tensor], count: Int,
   float: ([[Float]], UnsafeMutablePointer<Float>) -> Void,
   double: ([[Double]], UnsafeMutablePointer<Double>) -> Void

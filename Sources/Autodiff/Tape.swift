@@ -161,3 +161,48 @@ public func valueAndGradients(
   let gradients = tape.gradients(of: value)
   return (value, parameters.map { gradients[$0] ?? Tensor.zeros($0.shape, dtype: $0.dtype) })
 }
+
+extension Tensor {
+  /// Records an operation whose backward pass computes the gradients of all its inputs in
+  /// one go (a fused kernel that yields dx and dw together).
+  ///
+  /// `backward(g, needed)` receives the output's gradient and, per input, whether its
+  /// gradient is needed; it returns one gradient per input, nil where not needed. It runs
+  /// once per backward walk; each input's edge takes its own result.
+  public func recorded(
+    inputs: [Tensor], operation: String = #function,
+    backward: @escaping (Tensor, [Bool]) -> [Tensor?]
+  ) -> Tensor {
+    let shared = SharedGradients(inputs: inputs, backward: backward)
+    return recorded(
+      edges: inputs.indices.map { index in
+        (inputs[index], { g in shared.take(index, for: g) })
+      }, operation: operation)
+  }
+}
+
+/// The results of one multi-input backward pass, handed out edge by edge.
+private final class SharedGradients {
+  let needed: [Bool]
+  let backward: (Tensor, [Bool]) -> [Tensor?]
+  var results: [Tensor?] = []
+  var remaining = 0
+
+  init(inputs: [Tensor], backward: @escaping (Tensor, [Bool]) -> [Tensor?]) {
+    self.needed = inputs.map(\.requiresGradient)
+    self.backward = backward
+  }
+
+  func take(_ index: Int, for gradient: Tensor) -> Tensor {
+    if remaining == 0 {
+      results = backward(gradient, needed)
+      remaining = needed.filter { $0 }.count
+    }
+    remaining -= 1
+    defer { results[index] = nil }
+    guard let result = results[index] else {
+      preconditionFailure("no gradient computed for input \(index)")
+    }
+    return result
+  }
+}

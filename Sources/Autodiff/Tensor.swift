@@ -147,12 +147,23 @@ public final class Tensor {
     Tensor(shape: shape, storage: storage)
   }
 
-  /// Replaces the elements (same shape and dtype), for an optimizer step or loading
-  /// weights. Never call it on a tensor a live tape still needs.
+  /// Replaces the elements (same shape and dtype), for loading weights.
   public func assign(_ newStorage: Storage) {
     precondition(
       newStorage.dtype == dtype && newStorage.count == count, "assign changes dtype or size")
     storage = newStorage
+  }
+
+  /// Lets `body` change a Float32 tensor's elements in place (an optimizer step). Tensors
+  /// that share the storage (a reshaped view, a value saved on a tape) keep the old
+  /// elements: the storage is copied first if it is shared.
+  public func withMutableFloats<Result>(
+    _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
+  ) rethrows -> Result {
+    guard case .float32(var values) = storage else { preconditionFailure("not a float32 tensor") }
+    storage = .float32([])  // drop this tensor's reference, so `values` may be unique
+    defer { storage = .float32(values) }
+    return try values.withUnsafeMutableBufferPointer { try body($0) }
   }
 }
 

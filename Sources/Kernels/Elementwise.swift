@@ -236,3 +236,49 @@ private func copyLoop<T: KernelScalar>(
     }
   }
 }
+
+/// SwiGLU's gate: `out = silu(gate) ⊙ up`.
+public func swiglu(
+  gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+  count: Int
+) { swigluLoop(gate, up, out, count) }
+
+/// SwiGLU's gate, in Double.
+public func swiglu(
+  gate: UnsafePointer<Double>, up: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>,
+  count: Int
+) { swigluLoop(gate, up, out, count) }
+
+/// Backward of `swiglu` given the gradient `g` of `out`:
+/// `dGate = g ⊙ up ⊙ silu'(gate)`, `dUp = g ⊙ silu(gate)`.
+public func swigluBackward(
+  gate: UnsafePointer<Float>, up: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
+  dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
+) { swigluBackwardLoop(gate, up, g, dGate, dUp, count) }
+
+/// Backward of `swiglu`, in Double.
+public func swigluBackward(
+  gate: UnsafePointer<Double>, up: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
+  dGate: UnsafeMutablePointer<Double>, dUp: UnsafeMutablePointer<Double>, count: Int
+) { swigluBackwardLoop(gate, up, g, dGate, dUp, count) }
+
+private func swigluLoop<T: KernelScalar>(
+  _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>, _ count: Int
+) {
+  forEachChunk(count, grain: elementwiseGrain) { range in
+    for i in range { out[i] = UnaryFunction.silu.valueAndDerivative(gate[i]).value * up[i] }
+  }
+}
+
+private func swigluBackwardLoop<T: KernelScalar>(
+  _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ g: UnsafePointer<T>,
+  _ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ count: Int
+) {
+  forEachChunk(count, grain: elementwiseGrain) { range in
+    for i in range {
+      let (value, derivative) = UnaryFunction.silu.valueAndDerivative(gate[i])
+      dGate[i] = g[i] * up[i] * derivative
+      dUp[i] = g[i] * value
+    }
+  }
+}

@@ -33,7 +33,8 @@ private func referenceLoop<T: FloatingPoint>(
           let y = b[p * shape.bRowStride + j * shape.bColumnStride]
           sum += x * y
         }
-        c[i * shape.n + j] = accumulate ? c[i * shape.n + j] + sum : sum
+        let index = i * shape.leadingDimensionC + j
+        c[index] = accumulate ? c[index] + sum : sum
       }
     }
   }

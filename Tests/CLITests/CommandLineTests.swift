@@ -16,7 +16,9 @@ import Testing
   (["gradcheck", "--bogus"], "unknown option '--bogus'"),
   (["gradcheck", "extra"], "unexpected argument 'extra'"),
   (["gradcheck", "--filter"], "option '--filter' needs a value"),
-  (["gradcheck", "--filter", "no-such-operation"], "no gradient check matches 'no-such-operation'"),
+  (
+    ["gradcheck", "--filter", "no-such-operation"], "no gradient check matches 'no-such-operation'"
+  ),
   (["bench", "matmul", "--runs", "zero"], "--runs needs a whole number"),
   (["bench", "matmul", "--threads", "0"], "--threads needs a whole number of at least 1"),
   (["bench", "lunch"], "unknown benchmark 'lunch'"),

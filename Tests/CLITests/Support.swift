@@ -12,7 +12,9 @@ struct ProcessResult {
 }
 
 /// Runs a product of this package (built beside the test bundle) with `arguments`.
-func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
+  -> ProcessResult
+{
   let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
   var candidate = directory.appendingPathComponent(name)
   // The test bundle may be a folder (macOS) inside the products folder.
@@ -23,7 +25,8 @@ func runProduct(_ name: String, _ arguments: [String], environment: [String: Str
   process.executableURL = candidate
   process.arguments = arguments
   process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-  let output = Pipe(), error = Pipe()
+  let output = Pipe()
+  let error = Pipe()
   process.standardOutput = output
   process.standardError = error
   try process.run()
@@ -44,7 +47,8 @@ func packageFile(_ path: String) throws -> String {
 func codeBlock(after marker: String, in text: String) -> String? {
   guard let start = text.range(of: marker) else { return nil }
   let rest = text[start.upperBound...]
-  guard let open = rest.range(of: "```"), let lineEnd = rest[open.upperBound...].firstIndex(of: "\n"),
+  guard let open = rest.range(of: "```"),
+    let lineEnd = rest[open.upperBound...].firstIndex(of: "\n"),
     let close = rest[lineEnd...].range(of: "\n```")
   else { return nil }
   return String(rest[rest.index(after: lineEnd)..<close.lowerBound])
@@ -57,11 +61,15 @@ func sameOutput(_ a: String, _ b: String, tolerance: Double = 0.05) -> Bool {
   let pattern = try! NSRegularExpression(pattern: "-?[0-9]+(\\.[0-9]+)?(e[-+]?[0-9]+)?")
   func split(_ text: String) -> (String, [Double]) {
     let range = NSRange(text.startIndex..., in: text)
-    let numbers = pattern.matches(in: text, range: range).map { Double((text as NSString).substring(with: $0.range))! }
+    let numbers = pattern.matches(in: text, range: range).map {
+      Double((text as NSString).substring(with: $0.range))!
+    }
     return (pattern.stringByReplacingMatches(in: text, range: range, withTemplate: "#"), numbers)
   }
   let (textA, numbersA) = split(a.trimmingCharacters(in: .whitespacesAndNewlines))
   let (textB, numbersB) = split(b.trimmingCharacters(in: .whitespacesAndNewlines))
   guard textA == textB, numbersA.count == numbersB.count else { return false }
-  return zip(numbersA, numbersB).allSatisfy { x, y in abs(x - y) <= max(1e-9, tolerance * max(abs(x), abs(y))) }
+  return zip(numbersA, numbersB).allSatisfy { x, y in
+    abs(x - y) <= max(1e-9, tolerance * max(abs(x), abs(y)))
+  }
 }

@@ -3,8 +3,10 @@ import Testing
 
 /// Every lesson folder under Tutorials/.
 func lessonFolders() throws -> [String] {
-  try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Tutorials").path)
-    .filter { $0.first?.isNumber == true }.sorted()
+  try FileManager.default.contentsOfDirectory(
+    atPath: packageRoot.appendingPathComponent("Tutorials").path
+  )
+  .filter { $0.first?.isNumber == true }.sorted()
 }
 
 @Test func lessonOnePrintsWhatItsReadmeShows() throws {
@@ -18,7 +20,10 @@ func lessonFolders() throws -> [String] {
 @Test func lessonTwoClimbsEveryRungAndAgreesWithTheTripleLoop() throws {
   let run = try runProduct("lesson02-fast-matmul", ["--sizes", "16,40"])
   #expect(run.status == 0)
-  for rung in ["1 triple loop", "2 loop order i-p-j", "3 SIMD rows", "4 register blocking", "5 + 2 threads (Dispatch)", "6 + 2 threads (worker pool)"] {
+  for rung in [
+    "1 triple loop", "2 loop order i-p-j", "3 SIMD rows", "4 register blocking",
+    "5 + 2 threads (Dispatch)", "6 + 2 threads (worker pool)",
+  ] {
     #expect(run.output.contains(rung))
     let readme = try packageFile("Tutorials/02-fast-matmul/README.md")
     #expect(readme.contains(rung), "the README's table lacks rung \(rung)")
@@ -36,9 +41,11 @@ func lessonFolders() throws -> [String] {
     while let marker = rest.range(of: "<!-- source: ") {
       let pathEnd = rest[marker.upperBound...].range(of: " -->")!
       let path = String(rest[marker.upperBound..<pathEnd.lowerBound])
-      let block = try #require(codeBlock(after: "<!-- source: \(path) -->", in: String(rest[marker.lowerBound...])))
+      let block = try #require(
+        codeBlock(after: "<!-- source: \(path) -->", in: String(rest[marker.lowerBound...])))
       let source = try packageFile(path)
-      #expect(source.contains(block), "\(lesson)/README.md quotes code no longer in \(path):\n\(block)")
+      #expect(
+        source.contains(block), "\(lesson)/README.md quotes code no longer in \(path):\n\(block)")
       quotes += 1
       rest = rest[pathEnd.upperBound...]
     }
@@ -50,7 +57,8 @@ func lessonFolders() throws -> [String] {
   let lessons = try lessonFolders()
   #expect(lessons.count >= 2)
   for lesson in lessons {
-    let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("Tutorials/\(lesson)").path)
+    let files = try FileManager.default.contentsOfDirectory(
+      atPath: packageRoot.appendingPathComponent("Tutorials/\(lesson)").path)
     #expect(files.contains("README.md"), "\(lesson) has no README.md")
     #expect(files.contains { $0.hasSuffix(".swift") }, "\(lesson) has no code")
   }

@@ -1,5 +1,6 @@
 import Autodiff
 import Foundation
+import NN
 
 /// `tinymixer gradcheck`: every differentiable operation against finite differences.
 enum GradcheckCommand: Command {
@@ -12,7 +13,7 @@ enum GradcheckCommand: Command {
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
-    var cases = GradientCheckCase.operations
+    var cases = GradientCheckCase.operations + GradientCheckCase.layers
     if let filter = arguments.string("filter") {
       cases = cases.filter { $0.name.localizedCaseInsensitiveContains(filter) }
       if cases.isEmpty { throw ToolError.usage("no gradient check matches '\(filter)'") }

@@ -1,0 +1,135 @@
+/// Causal self-attention for every (sequence, head): `O = softmax(Q·Kᵀ·scale + mask) · V`,
+/// where the mask lets position t attend to positions 0...t only.
+///
+/// `q`, `k`, `v` and `output` use `layout` (`[batch, length, heads, size]`); each head is
+/// read and written in place through the matmul's leading dimensions, so no transposed
+/// copies are made. Writes the attention probabilities, `[batch, heads, length, length]`,
+/// zero above the diagonal, for the backward pass. Masked scores are never computed into
+/// the softmax, so nothing leaks from the future and no infinity is ever formed.
+public func causalAttention(
+  query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
+  layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Float>,
+  probabilities: UnsafeMutablePointer<Float>
+) { attentionForward(q, k, v, layout, scale, output, probabilities, matmul) }
+
+/// Causal self-attention, in Double.
+public func causalAttention(
+  query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
+  layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Double>,
+  probabilities: UnsafeMutablePointer<Double>
+) { attentionForward(q, k, v, layout, scale, output, probabilities, matmul) }
+
+/// Backward of `causalAttention`, given its probabilities and the gradient of its output:
+/// with `P` the probabilities and `dO` the gradient,
+/// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale`,
+/// `dQ = dS·K`, `dK = dSᵀ·Q`, each per (sequence, head).
+public func causalAttentionBackward(
+  query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
+  probabilities: UnsafePointer<Float>, gradient dOut: UnsafePointer<Float>, layout: HeadLayout,
+  scale: Double, dQuery: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>,
+  dValue: UnsafeMutablePointer<Float>
+) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue, matmul) }
+
+/// Backward of `causalAttention`, in Double.
+public func causalAttentionBackward(
+  query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
+  probabilities: UnsafePointer<Double>, gradient dOut: UnsafePointer<Double>, layout: HeadLayout,
+  scale: Double, dQuery: UnsafeMutablePointer<Double>, dKey: UnsafeMutablePointer<Double>,
+  dValue: UnsafeMutablePointer<Double>
+) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue, matmul) }
+
+/// The matmul of the element type, passed in so the generic code below reaches the
+/// concrete Float or Double kernel.
+typealias MatmulFunction<T> = (
+  UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, MatmulShape, Bool
+) -> Void
+
+private func attentionForward<T: KernelScalar>(
+  _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ layout: HeadLayout,
+  _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>,
+  _ multiply: MatmulFunction<T>
+) {
+  let t = layout.length
+  let d = layout.size
+  let ld = layout.rowStride
+  parallelFor(layout.batch * layout.heads) { task in
+    let b = task / layout.heads
+    let h = task % layout.heads
+    let base = layout.offset(batch: b, head: h)
+    let p = probabilities + task * t * t
+    // Scores S = Q·Kᵀ, then a causal softmax of each row, scaled.
+    multiply(
+      q + base, k + base, p,
+      MatmulShape(m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld),
+      false)
+    for row in 0..<t {
+      let scores = p + row * t
+      causalSoftmaxRow(scores, visible: row + 1, length: t, scale: T(scale))
+    }
+    // O = P·V.
+    multiply(
+      p, v + base, output + base,
+      MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), false)
+  }
+}
+
+/// Softmax of `row[0..<visible] · scale` in place, and zeros after.
+@inline(__always)
+private func causalSoftmaxRow<T: KernelScalar>(
+  _ row: UnsafeMutablePointer<T>, visible: Int, length: Int, scale: T
+) {
+  var largest = row[0]
+  for s in 1..<visible where row[s] > largest { largest = row[s] }
+  var total: T = 0
+  for s in 0..<visible {
+    row[s] = T.exp((row[s] - largest) * scale)
+    total += row[s]
+  }
+  let inverse = 1 / total
+  for s in 0..<visible { row[s] *= inverse }
+  for s in visible..<length { row[s] = 0 }
+}
+
+private func attentionBackward<T: KernelScalar>(
+  _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
+  _ probabilities: UnsafePointer<T>, _ dOut: UnsafePointer<T>, _ layout: HeadLayout,
+  _ scale: Double, _ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>,
+  _ dv: UnsafeMutablePointer<T>, _ multiply: MatmulFunction<T>
+) {
+  let t = layout.length
+  let d = layout.size
+  let ld = layout.rowStride
+  parallelFor(layout.batch * layout.heads) { task in
+    let b = task / layout.heads
+    let h = task % layout.heads
+    let base = layout.offset(batch: b, head: h)
+    let p = probabilities + task * t * t
+    Scratch.with(T.self, count: t * t) { ds in
+      // dV = Pᵀ·dO.
+      multiply(
+        p, dOut + base, dv + base,
+        MatmulShape(
+          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld), false)
+      // dP = dO·Vᵀ, then through the softmax: dS = P ⊙ (dP − ⟨dP, P⟩) · scale.
+      multiply(
+        dOut + base, v + base, ds,
+        MatmulShape(
+          m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld), false)
+      for row in 0..<t {
+        let dRow = ds + row * t
+        let pRow = p + row * t
+        let dot = contiguousDot(UnsafePointer(dRow), pRow, row + 1)
+        for s in 0...row { dRow[s] = pRow[s] * (dRow[s] - dot) * T(scale) }
+        for s in (row + 1)..<t { dRow[s] = 0 }
+      }
+      // dQ = dS·K and dK = dSᵀ·Q.
+      multiply(
+        ds, k + base, dq + base,
+        MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), false)
+      multiply(
+        ds, q + base, dk + base,
+        MatmulShape(
+          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld), false)
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/// RMSNorm of each row: `y = x · r · w` with `r = 1 / √(mean(x²) + ε)`, as in Llama.
+/// Writes each row's `r` to `inverseRMS` for the backward pass.
+public func rmsNormRows(
+  _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Double, rows: Int, columns: Int,
+  into y: UnsafeMutablePointer<Float>, inverseRMS: UnsafeMutablePointer<Float>
+) { rmsNormLoop(x, weight, epsilon, rows, columns, y, inverseRMS) }
+
+/// RMSNorm of each row, in Double.
+public func rmsNormRows(
+  _ x: UnsafePointer<Double>, weight: UnsafePointer<Double>, epsilon: Double, rows: Int,
+  columns: Int,
+  into y: UnsafeMutablePointer<Double>, inverseRMS: UnsafeMutablePointer<Double>
+) { rmsNormLoop(x, weight, epsilon, rows, columns, y, inverseRMS) }
+
+/// Backward of `rmsNormRows` given the gradient `g` of `y`:
+/// `dx = r · (g ⊙ w) − x · r³ · mean(g ⊙ w ⊙ x)` per row, and `dw = Σ_rows g ⊙ x · r`.
+/// `dx` or `dWeight` may be nil when not needed.
+public func rmsNormRowsBackward(
+  _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, inverseRMS: UnsafePointer<Float>,
+  gradient g: UnsafePointer<Float>, rows: Int, columns: Int,
+  dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?
+) { rmsNormBackwardLoop(x, weight, inverseRMS, g, rows, columns, dx, dWeight) }
+
+/// Backward of `rmsNormRows`, in Double.
+public func rmsNormRowsBackward(
+  _ x: UnsafePointer<Double>, weight: UnsafePointer<Double>, inverseRMS: UnsafePointer<Double>,
+  gradient g: UnsafePointer<Double>, rows: Int, columns: Int,
+  dx: UnsafeMutablePointer<Double>?, dWeight: UnsafeMutablePointer<Double>?
+) { rmsNormBackwardLoop(x, weight, inverseRMS, g, rows, columns, dx, dWeight) }
+
+/// Rows per chunk for row kernels: about `elementwiseGrain` elements.
+func rowsPerChunk(_ columns: Int) -> Int { max(1, elementwiseGrain / max(1, columns)) }
+
+private func rmsNormLoop<T: KernelScalar>(
+  _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ epsilon: Double, _ rows: Int, _ columns: Int,
+  _ y: UnsafeMutablePointer<T>, _ inverseRMS: UnsafeMutablePointer<T>
+) {
+  forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
+    for row in range {
+      let x = x + row * columns
+      let y = y + row * columns
+      let r = 1 / (contiguousDot(x, x, columns) / T(columns) + T(epsilon)).squareRoot()
+      inverseRMS[row] = r
+      for c in 0..<columns { y[c] = x[c] * r * w[c] }
+    }
+  }
+}
+
+private func rmsNormBackwardLoop<T: KernelScalar>(
+  _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ inverseRMS: UnsafePointer<T>,
+  _ g: UnsafePointer<T>, _ rows: Int, _ columns: Int,
+  _ dx: UnsafeMutablePointer<T>?, _ dWeight: UnsafeMutablePointer<T>?
+) {
+  let grain = rowsPerChunk(columns)
+  let chunks = (rows + grain - 1) / grain
+  // Each chunk of rows adds its share of dw into its own partial row; the partials are
+  // then added in chunk order, so dw does not depend on the thread count.
+  Scratch.with(T.self, count: max(1, chunks * columns)) { partials in
+    forEachChunk(rows, grain: grain) { range in
+      let partial = partials + (range.lowerBound / grain) * columns
+      partial.update(repeating: 0, count: columns)
+      for row in range {
+        let x = x + row * columns
+        let g = g + row * columns
+        let r = inverseRMS[row]
+        if let dx {
+          let dx = dx + row * columns
+          var dot: T = 0
+          for c in 0..<columns { dot += g[c] * w[c] * x[c] }
+          let correction = r * r * r * dot / T(columns)
+          for c in 0..<columns { dx[c] = r * g[c] * w[c] - x[c] * correction }
+        }
+        for c in 0..<columns { partial[c] += g[c] * x[c] * r }
+      }
+    }
+    guard let dWeight else { return }
+    dWeight.update(repeating: 0, count: columns)
+    for chunk in 0..<chunks {
+      for c in 0..<columns { dWeight[c] += partials[chunk * columns + c] }
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import Autodiff
+import Kernels
+
+extension GradientCheckCase {
+  /// The NN module's fused operations and their primitive references, the attention and
+  /// MLP blocks with respect to inputs and weights, and a whole tiny model's loss with
+  /// respect to every parameter.
+  public static var layers: [GradientCheckCase] {
+    let layout = HeadLayout(batch: 2, length: 3, heads: 2, size: 4)
+    let heads: [Int] = [2, 3, 8]
+    var cases: [GradientCheckCase] = [
+      .on("rmsnorm (fused)", [([2, 3, 4], .signed), ([4], .signed)]) {
+        rmsNorm($0[0], weight: $0[1], epsilon: 1e-5)
+      },
+      .on("rmsnorm (reference)", [([2, 3, 4], .signed), ([4], .signed)]) {
+        rmsNormReference($0[0], weight: $0[1], epsilon: 1e-5)
+      },
+      .on("rotary embedding (fused)", [(heads, .signed)]) {
+        rotaryEmbedding($0[0], layout: layout, theta: 10)
+      },
+      .on("rotary embedding (reference)", [(heads, .signed)]) {
+        rotaryEmbeddingReference($0[0], layout: layout, theta: 10)
+      },
+      .on("causal attention (fused)", [(heads, .signed), (heads, .signed), (heads, .signed)]) {
+        causalAttention(query: $0[0], key: $0[1], value: $0[2], layout: layout)
+      },
+      .on("causal attention (reference)", [(heads, .signed), (heads, .signed), (heads, .signed)]) {
+        causalAttentionReference(query: $0[0], key: $0[1], value: $0[2], layout: layout)
+      },
+      .on("swiglu (fused)", [([2, 5], .signed), ([2, 5], .signed)]) {
+        swiglu(gate: $0[0], up: $0[1])
+      },
+      .on("swiglu (reference)", [([2, 5], .signed), ([2, 5], .signed)]) {
+        swigluReference(gate: $0[0], up: $0[1])
+      },
+    ]
+    cases.append(
+      .on(
+        "swiglu mlp block",
+        [([2, 2, 4], .signed), ([6, 4], .signed), ([6, 4], .signed), ([4, 6], .signed)]
+      ) { t in
+        Linear(weight: t[3])(
+          swiglu(gate: Linear(weight: t[1])(t[0]), up: Linear(weight: t[2])(t[0])))
+      })
+    cases.append(
+      .on(
+        "self-attention block (rotary, causal)",
+        [
+          ([2, 3, 8], .signed), ([8, 8], .signed), ([8, 8], .signed), ([8, 8], .signed),
+          ([8, 8], .signed),
+        ]
+      ) { t in
+        let q = rotaryEmbedding(Linear(weight: t[1])(t[0]), layout: layout, theta: 10)
+        let k = rotaryEmbedding(Linear(weight: t[2])(t[0]), layout: layout, theta: 10)
+        let v = Linear(weight: t[3])(t[0])
+        return Linear(weight: t[4])(causalAttention(query: q, key: k, value: v, layout: layout))
+      })
+    cases.append(tinyModelLoss(tied: false))
+    cases.append(tinyModelLoss(tied: true))
+    return cases
+  }
+
+  /// The configuration of the tiny model checked here.
+  static func tinyConfiguration(tied: Bool) -> LlamaConfiguration {
+    LlamaConfiguration(
+      vocabularySize: 11, hiddenSize: 8, layers: 2, heads: 2, intermediateSize: 12,
+      contextLength: 6,
+      tieWordEmbeddings: tied, initializerRange: 0.5)
+  }
+
+  /// The tiny model's masked next-token loss with respect to every parameter.
+  static func tinyModelLoss(tied: Bool) -> GradientCheckCase {
+    let configuration = tinyConfiguration(tied: tied)
+    let shapes = LlamaForCausalLM(configuration, dtype: .float64).namedParameters().map(
+      \.tensor.shape)
+    return GradientCheckCase(
+      "whole model loss (\(tied ? "tied" : "separate") head)", parameterShapes: shapes,
+      method: .randomProjections(count: 2)
+    ) {
+      let model = LlamaForCausalLM(configuration, seed: 3, dtype: .float64)
+      for (_, norm) in model.namedParameters() where norm.rank == 1 {
+        // Norm scales away from 1, so their gradients are not special.
+        norm.assign(.float64(norm.doubles.enumerated().map { 1 + 0.1 * Double($0.offset % 5) }))
+      }
+      let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
+      let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
+      let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
+      return (
+        model.namedParameters().map(\.tensor),
+        { model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6) }
+      )
+    }
+  }
+}

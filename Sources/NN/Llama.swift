@@ -1,0 +1,215 @@
+import Autodiff
+import Kernels
+
+/// A Llama-style decoder-only transformer with Hugging Face's `LlamaForCausalLM` names:
+///
+///     tokens → embed_tokens → layers (each: x + attention(norm(x)), then x + mlp(norm(x)))
+///            → norm → lm_head → logits
+///
+/// Build it in Float32 to train and in Float64 to check gradients.
+public final class LlamaForCausalLM: Module {
+  /// The shape of the model.
+  public let configuration: LlamaConfiguration
+  /// The token embedding, the decoder layers and the final norm (`model.…`).
+  public let model: LlamaModel
+  /// The output head, `[vocabulary, hidden]`; nil when tied to the token embedding.
+  public let lmHead: Linear?
+
+  /// A model with weights drawn from `seed`: normal with standard deviation
+  /// `initializerRange` for every matrix, ones for every norm.
+  public init(_ configuration: LlamaConfiguration, seed: UInt64 = 0, dtype: DType = .float32) {
+    precondition(configuration.problem == nil, "bad configuration: \(configuration.problem!)")
+    var generator = SeededGenerator(seed: seed)
+    self.configuration = configuration
+    model = LlamaModel(configuration, dtype: dtype, generator: &generator)
+    lmHead =
+      configuration.tieWordEmbeddings
+      ? nil
+      : Linear(
+        inputs: configuration.hiddenSize, outputs: configuration.vocabularySize,
+        standardDeviation: configuration.initializerRange, dtype: dtype, generator: &generator)
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [("model", model)] + (lmHead.map { [("lm_head", $0)] } ?? [])
+  }
+
+  /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
+  public func logits(_ tokens: [Int], batch: Int, length: Int) -> Tensor {
+    let hidden = model(tokens, batch: batch, length: length)
+    if let lmHead { return lmHead(hidden) }
+    return matmul(hidden, model.embedTokens.weight, transposeB: true)
+  }
+
+  /// The mean cross-entropy of the next-token predictions at the positions `mask` marks:
+  /// position t is scored on predicting `targets[t]`.
+  public func loss(tokens: [Int], targets: [Int], mask: [Bool], batch: Int, length: Int) -> Tensor {
+    let logits = self.logits(tokens, batch: batch, length: length)
+    return crossEntropy(
+      logits: logits.reshaped([-1, configuration.vocabularySize]), targets: targets, mask: mask)
+  }
+
+  /// A copy with every weight in `dtype` (Float64 for gradient checks).
+  public func converted(to dtype: DType) -> LlamaForCausalLM {
+    let copy = LlamaForCausalLM(configuration, dtype: dtype)
+    for ((_, source), (_, target)) in zip(namedParameters(), copy.namedParameters()) {
+      target.assign(source.converted(to: dtype).storage)
+    }
+    return copy
+  }
+}
+
+/// The body of the model: token embedding, decoder layers, final norm.
+public final class LlamaModel: Module {
+  /// `embed_tokens`.
+  public let embedTokens: Embedding
+  /// `layers.0`, `layers.1`, …
+  public let layers: [DecoderLayer]
+  /// The final RMSNorm, `norm`.
+  public let norm: RMSNorm
+  let configuration: LlamaConfiguration
+
+  init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    self.configuration = configuration
+    embedTokens = Embedding(
+      vocabulary: configuration.vocabularySize, width: configuration.hiddenSize,
+      standardDeviation: configuration.initializerRange, dtype: dtype, generator: &generator)
+    var layers: [DecoderLayer] = []
+    for _ in 0..<configuration.layers {
+      layers.append(DecoderLayer(configuration, dtype: dtype, generator: &generator))
+    }
+    self.layers = layers
+    norm = RMSNorm(
+      width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [("embed_tokens", embedTokens)]
+      + layers.enumerated().map { ("layers.\($0.offset)", $0.element) }
+      + [("norm", norm)]
+  }
+
+  /// The final hidden states, `[batch, length, hidden]`.
+  public func callAsFunction(_ tokens: [Int], batch: Int, length: Int) -> Tensor {
+    precondition(tokens.count == batch * length, "\(tokens.count) tokens for \(batch) × \(length)")
+    precondition(
+      length <= configuration.contextLength,
+      "sequence of \(length) exceeds the context of \(configuration.contextLength)")
+    var x = embedTokens(tokens, shape: [batch, length])
+    for layer in layers { x = layer(x) }
+    return norm(x)
+  }
+}
+
+/// One transformer block: attention, then the MLP, each added to the residual stream
+/// after an RMSNorm of its input (pre-norm).
+public final class DecoderLayer: Module, Layer {
+  /// `input_layernorm`.
+  public let inputNorm: RMSNorm
+  /// `self_attn`.
+  public let attention: SelfAttention
+  /// `post_attention_layernorm`.
+  public let postAttentionNorm: RMSNorm
+  /// `mlp`.
+  public let mlp: MLP
+
+  init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    inputNorm = RMSNorm(
+      width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
+    attention = SelfAttention(configuration, dtype: dtype, generator: &generator)
+    postAttentionNorm = RMSNorm(
+      width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
+    mlp = MLP(configuration, dtype: dtype, generator: &generator)
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [
+      ("input_layernorm", inputNorm), ("self_attn", attention),
+      ("post_attention_layernorm", postAttentionNorm), ("mlp", mlp),
+    ]
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let afterAttention = x + attention(inputNorm(x))
+    return afterAttention + mlp(postAttentionNorm(afterAttention))
+  }
+}
+
+/// Causal multi-head self-attention with rotary position embeddings and no biases.
+public final class SelfAttention: Module, Layer {
+  /// `q_proj`, `k_proj`, `v_proj`, `o_proj`.
+  public let query: Linear, key: Linear, value: Linear, output: Linear
+  let heads: Int
+  let ropeTheta: Double
+
+  init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    let width = configuration.hiddenSize
+    let range = configuration.initializerRange
+    query = Linear(
+      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    key = Linear(
+      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    value = Linear(
+      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    output = Linear(
+      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    heads = configuration.heads
+    ropeTheta = configuration.ropeTheta
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [("q_proj", query), ("k_proj", key), ("v_proj", value), ("o_proj", output)]
+  }
+
+  /// For `x` of shape `[batch, length, hidden]`.
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let layout = HeadLayout(
+      batch: x.shape[0], length: x.shape[1], heads: heads, size: x.shape[2] / heads)
+    let q = rotaryEmbedding(query(x), layout: layout, theta: ropeTheta)
+    let k = rotaryEmbedding(key(x), layout: layout, theta: ropeTheta)
+    return output(causalAttention(query: q, key: k, value: value(x), layout: layout))
+  }
+}
+
+/// The SwiGLU feed-forward block: `down(silu(gate(x)) ⊙ up(x))`.
+public final class MLP: Module, Layer {
+  /// `gate_proj`, `up_proj`, `down_proj`.
+  public let gate: Linear, up: Linear, down: Linear
+
+  init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    let width = configuration.hiddenSize
+    let inner = configuration.intermediateSize
+    let range = configuration.initializerRange
+    gate = Linear(
+      inputs: width, outputs: inner, standardDeviation: range, dtype: dtype, generator: &generator)
+    up = Linear(
+      inputs: width, outputs: inner, standardDeviation: range, dtype: dtype, generator: &generator)
+    down = Linear(
+      inputs: inner, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [("gate_proj", gate), ("up_proj", up), ("down_proj", down)]
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor { down(swiglu(gate: gate(x), up: up(x))) }
+}
+
+/// Root-mean-square normalization with a learned scale per feature (initially ones).
+public final class RMSNorm: Module, Layer {
+  /// The scale, `[width]`.
+  public let weight: Tensor
+  /// ε, added to the mean square.
+  public let epsilon: Double
+
+  /// A norm over rows of `width` with scale ones.
+  public init(width: Int, epsilon: Double, dtype: DType = .float32) {
+    weight = Tensor.ones([width], dtype: dtype)
+    weight.requiresGradient = true
+    self.epsilon = epsilon
+  }
+
+  override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor { rmsNorm(x, weight: weight, epsilon: epsilon) }
+}

@@ -1,0 +1,108 @@
+/// The shape of a Llama-style model: one value type, coded with the field names of a
+/// Hugging Face `config.json`.
+public struct LlamaConfiguration: Codable, Equatable, Hashable, Sendable {
+  /// Tokens in the vocabulary.
+  public var vocabularySize: Int
+  /// Width of the residual stream.
+  public var hiddenSize: Int
+  /// Decoder layers.
+  public var layers: Int
+  /// Attention heads per layer.
+  public var heads: Int
+  /// Key and value heads (equal to `heads`: grouped-query attention is not implemented).
+  public var keyValueHeads: Int
+  /// Width of the MLP's hidden layer.
+  public var intermediateSize: Int
+  /// The longest sequence, in tokens.
+  public var contextLength: Int
+  /// RMSNorm's ε.
+  public var rmsNormEpsilon: Double
+  /// The base θ of the rotary embedding's frequencies.
+  public var ropeTheta: Double
+  /// Whether the output head reuses the token embedding.
+  public var tieWordEmbeddings: Bool
+  /// Standard deviation of the initial weights.
+  public var initializerRange: Double
+
+  /// A configuration; `keyValueHeads` defaults to `heads`.
+  public init(
+    vocabularySize: Int, hiddenSize: Int, layers: Int, heads: Int, keyValueHeads: Int? = nil,
+    intermediateSize: Int, contextLength: Int, rmsNormEpsilon: Double = 1e-5,
+    ropeTheta: Double = 10_000, tieWordEmbeddings: Bool = false, initializerRange: Double = 0.02
+  ) {
+    self.vocabularySize = vocabularySize
+    self.hiddenSize = hiddenSize
+    self.layers = layers
+    self.heads = heads
+    self.keyValueHeads = keyValueHeads ?? heads
+    self.intermediateSize = intermediateSize
+    self.contextLength = contextLength
+    self.rmsNormEpsilon = rmsNormEpsilon
+    self.ropeTheta = ropeTheta
+    self.tieWordEmbeddings = tieWordEmbeddings
+    self.initializerRange = initializerRange
+  }
+
+  /// Scalars per attention head.
+  public var headSize: Int { hiddenSize / heads }
+
+  /// The model of `tinymixer bench train-base`: vocabulary 512, width 128, 4 layers of 4
+  /// heads, MLP 384, context 64, separate output head.
+  public static let bench = LlamaConfiguration(
+    vocabularySize: 512, hiddenSize: 128, layers: 4, heads: 4, intermediateSize: 384,
+    contextLength: 64)
+
+  /// Why this configuration cannot be built, or nil if it can.
+  public var problem: String? {
+    if [vocabularySize, hiddenSize, layers, heads, intermediateSize, contextLength].contains(
+      where: { $0 <= 0 })
+    {
+      return "sizes must be positive"
+    }
+    if hiddenSize % heads != 0 {
+      return "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)"
+    }
+    if headSize % 2 != 0 {
+      return "the head size \(headSize) must be even for the rotary embedding"
+    }
+    if keyValueHeads != heads {
+      return
+        "num_key_value_heads \(keyValueHeads) differs from num_attention_heads \(heads): grouped-query attention is not supported"
+    }
+    if !(rmsNormEpsilon > 0) || !(ropeTheta > 0) {
+      return "rms_norm_eps and rope_theta must be positive"
+    }
+    return nil
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case vocabularySize = "vocab_size"
+    case hiddenSize = "hidden_size"
+    case layers = "num_hidden_layers"
+    case heads = "num_attention_heads"
+    case keyValueHeads = "num_key_value_heads"
+    case intermediateSize = "intermediate_size"
+    case contextLength = "max_position_embeddings"
+    case rmsNormEpsilon = "rms_norm_eps"
+    case ropeTheta = "rope_theta"
+    case tieWordEmbeddings = "tie_word_embeddings"
+    case initializerRange = "initializer_range"
+  }
+
+  /// Reads a configuration; optional Hugging Face fields take Llama's defaults.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
+      hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
+      layers: try c.decode(Int.self, forKey: .layers),
+      heads: try c.decode(Int.self, forKey: .heads),
+      keyValueHeads: try c.decodeIfPresent(Int.self, forKey: .keyValueHeads),
+      intermediateSize: try c.decode(Int.self, forKey: .intermediateSize),
+      contextLength: try c.decodeIfPresent(Int.self, forKey: .contextLength) ?? 2048,
+      rmsNormEpsilon: try c.decodeIfPresent(Double.self, forKey: .rmsNormEpsilon) ?? 1e-6,
+      ropeTheta: try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10_000,
+      tieWordEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false,
+      initializerRange: try c.decodeIfPresent(Double.self, forKey: .initializerRange) ?? 0.02)
+  }
+}

@@ -1,0 +1,76 @@
+import Autodiff
+import Kernels
+
+/// Causal multi-head self-attention: for each sequence and head,
+/// `softmax(Q·Kᵀ / √size + mask) · V`, where position t sees positions 0...t.
+///
+/// `query`, `key` and `value` are projections, `[batch, length, heads × size]`; so is the
+/// result. One fused kernel per direction handles every (sequence, head) in place;
+/// `causalAttentionReference` is the same function written with primitive operations.
+public func causalAttention(query: Tensor, key: Tensor, value: Tensor, layout: HeadLayout) -> Tensor
+{
+  for input in [query, key, value] {
+    precondition(input.count == layout.count, "attention input \(input.shape) for layout \(layout)")
+  }
+  let scale = 1 / Double(layout.size).squareRoot()
+  let probabilityCount = layout.batch * layout.heads * layout.length * layout.length
+  var probabilities: Storage? = nil
+  let output = Tensor(
+    shape: query.shape,
+    storage: runKernel(
+      [query, key, value], count: query.count,
+      float: { t, out in
+        var p = [Float](repeating: 0, count: probabilityCount)
+        Kernels.causalAttention(
+          query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
+          probabilities: &p)
+        probabilities = .float32(p)
+      },
+      double: { t, out in
+        var p = [Double](repeating: 0, count: probabilityCount)
+        Kernels.causalAttention(
+          query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
+          probabilities: &p)
+        probabilities = .float64(p)
+      }))
+  let saved = Tensor(shape: [probabilityCount], storage: probabilities!)
+  return output.recorded(inputs: [query, key, value]) { g, _ in
+    var dKey: Storage? = nil
+    var dValue: Storage? = nil
+    let dQuery = runKernel(
+      [query, key, value, saved, g], count: query.count,
+      float: { t, dq in
+        var dk = [Float](repeating: 0, count: layout.count)
+        var dv = dk
+        causalAttentionBackward(
+          query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
+          scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
+        (dKey, dValue) = (.float32(dk), .float32(dv))
+      },
+      double: { t, dq in
+        var dk = [Double](repeating: 0, count: layout.count)
+        var dv = dk
+        causalAttentionBackward(
+          query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
+          scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
+        (dKey, dValue) = (.float64(dk), .float64(dv))
+      })
+    return [dQuery, dKey!, dValue!].map { Tensor(shape: query.shape, storage: $0) }
+  }
+}
+
+/// `causalAttention` written with primitive operations: split heads, scaled scores,
+/// mask the future with a large negative (finite) number, softmax, weighted sum of values.
+public func causalAttentionReference(query: Tensor, key: Tensor, value: Tensor, layout: HeadLayout)
+  -> Tensor
+{
+  func heads(_ x: Tensor) -> Tensor {
+    x.reshaped([layout.batch, layout.length, layout.heads, layout.size]).permuted([0, 2, 1, 3])
+  }
+  let scores = matmul(heads(query), heads(key), transposeB: true) / Double(layout.size).squareRoot()
+  let t = layout.length
+  let future = Tensor(
+    shape: [t, t], scalars: (0..<t * t).map { $0 % t > $0 / t ? 1 : 0 }, dtype: query.dtype)
+  let probabilities = scores.maskedFill(future, with: -1e9).softmax()
+  return matmul(probabilities, heads(value)).permuted([0, 2, 1, 3]).reshaped(query.shape)
+}

@@ -1,0 +1,91 @@
+import Autodiff
+import Kernels
+import Testing
+
+@testable import NN
+
+@Test(arguments: GradientCheckCase.layers)
+func layerPassesGradientCheck(_ check: GradientCheckCase) {
+  let result = check.run()
+  #expect(result.passed, "\(check.name): relative error \(result.maxRelativeError)")
+}
+
+/// The fused operation and its primitive reference give the same values and the same
+/// gradients for every input, in Float64.
+func expectFusedMatchesReference(
+  _ inputs: [Tensor], _ fused: ([Tensor]) -> Tensor, _ reference: ([Tensor]) -> Tensor,
+  _ name: String
+) {
+  func run(_ function: ([Tensor]) -> Tensor) -> (Tensor, [[Double]]) {
+    let leaves = inputs.map { Tensor(shape: $0.shape, storage: $0.storage, requiresGradient: true) }
+    let tape = Tape()
+    let output = tape.record { function(leaves) }
+    var generator = SeededGenerator(seed: 11)
+    let seed = Tensor.normal(output.shape, dtype: .float64, generator: &generator)
+    let gradients = tape.gradients(of: output, seed: seed)
+    return (output, leaves.map { gradients[$0]!.scalars })
+  }
+  let (a, gradientsA) = run(fused)
+  let (b, gradientsB) = run(reference)
+  #expect(a.shape == b.shape, "\(name) shapes")
+  #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) < 1e-12 }, "\(name) values")
+  for (x, y) in zip(gradientsA, gradientsB) {
+    #expect(zip(x, y).allSatisfy { abs($0 - $1) < 1e-12 }, "\(name) gradients")
+  }
+}
+
+@Test func fusedOperationsMatchTheirReferences() {
+  let layout = HeadLayout(batch: 2, length: 5, heads: 3, size: 4)
+  let shape = [2, 5, 12]
+  let x = TestValues.signed.tensor(shape, seed: 1)
+  let y = TestValues.signed.tensor(shape, seed: 2)
+  let z = TestValues.signed.tensor(shape, seed: 3)
+  let w = TestValues.signed.tensor([12], seed: 4)
+  expectFusedMatchesReference(
+    [x, w], { rmsNorm($0[0], weight: $0[1], epsilon: 1e-6) },
+    { rmsNormReference($0[0], weight: $0[1], epsilon: 1e-6) }, "rmsnorm")
+  expectFusedMatchesReference(
+    [x], { rotaryEmbedding($0[0], layout: layout, theta: 100) },
+    { rotaryEmbeddingReference($0[0], layout: layout, theta: 100) }, "rotary")
+  expectFusedMatchesReference(
+    [x, y, z], { causalAttention(query: $0[0], key: $0[1], value: $0[2], layout: layout) },
+    { causalAttentionReference(query: $0[0], key: $0[1], value: $0[2], layout: layout) },
+    "attention")
+  expectFusedMatchesReference(
+    [x, y], { swiglu(gate: $0[0], up: $0[1]) }, { swigluReference(gate: $0[0], up: $0[1]) },
+    "swiglu")
+}
+
+@Test func attentionNeverSeesTheFuture() {
+  let layout = HeadLayout(batch: 1, length: 6, heads: 2, size: 4)
+  let q = TestValues.signed.tensor([1, 6, 8], seed: 1)
+  let k = TestValues.signed.tensor([1, 6, 8], seed: 2)
+  let v = TestValues.signed.tensor([1, 6, 8], seed: 3)
+  let before = causalAttention(query: q, key: k, value: v, layout: layout).scalars
+  // Change the keys and values of the last two positions.
+  var kChanged = k.scalars
+  var vChanged = v.scalars
+  for i in 32..<48 {
+    kChanged[i] += 5
+    vChanged[i] -= 7
+  }
+  let after = causalAttention(
+    query: q, key: Tensor(shape: k.shape, scalars: kChanged),
+    value: Tensor(shape: v.shape, scalars: vChanged),
+    layout: layout
+  ).scalars
+  #expect(before[0..<32] == after[0..<32])
+  #expect(before[32..<48] != after[32..<48])
+}
+
+@Test func rotaryEmbeddingKeepsLengthsAndIsIdentityAtPositionZero() {
+  let layout = HeadLayout(batch: 1, length: 3, heads: 1, size: 6)
+  let x = TestValues.signed.tensor([1, 3, 6], seed: 4)
+  let y = rotaryEmbedding(x, layout: layout, theta: 10_000).scalars
+  #expect(Array(y[0..<6]) == Array(x.scalars[0..<6]))
+  for position in 0..<3 {
+    let before = x.scalars[position * 6..<position * 6 + 6].reduce(0) { $0 + $1 * $1 }
+    let after = y[position * 6..<position * 6 + 6].reduce(0) { $0 + $1 * $1 }
+    #expect(abs(before - after) < 1e-12)
+  }
+}
