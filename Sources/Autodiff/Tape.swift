@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A flat record of the differentiable operations run while it was active.
 ///
 /// Each record is an operation's output and, for each input that requires a gradient, an
@@ -31,8 +33,19 @@ public final class Tape: @unchecked Sendable {
 
   private(set) var records: [Record] = []
 
-  /// An empty tape.
-  public init() {}
+  /// Time spent per operation, when the tape was created with `profiling`.
+  public private(set) var profile: OperationProfile?
+  /// When the previous operation was recorded (for the forward times of the profile).
+  private var lastRecorded: UInt64 = 0
+
+  /// An empty tape. With `profiling`, it measures each operation's forward time (from the
+  /// previous record to this one) and backward time, by name.
+  public init(profiling: Bool = false) {
+    if profiling {
+      profile = OperationProfile()
+      lastRecorded = DispatchTime.now().uptimeNanoseconds
+    }
+  }
 
   /// The number of recorded operations.
   public var count: Int { records.count }
@@ -45,7 +58,14 @@ public final class Tape: @unchecked Sendable {
     try Tape.$active.withValue(self) { try body() }
   }
 
-  func append(_ record: Record) { records.append(record) }
+  func append(_ record: Record) {
+    if profile != nil {
+      let now = DispatchTime.now().uptimeNanoseconds
+      profile!.add(record.operation, forward: now - lastRecorded)
+      lastRecorded = now
+    }
+    records.append(record)
+  }
 
   /// The gradient of `output` with respect to every tensor it depends on that requires a
   /// gradient and was not itself computed on this tape (parameters, watched inputs).
@@ -68,6 +88,12 @@ public final class Tape: @unchecked Sendable {
         // gradient is complete, and no longer needed once passed on.
         guard let gradient = pending.removeValue(forKey: ObjectIdentifier(record.output)) else {
           continue
+        }
+        let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+        defer {
+          if profile != nil {
+            profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
+          }
         }
         for edge in record.edges {
           let contribution = edge.vectorJacobianProduct(gradient)
@@ -94,6 +120,21 @@ public final class Tape: @unchecked Sendable {
       }
       return gradients
     }
+  }
+}
+
+/// Forward and backward time per operation name, in nanoseconds.
+public struct OperationProfile: Sendable {
+  /// Per operation name: how many records, forward time, backward time.
+  public private(set) var entries: [String: (count: Int, forward: UInt64, backward: UInt64)] = [:]
+
+  mutating func add(_ operation: String, forward: UInt64 = 0, backward: UInt64 = 0) {
+    let name = String(operation.prefix { $0 != "(" })
+    var entry = entries[name] ?? (0, 0, 0)
+    if forward > 0 || backward == 0 { entry.count += 1 }
+    entry.forward += forward
+    entry.backward += backward
+    entries[name] = entry
   }
 }
 

@@ -78,14 +78,10 @@ private func attentionForward<T: KernelScalar>(
 private func causalSoftmaxRow<T: KernelScalar>(
   _ row: UnsafeMutablePointer<T>, visible: Int, length: Int, scale: T
 ) {
-  var largest = row[0]
-  for s in 1..<visible where row[s] > largest { largest = row[s] }
-  var total: T = 0
-  for s in 0..<visible {
-    row[s] = T.exp((row[s] - largest) * scale)
-    total += row[s]
-  }
-  let inverse = 1 / total
+  let largest = contiguousMax(row, visible)
+  for s in 0..<visible { row[s] *= scale }
+  exponentiate(row, minus: largest * scale, into: row, count: visible)
+  let inverse = 1 / contiguousSum(row, visible)
   for s in 0..<visible { row[s] *= inverse }
   for s in visible..<length { row[s] = 0 }
 }

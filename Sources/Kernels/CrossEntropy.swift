@@ -44,12 +44,14 @@ private func crossEntropyLoop<T: KernelScalar>(
   return Scratch.with(Double.self, count: max(1, chunks)) { partials in
     forEachChunk(rows, grain: grain) { range in
       var total = 0.0
+      // Room for one row of exponentials.
+      let exponentials = UnsafeMutablePointer<T>.allocate(capacity: classes)
+      defer { exponentials.deallocate() }
       for r in range {
         let row = logits + r * classes
         let m = contiguousMax(row, classes)
-        var sum: T = 0
-        for c in 0..<classes { sum += T.exp(row[c] - m) }
-        let lse = m + T.log(sum)
+        exponentiate(row, minus: m, into: exponentials, count: classes)
+        let lse = m + T.log(contiguousSum(exponentials, classes))
         logSumExp[r] = lse
         if weights[r] != 0 {
           let target = targets[r]
@@ -78,9 +80,8 @@ private func crossEntropyBackwardLoop<T: KernelScalar>(
         out.update(repeating: 0, count: classes)
         continue
       }
-      let row = logits + r * classes
-      let lse = logSumExp[r]
-      for c in 0..<classes { out[c] = w * T.exp(row[c] - lse) }
+      exponentiate(logits + r * classes, minus: logSumExp[r], into: out, count: classes)
+      for c in 0..<classes { out[c] *= w }
       out[targets[r]] -= w
     }
   }

@@ -144,35 +144,39 @@ private func combineLoop<T: KernelScalar>(
   _ function: BinaryFunction, _ a: UnsafePointer<T>, _ aStrides: [Int],
   _ b: UnsafePointer<T>, _ bStrides: [Int], _ out: UnsafeMutablePointer<T>, _ shape: [Int]
 ) {
-  switch function {
-  case .add: combineRuns(a, aStrides, b, bStrides, out, shape, +)
-  case .subtract: combineRuns(a, aStrides, b, bStrides, out, shape, -)
-  case .multiply: combineRuns(a, aStrides, b, bStrides, out, shape, *)
-  case .divide: combineRuns(a, aStrides, b, bStrides, out, shape, /)
+  StridedWalk(shape: shape, strides: [aStrides, bStrides]).forEachRun {
+    start, offsets, length, steps in
+    let a = a + offsets.0, b = b + offsets.1, out = out + start
+    // One plain loop per operation and layout, so that each compiles to vector code
+    // (a closure for the operation would cost a call per element).
+    switch (function, steps.0, steps.1) {
+    case (.add, 1, 1): for i in 0..<length { out[i] = a[i] + b[i] }
+    case (.subtract, 1, 1): for i in 0..<length { out[i] = a[i] - b[i] }
+    case (.multiply, 1, 1): for i in 0..<length { out[i] = a[i] * b[i] }
+    case (.divide, 1, 1): for i in 0..<length { out[i] = a[i] / b[i] }
+    case (.add, 1, 0): for i in 0..<length { out[i] = a[i] + b[0] }
+    case (.subtract, 1, 0): for i in 0..<length { out[i] = a[i] - b[0] }
+    case (.multiply, 1, 0): for i in 0..<length { out[i] = a[i] * b[0] }
+    case (.divide, 1, 0): for i in 0..<length { out[i] = a[i] / b[0] }
+    case (.add, 0, 1): for i in 0..<length { out[i] = a[0] + b[i] }
+    case (.subtract, 0, 1): for i in 0..<length { out[i] = a[0] - b[i] }
+    case (.multiply, 0, 1): for i in 0..<length { out[i] = a[0] * b[i] }
+    case (.divide, 0, 1): for i in 0..<length { out[i] = a[0] / b[i] }
+    default:
+      for i in 0..<length { out[i] = function.apply(a[i * steps.0], b[i * steps.1]) }
+    }
   }
 }
 
-@inline(__always)
-private func combineRuns<T: KernelScalar>(
-  _ a: UnsafePointer<T>, _ aStrides: [Int], _ b: UnsafePointer<T>, _ bStrides: [Int],
-  _ out: UnsafeMutablePointer<T>, _ shape: [Int], _ f: (T, T) -> T
-) {
-  StridedWalk(shape: shape, strides: [aStrides, bStrides]).forEachRun {
-    start, offsets, length, steps in
-    let a = a + offsets.0
-    let b = b + offsets.1
-    let out = out + start
-    // The common layouts get loops the compiler can vectorize.
-    if steps.0 == 1 && steps.1 == 1 {
-      for i in 0..<length { out[i] = f(a[i], b[i]) }
-    } else if steps.0 == 1 && steps.1 == 0 {
-      let y = b[0]
-      for i in 0..<length { out[i] = f(a[i], y) }
-    } else if steps.0 == 0 && steps.1 == 1 {
-      let x = a[0]
-      for i in 0..<length { out[i] = f(x, b[i]) }
-    } else {
-      for i in 0..<length { out[i] = f(a[i * steps.0], b[i * steps.1]) }
+extension BinaryFunction {
+  /// `a ∘ b` for one pair of elements.
+  @inline(__always)
+  func apply<T: KernelScalar>(_ a: T, _ b: T) -> T {
+    switch self {
+    case .add: a + b
+    case .subtract: a - b
+    case .multiply: a * b
+    case .divide: a / b
     }
   }
 }
@@ -262,23 +266,36 @@ public func swigluBackward(
   dGate: UnsafeMutablePointer<Double>, dUp: UnsafeMutablePointer<Double>, count: Int
 ) { swigluBackwardLoop(gate, up, g, dGate, dUp, count) }
 
+/// `sigmoid(x)` on 16 lanes, as `1 / (1 + e⁻ˣ)`: for very negative x the exponential
+/// saturates and the result is 0, never NaN.
+@inline(__always)
+func sigmoid<T: KernelScalar>(_ x: SIMD16<T>) -> SIMD16<T> { 1 / (1 + T.exp(-x)) }
+
 private func swigluLoop<T: KernelScalar>(
   _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>, _ count: Int
 ) {
   forEachChunk(count, grain: elementwiseGrain) { range in
-    for i in range { out[i] = UnaryFunction.silu.valueAndDerivative(gate[i]).value * up[i] }
+    forEachVector(range.count) { start, lanes in
+      let i = range.lowerBound + start
+      let g = loadVector(gate + i, count: lanes), u = loadVector(up + i, count: lanes)
+      storeVector(g * sigmoid(g) * u, out + i, count: lanes)
+    }
   }
 }
 
 private func swigluBackwardLoop<T: KernelScalar>(
-  _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ g: UnsafePointer<T>,
+  _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ gradient: UnsafePointer<T>,
   _ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ count: Int
 ) {
   forEachChunk(count, grain: elementwiseGrain) { range in
-    for i in range {
-      let (value, derivative) = UnaryFunction.silu.valueAndDerivative(gate[i])
-      dGate[i] = g[i] * up[i] * derivative
-      dUp[i] = g[i] * value
+    forEachVector(range.count) { start, lanes in
+      let i = range.lowerBound + start
+      let g = loadVector(gate + i, count: lanes), u = loadVector(up + i, count: lanes)
+      let d = loadVector(gradient + i, count: lanes)
+      let s = sigmoid(g)
+      // silu(g) = g·s and silu'(g) = s · (1 + g · (1 − s)).
+      storeVector(d * u * s * (1 + g * (1 - s)), dGate + i, count: lanes)
+      storeVector(d * g * s, dUp + i, count: lanes)
     }
   }
 }

@@ -65,9 +65,13 @@ private func rmsNormBackwardLoop<T: KernelScalar>(
         let r = inverseRMS[row]
         if let dx {
           let dx = dx + row * columns
-          var dot: T = 0
-          for c in 0..<columns { dot += g[c] * w[c] * x[c] }
-          let correction = r * r * r * dot / T(columns)
+          var partialDot = SIMD16<T>()
+          forEachVector(columns) { start, lanes in
+            partialDot +=
+              loadVector(g + start, count: lanes) * loadVector(w + start, count: lanes)
+              * loadVector(x + start, count: lanes)
+          }
+          let correction = r * r * r * partialDot.sum() / T(columns)
           for c in 0..<columns { dx[c] = r * g[c] * w[c] - x[c] * correction }
         }
         for c in 0..<columns { partial[c] += g[c] * x[c] * r }

@@ -45,6 +45,16 @@ public func logSoftmaxRowsBackward(
   into dx: UnsafeMutablePointer<Double>, rows: Int, columns: Int
 ) { softmaxBackwardLoop(y, g, dx, rows, columns, log: true) }
 
+/// `y[i] = exp(x[i] − shift)` for a contiguous run, 16 lanes at a time.
+@inline(__always)
+func exponentiate<T: KernelScalar>(
+  _ x: UnsafePointer<T>, minus shift: T, into y: UnsafeMutablePointer<T>, count: Int
+) {
+  forEachVector(count) { start, lanes in
+    storeVector(T.exp(loadVector(x + start, count: lanes) - shift), y + start, count: lanes)
+  }
+}
+
 /// The maximum of a contiguous, non-empty run.
 @inline(__always)
 func contiguousMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
@@ -62,7 +72,7 @@ private func softmaxLoop<T: KernelScalar>(
       let x = x + r * columns
       let y = y + r * columns
       let m = contiguousMax(x, columns)
-      for c in 0..<columns { y[c] = T.exp(x[c] - m) }
+      exponentiate(x, minus: m, into: y, count: columns)
       let total = contiguousSum(y, columns)
       if log {
         let shift = m + T.log(total)
@@ -87,7 +97,8 @@ private func softmaxBackwardLoop<T: KernelScalar>(
       let dx = dx + r * columns
       if log {
         let total = contiguousSum(g, columns)
-        for c in 0..<columns { dx[c] = g[c] - T.exp(y[c]) * total }
+        exponentiate(y, minus: 0, into: dx, count: columns)
+        for c in 0..<columns { dx[c] = g[c] - dx[c] * total }
       } else {
         let dot = contiguousDot(g, y, columns)
         for c in 0..<columns { dx[c] = y[c] * (g[c] - dot) }

@@ -106,3 +106,23 @@ public struct LlamaConfiguration: Codable, Equatable, Hashable, Sendable {
       initializerRange: try c.decodeIfPresent(Double.self, forKey: .initializerRange) ?? 0.02)
   }
 }
+
+extension LlamaConfiguration {
+  /// Floating-point operations of one forward pass over `batch` sequences of `length`:
+  /// two per multiply-add of every linear layer and of attention's two products (both
+  /// computed in full, the causal mask applied after).
+  public func forwardFlops(batch: Int, length: Int) -> Double {
+    let tokens = Double(batch * length), width = Double(hiddenSize)
+    let perLayer = 4 * width * width + 3 * width * Double(intermediateSize)
+    let linear = 2 * tokens * (Double(layers) * perLayer + width * Double(vocabularySize))
+    let attention = 2 * 2 * Double(batch * layers) * Double(length * length) * width
+    return linear + attention
+  }
+
+  /// Floating-point operations of a training step: the forward pass and a backward pass
+  /// that costs twice as much (a gradient for the input and one for the weight of every
+  /// product).
+  public func trainingFlops(batch: Int, length: Int) -> Double {
+    3 * forwardFlops(batch: batch, length: length)
+  }
+}

@@ -1,3 +1,5 @@
 import Foundation
+import Kernels
 
+keepFreedMemoryForReuse()
 exit(runTool(Array(CommandLine.arguments.dropFirst())))

@@ -6,25 +6,28 @@ enum BenchCommand: Command {
   static let name = "bench"
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
-  static let synopsis = "tinymixer bench matmul [--threads N] [--runs N] [--no-numpy]"
+  static let synopsis = "tinymixer bench matmul|train-base [--threads N] [--runs N] [--no-numpy] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
       name: "runs", valueName: "N",
       help: "timed runs per measurement; the median is reported (default: 7)"),
     Option(name: "no-numpy", valueName: nil, help: "skip the numpy (OpenBLAS) comparison"),
+    Option(name: "profile", valueName: nil, help: "also print where a training step's time goes, by operation"),
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(1, 1, "what to measure: matmul")
+    try arguments.expectPositionals(1, 1, "what to measure: matmul or train-base")
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
     switch arguments.positionals[0] {
     case "matmul":
       try MatmulBenchmark(runs: runs, numpy: !arguments.has("no-numpy")).run()
-      return 0
+    case "train-base":
+      TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
     default:
-      throw ToolError.usage("unknown benchmark '\(arguments.positionals[0])'; choose matmul")
+      throw ToolError.usage("unknown benchmark '\(arguments.positionals[0])'; choose matmul or train-base")
     }
+    return 0
   }
 }
 
@@ -60,6 +63,19 @@ struct MatmulBenchmark {
   /// (name, transposeA, transposeB).
   static let forms = [("A·B", false, false), ("A·Bᵀ", false, true), ("Aᵀ·B", true, false)]
 
+  /// The products of one training step of the bench model, as its backward pass runs them
+  /// (name, m, k, n, transposeA, transposeB): each Linear of width in → out runs
+  /// `x · Wᵀ` forward, then `g · W` for the input's gradient and `gᵀ · x` (inner dimension
+  /// 2,048 tokens) for the weight's.
+  static let trainingProducts: [(String, Int, Int, Int, Bool, Bool)] = [(128, 128), (128, 384), (384, 128), (128, 512)]
+    .flatMap { inputs, outputs in
+      [
+        ("x·Wᵀ \(inputs)→\(outputs)", 2048, inputs, outputs, false, true),
+        ("g·W \(inputs)→\(outputs)", 2048, outputs, inputs, false, false),
+        ("gᵀ·x \(inputs)→\(outputs)", outputs, 2048, inputs, true, false),
+      ]
+    }
+
   func run() throws {
     let threads = Parallelism.threadCount
     print(
@@ -88,6 +104,13 @@ struct MatmulBenchmark {
     }
     print(table.rendered)
     if numpy && theirs == nil { print("\nnumpy: not available (python3 with numpy not found)") }
+    print("\nThe products of one training step of the bench model (Linear in→out, 2,048 tokens):\n")
+    var steps = Table(["product", "shape", "GFLOP/s"], rightAligned: [2])
+    for (name, m, k, n, transposeA, transposeB) in Self.trainingProducts {
+      let shape = MatmulShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+      steps.add([name, shape.description, String(format: "%.1f", measure(shape))])
+    }
+    print(steps.rendered)
   }
 
   func measure(_ shape: MatmulShape) -> Double {
