@@ -89,19 +89,12 @@ public final class Tape: @unchecked Sendable {
         guard let gradient = pending.removeValue(forKey: ObjectIdentifier(record.output)) else {
           continue
         }
-        let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-        defer {
-          if profile != nil {
-            profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
-          }
-        }
-        for edge in record.edges {
-          let contribution = edge.vectorJacobianProduct(gradient)
-          precondition(
-            contribution.shape == edge.input.shape,
-            "gradient of shape \(contribution.shape) for an input of shape \(edge.input.shape)")
-          let key = ObjectIdentifier(edge.input)
-          pending[key] = pending[key].map { $0 + contribution } ?? contribution
+        if profile == nil {
+          passBack(gradient, through: record, into: &pending)
+        } else {
+          let started = DispatchTime.now().uptimeNanoseconds
+          passBack(gradient, through: record, into: &pending)
+          profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
         }
       }
       var gradients = Gradients()
@@ -119,6 +112,23 @@ public final class Tape: @unchecked Sendable {
         gradients.values[ObjectIdentifier(output)] = (output, gradient)
       }
       return gradients
+    }
+  }
+}
+
+extension Tape {
+  /// Hands `gradient`, the gradient of `record`'s output, to each of its inputs through
+  /// the input's vector-Jacobian product, adding it to what that input already received.
+  fileprivate func passBack(
+    _ gradient: Tensor, through record: Record, into pending: inout [ObjectIdentifier: Tensor]
+  ) {
+    for edge in record.edges {
+      let contribution = edge.vectorJacobianProduct(gradient)
+      precondition(
+        contribution.shape == edge.input.shape,
+        "gradient of shape \(contribution.shape) for an input of shape \(edge.input.shape)")
+      let key = ObjectIdentifier(edge.input)
+      pending[key] = pending[key].map { $0 + contribution } ?? contribution
     }
   }
 }

@@ -146,7 +146,9 @@ private func combineLoop<T: KernelScalar>(
 ) {
   StridedWalk(shape: shape, strides: [aStrides, bStrides]).forEachRun {
     start, offsets, length, steps in
-    let a = a + offsets.0, b = b + offsets.1, out = out + start
+    let a = a + offsets.0
+    let b = b + offsets.1
+    let out = out + start
     // One plain loop per operation and layout, so that each compiles to vector code
     // (a closure for the operation would cost a call per element).
     switch (function, steps.0, steps.1) {
@@ -277,7 +279,8 @@ private func swigluLoop<T: KernelScalar>(
   forEachChunk(count, grain: elementwiseGrain) { range in
     forEachVector(range.count) { start, lanes in
       let i = range.lowerBound + start
-      let g = loadVector(gate + i, count: lanes), u = loadVector(up + i, count: lanes)
+      let g = loadVector(gate + i, count: lanes)
+      let u = loadVector(up + i, count: lanes)
       storeVector(g * sigmoid(g) * u, out + i, count: lanes)
     }
   }
@@ -290,7 +293,8 @@ private func swigluBackwardLoop<T: KernelScalar>(
   forEachChunk(count, grain: elementwiseGrain) { range in
     forEachVector(range.count) { start, lanes in
       let i = range.lowerBound + start
-      let g = loadVector(gate + i, count: lanes), u = loadVector(up + i, count: lanes)
+      let g = loadVector(gate + i, count: lanes)
+      let u = loadVector(up + i, count: lanes)
       let d = loadVector(gradient + i, count: lanes)
       let s = sigmoid(g)
       // silu(g) = g·s and silu'(g) = s · (1 + g · (1 − s)).

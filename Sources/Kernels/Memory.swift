@@ -15,7 +15,8 @@ public func keepFreedMemoryForReuse() {
     typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
     guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
     let mallopt = unsafeBitCast(symbol, to: MallocOption.self)
-    let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    let trimThreshold: Int32 = -1
+    let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
     _ = mallopt(mmapThreshold, 512 << 20)  // blocks up to 512 MiB come from the heap
     _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
   #endif

@@ -3,7 +3,9 @@ typealias Vector<T: SIMDScalar> = SIMD16<T>
 
 /// The 16 elements at `p`, or the `count < 16` there followed by `padding`.
 @inline(__always)
-func loadVector<T: KernelScalar>(_ p: UnsafePointer<T>, count: Int = 16, padding: T = 0) -> Vector<T> {
+func loadVector<T: KernelScalar>(_ p: UnsafePointer<T>, count: Int = 16, padding: T = 0) -> Vector<
+  T
+> {
   if count >= 16 { return UnsafeRawPointer(p).loadUnaligned(as: Vector<T>.self) }
   var v = Vector<T>(repeating: padding)
   for lane in 0..<count { v[lane] = p[lane] }

@@ -112,7 +112,8 @@ extension LlamaConfiguration {
   /// two per multiply-add of every linear layer and of attention's two products (both
   /// computed in full, the causal mask applied after).
   public func forwardFlops(batch: Int, length: Int) -> Double {
-    let tokens = Double(batch * length), width = Double(hiddenSize)
+    let tokens = Double(batch * length)
+    let width = Double(hiddenSize)
     let perLayer = 4 * width * width + 3 * width * Double(intermediateSize)
     let linear = 2 * tokens * (Double(layers) * perLayer + width * Double(vocabularySize))
     let attention = 2 * 2 * Double(batch * layers) * Double(length * length) * width

@@ -6,14 +6,17 @@ enum BenchCommand: Command {
   static let name = "bench"
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
-  static let synopsis = "tinymixer bench matmul|train-base [--threads N] [--runs N] [--no-numpy] [--profile]"
+  static let synopsis =
+    "tinymixer bench matmul|train-base [--threads N] [--runs N] [--no-numpy] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
       name: "runs", valueName: "N",
       help: "timed runs per measurement; the median is reported (default: 7)"),
     Option(name: "no-numpy", valueName: nil, help: "skip the numpy (OpenBLAS) comparison"),
-    Option(name: "profile", valueName: nil, help: "also print where a training step's time goes, by operation"),
+    Option(
+      name: "profile", valueName: nil,
+      help: "also print where a training step's time goes, by operation"),
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -25,7 +28,8 @@ enum BenchCommand: Command {
     case "train-base":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
     default:
-      throw ToolError.usage("unknown benchmark '\(arguments.positionals[0])'; choose matmul or train-base")
+      throw ToolError.usage(
+        "unknown benchmark '\(arguments.positionals[0])'; choose matmul or train-base")
     }
     return 0
   }
@@ -67,14 +71,16 @@ struct MatmulBenchmark {
   /// (name, m, k, n, transposeA, transposeB): each Linear of width in → out runs
   /// `x · Wᵀ` forward, then `g · W` for the input's gradient and `gᵀ · x` (inner dimension
   /// 2,048 tokens) for the weight's.
-  static let trainingProducts: [(String, Int, Int, Int, Bool, Bool)] = [(128, 128), (128, 384), (384, 128), (128, 512)]
-    .flatMap { inputs, outputs in
-      [
-        ("x·Wᵀ \(inputs)→\(outputs)", 2048, inputs, outputs, false, true),
-        ("g·W \(inputs)→\(outputs)", 2048, outputs, inputs, false, false),
-        ("gᵀ·x \(inputs)→\(outputs)", outputs, 2048, inputs, true, false),
-      ]
-    }
+  static let trainingProducts: [(String, Int, Int, Int, Bool, Bool)] = [
+    (128, 128), (128, 384), (384, 128), (128, 512),
+  ]
+  .flatMap { inputs, outputs in
+    [
+      ("x·Wᵀ \(inputs)→\(outputs)", 2048, inputs, outputs, false, true),
+      ("g·W \(inputs)→\(outputs)", 2048, outputs, inputs, false, false),
+      ("gᵀ·x \(inputs)→\(outputs)", outputs, 2048, inputs, true, false),
+    ]
+  }
 
   func run() throws {
     let threads = Parallelism.threadCount

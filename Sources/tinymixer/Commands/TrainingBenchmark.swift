@@ -16,7 +16,8 @@ struct TrainingBenchmark {
   /// `length` tokens and targets the next ones, all of them scored.
   func randomBatch() -> (tokens: [Int], targets: [Int]) {
     var generator = SeededGenerator(seed: 7)
-    var tokens: [Int] = [], targets: [Int] = []
+    var tokens: [Int] = []
+    var targets: [Int] = []
     for _ in 0..<batch {
       let row = (0...length).map { _ in generator.nextInt(below: configuration.vocabularySize) }
       tokens += row.dropLast()
@@ -62,13 +63,19 @@ struct TrainingBenchmark {
     print("threads: \(Parallelism.threadCount), median of \(runs) steps\n")
     print(String(format: "%.1f ms/step", seconds * 1000))
     print(String(format: "%.0f tokens/s", tokens / seconds))
-    print(String(format: "%.1f effective GFLOP/s (%.2f GFLOP of model work per step)", flops / seconds / 1e9, flops / 1e9))
+    print(
+      String(
+        format: "%.1f effective GFLOP/s (%.2f GFLOP of model work per step)", flops / seconds / 1e9,
+        flops / 1e9))
     print(String(format: "%.0f MiB peak memory (resident)", peakResidentMegabytes()))
   }
 
   func printProfile(_ profile: OperationProfile, optimizer: UInt64) {
-    var table = Table(["operation", "count", "forward ms", "backward ms", "total ms"], rightAligned: [1, 2, 3, 4])
-    let rows = profile.entries.sorted { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }
+    var table = Table(
+      ["operation", "count", "forward ms", "backward ms", "total ms"], rightAligned: [1, 2, 3, 4])
+    let rows = profile.entries.sorted {
+      $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward
+    }
     var total: UInt64 = optimizer
     for (name, entry) in rows {
       total += entry.forward + entry.backward
@@ -79,7 +86,9 @@ struct TrainingBenchmark {
       ])
     }
     table.add(["optimizer (AdamW)", "1", "", "", String(format: "%.2f", Double(optimizer) / 1e6)])
-    print("\nwhere one step's time goes (one profiled step; forward time runs from one record to the next):\n")
+    print(
+      "\nwhere one step's time goes (one profiled step; forward time runs from one record to the next):\n"
+    )
     print(table.rendered)
     print(String(format: "\n%.1f ms in all", Double(total) / 1e6))
   }
