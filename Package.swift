@@ -39,9 +39,16 @@ let package = Package(
   targets: [
     .target(name: "Kernels", swiftSettings: alwaysOptimized),
     .target(name: "Autodiff", dependencies: ["Kernels"], swiftSettings: common),
-    .target(name: "NN", dependencies: ["Autodiff", "Kernels"], swiftSettings: common),
+    .target(
+      name: "NN", dependencies: ["Autodiff", "Kernels", "SafeTensors"], swiftSettings: common),
+    .target(name: "SafeTensors", swiftSettings: common),
+    .target(name: "ToyTasks", dependencies: ["Autodiff", "SafeTensors"], swiftSettings: common),
+    .target(
+      name: "LoRAMixer", dependencies: ["NN", "ToyTasks", "SafeTensors"], swiftSettings: common),
     .executableTarget(
-      name: "tinymixer", dependencies: ["Kernels", "Autodiff", "NN"], swiftSettings: common),
+      name: "tinymixer",
+      dependencies: ["Kernels", "Autodiff", "NN", "SafeTensors", "ToyTasks", "LoRAMixer"],
+      swiftSettings: common),
 
     lesson("lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff"]),
     lesson("lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Kernels"]),
@@ -49,6 +56,9 @@ let package = Package(
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
     .testTarget(name: "NNTests", dependencies: ["NN"], swiftSettings: common),
+    .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], swiftSettings: common),
+    .testTarget(name: "ToyTasksTests", dependencies: ["ToyTasks"], swiftSettings: common),
+    .testTarget(name: "LoRAMixerTests", dependencies: ["LoRAMixer"], swiftSettings: common),
     .testTarget(
       name: "CLITests",
       dependencies: ["tinymixer", "lesson01-autodiff", "lesson02-fast-matmul"],

@@ -1,6 +1,6 @@
-/// The shape of a Llama-style model: one value type, coded with the field names of a
-/// Hugging Face `config.json`.
-public struct LlamaConfiguration: Codable, Equatable, Hashable, Sendable {
+/// The shape of a Llama-style model: one value type, read from and written to a Hugging
+/// Face `config.json`.
+public struct LlamaConfiguration: Equatable, Hashable, Sendable {
   /// Tokens in the vocabulary.
   public var vocabularySize: Int
   /// Width of the residual stream.
@@ -73,37 +73,6 @@ public struct LlamaConfiguration: Codable, Equatable, Hashable, Sendable {
       return "rms_norm_eps and rope_theta must be positive"
     }
     return nil
-  }
-
-  enum CodingKeys: String, CodingKey {
-    case vocabularySize = "vocab_size"
-    case hiddenSize = "hidden_size"
-    case layers = "num_hidden_layers"
-    case heads = "num_attention_heads"
-    case keyValueHeads = "num_key_value_heads"
-    case intermediateSize = "intermediate_size"
-    case contextLength = "max_position_embeddings"
-    case rmsNormEpsilon = "rms_norm_eps"
-    case ropeTheta = "rope_theta"
-    case tieWordEmbeddings = "tie_word_embeddings"
-    case initializerRange = "initializer_range"
-  }
-
-  /// Reads a configuration; optional Hugging Face fields take Llama's defaults.
-  public init(from decoder: any Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    self.init(
-      vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
-      hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
-      layers: try c.decode(Int.self, forKey: .layers),
-      heads: try c.decode(Int.self, forKey: .heads),
-      keyValueHeads: try c.decodeIfPresent(Int.self, forKey: .keyValueHeads),
-      intermediateSize: try c.decode(Int.self, forKey: .intermediateSize),
-      contextLength: try c.decodeIfPresent(Int.self, forKey: .contextLength) ?? 2048,
-      rmsNormEpsilon: try c.decodeIfPresent(Double.self, forKey: .rmsNormEpsilon) ?? 1e-6,
-      ropeTheta: try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10_000,
-      tieWordEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false,
-      initializerRange: try c.decodeIfPresent(Double.self, forKey: .initializerRange) ?? 0.02)
   }
 }
 

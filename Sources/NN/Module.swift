@@ -24,6 +24,17 @@ open class Module {
     return result
   }
 
+  /// This module and every module below it, with dotted paths (this one's is "").
+  public final func namedModules() -> [(path: String, module: Module)] {
+    var result: [(String, Module)] = [("", self)]
+    for (name, child) in children {
+      result += child.namedModules().map {
+        ($0.path.isEmpty ? name : "\(name).\($0.path)", $0.module)
+      }
+    }
+    return result
+  }
+
   /// The parameter at a dotted path, if there is one.
   public final func parameter(named path: String) -> Tensor? {
     namedParameters().first { $0.name == path }?.tensor

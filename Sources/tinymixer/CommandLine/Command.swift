@@ -16,7 +16,13 @@ protocol Command {
 }
 
 /// The commands, in the order `--help` lists them.
-var commands: [any Command.Type] { [GradcheckCommand.self, BenchCommand.self] }
+var commands: [any Command.Type] {
+  [
+    TrainCommand.self, EvalCommand.self, PretrainCommand.self, DatasetsCommand.self,
+    GradcheckCommand.self,
+    BenchCommand.self,
+  ]
+}
 
 /// Runs the tool on `words` (the arguments after the program name); returns the exit status.
 func runTool(_ words: [String]) -> Int32 {

@@ -1,5 +1,6 @@
 import Autodiff
 import Foundation
+import LoRAMixer
 import NN
 
 /// `tinymixer gradcheck`: every differentiable operation against finite differences.
@@ -13,7 +14,7 @@ enum GradcheckCommand: Command {
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
-    var cases = GradientCheckCase.operations + GradientCheckCase.layers
+    var cases = GradientCheckCase.operations + GradientCheckCase.layers + GradientCheckCase.lora
     if let filter = arguments.string("filter") {
       cases = cases.filter { $0.name.localizedCaseInsensitiveContains(filter) }
       if cases.isEmpty { throw ToolError.usage("no gradient check matches '\(filter)'") }

@@ -1,0 +1,69 @@
+import Autodiff
+import Foundation
+import NN
+import ToyTasks
+
+/// How the frozen base model is made: its shape and its pretraining.
+///
+/// The base is a language model trained on every task's training prompts, each followed by
+/// `<sep>` and an answer drawn at random from that task's answers, independent of the
+/// prompt. It learns the words and the format, not the tasks: greedy decoding gives about
+/// the majority-answer accuracy, the chance level of exact match.
+public struct BaseRecipe: Equatable, Hashable, Sendable {
+  /// The model's shape, apart from the vocabulary (set from the tokenizer).
+  public var hiddenSize = 128, layers = 4, heads = 4, intermediateSize = 384, contextLength = 64
+  /// Pretraining.
+  public var training = TrainingSettings(
+    steps: 400, batchSize: 64, learningRate: 3e-3, weightDecay: 0.01)
+  /// The seed of the initial weights and of the random answers.
+  public var seed: UInt64 = 0
+
+  /// The default recipe.
+  public init() {}
+
+  /// The configuration for `tokenizer`'s vocabulary.
+  public func configuration(vocabularySize: Int) -> LlamaConfiguration {
+    LlamaConfiguration(
+      vocabularySize: vocabularySize, hiddenSize: hiddenSize, layers: layers, heads: heads,
+      intermediateSize: intermediateSize, contextLength: contextLength)
+  }
+
+  /// A name that changes whenever the recipe or the vocabulary does: the cache folder of
+  /// the base model, so one built on another vocabulary is rebuilt, never misread.
+  public func fingerprint(_ tokenizer: Tokenizer) -> String {
+    let description = "\(self)|\(tokenizer.fingerprint)"
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in description.utf8 {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x0000_0100_0000_01B3
+    }
+    return "base-" + String(hash, radix: 16)
+  }
+
+  /// The pretraining examples: each task's training prompts with a random answer of that task.
+  public func pretrainingExamples(_ tasks: [[Example]]) -> [Example] {
+    var random = SeededGenerator(seed: seed &+ 101)
+    return tasks.flatMap { examples in
+      let answers = examples.map(\.answer)
+      return examples.map {
+        Example(prompt: $0.prompt, answer: answers[random.nextInt(below: answers.count)])
+      }
+    }
+  }
+
+  /// Pretrains a base model on `tasks`' training examples.
+  public func pretrain(
+    tokenizer: Tokenizer, tasks: [[Example]], report: (StepReport) -> Void = { _ in }
+  ) throws -> LlamaForCausalLM {
+    let model = LlamaForCausalLM(configuration(vocabularySize: tokenizer.count), seed: seed)
+    let order = BatchOrder(
+      pretrainingExamples(tasks), batchSize: training.batchSize, seed: training.seed)
+    _ = try train(
+      parameters: model.namedParameters(), order: order, settings: training,
+      loss: {
+        model.loss($0, tokenizer: tokenizer, answersOnly: false)
+      }, report: report)
+    model.setTrainable(false)
+    return model
+  }
+}

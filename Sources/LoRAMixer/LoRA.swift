@@ -1,0 +1,121 @@
+import Autodiff
+import Foundation
+import NN
+
+/// A low-rank update of a Linear, as in LoRA and PEFT:
+///
+///     y = W x + s · B (A x),   A: [rank, inputs], B: [outputs, rank],   s = α / rank
+///
+/// (s = α / √rank for rsLoRA). A starts random and B at zero, so a fresh adapter changes
+/// nothing; only A and B train, the base W stays frozen. The names match PEFT's checkpoint
+/// keys: `lora_A.weight`, `lora_B.weight`.
+public final class LoRA: Module, LinearAdapter {
+  /// `lora_A`: maps inputs down to `rank`.
+  public let down: Linear
+  /// `lora_B`: maps `rank` up to outputs.
+  public let up: Linear
+  /// The scale s applied to B (A x).
+  public let scale: Double
+  /// The rank r.
+  public var rank: Int { down.outputs }
+
+  /// An adapter with given weights and scale.
+  public init(down: Linear, up: Linear, scale: Double) {
+    precondition(
+      down.outputs == up.inputs,
+      "lora_A \(down.weight.shape) and lora_B \(up.weight.shape) disagree on the rank")
+    self.down = down
+    self.up = up
+    self.scale = scale
+  }
+
+  /// A fresh adapter for a Linear of `inputs` → `outputs`: A uniform in ±1/√inputs (PEFT's
+  /// default, Kaiming-uniform with a = √5), B zero.
+  public convenience init(
+    inputs: Int, outputs: Int, rank: Int, alpha: Double, rsLoRA: Bool = false,
+    dtype: DType = .float32,
+    generator: inout SeededGenerator
+  ) {
+    let bound = 1 / Double(inputs).squareRoot()
+    let a = Tensor.uniform(
+      [rank, inputs], low: -bound, high: bound, dtype: dtype, generator: &generator)
+    self.init(
+      down: Linear(weight: a), up: Linear(weight: .zeros([outputs, rank], dtype: dtype)),
+      scale: LoRA.scale(rank: rank, alpha: alpha, rsLoRA: rsLoRA))
+  }
+
+  /// α / r, or α / √r for rsLoRA.
+  public static func scale(rank: Int, alpha: Double, rsLoRA: Bool) -> Double {
+    rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
+  }
+
+  override public var children: [(name: String, module: Module)] {
+    [("lora_A", down), ("lora_B", up)]
+  }
+
+  /// s · B (A x).
+  public func delta(_ x: Tensor) -> Tensor { up(down(x)) * scale }
+
+  /// The dense update s · B · A, `[outputs, inputs]`.
+  public var denseUpdate: Tensor { matmul(up.weight, down.weight) * scale }
+
+  /// Adds the update into `linear.weight` and detaches the adapter: the layer then computes
+  /// the same function with no extra cost. `unmerge` undoes it.
+  public func merge(into linear: Linear) {
+    precondition(linear.adapter === self, "merge into the layer this adapter is attached to")
+    linear.weight.assign((linear.weight.detached() + denseUpdate.detached()).storage)
+    linear.adapter = nil
+  }
+
+  /// Subtracts the update from `linear.weight` and attaches the adapter again.
+  public func unmerge(from linear: Linear) {
+    precondition(linear.adapter == nil, "unmerge from a layer without an adapter")
+    linear.weight.assign((linear.weight.detached() - denseUpdate.detached()).storage)
+    linear.adapter = self
+  }
+}
+
+/// The projections LoRA targets by default: the four of attention in every layer.
+public let attentionProjections = ["q_proj", "k_proj", "v_proj", "o_proj"]
+/// The projections of the MLP, for the placement ablation.
+public let mlpProjections = ["gate_proj", "up_proj", "down_proj"]
+
+extension Module {
+  /// Every Linear below this module whose last path component is in `names`, with its path.
+  public func linearLayers(named names: [String]) -> [(path: String, layer: Linear)] {
+    namedModules().compactMap { path, module in
+      guard let linear = module as? Linear,
+        names.contains(String(path.split(separator: ".").last ?? ""))
+      else {
+        return nil
+      }
+      return (path, linear)
+    }
+  }
+
+  /// The LoRA adapters attached below this module, by layer path.
+  public func loraAdapters() -> [(path: String, adapter: LoRA)] {
+    namedModules().compactMap { path, module in
+      guard let linear = module as? Linear, let lora = linear.adapter as? LoRA else { return nil }
+      return (path, lora)
+    }
+  }
+}
+
+/// Freezes `model` and attaches a fresh LoRA to every Linear named in `targets`; returns
+/// the adapters by layer path. Initialisation is determined by `seed`.
+@discardableResult
+public func attachLoRA(
+  to model: Module, targets: [String] = attentionProjections, rank: Int, alpha: Double,
+  rsLoRA: Bool = false, seed: UInt64
+) -> [(path: String, adapter: LoRA)] {
+  model.setTrainable(false)
+  var generator = SeededGenerator(seed: seed)
+  return model.linearLayers(named: targets).map { path, linear in
+    let lora = LoRA(
+      inputs: linear.inputs, outputs: linear.outputs, rank: rank, alpha: alpha, rsLoRA: rsLoRA,
+      dtype: linear.weight.dtype, generator: &generator)
+    linear.adapter = lora
+    return (path, lora)
+  }
+}

@@ -1,0 +1,164 @@
+import Autodiff
+import Foundation
+import SafeTensors
+
+/// Why a model directory or its files were refused, naming the file and what is wrong.
+public struct ModelFileError: Error, CustomStringConvertible, Equatable {
+  /// The file or folder.
+  public let path: String
+  /// What is wrong.
+  public let message: String
+
+  /// An error about `path`.
+  public init(_ path: String, _ message: String) {
+    self.path = path
+    self.message = message
+  }
+
+  public var description: String { "\(path): \(message)" }
+}
+
+extension LlamaConfiguration {
+  /// The fields of a Hugging Face `config.json` for `LlamaForCausalLM`.
+  public func configJSON(tokenIds: [String: Int] = [:]) -> JSON {
+    var pairs: [(String, JSON)] = [
+      ("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
+      ("vocab_size", .integer(vocabularySize)), ("hidden_size", .integer(hiddenSize)),
+      ("intermediate_size", .integer(intermediateSize)), ("num_hidden_layers", .integer(layers)),
+      ("num_attention_heads", .integer(heads)), ("num_key_value_heads", .integer(keyValueHeads)),
+      ("head_dim", .integer(headSize)), ("max_position_embeddings", .integer(contextLength)),
+      ("rms_norm_eps", .double(rmsNormEpsilon)), ("rope_theta", .double(ropeTheta)),
+      ("tie_word_embeddings", .bool(tieWordEmbeddings)),
+      ("initializer_range", .double(initializerRange)),
+      ("hidden_act", .string("silu")), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false)),
+      ("torch_dtype", .string("float32")),
+    ]
+    pairs += tokenIds.keys.sorted().map { ($0, .integer(tokenIds[$0]!)) }
+    return .object(pairs)
+  }
+
+  /// A configuration from a `config.json`; unknown fields are ignored, Llama's defaults
+  /// fill optional ones, and a missing or malformed required field is named.
+  public init(configJSON json: JSON, path: String) throws {
+    guard json.object != nil else { throw ModelFileError(path, "not a JSON object") }
+    if let type = json["model_type"], type.string != "llama" {
+      throw ModelFileError(path, "model_type is \(type.compactText), not \"llama\"")
+    }
+    func integer(_ key: String, default value: Int? = nil) throws -> Int {
+      guard let field = json[key] else {
+        guard let value else { throw ModelFileError(path, "missing \(key)") }
+        return value
+      }
+      guard let number = field.integer, number >= 0 else {
+        throw ModelFileError(path, "\(key) is not a whole number")
+      }
+      return number
+    }
+    func number(_ key: String, default value: Double) throws -> Double {
+      guard let field = json[key] else { return value }
+      guard let number = field.double else { throw ModelFileError(path, "\(key) is not a number") }
+      return number
+    }
+    let heads = try integer("num_attention_heads")
+    self.init(
+      vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
+      layers: try integer("num_hidden_layers"), heads: heads,
+      keyValueHeads: try integer("num_key_value_heads", default: heads),
+      intermediateSize: try integer("intermediate_size"),
+      contextLength: try integer("max_position_embeddings", default: 2048),
+      rmsNormEpsilon: try number("rms_norm_eps", default: 1e-6),
+      ropeTheta: try number("rope_theta", default: 10_000),
+      tieWordEmbeddings: json["tie_word_embeddings"]?.bool ?? false,
+      initializerRange: try number("initializer_range", default: 0.02))
+    if let headSize = json["head_dim"]?.integer, headSize != self.headSize {
+      throw ModelFileError(
+        path,
+        "head_dim \(headSize) differs from hidden_size / num_attention_heads = \(self.headSize)")
+    }
+    if let problem { throw ModelFileError(path, problem) }
+  }
+}
+
+extension LlamaForCausalLM {
+  /// Writes `config.json` and `model.safetensors` into `directory` (created if needed),
+  /// each atomically. `tokenIds` adds fields such as `bos_token_id`; `metadata` goes into
+  /// the safetensors header.
+  public func save(
+    to directory: URL, tokenIds: [String: Int] = [:], metadata: [String: String] = [:]
+  ) throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let config = configuration.configJSON(tokenIds: tokenIds).prettyText() + "\n"
+    var file = SafeTensorsFile(metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+    for (name, tensor) in namedParameters() {
+      file.tensors[name] =
+        tensor.dtype == .float32
+        ? SafeTensor(shape: tensor.shape, floats: tensor.floats)
+        : SafeTensor(shape: tensor.shape, doubles: tensor.doubles)
+    }
+    try writeAtomically(Data(config.utf8), to: directory.appendingPathComponent("config.json"))
+    try file.write(to: directory.appendingPathComponent("model.safetensors"))
+  }
+
+  /// Reads a model directory written by `save` or by Hugging Face's `save_pretrained` for
+  /// the same architecture. Every parameter must be present with its shape; a tensor the
+  /// model has no place for is an error too (apart from `lm_head.weight` when tied and the
+  /// rotary embedding's `inv_freq`, which the model computes itself).
+  public static func load(from directory: URL, dtype: DType = .float32) throws -> LlamaForCausalLM {
+    let configURL = directory.appendingPathComponent("config.json")
+    guard let configData = try? Data(contentsOf: configURL) else {
+      throw ModelFileError(configURL.path, "cannot read (is \(directory.path) a model directory?)")
+    }
+    let json: JSON
+    do { json = try JSON.parse(configData) } catch {
+      throw ModelFileError(configURL.path, "invalid JSON: \(error)")
+    }
+    let configuration = try LlamaConfiguration(configJSON: json, path: configURL.path)
+    let weightsURL = directory.appendingPathComponent("model.safetensors")
+    let file: SafeTensorsFile
+    do { file = try SafeTensorsFile.read(from: weightsURL) } catch {
+      throw ModelFileError(weightsURL.path, "\(error)")
+    }
+    let model = LlamaForCausalLM(configuration, dtype: dtype)
+    try model.loadParameters(from: file, path: weightsURL.path)
+    return model
+  }
+
+  /// Sets every parameter from the tensor of the same name in `file`.
+  func loadParameters(from file: SafeTensorsFile, path: String) throws {
+    let expected = namedParameters()
+    let missing = expected.map(\.name).filter { file.tensors[$0] == nil }
+    if !missing.isEmpty {
+      throw ModelFileError(path, "missing tensors: \(missing.joined(separator: ", "))")
+    }
+    let ignorable: (String) -> Bool = { name in
+      name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && self.lmHead == nil)
+    }
+    let known = Set(expected.map(\.name))
+    let unplaced = file.tensors.keys.filter { !known.contains($0) && !ignorable($0) }.sorted()
+    if !unplaced.isEmpty {
+      throw ModelFileError(
+        path, "tensors with no place in this model: \(unplaced.joined(separator: ", "))")
+    }
+    for (name, parameter) in expected {
+      let tensor = file.tensors[name]!
+      guard tensor.shape == parameter.shape else {
+        throw ModelFileError(
+          path, "tensor '\(name)' has shape \(tensor.shape), the model needs \(parameter.shape)")
+      }
+      switch parameter.dtype {
+      case .float32:
+        guard let values = tensor.floats else {
+          throw ModelFileError(
+            path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
+        }
+        parameter.assign(.float32(values))
+      case .float64:
+        guard let values = tensor.doubles else {
+          throw ModelFileError(
+            path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
+        }
+        parameter.assign(.float64(values))
+      }
+    }
+  }
+}

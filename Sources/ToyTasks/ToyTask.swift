@@ -1,0 +1,64 @@
+import Autodiff
+import Foundation
+
+/// A toy task: how its examples are made, how many of each split, and the seed that makes
+/// the committed files.
+public struct ToyTask: Sendable {
+  /// The name used on the command line and as the folder under `Datasets/`.
+  public let name: String
+  /// The benchmark it mirrors.
+  public let mirrors: String
+  /// One line on what the model must do.
+  public let summary: String
+  /// Examples per split.
+  public let sizes: [Split: Int]
+  /// The seed of the generator that makes the files.
+  public let seed: UInt64
+  let makeExample: @Sendable (inout SeededGenerator) -> Example
+
+  /// Every split, generated from `seed`: train, then dev, then test, drawn in turn. No
+  /// prompt repeats within or across splits, so no test item can be recalled from
+  /// training.
+  public func generate() -> [Split: [Example]] {
+    var random = SeededGenerator(seed: seed)
+    var seen = Set<String>()
+    var splits: [Split: [Example]] = [:]
+    for split in Split.allCases {
+      var examples: [Example] = []
+      var attempts = 0
+      while examples.count < sizes[split]! {
+        attempts += 1
+        precondition(
+          attempts < 100 * sizes[split]! + 10_000, "\(name): too few distinct prompts for \(split)")
+        let example = makeExample(&random)
+        if seen.insert(example.prompt).inserted { examples.append(example) }
+      }
+      splits[split] = examples
+    }
+    return splits
+  }
+
+  /// The file of `split` under `datasets`.
+  public func file(_ split: Split, in datasets: URL) -> URL {
+    datasets.appendingPathComponent(name).appendingPathComponent("\(split.rawValue).tsv")
+  }
+
+  /// The examples of `split`, read from its file under `datasets`.
+  public func load(_ split: Split, from datasets: URL) throws -> [Example] {
+    try TaskFile.read(file(split, in: datasets))
+  }
+}
+
+extension ToyTask {
+  /// toy-sst2: sentiment of a movie review with negation, intensifiers and contrast.
+  public static let sst2 = ToyTask(
+    name: "toy-sst2", mirrors: "SST-2",
+    summary: "sentence sentiment with negation, intensifiers and \"but\" clauses",
+    sizes: [.train: 6000, .dev: 500, .test: 1000], seed: 2, makeExample: ToySST2.example)
+
+  /// Every toy task, in the order they are listed.
+  public static let all: [ToyTask] = [.sst2]
+
+  /// The task called `name`, if there is one.
+  public static func named(_ name: String) -> ToyTask? { all.first { $0.name == name } }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import LoRAMixer
+import NN
+import ToyTasks
+
+/// What the training commands share: the task files, the tokenizer over all of them, and
+/// the cached base model.
+struct Project {
+  let datasets: URL
+  let tokenizer: Tokenizer
+  /// Every task's splits, read from its files.
+  let splits: [String: [Split: [Example]]]
+
+  /// Reads every task's files under `--datasets` (or the default folder).
+  init(_ arguments: Arguments) throws {
+    datasets = try Locations.datasets(arguments)
+    var splits: [String: [Split: [Example]]] = [:]
+    for task in ToyTask.all {
+      var files: [Split: [Example]] = [:]
+      for split in Split.allCases {
+        do { files[split] = try task.load(split, from: datasets) } catch let error as DatasetError {
+          throw ToolError.failure(
+            "\(error) (run 'tinymixer datasets --write' to regenerate the files)")
+        }
+      }
+      splits[task.name] = files
+    }
+    self.splits = splits
+    tokenizer = Tokenizer(examples: splits.values.flatMap { $0.values.flatMap { $0 } })
+  }
+
+  /// The task named `name`, or a usage error listing the tasks.
+  static func task(_ name: String) throws -> ToyTask {
+    guard let task = ToyTask.named(name) else {
+      throw ToolError.usage(
+        "unknown task '\(name)'; tasks: \(ToyTask.all.map(\.name).joined(separator: ", "))")
+    }
+    return task
+  }
+
+  /// The examples of `task`'s `split`.
+  func examples(_ task: ToyTask, _ split: Split) -> [Example] { splits[task.name]![split]! }
+
+  /// Where the base model of `recipe` is cached.
+  func baseDirectory(_ recipe: BaseRecipe) -> URL {
+    Locations.cache.appendingPathComponent(recipe.fingerprint(tokenizer))
+  }
+
+  /// The base model: read from the cache, or pretrained (with progress) and saved there.
+  /// Returns it with its folder and the seconds spent pretraining (0 when cached).
+  func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (LlamaForCausalLM, URL, Double) {
+    let folder = baseDirectory(recipe)
+    if FileManager.default.fileExists(
+      atPath: folder.appendingPathComponent("model.safetensors").path)
+    {
+      do {
+        let model = try LlamaForCausalLM.load(from: folder)
+        model.setTrainable(false)
+        return (model, folder, 0)
+      } catch {
+        print("cached base model at \(folder.path) is unreadable (\(error)); pretraining it again")
+      }
+    }
+    print(
+      "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
+    )
+    let started = Date()
+    var progress = ProgressDisplay("pretrain")
+    let model = try recipe.pretrain(
+      tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) },
+      report: { progress.show($0) })
+    try saveModel(model, to: folder)
+    return (model, folder, Date().timeIntervalSince(started))
+  }
+
+  /// The base model of `--base DIR` if given, else the cached one (pretrained if missing),
+  /// with its folder and the seconds spent pretraining.
+  func loadBase(_ arguments: Arguments) throws -> (LlamaForCausalLM, URL, Double) {
+    guard let path = arguments.string("base") else { return try baseModel() }
+    let folder = URL(fileURLWithPath: path)
+    let model: LlamaForCausalLM
+    do { model = try LlamaForCausalLM.load(from: folder) } catch {
+      throw ToolError.failure("\(error)")
+    }
+    guard model.configuration.vocabularySize == tokenizer.count,
+      (try? Tokenizer.load(from: folder)) == tokenizer
+    else {
+      throw ToolError.failure(
+        "\(folder.path) was built on another vocabulary than the task files' (\(tokenizer.count) tokens); pretrain a base for them"
+      )
+    }
+    model.setTrainable(false)
+    return (model, folder, 0)
+  }
+
+  /// Writes a model directory: config, weights and the tokenizer files.
+  func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {
+    try model.save(
+      to: folder, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
+    try tokenizer.save(to: folder, contextLength: model.configuration.contextLength)
+  }
+}

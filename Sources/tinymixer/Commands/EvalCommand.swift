@@ -1,0 +1,56 @@
+import Foundation
+import LoRAMixer
+import NN
+import ToyTasks
+
+/// `tinymixer eval <task>`: exact-match accuracy of a base model, or of a base with an
+/// adapter, on a task's split.
+enum EvalCommand: Command {
+  static let name = "eval"
+  static let summary = "exact-match accuracy of a model (and adapter) on a task's split"
+  static let synopsis =
+    "tinymixer eval <task> [--split train|dev|test] [--adapter DIR] [--base DIR] [--show N]"
+  static let options: [Option] = [
+    Option(name: "split", valueName: "NAME", help: "train, dev or test (default: test)"),
+    Option(
+      name: "adapter", valueName: "DIR", help: "a PEFT LoRA adapter directory to apply to the base"),
+    Option(
+      name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+    Option(
+      name: "show", valueName: "N",
+      help: "also print the first N examples with the model's answers (default: 0)"),
+    .threads, Locations.datasetsOption,
+  ]
+
+  static func run(_ arguments: Arguments) throws -> Int32 {
+    try arguments.expectPositionals(1, 1, "the task to evaluate (for example toy-sst2)")
+    let task = try Project.task(arguments.positionals[0])
+    let splitName = arguments.string("split") ?? "test"
+    guard let split = Split(rawValue: splitName) else {
+      throw ToolError.usage("--split must be train, dev or test, got '\(splitName)'")
+    }
+    let show = try arguments.integer("show", default: 0, in: 0...100_000)
+    let project = try Project(arguments)
+    let (model, baseFolder, _) = try project.loadBase(arguments)
+    var described = "the base model \(baseFolder.path)"
+    if let path = arguments.string("adapter") {
+      do {
+        let adapter = try LoRAAdapterFile.load(from: URL(fileURLWithPath: path))
+        try adapter.attach(to: model)
+      } catch { throw ToolError.failure("\(error)") }
+      described += " with the adapter \(path)"
+    }
+    let examples = project.examples(task, split)
+    let longest = examples.map { project.tokenizer.encode($0.answer).count }.max() ?? 1
+    let answers = model.answers(examples, tokenizer: project.tokenizer, maximumLength: longest + 1)
+    for (example, answer) in zip(examples, answers).prefix(show) {
+      print(
+        "\(answer == example.answer ? "right" : "WRONG")  \(example.prompt)  →  \(answer)  (expected \(example.answer))"
+      )
+    }
+    print(
+      "\(task.name) \(split.rawValue): \(percent(ExactMatch.accuracy(answers, examples))) exact match on \(examples.count) examples, \(described)"
+    )
+    return 0
+  }
+}

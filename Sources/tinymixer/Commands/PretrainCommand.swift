@@ -1,0 +1,85 @@
+import Foundation
+import LoRAMixer
+import NN
+import ToyTasks
+
+/// `tinymixer pretrain`: the base model, a language model of every task's prompts.
+enum PretrainCommand: Command {
+  static let name = "pretrain"
+  static let summary =
+    "pretrain the base model on every task's prompts and save it (the cache, by default)"
+  static let synopsis =
+    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR]"
+  static var options: [Option] {
+    let standard = BaseRecipe()
+    return [
+      Option(
+        name: "steps", valueName: "N", help: "training steps (default: \(standard.training.steps))"),
+      Option(
+        name: "lr", valueName: "X",
+        help: "peak learning rate (default: \(standard.training.learningRate))"),
+      Option(
+        name: "batch", valueName: "N",
+        help: "sequences per step (default: \(standard.training.batchSize))"),
+      Option(
+        name: "hidden", valueName: "N", help: "width of the model (default: \(standard.hiddenSize))"
+      ),
+      Option(name: "layers", valueName: "N", help: "decoder layers (default: \(standard.layers))"),
+      Option(name: "heads", valueName: "N", help: "attention heads (default: \(standard.heads))"),
+      Option(
+        name: "intermediate", valueName: "N",
+        help: "width of the MLP (default: \(standard.intermediateSize))"),
+      .seed, .threads,
+      Option(
+        name: "out", valueName: "DIR",
+        help: "the model directory to write (default: the cache folder for this recipe)"),
+      Locations.datasetsOption,
+    ]
+  }
+
+  static func run(_ arguments: Arguments) throws -> Int32 {
+    try arguments.expectPositionals(0, 0, "")
+    var recipe = BaseRecipe()
+    recipe.training.steps = try arguments.integer(
+      "steps", default: recipe.training.steps, in: 1...1_000_000)
+    recipe.training.learningRate = try arguments.number(
+      "lr", default: recipe.training.learningRate, in: 1e-7...1)
+    recipe.training.batchSize = try arguments.integer(
+      "batch", default: recipe.training.batchSize, in: 1...4096)
+    recipe.hiddenSize = try arguments.integer("hidden", default: recipe.hiddenSize, in: 2...8192)
+    recipe.layers = try arguments.integer("layers", default: recipe.layers, in: 1...256)
+    recipe.heads = try arguments.integer("heads", default: recipe.heads, in: 1...256)
+    recipe.intermediateSize = try arguments.integer(
+      "intermediate", default: recipe.intermediateSize, in: 1...65536)
+    recipe.seed = UInt64(try arguments.integer("seed", default: 0))
+    if let problem = recipe.configuration(vocabularySize: 100).problem {
+      throw ToolError.usage(problem)
+    }
+
+    let project = try Project(arguments)
+    let folder =
+      arguments.string("out").map { URL(fileURLWithPath: $0) } ?? project.baseDirectory(recipe)
+    let started = Date()
+    var progress = ProgressDisplay("pretrain")
+    var last = 0.0
+    let model = try recipe.pretrain(
+      tokenizer: project.tokenizer, tasks: ToyTask.all.map { project.examples($0, .train) },
+      report: { report in
+        progress.show(report)
+        last = report.loss
+      })
+    try project.saveModel(model, to: folder)
+    print(
+      String(
+        format: "final loss %.4f; %d parameters; %.1f s", last, model.parameterCount,
+        Date().timeIntervalSince(started)))
+    for task in ToyTask.all {
+      let dev = project.examples(task, .dev)
+      print(
+        "\(task.name) dev accuracy of the base: \(percent(model.accuracy(dev, tokenizer: project.tokenizer)))"
+      )
+    }
+    print("saved to \(folder.path)")
+    return 0
+  }
+}

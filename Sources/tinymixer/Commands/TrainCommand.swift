@@ -1,0 +1,116 @@
+import Foundation
+import LoRAMixer
+import NN
+import ToyTasks
+
+/// `tinymixer train <task>`: a LoRA expert for one task on the frozen base model.
+enum TrainCommand: Command {
+  static let name = "train"
+  static let summary = "train a LoRA expert for one toy task on the frozen base model"
+  static let synopsis =
+    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--batch N] [--seed N] [--threads N] [--out DIR]"
+  static var options: [Option] {
+    let standard = ExpertRecipe.standard
+    return [
+      Option(
+        name: "steps", valueName: "N", help: "training steps (default: \(standard.training.steps))"),
+      Option(
+        name: "lr", valueName: "X",
+        help: "peak learning rate (default: \(standard.training.learningRate))"),
+      Option(name: "rank", valueName: "R", help: "LoRA rank (default: \(standard.rank))"),
+      Option(
+        name: "alpha", valueName: "A",
+        help: "LoRA alpha; the update is scaled by alpha / rank (default: \(Int(standard.alpha)))"),
+      Option(
+        name: "batch", valueName: "N",
+        help: "examples per step (default: \(standard.training.batchSize))"),
+      .seed, .threads,
+      Option(
+        name: "out", valueName: "DIR",
+        help: "where to save the adapter (default: runs/<task>/adapter)"),
+      Option(
+        name: "base", valueName: "DIR",
+        help: "a base model directory (default: the cached base, pretrained if missing)"),
+      Locations.datasetsOption,
+    ]
+  }
+
+  static func run(_ arguments: Arguments) throws -> Int32 {
+    try arguments.expectPositionals(1, 1, "the task to train (for example toy-sst2)")
+    let task = try Project.task(arguments.positionals[0])
+    var recipe = ExpertRecipe.standard
+    recipe.training.steps = try arguments.integer(
+      "steps", default: recipe.training.steps, in: 1...1_000_000)
+    recipe.training.batchSize = try arguments.integer(
+      "batch", default: recipe.training.batchSize, in: 1...4096)
+    recipe.training.learningRate = try arguments.number(
+      "lr", default: recipe.training.learningRate, in: 1e-7...1)
+    recipe.rank = try arguments.integer("rank", default: recipe.rank, in: 1...1024)
+    recipe.alpha = try arguments.number("alpha", default: recipe.alpha, in: 1e-6...1e6)
+    let seed = UInt64(try arguments.integer("seed", default: 0))
+    let out = URL(fileURLWithPath: arguments.string("out") ?? "runs/\(task.name)/adapter")
+    let started = Date()
+
+    let project = try Project(arguments)
+    let (model, baseFolder, pretrainSeconds) = try project.loadBase(arguments)
+    let dev = project.examples(task, .dev)
+    let test = project.examples(task, .test)
+    let baseParameters = model.parameterCount
+    let trainableCount = model.linearLayers(named: recipe.targets).reduce(0) {
+      $0 + recipe.rank * ($1.layer.inputs + $1.layer.outputs)
+    }
+    print(
+      "\(task.name): training a LoRA expert (rank \(recipe.rank), alpha \(Int(recipe.alpha)), on \(recipe.targets.joined(separator: ", ")) of \(model.configuration.layers) layers: \(grouped(trainableCount)) trainable parameters)"
+    )
+    let trainingStarted = Date()
+    var progress = ProgressDisplay(task.name)
+    var devResults: [String] = []
+    let evaluationInterval = max(1, recipe.training.steps / 3)
+    let (adapters, losses) = try recipe.train(
+      model, on: project.examples(task, .train), tokenizer: project.tokenizer, seed: seed
+    ) { report in
+      progress.show(report)
+      if report.step % evaluationInterval == 0
+        && report.steps - report.step >= evaluationInterval / 2
+        || report.step == report.steps
+      {
+        devResults.append(
+          "\(report.step): \(percent(model.accuracy(dev, tokenizer: project.tokenizer)))")
+      }
+    }
+    let trainingSeconds = Date().timeIntervalSince(trainingStarted)
+    let testAccuracy = model.accuracy(test, tokenizer: project.tokenizer)
+    let baseAccuracy = model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
+    try LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path).save(
+      to: out)
+
+    print("dev accuracy at step \(devResults.joined(separator: ", "))")
+    print(
+      "test accuracy: \(percent(testAccuracy)) of \(test.count); the frozen base alone: \(percent(baseAccuracy)); always the majority answer: \(percent(ExactMatch.majorityAccuracy(train: project.examples(task, .train), test: test)))"
+    )
+    print(String(format: "final training loss: %.4f", losses.last ?? .nan))
+    print(
+      "trainable parameters: \(grouped(trainableCount)), \(percent(Double(trainableCount) / Double(baseParameters + trainableCount))) of \(grouped(baseParameters + trainableCount)) (the base's \(grouped(baseParameters)) are frozen)"
+    )
+    let pretraining =
+      pretrainSeconds > 0 ? String(format: "pretraining the base %.1f s, ", pretrainSeconds) : ""
+    print(
+      String(
+        format: "wall time: %.1f s (%@training %.1f s)", Date().timeIntervalSince(started),
+        pretraining,
+        trainingSeconds))
+    print("adapter saved to \(out.path) (adapter_config.json, adapter_model.safetensors)")
+    return 0
+  }
+}
+
+extension Module {
+  /// `body`'s result with every adapter below this module detached, then reattached.
+  func withoutAdapters<Result>(_ body: () throws -> Result) rethrows -> Result {
+    let attached = namedModules().compactMap { $0.module as? Linear }.filter { $0.adapter != nil }
+      .map { ($0, $0.adapter!) }
+    for (linear, _) in attached { linear.adapter = nil }
+    defer { for (linear, adapter) in attached { linear.adapter = adapter } }
+    return try body()
+  }
+}
