@@ -52,16 +52,25 @@ let package = Package(
 
     lesson("lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff"]),
     lesson("lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Kernels"]),
+    lesson(
+      "lesson03-tiny-transformer", folder: "03-tiny-transformer",
+      dependencies: ["Autodiff", "Kernels", "NN", "ToyTasks", "LoRAMixer"]),
+    lesson(
+      "lesson04-lora", folder: "04-lora", dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
 
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
     .testTarget(name: "NNTests", dependencies: ["NN"], swiftSettings: common),
     .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], swiftSettings: common),
     .testTarget(name: "ToyTasksTests", dependencies: ["ToyTasks"], swiftSettings: common),
-    .testTarget(name: "LoRAMixerTests", dependencies: ["LoRAMixer"], swiftSettings: common),
+    .testTarget(
+      name: "LoRAMixerTests", dependencies: ["LoRAMixer", "SafeTensors"], swiftSettings: common),
     .testTarget(
       name: "CLITests",
-      dependencies: ["tinymixer", "lesson01-autodiff", "lesson02-fast-matmul"],
+      dependencies: [
+        "tinymixer", "lesson01-autodiff", "lesson02-fast-matmul", "lesson03-tiny-transformer",
+        "lesson04-lora",
+      ],
       swiftSettings: common),
   ]
 )

@@ -67,3 +67,43 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
     return model
   }
 }
+
+extension BaseRecipe {
+  /// Where base models are cached: `$TINYMIXER_CACHE`, else `$XDG_CACHE_HOME/tinymixer`,
+  /// else `~/.cache/tinymixer`.
+  public static var cacheFolder: URL {
+    let environment = ProcessInfo.processInfo.environment
+    if let path = environment["TINYMIXER_CACHE"], !path.isEmpty {
+      return URL(fileURLWithPath: path)
+    }
+    if let path = environment["XDG_CACHE_HOME"], !path.isEmpty {
+      return URL(fileURLWithPath: path).appendingPathComponent("tinymixer")
+    }
+    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
+      ".cache/tinymixer")
+  }
+
+  /// The base model for `tokenizer` from `cache` (a folder named by `fingerprint`), or, if
+  /// missing or unreadable there, pretrained on `tasks` and saved there (weights, config and
+  /// tokenizer files). Returns the model (frozen), its folder, and the seconds spent
+  /// pretraining (0 when it was cached).
+  public func loadOrPretrain(
+    tokenizer: Tokenizer, tasks: [[Example]], cache: URL = BaseRecipe.cacheFolder,
+    willPretrain: (URL) -> Void = { _ in }, report: (StepReport) -> Void = { _ in }
+  ) throws -> (model: LlamaForCausalLM, folder: URL, pretrainingSeconds: Double) {
+    let folder = cache.appendingPathComponent(fingerprint(tokenizer))
+    if let model = try? LlamaForCausalLM.load(from: folder),
+      (try? Tokenizer.load(from: folder)) == tokenizer
+    {
+      model.setTrainable(false)
+      return (model, folder, 0)
+    }
+    willPretrain(folder)
+    let started = Date()
+    let model = try pretrain(tokenizer: tokenizer, tasks: tasks, report: report)
+    try model.save(
+      to: folder, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
+    try tokenizer.save(to: folder, contextLength: model.configuration.contextLength)
+    return (model, folder, Date().timeIntervalSince(started))
+  }
+}

@@ -93,6 +93,17 @@ extension Module {
     }
   }
 
+  /// `body`'s result with every adapter below this module detached, then reattached: the
+  /// frozen base's answer, for comparison.
+  public func withoutAdapters<Result>(_ body: () throws -> Result) rethrows -> Result {
+    let attached = namedModules().compactMap { $0.module as? Linear }.compactMap { linear in
+      linear.adapter.map { (linear, $0) }
+    }
+    for (linear, _) in attached { linear.adapter = nil }
+    defer { for (linear, adapter) in attached { linear.adapter = adapter } }
+    return try body()
+  }
+
   /// The LoRA adapters attached below this module, by layer path.
   public func loraAdapters() -> [(path: String, adapter: LoRA)] {
     namedModules().compactMap { path, module in

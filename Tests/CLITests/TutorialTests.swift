@@ -63,3 +63,26 @@ func lessonFolders() throws -> [String] {
     #expect(files.contains { $0.hasSuffix(".swift") }, "\(lesson) has no code")
   }
 }
+
+@Test func lessonThreeRunsEveryStep() throws {
+  let run = try runProduct("lesson03-tiny-transformer", ["--quick"])
+  #expect(run.status == 0, "\(run.error)")
+  for step in 1...6 { #expect(run.output.contains("Step \(step):")) }
+  #expect(run.output.contains("position 0 sees only itself, so its output is its own value: true"))
+  #expect(run.output.contains("changing the last value leaves positions 0 to 2 unchanged: true"))
+  let readme = try packageFile("Tutorials/03-tiny-transformer/README.md")
+  let shown = try #require(codeBlock(after: "## Output", in: readme))
+  // Everything before the training is the same in a quick run.
+  let untilTraining = { (text: String) in text.components(separatedBy: "Step 6")[0] }
+  #expect(sameOutput(untilTraining(run.output), untilTraining(shown)))
+}
+
+@Test func lessonFourRunsEveryStep() throws {
+  let run = try runProduct("lesson04-lora", ["--quick"])
+  #expect(run.status == 0, "\(run.error)")
+  let readme = try packageFile("Tutorials/04-lora/README.md")
+  let shown = try #require(codeBlock(after: "## Output", in: readme))
+  let untilTraining = { (text: String) in text.components(separatedBy: "Step 4")[0] }
+  #expect(sameOutput(untilTraining(run.output), untilTraining(shown)))
+  #expect(run.output.contains("trained: 1024 numbers in 4 adapters"))
+}

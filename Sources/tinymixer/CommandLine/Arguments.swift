@@ -72,7 +72,9 @@ struct Arguments {
       } else if let inlineValue {
         values[name] = inlineValue
       } else {
-        guard index < words.count else { throw ToolError.usage("option '--\(name)' needs a value") }
+        guard index < words.count, !words[index].hasPrefix("--") else {
+          throw ToolError.usage("option '--\(name)' needs a value")
+        }
         values[name] = words[index]
         index += 1
       }

@@ -22,20 +22,6 @@ enum Locations {
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-  /// Where pretrained base models are cached: `$TINYMIXER_CACHE`, else
-  /// `$XDG_CACHE_HOME/tinymixer`, else `~/.cache/tinymixer`.
-  static var cache: URL {
-    let environment = ProcessInfo.processInfo.environment
-    if let path = environment["TINYMIXER_CACHE"], !path.isEmpty {
-      return URL(fileURLWithPath: path)
-    }
-    if let path = environment["XDG_CACHE_HOME"], !path.isEmpty {
-      return URL(fileURLWithPath: path).appendingPathComponent("tinymixer")
-    }
-    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
-      ".cache/tinymixer")
-  }
-
   /// `--datasets DIR`.
   static let datasetsOption = Option(
     name: "datasets", valueName: "DIR", help: "the task files (default: ./Datasets)")

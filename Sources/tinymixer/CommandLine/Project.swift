@@ -43,34 +43,20 @@ struct Project {
 
   /// Where the base model of `recipe` is cached.
   func baseDirectory(_ recipe: BaseRecipe) -> URL {
-    Locations.cache.appendingPathComponent(recipe.fingerprint(tokenizer))
+    BaseRecipe.cacheFolder.appendingPathComponent(recipe.fingerprint(tokenizer))
   }
 
   /// The base model: read from the cache, or pretrained (with progress) and saved there.
   /// Returns it with its folder and the seconds spent pretraining (0 when cached).
   func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (LlamaForCausalLM, URL, Double) {
-    let folder = baseDirectory(recipe)
-    if FileManager.default.fileExists(
-      atPath: folder.appendingPathComponent("model.safetensors").path)
-    {
-      do {
-        let model = try LlamaForCausalLM.load(from: folder)
-        model.setTrainable(false)
-        return (model, folder, 0)
-      } catch {
-        print("cached base model at \(folder.path) is unreadable (\(error)); pretraining it again")
-      }
-    }
-    print(
-      "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
-    )
-    let started = Date()
     var progress = ProgressDisplay("pretrain")
-    let model = try recipe.pretrain(
+    return try recipe.loadOrPretrain(
       tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) },
-      report: { progress.show($0) })
-    try saveModel(model, to: folder)
-    return (model, folder, Date().timeIntervalSince(started))
+      willPretrain: { folder in
+        print(
+          "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
+        )
+      }, report: { progress.show($0) })
   }
 
   /// The base model of `--base DIR` if given, else the cached one (pretrained if missing),

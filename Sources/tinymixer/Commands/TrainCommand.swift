@@ -103,14 +103,3 @@ enum TrainCommand: Command {
     return 0
   }
 }
-
-extension Module {
-  /// `body`'s result with every adapter below this module detached, then reattached.
-  func withoutAdapters<Result>(_ body: () throws -> Result) rethrows -> Result {
-    let attached = namedModules().compactMap { $0.module as? Linear }.filter { $0.adapter != nil }
-      .map { ($0, $0.adapter!) }
-    for (linear, _) in attached { linear.adapter = nil }
-    defer { for (linear, adapter) in attached { linear.adapter = adapter } }
-    return try body()
-  }
-}

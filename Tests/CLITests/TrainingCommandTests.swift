@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+let datasetsFolder = packageRoot.appendingPathComponent("Datasets").path
+
+/// A tiny base model pretrained for two steps, written once for the tests that need one.
+let tinyBase: String = {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "tiny-base-\(UUID().uuidString)")
+  let run = try! runProduct(
+    "tinymixer",
+    [
+      "pretrain", "--steps", "2", "--hidden", "16", "--layers", "1", "--heads", "2",
+      "--intermediate", "16",
+      "--batch", "8", "--out", folder.path, "--datasets", datasetsFolder,
+    ])
+  precondition(run.status == 0, "pretraining the tiny base failed: \(run.error)")
+  return folder.path
+}()
+
+/// A line of `output` that starts with `prefix`.
+func line(_ prefix: String, in output: String) -> String? {
+  output.split(separator: "\n").map(String.init).first { $0.hasPrefix(prefix) }
+}
+
+@Test func trainingWithTheSameSeedGivesTheSameNumbersOnOneAndTwoThreads() throws {
+  var results: [String] = []
+  for threads in ["1", "2"] {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "adapter-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: out) }
+    let run = try runProduct(
+      "tinymixer",
+      [
+        "train", "toy-sst2", "--base", tinyBase, "--steps", "6", "--batch", "8", "--seed", "1",
+        "--threads", threads,
+        "--out", out.path, "--datasets", datasetsFolder,
+      ])
+    #expect(run.status == 0, "\(run.error)")
+    let loss = try #require(line("final training loss", in: run.output))
+    let accuracy = try #require(line("test accuracy", in: run.output))
+    results.append(loss + "\n" + accuracy)
+    #expect(
+      FileManager.default.fileExists(
+        atPath: out.appendingPathComponent("adapter_model.safetensors").path))
+    #expect(run.output.contains("adapter saved to"))
+  }
+  #expect(results[0] == results[1])
+}
+
+@Test func evalReadsTheSavedAdapter() throws {
+  let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "adapter-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: out) }
+  let train = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", tinyBase, "--steps", "3", "--batch", "8", "--out", out.path,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(train.status == 0)
+  let eval = try runProduct(
+    "tinymixer",
+    ["eval", "toy-sst2", "--base", tinyBase, "--adapter", out.path, "--datasets", datasetsFolder])
+  #expect(eval.status == 0, "\(eval.error)")
+  let reported = try #require(line("test accuracy", in: train.output)).split(separator: " ")[2]
+  #expect(eval.output.contains("toy-sst2 test: \(reported) exact match on 1000 examples"))
+}
+
+@Test func aMalformedDatasetLineIsNamedByFileAndLine() throws {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "datasets-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try FileManager.default.copyItem(at: URL(fileURLWithPath: datasetsFolder), to: folder)
+  let file = folder.appendingPathComponent("toy-sst2/train.tsv")
+  var lines = try String(contentsOf: file, encoding: .utf8).split(
+    separator: "\n", omittingEmptySubsequences: false)
+  lines[2] = "no tab on this line"
+  try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+  let run = try runProduct(
+    "tinymixer", ["train", "toy-sst2", "--datasets", folder.path, "--base", tinyBase])
+  #expect(run.status == 1)
+  #expect(
+    run.error.contains("toy-sst2/train.tsv:3: expected 'prompt<TAB>answer', found 1 field"),
+    "\(run.error)")
+  #expect(run.error.split(separator: "\n").count == 1)
+}
+
+@Test(arguments: [
+  (["train"], "missing the task to train"),
+  (["train", "toy-mnist"], "unknown task 'toy-mnist'; tasks: toy-sst2"),
+  (["train", "toy-sst2", "--steps", "-3"], "--steps needs a whole number in 1...1000000"),
+  (["train", "toy-sst2", "--lr", "fast"], "--lr needs a number"),
+  (["train", "toy-sst2", "--rank"], "option '--rank' needs a value"),
+  (["eval", "toy-sst2", "--split", "validation"], "--split must be train, dev or test"),
+  (
+    ["pretrain", "--hidden", "10", "--heads", "4"],
+    "hidden_size 10 is not a multiple of num_attention_heads 4"
+  ),
+])
+func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
+  let run = try runProduct("tinymixer", arguments + ["--datasets", datasetsFolder])
+  #expect(run.status == 2)
+  #expect(run.error.hasPrefix("tinymixer: error: \(message)"), "\(run.error)")
+}
+
+@Test func aMissingBaseIsAFailedRunNotACrash() throws {
+  let run = try runProduct(
+    "tinymixer", ["train", "toy-sst2", "--base", "/nonexistent/base", "--datasets", datasetsFolder])
+  #expect(run.status == 1)
+  #expect(run.error.contains("/nonexistent/base/config.json: cannot read"))
+}

@@ -1,0 +1,139 @@
+import Autodiff
+import Foundation
+import Kernels
+import NN
+import SafeTensors
+import Testing
+import ToyTasks
+
+@testable import LoRAMixer
+
+let small = LlamaConfiguration(
+  vocabularySize: 17, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 24, contextLength: 8)
+let tokens = (0..<16).map { ($0 * 5) % 17 }
+
+func temporaryFolder(_ name: String) -> URL {
+  FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+}
+
+@Test(arguments: GradientCheckCase.lora)
+func loraPassesGradientCheck(_ check: GradientCheckCase) {
+  let result = check.run()
+  #expect(result.passed, "\(check.name): relative error \(result.maxRelativeError)")
+}
+
+@Test func aFreshAdapterLeavesOutputsBitIdentical() {
+  let model = LlamaForCausalLM(small, seed: 1)
+  let before = model.logits(tokens, batch: 2, length: 8).floats
+  let adapters = attachLoRA(to: model, rank: 4, alpha: 8, seed: 2)
+  #expect(adapters.count == 2 * 4)
+  #expect(adapters.map(\.path).contains("model.layers.1.self_attn.o_proj"))
+  #expect(model.logits(tokens, batch: 2, length: 8).floats == before)
+}
+
+@Test func mergedAndUnmergedOutputsAgree() {
+  let model = LlamaForCausalLM(small, seed: 1)
+  let adapters = attachLoRA(to: model, rank: 4, alpha: 8, seed: 2)
+  var generator = SeededGenerator(seed: 3)
+  for (_, lora) in adapters {
+    lora.up.weight.assign(
+      Tensor.normal(lora.up.weight.shape, standardDeviation: 0.2, generator: &generator).storage)
+  }
+  let adapted = model.logits(tokens, batch: 2, length: 8).floats
+  let base = model.withoutAdapters { model.logits(tokens, batch: 2, length: 8).floats }
+  #expect(zip(adapted, base).contains { abs($0 - $1) > 1e-3 })
+  let layers = Dictionary(uniqueKeysWithValues: model.linearLayers(named: attentionProjections))
+  for (path, lora) in adapters { lora.merge(into: layers[path]!) }
+  let merged = model.logits(tokens, batch: 2, length: 8).floats
+  for (a, b) in zip(adapted, merged) { #expect(abs(a - b) < 1e-6) }
+  for (path, lora) in adapters { lora.unmerge(from: layers[path]!) }
+  let unmerged = model.logits(tokens, batch: 2, length: 8).floats
+  for (a, b) in zip(adapted, unmerged) { #expect(abs(a - b) < 1e-6) }
+}
+
+@Test func onlyTheAdaptersTrain() throws {
+  let model = LlamaForCausalLM(small, seed: 1)
+  let before = model.namedParameters().map { $0.tensor.scalars }
+  attachLoRA(to: model, rank: 2, alpha: 4, seed: 2)
+  let trainable = model.trainableParameters()
+  #expect(trainable.allSatisfy { $0.name.contains("lora_") })
+  #expect(trainable.count == 2 * 4 * 2)
+  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
+  let examples = (0..<8).map { Example(prompt: "w\($0) w\($0 + 1)", answer: "w\($0 % 3)") }
+  _ = try train(
+    parameters: trainable, order: BatchOrder(examples, batchSize: 4, seed: 0),
+    settings: TrainingSettings(steps: 3, batchSize: 4, learningRate: 1e-2),
+    loss: { model.loss($0, tokenizer: tokenizer) })
+  let base = model.namedParameters().filter { !$0.name.contains("lora_") }.map { $0.tensor.scalars }
+  #expect(base == before)
+}
+
+@Test func adapterDirectoriesRoundTripBitExactly() throws {
+  let model = LlamaForCausalLM(small, seed: 1)
+  let adapters = attachLoRA(to: model, rank: 4, alpha: 12, seed: 2)
+  var generator = SeededGenerator(seed: 5)
+  for (_, lora) in adapters {
+    lora.up.weight.assign(Tensor.normal(lora.up.weight.shape, generator: &generator).storage)
+  }
+  let folder = temporaryFolder("adapter")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try LoRAAdapterFile(adapters: adapters, alpha: 12, baseModel: "base").save(to: folder)
+  let read = try LoRAAdapterFile.load(from: folder)
+  #expect(read.config["target_modules"]!.array!.count == 4)
+  #expect(read.config["r"]!.integer == 4)
+  let names = try SafeTensorsFile.read(
+    from: folder.appendingPathComponent("adapter_model.safetensors")
+  ).tensors.keys
+  #expect(names.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"))
+  #expect(names.count == 2 * adapters.count)
+  let fresh = LlamaForCausalLM(small, seed: 1)
+  try read.attach(to: fresh)
+  #expect(
+    fresh.logits(tokens, batch: 2, length: 8).floats
+      == model.logits(tokens, batch: 2, length: 8).floats)
+  for ((_, a), (_, b)) in zip(model.loraAdapters(), fresh.loraAdapters()) {
+    #expect(
+      a.down.weight.floats == b.down.weight.floats && a.up.weight.floats == b.up.weight.floats)
+    #expect(a.scale == b.scale)
+  }
+}
+
+@Test func modelDirectoriesRoundTripBitExactly() throws {
+  let folder = temporaryFolder("model")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let model = LlamaForCausalLM(small, seed: 4)
+  try model.save(to: folder, tokenIds: ["bos_token_id": 2])
+  let read = try LlamaForCausalLM.load(from: folder)
+  #expect(read.configuration == small)
+  for ((name, a), (_, b)) in zip(model.namedParameters(), read.namedParameters()) {
+    #expect(a.floats == b.floats, "\(name)")
+  }
+}
+
+@Test func trainingIsBitwiseIdenticalOnOneAndTwoThreads() throws {
+  let tokenizer = Tokenizer(words: (0..<40).map { "w\($0)" })
+  let examples = (0..<64).map {
+    Example(
+      prompt: (0..<6).map { "w\(($0 * 7 + 3) % 40)" }.joined(separator: " ") + " w\($0 % 40)",
+      answer: "w\($0 % 5)")
+  }
+  let configuration = LlamaConfiguration(
+    vocabularySize: tokenizer.count, hiddenSize: 64, layers: 2, heads: 2, intermediateSize: 128,
+    contextLength: 16)
+  func run(threads: Int) throws -> ([Double], [Float]) {
+    Parallelism.threadCount = threads
+    let model = LlamaForCausalLM(configuration, seed: 7)
+    let recipe = ExpertRecipe(
+      rank: 4, alpha: 8, targets: attentionProjections,
+      training: TrainingSettings(steps: 4, batchSize: 32, learningRate: 1e-2))
+    let (adapters, losses) = try recipe.train(model, on: examples, tokenizer: tokenizer, seed: 3)
+    return (
+      losses, adapters.flatMap { $0.adapter.down.weight.floats + $0.adapter.up.weight.floats }
+    )
+  }
+  let one = try run(threads: 1)
+  let two = try run(threads: 2)
+  Parallelism.threadCount = 2
+  #expect(one.0 == two.0)
+  #expect(one.1 == two.1)
+}
