@@ -3,20 +3,34 @@ import Foundation
 /// The element types of the safetensors format, in the reference implementation's order
 /// of increasing alignment (the writer sorts by it).
 public enum SafeTensorsDType: String, CaseIterable, Sendable, Comparable {
-  case BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64
+  case bool = "BOOL"
+  case u8 = "U8"
+  case i8 = "I8"
+  case f8E5M2 = "F8_E5M2"
+  case f8E4M3 = "F8_E4M3"
+  case i16 = "I16"
+  case u16 = "U16"
+  case f16 = "F16"
+  case bf16 = "BF16"
+  case i32 = "I32"
+  case u32 = "U32"
+  case f32 = "F32"
+  case f64 = "F64"
+  case i64 = "I64"
+  case u64 = "U64"
 
   /// Bytes per element.
   public var size: Int {
     switch self {
-    case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3: 1
-    case .I16, .U16, .F16, .BF16: 2
-    case .I32, .U32, .F32: 4
-    case .F64, .I64, .U64: 8
+    case .bool, .u8, .i8, .f8E5M2, .f8E4M3: 1
+    case .i16, .u16, .f16, .bf16: 2
+    case .i32, .u32, .f32: 4
+    case .f64, .i64, .u64: 8
     }
   }
 
   /// Whether tinymixer converts this type to floating point when reading.
-  public var isReadable: Bool { [.F16, .BF16, .F32, .F64].contains(self) }
+  public var isReadable: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
 
   public static func < (a: Self, b: Self) -> Bool {
     allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -42,29 +56,29 @@ public struct SafeTensor: Equatable, Sendable {
   /// A Float32 tensor.
   public init(shape: [Int], floats: [Float]) {
     precondition(shape.reduce(1, *) == floats.count, "shape \(shape) for \(floats.count) values")
-    self.init(dtype: .F32, shape: shape, bytes: floats.withUnsafeBytes { Data($0) })
+    self.init(dtype: .f32, shape: shape, bytes: floats.withUnsafeBytes { Data($0) })
   }
 
   /// A Float64 tensor.
   public init(shape: [Int], doubles: [Double]) {
     precondition(shape.reduce(1, *) == doubles.count, "shape \(shape) for \(doubles.count) values")
-    self.init(dtype: .F64, shape: shape, bytes: doubles.withUnsafeBytes { Data($0) })
+    self.init(dtype: .f64, shape: shape, bytes: doubles.withUnsafeBytes { Data($0) })
   }
 
   /// The elements as Float (F16, BF16 and F64 are converted), or nil for other types.
   public var floats: [Float]? {
     switch dtype {
-    case .F32: return values(UInt32.self).map { Float(bitPattern: $0) }
-    case .F64: return values(UInt64.self).map { Float(Double(bitPattern: $0)) }
-    case .BF16: return values(UInt16.self).map { Float(bitPattern: UInt32($0) << 16) }
-    case .F16: return values(UInt16.self).map(Self.halfToFloat)
+    case .f32: return values(UInt32.self).map { Float(bitPattern: $0) }
+    case .f64: return values(UInt64.self).map { Float(Double(bitPattern: $0)) }
+    case .bf16: return values(UInt16.self).map { Float(bitPattern: UInt32($0) << 16) }
+    case .f16: return values(UInt16.self).map(Self.halfToFloat)
     default: return nil
     }
   }
 
   /// The elements as Double (F16, BF16 and F32 are converted exactly), or nil for other types.
   public var doubles: [Double]? {
-    if dtype == .F64 { return values(UInt64.self).map { Double(bitPattern: $0) } }
+    if dtype == .f64 { return values(UInt64.self).map { Double(bitPattern: $0) } }
     return floats?.map(Double.init)
   }
 

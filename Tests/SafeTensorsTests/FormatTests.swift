@@ -67,15 +67,15 @@ func bytes(_ values: [Float]) -> [UInt8] {
 
 @Test func halfAndBrainFloatAreConverted() {
   let half = SafeTensor(
-    dtype: .F16, shape: [5],
+    dtype: .f16, shape: [5],
     bytes: Data([0x00, 0x3C, 0x00, 0xC0, 0x00, 0x7C, 0x01, 0x00, 0x55, 0x35]))
   let values = half.floats!
   #expect(values[0] == 1 && values[1] == -2 && values[2] == .infinity)
   #expect(values[3] == 0x1p-24)
   #expect(abs(values[4] - 0.333251953125) < 1e-9)
-  let brain = SafeTensor(dtype: .BF16, shape: [2], bytes: Data([0x80, 0x3F, 0x49, 0x40]))
+  let brain = SafeTensor(dtype: .bf16, shape: [2], bytes: Data([0x80, 0x3F, 0x49, 0x40]))
   #expect(brain.floats! == [1, 3.140625])
-  #expect(SafeTensor(dtype: .I64, shape: [1], bytes: Data(count: 8)).floats == nil)
+  #expect(SafeTensor(dtype: .i64, shape: [1], bytes: Data(count: 8)).floats == nil)
 }
 
 @Test func writesAreAtomic() throws {
