@@ -183,12 +183,14 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
       // Column j of op(B) is row j of storage. Copy in 8 × 8 blocks, so that both the
       // rows read and the rows written stay in a few cache lines (measured 2 to 4 times
       // faster than copying one column at a time).
-      let ld = shape.leadingDimensionB, k = shape.k
+      let ld = shape.leadingDimensionB
+      let k = shape.k
       for j0 in stride(from: 0, to: columns, by: 8) {
         let blockColumns = min(8, columns - j0)
         for p0 in stride(from: 0, to: k, by: 8) {
           let blockRows = min(8, k - p0)
-          let source = b + (first + j0) * ld + p0, target = packed + p0 * panelWidth + j0
+          let source = b + (first + j0) * ld + p0
+          let target = packed + p0 * panelWidth + j0
           if blockColumns == 8 && blockRows == 8 {
             // A whole block, with fixed trip counts the compiler unrolls.
             for j in 0..<8 {

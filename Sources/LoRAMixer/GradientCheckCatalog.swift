@@ -16,27 +16,23 @@ extension GradientCheckCase {
         return linear(t[0])
       },
       GradientCheckCase(
-        "whole model with lora (adapters only)", parameterShapes: [[2, 8], [8, 2]],
+        "whole model with lora (adapters only)",
+        parameterShapes: [[2, 8], [8, 2]].repeated(4 * 2),
         method: .randomProjections(count: 2)
       ) {
-        let model = LlamaForCausalLM(
-          LlamaConfiguration(
-            vocabularySize: 11, hiddenSize: 8, layers: 2, heads: 2, intermediateSize: 12,
-            contextLength: 6,
-            initializerRange: 0.5), seed: 3, dtype: .float64)
+        let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: 3, dtype: .float64)
         let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: 4)
         for (_, lora) in adapters {
           // B away from zero, so that A's gradient is not zero.
           lora.up.weight.assign(TestValues.signed.tensor(lora.up.weight.shape, seed: 5).storage)
         }
-        let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
-        let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
-        let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
-        return (
-          model.trainableParameters().map(\.tensor),
-          { model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6) }
-        )
+        return (model.trainableParameters().map(\.tensor), { tinyLoss(model) })
       },
     ]
   }
+}
+
+extension Array {
+  /// This array's elements, `count` times over.
+  fileprivate func repeated(_ count: Int) -> [Element] { (0..<count).flatMap { _ in self } }
 }

@@ -61,11 +61,20 @@ extension GradientCheckCase {
   }
 
   /// The configuration of the tiny model checked here.
-  static func tinyConfiguration(tied: Bool) -> LlamaConfiguration {
+  public static func tinyConfiguration(tied: Bool) -> LlamaConfiguration {
     LlamaConfiguration(
       vocabularySize: 11, hiddenSize: 8, layers: 2, heads: 2, intermediateSize: 12,
       contextLength: 6,
       tieWordEmbeddings: tied, initializerRange: 0.5)
+  }
+
+  /// A masked next-token loss of a tiny model (vocabulary 11, context 6) on a fixed batch
+  /// of two sequences, some positions left out.
+  public static func tinyLoss(_ model: LlamaForCausalLM) -> Tensor {
+    let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
+    let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
+    let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
+    return model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6)
   }
 
   /// The tiny model's masked next-token loss with respect to every parameter.
@@ -82,13 +91,7 @@ extension GradientCheckCase {
         // Norm scales away from 1, so their gradients are not special.
         norm.assign(.float64(norm.doubles.enumerated().map { 1 + 0.1 * Double($0.offset % 5) }))
       }
-      let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
-      let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
-      let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
-      return (
-        model.namedParameters().map(\.tensor),
-        { model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6) }
-      )
+      return (model.namedParameters().map(\.tensor), { tinyLoss(model) })
     }
   }
 }

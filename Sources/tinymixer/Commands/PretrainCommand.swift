@@ -12,15 +12,7 @@ enum PretrainCommand: Command {
     "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR]"
   static var options: [Option] {
     let standard = BaseRecipe()
-    return [
-      Option(
-        name: "steps", valueName: "N", help: "training steps (default: \(standard.training.steps))"),
-      Option(
-        name: "lr", valueName: "X",
-        help: "peak learning rate (default: \(standard.training.learningRate))"),
-      Option(
-        name: "batch", valueName: "N",
-        help: "sequences per step (default: \(standard.training.batchSize))"),
+    return Option.training(standard.training, batchUnit: "sequences") + [
       Option(
         name: "hidden", valueName: "N", help: "width of the model (default: \(standard.hiddenSize))"
       ),
@@ -40,12 +32,7 @@ enum PretrainCommand: Command {
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
     var recipe = BaseRecipe()
-    recipe.training.steps = try arguments.integer(
-      "steps", default: recipe.training.steps, in: 1...1_000_000)
-    recipe.training.learningRate = try arguments.number(
-      "lr", default: recipe.training.learningRate, in: 1e-7...1)
-    recipe.training.batchSize = try arguments.integer(
-      "batch", default: recipe.training.batchSize, in: 1...4096)
+    recipe.training = try arguments.trainingSettings(recipe.training)
     recipe.hiddenSize = try arguments.integer("hidden", default: recipe.hiddenSize, in: 2...8192)
     recipe.layers = try arguments.integer("layers", default: recipe.layers, in: 1...256)
     recipe.heads = try arguments.integer("heads", default: recipe.heads, in: 1...256)

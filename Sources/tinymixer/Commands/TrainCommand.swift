@@ -11,19 +11,11 @@ enum TrainCommand: Command {
     "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--batch N] [--seed N] [--threads N] [--out DIR]"
   static var options: [Option] {
     let standard = ExpertRecipe.standard
-    return [
-      Option(
-        name: "steps", valueName: "N", help: "training steps (default: \(standard.training.steps))"),
-      Option(
-        name: "lr", valueName: "X",
-        help: "peak learning rate (default: \(standard.training.learningRate))"),
+    return Option.training(standard.training) + [
       Option(name: "rank", valueName: "R", help: "LoRA rank (default: \(standard.rank))"),
       Option(
         name: "alpha", valueName: "A",
         help: "LoRA alpha; the update is scaled by alpha / rank (default: \(Int(standard.alpha)))"),
-      Option(
-        name: "batch", valueName: "N",
-        help: "examples per step (default: \(standard.training.batchSize))"),
       .seed, .threads,
       Option(
         name: "out", valueName: "DIR",
@@ -39,12 +31,7 @@ enum TrainCommand: Command {
     try arguments.expectPositionals(1, 1, "the task to train (for example toy-sst2)")
     let task = try Project.task(arguments.positionals[0])
     var recipe = ExpertRecipe.standard
-    recipe.training.steps = try arguments.integer(
-      "steps", default: recipe.training.steps, in: 1...1_000_000)
-    recipe.training.batchSize = try arguments.integer(
-      "batch", default: recipe.training.batchSize, in: 1...4096)
-    recipe.training.learningRate = try arguments.number(
-      "lr", default: recipe.training.learningRate, in: 1e-7...1)
+    recipe.training = try arguments.trainingSettings(recipe.training)
     recipe.rank = try arguments.integer("rank", default: recipe.rank, in: 1...1024)
     recipe.alpha = try arguments.number("alpha", default: recipe.alpha, in: 1e-6...1e6)
     let seed = UInt64(try arguments.integer("seed", default: 0))
