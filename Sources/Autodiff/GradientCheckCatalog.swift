@@ -233,6 +233,9 @@ extension GradientCheckCase {
         $0[0].gatherRows([4, 1, 1, 0], shape: [2, 2])
       },
       .on("top-k values", [([3, 5], .distinct)]) { $0[0].topK(2).values },
+      .on("scatter-add rows (repeated index)", [([4, 3], .signed)]) {
+        $0[0].scatterAddRows([1, 3, 1, 0], rowCount: 5)
+      },
     ]
   }
 

@@ -38,3 +38,17 @@ extension Tensor {
     return (y, indices)
   }
 }
+
+extension Tensor {
+  /// A `[rowCount, width]` tensor of zeros with each row of this `[indices.count, width]`
+  /// tensor added at its index: `out[indices[i]] += self[i]`. Its backward pass gathers the
+  /// gradient's rows back (the reverse of `gatherRows`).
+  public func scatterAddRows(_ indices: [Int], rowCount: Int) -> Tensor {
+    precondition(rank == 2 && shape[0] == indices.count, "scatterAddRows of \(shape) with \(indices.count) indices")
+    for index in indices where index < 0 || index >= rowCount {
+      preconditionFailure("row index \(index) out of 0..<\(rowCount)")
+    }
+    let y = scatteredAdd(rows: indices, tableRows: rowCount)
+    return y.recorded((self, { g in g.gathered(rows: indices, shape: [indices.count, self.shape[1]]) }))
+  }
+}

@@ -24,3 +24,14 @@ extension Tensor {
     return y.recorded((self, { g in g.converted(to: self.dtype) }))
   }
 }
+
+/// A straight-through estimator: the result has the value of `value`, but backward sends
+/// its gradient, unchanged, to `gradientTarget` (and none to `value`). The two must have
+/// the same shape.
+///
+/// This is `value + gradientTarget − stopGradient(gradientTarget)` without the rounding of
+/// the two extra operations: the forward value is exactly `value`.
+public func straightThrough(value: Tensor, gradientTo gradientTarget: Tensor) -> Tensor {
+  precondition(value.shape == gradientTarget.shape, "straight-through of \(value.shape) and \(gradientTarget.shape)")
+  return value.detached().recorded((gradientTarget, { g in g }))
+}

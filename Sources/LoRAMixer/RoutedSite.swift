@@ -1,0 +1,87 @@
+import Autodiff
+import NN
+
+/// A frozen Linear's mixture of LoRA experts (PAPER.md §2):
+///
+///     y = W x + Σ_e w_e(x) · s_e · B_e (A_e x)
+///
+/// with the weights w from the site's router. Experts are mixed by their outputs, never by
+/// averaging their matrices. An expert with no weights at this site (public adapters target
+/// different layers) is left out of the router's softmax, not treated as a zero expert.
+public final class RoutedSite: Module, LinearAdapter {
+  /// The experts, by position in the mixture; nil where an expert has no weights here.
+  public let experts: [LoRA?]
+  /// The experts' names, by position.
+  public let names: [String]
+  /// The site's router.
+  public let router: Router
+  /// What the sites of the mixture share.
+  public let context: RoutingContext
+  /// Outputs of the Linear.
+  let outputs: Int
+
+  /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs.
+  public init(experts: [LoRA?], names: [String], router: Router, outputs: Int, context: RoutingContext) {
+    precondition(experts.count == names.count && experts.count == router.weight.shape[0], "one router row per expert")
+    precondition(experts.contains { $0 != nil }, "a site needs at least one expert")
+    self.experts = experts
+    self.names = names
+    self.router = router
+    self.outputs = outputs
+    self.context = context
+  }
+
+  /// Which experts have weights here.
+  public var available: [Bool] { experts.map { $0 != nil } }
+
+  /// The router, then each present expert under its name, as the mixer's files name them.
+  override public var children: [(name: String, module: Module)] {
+    [("router", router)]
+      + zip(names, experts).compactMap { name, expert in expert.map { ("experts.\(name)", $0) } }
+  }
+
+  /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`.
+  public func delta(_ x: Tensor) -> Tensor {
+    let rows = x.reshaped([-1, x.shape.last!])
+    let routing = router.route(rows, available: available, settings: context.settings, training: context.training)
+    context.record(self, routing)
+    let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
+    return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
+  }
+
+  /// Every expert's output, weighted: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and
+  /// B_all stack the experts' factors and S spreads each expert's weight, times its scale,
+  /// over its rank. Two large products instead of two per expert.
+  func everyExpert(_ rows: Tensor, _ weights: Tensor) -> Tensor {
+    let present = experts.compactMap { $0 }
+    let down = concatenate(present.map(\.down.weight), along: 0)  // [Σr, inputs]
+    let up = concatenate(present.map(\.up.weight), along: 1)  // [outputs, Σr]
+    var spread = [Double](repeating: 0, count: experts.count * down.shape[0])
+    var column = 0
+    for (index, expert) in experts.enumerated() {
+      guard let expert else { continue }
+      for offset in 0..<expert.rank { spread[index * down.shape[0] + column + offset] = expert.scale }
+      column += expert.rank
+    }
+    let scales = matmul(weights, Tensor(shape: [experts.count, down.shape[0]], scalars: spread, dtype: rows.dtype))
+    return matmul(matmul(rows, down, transposeB: true) * scales, up, transposeB: true)
+  }
+
+  /// Only the selected experts' outputs: each expert computes the tokens that chose it,
+  /// weighted, and adds them back into place.
+  func selectedExperts(_ rows: Tensor, _ routing: SiteRouting) -> Tensor {
+    let tokens = rows.shape[0]
+    var chosenBy = [[Int]](repeating: [], count: experts.count)
+    for (position, expert) in routing.selected.enumerated() { chosenBy[expert].append(position / routing.k) }
+    var result: Tensor? = nil
+    for (index, expert) in experts.enumerated() {
+      guard let expert, !chosenBy[index].isEmpty else { continue }
+      let indices = chosenBy[index]
+      let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(indices, shape: [indices.count])
+      let output = expert.delta(rows.gatherRows(indices, shape: [indices.count])) * weight
+      let placed = output.scatterAddRows(indices, rowCount: tokens)
+      result = result.map { $0 + placed } ?? placed
+    }
+    return result ?? Tensor.zeros([tokens, outputs], dtype: rows.dtype)
+  }
+}

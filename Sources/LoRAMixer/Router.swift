@@ -1,0 +1,131 @@
+import Autodiff
+import NN
+
+/// How a router's probabilities become the weights that mix the experts (PAPER.md §3).
+public enum RoutingMode: String, CaseIterable, Sendable {
+  /// w = p: every expert, weighted by the softmax; gradients reach every logit.
+  case soft
+  /// w = h, the top-k renormalised: only the selected experts are computed, and only
+  /// their logits learn.
+  case topk
+  /// Forward like `topk`, backward like `soft` (straight-through): sparse and hard going
+  /// forward, dense coming back, so every logit learns.
+  case hardsoft
+}
+
+/// The routers' settings, shared by every site of a mixture.
+public struct RoutingSettings: Equatable, Hashable, Sendable {
+  /// How probabilities become weights while training.
+  public var mode: RoutingMode = .hardsoft
+  /// Experts selected per token while training.
+  public var k = 2
+  /// Experts selected per token at inference (which always routes top-k).
+  public var inferenceK = 2
+  /// The softmax temperature τ: p = softmax(z / τ).
+  public var temperature = 1.0
+
+  /// The default: hard-soft top-2 at temperature 1.
+  public init(mode: RoutingMode = .hardsoft, k: Int = 2, inferenceK: Int? = nil, temperature: Double = 1) {
+    self.mode = mode
+    self.k = k
+    self.inferenceK = inferenceK ?? k
+    self.temperature = temperature
+  }
+}
+
+/// One site's routing of one batch: what the experts were weighted by, and what the
+/// routing losses need.
+public struct SiteRouting {
+  /// The dense probabilities p, `[tokens, experts]` (on the tape while training).
+  public let probabilities: Tensor
+  /// The weights that mix the experts, `[tokens, experts]`.
+  public let weights: Tensor
+  /// For each token, the `k` experts of its top-k set (row-major, `k` per token).
+  public let selected: [Int]
+  /// Experts per token in the top-k set.
+  public let k: Int
+  /// Whether only the selected experts are computed.
+  public let sparse: Bool
+}
+
+/// A linear router, `z = R x` with `R: [experts, inputs]` and no bias.
+public final class Router: Module {
+  /// `R`, `[experts, inputs]`.
+  public let weight: Tensor
+
+  /// A router with given weights.
+  public init(weight: Tensor) {
+    self.weight = weight
+    weight.requiresGradient = true
+  }
+
+  /// A router for `experts` from `inputs`, with small random weights (standard deviation
+  /// 0.02), so that every expert starts with about the same probability.
+  public convenience init(experts: Int, inputs: Int, dtype: DType = .float32, generator: inout SeededGenerator) {
+    self.init(weight: .normal([experts, inputs], standardDeviation: 0.02, dtype: dtype, generator: &generator))
+  }
+
+  override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
+
+  /// Routes the rows of `x` (`[tokens, inputs]`) over the experts marked `available`
+  /// (PAPER.md §3): `p = softmax(z / τ)` with absent experts left out of the softmax, `h`
+  /// the top-k of p renormalised (ties to the lower index), and the weights by `mode`.
+  /// When `training` is false the routing is top-k with the inference k.
+  public func route(_ x: Tensor, available: [Bool], settings: RoutingSettings, training: Bool) -> SiteRouting {
+    let experts = weight.shape[0]
+    var logits = matmul(x, weight, transposeB: true)
+    if available.contains(false) {
+      let absent = Tensor(shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
+      logits = logits.maskedFill(absent, with: -1e9)
+    }
+    let probabilities = (logits / settings.temperature).softmax()
+    let k = min(training ? settings.k : settings.inferenceK, available.filter { $0 }.count)
+    let selected = probabilities.detached().topK(k).indices
+    // h = (M ⊙ p) / Σ (M ⊙ p), with M the 0/1 mask of the selected experts: the gradient
+    // of h reaches the selected probabilities only.
+    var mask = [Double](repeating: 0, count: probabilities.count)
+    for (position, expert) in selected.enumerated() { mask[(position / k) * experts + expert] = 1 }
+    let kept = probabilities * Tensor(shape: probabilities.shape, scalars: mask, dtype: x.dtype)
+    let topK = kept / kept.sum(axes: [-1], keepDimensions: true)
+    let weights: Tensor
+    switch (training, settings.mode) {
+    case (true, .soft): weights = probabilities
+    case (true, .hardsoft): weights = straightThrough(value: topK, gradientTo: probabilities)
+    default: weights = topK
+    }
+    return SiteRouting(
+      probabilities: probabilities, weights: weights, selected: selected, k: k,
+      sparse: !training || settings.mode == .topk)
+  }
+}
+
+/// What the sites of one mixture share: the routing settings, whether the model is
+/// training, which tokens are real (not padding), and each site's routing of the current
+/// batch, for the routing losses and diagnostics.
+public final class RoutingContext {
+  /// The routers' settings.
+  public var settings: RoutingSettings
+  /// Training routes by `settings.mode` with `settings.k`; otherwise top-k with the
+  /// inference k.
+  public var training = false
+  /// For each token of the current batch (row-major), whether it is a real token; nil
+  /// means all are.
+  public var tokenMask: [Bool]? = nil
+  /// Each site's routing of the current batch, in the order the sites ran.
+  public private(set) var records: [(site: RoutedSite, routing: SiteRouting)] = []
+  /// Whether sites record their routing (for losses and diagnostics).
+  public var recording = true
+
+  /// A context with `settings`.
+  public init(settings: RoutingSettings) { self.settings = settings }
+
+  /// Forgets the previous batch's routing.
+  public func reset(tokenMask: [Bool]?) {
+    records = []
+    self.tokenMask = tokenMask
+  }
+
+  func record(_ site: RoutedSite, _ routing: SiteRouting) {
+    if recording { records.append((site, routing)) }
+  }
+}
