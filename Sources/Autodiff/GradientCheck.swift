@@ -22,7 +22,7 @@ public enum GradientCheck {
     public var maxAbsoluteError: Double
     /// The largest difference relative to the size of the gradient it belongs to: for a
     /// full Jacobian, the largest entry of that input's block; for a projection, the
-    /// larger of the two projected values.
+    /// largest it could be, |uᵀJ|·|v|.
     public var maxRelativeError: Double
     /// The relative error allowed.
     public var tolerance: Double
@@ -117,9 +117,14 @@ public enum GradientCheck {
           let plus = zip(weights, evaluate(index, v, step)).reduce(0) { $0 + $1.0 * $1.1 }
           let minus = zip(weights, evaluate(index, v, -step)).reduce(0) { $0 + $1.0 * $1.1 }
           let numerical = (plus - minus) / (2 * step)
+          // Scaled like the full Jacobian's block maximum: by the largest this projection
+          // could be, |g|·|v|, so a direction nearly orthogonal to the gradient does not
+          // magnify rounding noise.
+          let bound =
+            gradient.reduce(0) { $0 + $1 * $1 }.squareRoot() * v.reduce(0) { $0 + $1 * $1 }.squareRoot()
           note(
-            absolute: abs(numerical - analytical), scale: Swift.max(abs(numerical), abs(analytical))
-          )
+            absolute: abs(numerical - analytical),
+            scale: Swift.max(abs(numerical), abs(analytical), bound))
         }
       }
     }

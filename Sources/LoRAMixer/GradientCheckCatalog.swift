@@ -30,6 +30,106 @@ extension GradientCheckCase {
       },
     ]
   }
+
+  /// LoRA-Mixer: a routed site in `soft` and `topk` modes (with an absent expert), the
+  /// router's RSL with both entropy signs, the plain balance loss, the preservation term,
+  /// and a whole tiny routed model's loss with RSL, with respect to routers and experts.
+  public static var routing: [GradientCheckCase] {
+    let siteInputs: [([Int], TestValues)] = [
+      ([2, 3, 5], .signed), ([4, 5], .signed), ([2, 5], .signed), ([4, 2], .signed),
+      ([3, 5], .signed), ([4, 3], .signed),
+    ]
+    var cases = [RoutingMode.soft, .topk].map { mode in
+      GradientCheckCase.on("routed site, \(mode) top-2 of 3 (+1 absent)", siteInputs) { t in
+        routedSite(t, mode: mode)(t[0])
+      }
+    }
+    for (kind, sign) in [(RoutingLossKind.rsl, EntropySign.spread), (.rsl, .sharpen), (.aux, .spread)] {
+      let name = kind == .aux ? "aux balance loss" : "router with RSL (\(sign))"
+      cases.append(
+        .on(name, [([6, 5], .signed), ([4, 5], .signed)]) { t in
+          let router = Router(weight: t[1])
+          let settings = RoutingSettings(mode: .soft, k: 2, temperature: 0.7)
+          let routing = router.route(t[0], available: [true, true, false, true], settings: settings, training: true)
+          return routingLoss(
+            [(routing, 3)], tokens: [0, 2, 3, 5],
+            settings: RoutingLossSettings(kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3)
+          ).loss
+        })
+    }
+    cases.append(
+      GradientCheckCase(
+        "preservation penalty", parameterShapes: [[2, 5], [4, 2]], method: .fullJacobian
+      ) {
+        let parameters = [TestValues.signed.tensor([2, 5], seed: 1), TestValues.signed.tensor([4, 2], seed: 2)]
+        let preservation = Preservation(parameters)
+        for (index, parameter) in parameters.enumerated() {
+          parameter.assign(TestValues.signed.tensor(parameter.shape, seed: UInt64(10 + index)).storage)
+          parameter.requiresGradient = true
+        }
+        return (parameters, { preservation.penalty(beta: 0.7) })
+      })
+    for mode in [RoutingMode.soft, .topk] {
+      cases.append(
+        GradientCheckCase(
+          "whole routed model, \(mode), RSL (routers, experts)",
+          parameterShapes: [[3, 8]].repeated(8) + [[2, 8], [8, 2]].repeated(8 * 3),
+          method: .randomProjections(count: 2)
+        ) {
+          let mixture = tinyMixture(mode: mode)
+          mixture.context.training = true
+          for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
+          let parameters = mixture.routerParameters() + mixture.expertParameters()
+          return (
+            parameters.map(\.tensor),
+            {
+              mixture.context.reset()
+              let task = tinyLoss(mixture.model)
+              return task + routingLoss(mixture.lastRoutings, tokens: nil, settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)).loss
+            }
+          )
+        })
+    }
+    return cases
+  }
+
+  /// A site over a frozen `[4, 5]` Linear: router `t[1]`; experts a (rank 2, `t[2]`, `t[3]`),
+  /// c (rank 3, `t[4]`, `t[5]`) and d (built from c's factors, another scale); b absent.
+  static func routedSite(_ t: [Tensor], mode: RoutingMode) -> Linear {
+    let linear = Linear(weight: TestValues.signed.tensor([4, 5], seed: 9))
+    linear.weight.requiresGradient = false
+    let context = RoutingContext(settings: RoutingSettings(mode: mode, k: 2, temperature: 0.8))
+    context.training = true
+    let experts = [
+      LoRA(down: Linear(weight: t[2]), up: Linear(weight: t[3]), scale: 1.5), nil,
+      LoRA(down: Linear(weight: t[4]), up: Linear(weight: t[5]), scale: 0.5),
+      LoRA(down: Linear(weight: t[4] * 0.5), up: Linear(weight: t[5]), scale: 2),
+    ]
+    linear.adapter = RoutedSite(
+      experts: experts, names: ["a", "b", "c", "d"], router: Router(weight: t[1]), outputs: 4,
+      context: context)
+    return linear
+  }
+
+  /// A tiny Float64 model routed at q, k, v, o over three experts of rank 2 with B away
+  /// from zero, and routers away from ties.
+  public static func tinyMixture(mode: RoutingMode, seed: UInt64 = 3) -> Mixture {
+    let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
+    let experts = (0..<3).map { index in
+      let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
+      for (offset, (_, lora)) in adapters.enumerated() {
+        lora.up.weight.assign(
+          TestValues.signed.tensor(lora.up.weight.shape, seed: UInt64(100 * index + offset)).storage)
+      }
+      return (name: "expert\(index)", adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) }))
+    }
+    let mixture = Mixture(model: model, experts: experts, settings: RoutingSettings(mode: mode, k: 2), seed: seed)
+    for (index, router) in mixture.routers.enumerated() {
+      router.weight.assign(
+        (TestValues.signed.tensor(router.weight.shape, seed: UInt64(500 + index)) * 0.5).storage)
+    }
+    return mixture
+  }
 }
 
 extension Array {

@@ -40,13 +40,21 @@ public final class RoutedSite: Module, LinearAdapter {
       + zip(names, experts).compactMap { name, expert in expert.map { ("experts.\(name)", $0) } }
   }
 
-  /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`.
+  /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`, with w from the router.
   public func delta(_ x: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
     let routing = router.route(rows, available: available, settings: context.settings, training: context.training)
     context.record(self, routing)
     let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
+  }
+
+  /// `Σ_e w_e s_e B_e (A_e x)` with the weights given, `[tokens, experts]` for the rows of
+  /// `x`, the router bypassed: label routing (one-hot on a task's expert) and tests.
+  public func delta(_ x: Tensor, weights: Tensor) -> Tensor {
+    let rows = x.reshaped([-1, x.shape.last!])
+    precondition(weights.shape == [rows.shape[0], experts.count], "weights are [tokens, experts]")
+    return everyExpert(rows, weights).reshaped(Array(x.shape.dropLast()) + [outputs])
   }
 
   /// Every expert's output, weighted: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and

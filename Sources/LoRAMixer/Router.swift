@@ -36,6 +36,9 @@ public struct RoutingSettings: Equatable, Hashable, Sendable {
 /// One site's routing of one batch: what the experts were weighted by, and what the
 /// routing losses need.
 public struct SiteRouting {
+  /// The logits divided by the temperature, `z / τ`, `[tokens, experts]`; absent experts
+  /// hold -1e9, so they get no probability.
+  public let scaledLogits: Tensor
   /// The dense probabilities p, `[tokens, experts]` (on the tape while training).
   public let probabilities: Tensor
   /// The weights that mix the experts, `[tokens, experts]`.
@@ -78,7 +81,8 @@ public final class Router: Module {
       let absent = Tensor(shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
       logits = logits.maskedFill(absent, with: -1e9)
     }
-    let probabilities = (logits / settings.temperature).softmax()
+    let scaledLogits = logits / settings.temperature
+    let probabilities = scaledLogits.softmax()
     let k = min(training ? settings.k : settings.inferenceK, available.filter { $0 }.count)
     let selected = probabilities.detached().topK(k).indices
     // h = (M ⊙ p) / Σ (M ⊙ p), with M the 0/1 mask of the selected experts: the gradient
@@ -94,23 +98,20 @@ public final class Router: Module {
     default: weights = topK
     }
     return SiteRouting(
-      probabilities: probabilities, weights: weights, selected: selected, k: k,
+      scaledLogits: scaledLogits, probabilities: probabilities, weights: weights, selected: selected, k: k,
       sparse: !training || settings.mode == .topk)
   }
 }
 
 /// What the sites of one mixture share: the routing settings, whether the model is
-/// training, which tokens are real (not padding), and each site's routing of the current
-/// batch, for the routing losses and diagnostics.
+/// training, and each site's routing of the current batch, for the routing losses and
+/// diagnostics.
 public final class RoutingContext {
   /// The routers' settings.
   public var settings: RoutingSettings
   /// Training routes by `settings.mode` with `settings.k`; otherwise top-k with the
   /// inference k.
   public var training = false
-  /// For each token of the current batch (row-major), whether it is a real token; nil
-  /// means all are.
-  public var tokenMask: [Bool]? = nil
   /// Each site's routing of the current batch, in the order the sites ran.
   public private(set) var records: [(site: RoutedSite, routing: SiteRouting)] = []
   /// Whether sites record their routing (for losses and diagnostics).
@@ -120,10 +121,7 @@ public final class RoutingContext {
   public init(settings: RoutingSettings) { self.settings = settings }
 
   /// Forgets the previous batch's routing.
-  public func reset(tokenMask: [Bool]?) {
-    records = []
-    self.tokenMask = tokenMask
-  }
+  public func reset() { records = [] }
 
   func record(_ site: RoutedSite, _ routing: SiteRouting) {
     if recording { records.append((site, routing)) }

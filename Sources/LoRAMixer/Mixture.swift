@@ -1,0 +1,157 @@
+import Autodiff
+import NN
+import ToyTasks
+
+/// A frozen base model whose chosen projections are routed sites over a bank of LoRA
+/// experts (PAPER.md §1-3): one router per site, every site sharing one `RoutingContext`.
+public final class Mixture {
+  /// The model, with a `RoutedSite` as the adapter of every site.
+  public let model: LlamaForCausalLM
+  /// The experts' names, in router-row order.
+  public let expertNames: [String]
+  /// The sites, by layer path, in the model's order.
+  public let sites: [(path: String, site: RoutedSite)]
+  /// The routing settings, the training flag and the last batch's routings.
+  public let context: RoutingContext
+  /// Each site's position in `sites`.
+  let siteIndex: [ObjectIdentifier: Int]
+
+  /// Routes `model`'s Linears named in `targets` over `experts` (each a name and its adapters
+  /// by layer path). A layer where no expert has weights stays plain; an expert absent at a
+  /// site is left out of that site's softmax. Every other adapter is detached, the model and
+  /// the experts are frozen, and the routers (initialised from `seed`) train.
+  public init(
+    model: LlamaForCausalLM, experts: [(name: String, adapters: [String: LoRA])],
+    targets: [String] = attentionProjections, settings: RoutingSettings = RoutingSettings(),
+    seed: UInt64
+  ) {
+    precondition(!experts.isEmpty, "a mixture needs experts")
+    self.model = model
+    expertNames = experts.map(\.name)
+    context = RoutingContext(settings: settings)
+    for linear in model.namedModules().compactMap({ $0.module as? Linear }) {
+      linear.adapter = nil
+    }
+    model.setTrainable(false)
+    var generator = SeededGenerator(seed: seed)
+    var sites: [(String, RoutedSite)] = []
+    for (path, linear) in model.linearLayers(named: targets) {
+      let bank = experts.map { $0.adapters[path] }
+      guard bank.contains(where: { $0 != nil }) else { continue }
+      let site = RoutedSite(
+        experts: bank, names: expertNames,
+        router: Router(
+          experts: experts.count, inputs: linear.inputs, dtype: linear.weight.dtype,
+          generator: &generator),
+        outputs: linear.outputs, context: context)
+      for expert in bank { expert?.setTrainable(false) }
+      linear.adapter = site
+      sites.append((path, site))
+    }
+    self.sites = sites
+    siteIndex = Dictionary(
+      uniqueKeysWithValues: sites.enumerated().map { (ObjectIdentifier($1.1), $0) })
+  }
+
+  /// The routers, by site.
+  public var routers: [Router] { sites.map(\.site.router) }
+
+  /// Every router's weight, named by its path in the model.
+  public func routerParameters() -> [(name: String, tensor: Tensor)] {
+    sites.map { ("\($0.path).router.weight", $0.site.router.weight) }
+  }
+
+  /// Every expert's factors, named by their path in the model.
+  public func expertParameters() -> [(name: String, tensor: Tensor)] {
+    sites.flatMap { path, site in
+      zip(site.names, site.experts).flatMap { name, expert in
+        (expert?.namedParameters() ?? []).map { ("\(path).experts.\(name).\($0.name)", $0.tensor) }
+      }
+    }
+  }
+
+  /// The parameters a mixture has beyond the frozen base: routers and experts.
+  public var addedParameterCount: Int {
+    (routerParameters() + expertParameters()).reduce(0) { $0 + $1.tensor.count }
+  }
+
+  /// Positions of `batch` that hold a real token, not padding: the tokens RSL averages over.
+  public static func realTokens(_ batch: TokenBatch) -> [Int] {
+    batch.tokens.indices.filter { batch.tokens[$0] != Tokenizer.pad }
+  }
+
+  /// Each site's routing of the last batch, with its count of present experts.
+  var lastRoutings: [(routing: SiteRouting, experts: Int)] {
+    context.records.map { ($0.routing, $0.site.available.filter { $0 }.count) }
+  }
+
+  /// The loss of `examples`: next-token cross-entropy on the answers, plus the routing
+  /// loss over the real tokens, plus the preservation penalty if given. Routes as
+  /// training does when `context.training` is set.
+  public func loss(
+    _ examples: [Example], tokenizer: Tokenizer, routingLoss settings: RoutingLossSettings,
+    preservation: (Preservation, beta: Double)? = nil
+  ) -> MixtureLoss {
+    let batch = tokenizer.answerBatch(examples)
+    let tokens = Self.realTokens(batch)
+    context.reset()
+    let task = model.loss(
+      tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
+      length: batch.length)
+    let routing = routingLoss(lastRoutings, tokens: tokens, settings: settings)
+    var total = task + routing.loss
+    if let (anchors, beta) = preservation { total = total + anchors.penalty(beta: beta) }
+    return MixtureLoss(
+      value: total, task: task.item, routing: routing, tokens: batch.tokens.count,
+      realTokens: tokens)
+  }
+
+  /// `body`'s result with the mixture routing as at inference (top-k with the inference k,
+  /// only selected experts computed), recording routings only if `recording`.
+  public func inference<Result>(recording: Bool = false, _ body: () throws -> Result) rethrows
+    -> Result
+  {
+    let (training, wasRecording) = (context.training, context.recording)
+    context.training = false
+    context.recording = recording
+    defer { (context.training, context.recording) = (training, wasRecording) }
+    return try body()
+  }
+
+  /// Exact-match accuracy on `examples`, routing as at inference.
+  public func accuracy(_ examples: [Example], tokenizer: Tokenizer) -> Double {
+    inference { model.accuracy(examples, tokenizer: tokenizer) }
+  }
+
+  /// How `examples` (prompt and answer, teacher-forced) are routed at inference, counted
+  /// over their real tokens at every site.
+  public func tally(_ examples: [Example], tokenizer: Tokenizer, batchSize: Int = 64)
+    -> RoutingTally
+  {
+    var tally = RoutingTally(self)
+    inference(recording: true) {
+      for start in stride(from: 0, to: examples.count, by: batchSize) {
+        let batch = tokenizer.answerBatch(Array(examples[start..<min(start + batchSize, examples.count)]))
+        context.reset()
+        _ = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
+        tally.add(self, tokens: Self.realTokens(batch))
+      }
+    }
+    context.reset()
+    return tally
+  }
+}
+
+/// A mixture's loss on one batch, with its parts.
+public struct MixtureLoss {
+  /// The total, on the tape.
+  public var value: Tensor
+  /// The task's cross-entropy.
+  public var task: Double
+  /// The routing loss and its terms.
+  public var routing: RoutingLossValue
+  /// Positions in the batch, padding included.
+  public var tokens: Int
+  /// The positions holding real tokens.
+  public var realTokens: [Int]
+}

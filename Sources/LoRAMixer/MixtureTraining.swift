@@ -1,0 +1,87 @@
+import Autodiff
+import NN
+import ToyTasks
+
+/// How a mixture's routers (stage 2) or routers and experts (joint) are trained
+/// (PAPER.md §5).
+public struct MixRecipe: Equatable, Hashable, Sendable {
+  /// The routing while training and at inference.
+  public var routing = RoutingSettings()
+  /// The routing loss.
+  public var loss = RoutingLossSettings()
+  /// Examples in the mixed training set, drawn evenly from the tasks.
+  public var routerExamples = 2000
+  /// Training of the routers (and experts, when joint).
+  public var training = TrainingSettings(steps: 300, batchSize: 32, learningRate: 1e-2)
+  /// Whether the experts train too (joint), held near stage 1 by the preservation term.
+  public var joint = false
+  /// β, the weight of the preservation term (joint only).
+  public var beta = 0.01
+  /// The projections that become routed sites.
+  public var targets = attentionProjections
+
+  /// The defaults: stage 2 with hard-soft top-2 routing and RSL (spread).
+  public init() {}
+
+  /// Examples drawn evenly from each task's `pools` (as many from each as `count` allows),
+  /// chosen and shuffled by `seed`: the mixed set routers train on, with no task labels.
+  public static func mixedExamples(_ pools: [[Example]], count: Int, seed: UInt64) -> [Example] {
+    var random = SeededGenerator(seed: seed &+ 7)
+    var mixed: [Example] = []
+    for (index, pool) in pools.enumerated() {
+      let share = count / pools.count + (index < count % pools.count ? 1 : 0)
+      var order = Array(pool.indices)
+      order.shuffle(using: &random)
+      mixed += order.prefix(share).map { pool[$0] }
+    }
+    mixed.shuffle(using: &random)
+    return mixed
+  }
+}
+
+/// What one step of mixture training did.
+public struct MixStepReport {
+  /// The step, its loss (the total), learning rate and timing.
+  public var step: StepReport
+  /// The task's cross-entropy.
+  public var task: Double
+  /// The routing loss and its terms.
+  public var routing: RoutingLossValue
+  /// How the step's batch was routed, site by site.
+  public var tally: RoutingTally
+}
+
+extension Mixture {
+  /// Trains the routers (and the experts, if `recipe.joint`) on `examples` with the task
+  /// loss plus the routing loss (plus preservation when joint). `seed` orders the data.
+  /// Returns the total loss of every step.
+  @discardableResult
+  public func train(
+    on examples: [Example], tokenizer: Tokenizer, recipe: MixRecipe, seed: UInt64,
+    report: (MixStepReport) -> Void = { _ in }
+  ) throws -> [Double] {
+    context.settings = recipe.routing
+    for (_, tensor) in expertParameters() { tensor.requiresGradient = recipe.joint }
+    let preservation = recipe.joint ? (Preservation(expertParameters().map(\.tensor)), recipe.beta) : nil
+    var settings = recipe.training
+    settings.seed = seed
+    var last: MixtureLoss? = nil
+    context.training = true
+    defer { context.training = false }
+    return try LoRAMixer.train(
+      parameters: routerParameters() + (recipe.joint ? expertParameters() : []),
+      order: BatchOrder(examples, batchSize: settings.batchSize, seed: seed), settings: settings,
+      loss: { batch in
+        let loss = self.loss(
+          batch, tokenizer: tokenizer, routingLoss: recipe.loss, preservation: preservation)
+        last = loss
+        return (loss.value, loss.tokens)
+      },
+      report: { step in
+        guard let last else { return }
+        var tally = RoutingTally(self)
+        tally.add(self, tokens: last.realTokens)
+        report(MixStepReport(step: step, task: last.task, routing: last.routing, tally: tally))
+      })
+  }
+}

@@ -1,0 +1,139 @@
+import Autodiff
+
+/// Which routing loss is added to the task loss.
+public enum RoutingLossKind: String, CaseIterable, Sendable {
+  /// The Routing Specialization Loss: balance and per-token entropy (PAPER.md §4).
+  case rsl
+  /// The plain load-balancing loss alone, the baseline.
+  case aux
+  /// No routing loss.
+  case none
+}
+
+/// The sign of RSL's entropy term, on which the paper contradicts itself (PAPER.md §4).
+public enum EntropySign: String, CaseIterable, Sendable {
+  /// The equation as printed: `- λ · H`, a bonus that spreads each token's routing.
+  case spread
+  /// The prose: `+ λ · H`, a penalty that sharpens each token's routing.
+  case sharpen
+
+  /// The sign in `RSL = α · balance - sign · λ · H`.
+  public var sign: Double { self == .spread ? 1 : -1 }
+}
+
+/// The routing loss and its coefficients.
+public struct RoutingLossSettings: Equatable, Hashable, Sendable {
+  /// Which loss.
+  public var kind: RoutingLossKind
+  /// The sign of the entropy term (RSL only).
+  public var entropy: EntropySign
+  /// α, the weight of the balance term.
+  public var alpha: Double
+  /// λ, the weight of the entropy term (RSL only).
+  public var lambda: Double
+
+  /// RSL with α = λ = 0.01 and the printed sign, unless told otherwise.
+  public init(
+    kind: RoutingLossKind = .rsl, entropy: EntropySign = .spread, alpha: Double = 0.01,
+    lambda: Double = 0.01
+  ) {
+    self.kind = kind
+    self.entropy = entropy
+    self.alpha = alpha
+    self.lambda = lambda
+  }
+}
+
+/// A batch's routing loss, averaged over sites, with its two terms (also averaged) for the log.
+public struct RoutingLossValue {
+  /// `α · balance - sign · λ · H` (or `α · balance`, or zero), on the tape.
+  public var loss: Tensor
+  /// The mean over sites of `E · Σ p̄_i f_i`; 1 when perfectly balanced.
+  public var balance: Double
+  /// The mean over sites of the mean per-token entropy of p.
+  public var meanEntropy: Double
+}
+
+/// The balance term of one site: `E · Σ_i p̄_i f_i`, over the rows `tokens` of the routing
+/// (nil: every row). p̄ is the mean dense probability (differentiable); f_i, the share of
+/// top-k slots expert i took, is a constant. E counts the experts present at the site.
+public func balanceTerm(_ routing: SiteRouting, tokens: [Int]?, experts: Int) -> Tensor {
+  let probabilities = rows(routing.probabilities, tokens)
+  let count = probabilities.shape[0]
+  let width = routing.probabilities.shape[1]
+  var slots = [Double](repeating: 0, count: width)
+  let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
+  for token in counted {
+    for slot in 0..<routing.k { slots[routing.selected[token * routing.k + slot]] += 1 }
+  }
+  let share = slots.map { $0 / Double(count * routing.k) }
+  let f = Tensor(shape: [width], scalars: share, dtype: probabilities.dtype)
+  return (probabilities.mean(axes: [0]) * f).sum() * Double(experts)
+}
+
+/// The mean over the rows `tokens` (nil: every row) of each token's routing entropy,
+/// `H(x) = -Σ_i p_i log p_i`, computed from the log-softmax so absent experts (p = 0)
+/// contribute exactly 0.
+public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
+  let logProbabilities = rows(routing.scaledLogits, tokens).logSoftmax()
+  return -(exp(logProbabilities) * logProbabilities).sum(axes: [-1]).mean()
+}
+
+/// The routing loss of one batch (PAPER.md §4): each site's
+/// `α · balance - sign · λ · mean H` (`aux`: `α · balance`), averaged over the sites.
+/// `tokens` are the rows that count (the non-pad tokens), nil for all.
+public func routingLoss(
+  _ routings: [(routing: SiteRouting, experts: Int)], tokens: [Int]?,
+  settings: RoutingLossSettings
+) -> RoutingLossValue {
+  guard let dtype = routings.first?.routing.probabilities.dtype else {
+    return RoutingLossValue(loss: Tensor(0), balance: 0, meanEntropy: 0)
+  }
+  var total = Tensor(0, dtype: dtype)
+  var balance = 0.0
+  var entropy = 0.0
+  for (routing, experts) in routings {
+    let siteBalance = balanceTerm(routing, tokens: tokens, experts: experts)
+    let siteEntropy = meanEntropy(routing, tokens: tokens)
+    balance += siteBalance.item
+    entropy += siteEntropy.item
+    switch settings.kind {
+    case .rsl:
+      total = total + siteBalance * settings.alpha
+        - siteEntropy * (settings.entropy.sign * settings.lambda)
+    case .aux: total = total + siteBalance * settings.alpha
+    case .none: break
+    }
+  }
+  let sites = Double(routings.count)
+  return RoutingLossValue(
+    loss: total / sites, balance: balance / sites, meanEntropy: entropy / sites)
+}
+
+/// `β · Σ ||θ - θ(0)||²` over the preserved experts' parameters: keeps experts that train
+/// with the router near where stage 1 left them (PAPER.md §4).
+public struct Preservation {
+  /// The parameters held near their start, with their starting values.
+  public let anchors: [(parameter: Tensor, start: Tensor)]
+
+  /// Remembers `parameters`' current values.
+  public init(_ parameters: [Tensor]) {
+    anchors = parameters.map { ($0, $0.detached()) }
+  }
+
+  /// `β · Σ ||θ - θ(0)||²`, on the tape.
+  public func penalty(beta: Double) -> Tensor {
+    let squares = anchors.map { anchor -> Tensor in
+      let drift = anchor.parameter - anchor.start
+      return (drift * drift).sum()
+    }
+    guard let first = squares.first else { return Tensor(0) }
+    return squares.dropFirst().reduce(first, +) * beta
+  }
+}
+
+/// The rows `tokens` of `matrix`, or all of it.
+private func rows(_ matrix: Tensor, _ tokens: [Int]?) -> Tensor {
+  guard let tokens, tokens.count != matrix.shape[0] else { return matrix }
+  return matrix.gatherRows(tokens, shape: [tokens.count])
+}

@@ -1,0 +1,200 @@
+import Autodiff
+import Foundation
+import NN
+import Testing
+import ToyTasks
+
+@testable import LoRAMixer
+
+@Test(arguments: GradientCheckCase.routing)
+func routingPassesGradientCheck(_ check: GradientCheckCase) {
+  let result = check.run()
+  #expect(result.passed, "\(check.name): relative error \(result.maxRelativeError)")
+}
+
+/// A frozen Float64 Linear `[6, 5]` with a site over `experts` LoRA experts (ranks 1, 2, 3,
+/// ...), B away from zero, and a router away from ties.
+func siteFixture(experts: Int, settings: RoutingSettings, training: Bool = true) -> (
+  linear: Linear, site: RoutedSite, adapters: [LoRA]
+) {
+  let linear = Linear(weight: TestValues.signed.tensor([6, 5], seed: 1))
+  linear.weight.requiresGradient = false
+  let adapters = (0..<experts).map { index in
+    LoRA(
+      down: Linear(weight: TestValues.signed.tensor([index + 1, 5], seed: 10 + UInt64(index))),
+      up: Linear(weight: TestValues.signed.tensor([6, index + 1], seed: 20 + UInt64(index))),
+      scale: 0.5 + Double(index))
+  }
+  let context = RoutingContext(settings: settings)
+  context.training = training
+  let site = RoutedSite(
+    experts: adapters, names: adapters.indices.map { "e\($0)" },
+    router: Router(weight: TestValues.signed.tensor([experts, 5], seed: 30)), outputs: 6,
+    context: context)
+  linear.adapter = site
+  return (linear, site, adapters)
+}
+
+var siteInput: Tensor { TestValues.signed.tensor([2, 4, 5], seed: 40) }
+
+func expectClose(_ a: Tensor, _ b: Tensor, _ tolerance: Double = 1e-12, _ what: String) {
+  #expect(a.shape == b.shape, "\(what): shapes")
+  let worst = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
+  #expect(worst <= tolerance, "\(what): differ by \(worst)")
+}
+
+@Test func oneExpertWithWeightOneIsThePlainLoRALayer() {
+  for (mode, training) in [(RoutingMode.soft, true), (.topk, true), (.hardsoft, true), (.soft, false)] {
+    let (linear, _, adapters) = siteFixture(experts: 1, settings: RoutingSettings(mode: mode, k: 1), training: training)
+    let routed = linear(siteInput)
+    linear.adapter = adapters[0]
+    expectClose(routed, linear(siteInput), 1e-12, "\(mode) training \(training)")
+  }
+}
+
+@Test func allWeightsZeroIsTheBaseLayerAndOneHotIsThatExpert() {
+  let (linear, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings())
+  let rows = siteInput.reshaped([8, 5])
+  let zero = site.delta(rows, weights: .zeros([8, 3], dtype: .float64))
+  expectClose(matmul(rows, linear.weight, transposeB: true) + zero, matmul(rows, linear.weight, transposeB: true), 0, "zero weights")
+  #expect(zero.scalars.allSatisfy { $0 == 0 })
+  for expert in 0..<3 {
+    let oneHot = Tensor(shape: [8, 3], scalars: (0..<24).map { $0 % 3 == expert ? 1.0 : 0 })
+    expectClose(site.delta(rows, weights: oneHot), adapters[expert].delta(rows), 1e-12, "one-hot \(expert)")
+  }
+}
+
+/// The site's output and the gradients of `Σ c ⊙ output` with respect to the input, the
+/// router and every expert factor.
+func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tensor, [Tensor]) {
+  let (linear, site, adapters) = siteFixture(experts: experts, settings: settings)
+  let input = siteInput.detached()
+  input.requiresGradient = true
+  let parameters = [input, site.router.weight] + adapters.flatMap { [$0.down.weight, $0.up.weight] }
+  var output: Tensor? = nil
+  let (_, gradients) = valueAndGradients(of: parameters) {
+    let y = linear(input)
+    output = y
+    return (y * TestValues.signed.tensor(y.shape, seed: 50)).sum()
+  }
+  return (output!, gradients)
+}
+
+@Test func topKWithKEqualToEIsSoft() {
+  let (soft, softGradients) = outputAndGradients(RoutingSettings(mode: .soft, k: 3))
+  let (topk, topkGradients) = outputAndGradients(RoutingSettings(mode: .topk, k: 3))
+  expectClose(topk, soft, 1e-12, "output")
+  for (index, (a, b)) in zip(topkGradients, softGradients).enumerated() {
+    expectClose(a, b, 1e-12, "gradient \(index)")
+  }
+}
+
+@Test func hardSoftGoesForwardLikeTopKAndBackLikeSoft() {
+  let settings = RoutingSettings(mode: .hardsoft, k: 2)
+  let (hardsoft, hardsoftGradients) = outputAndGradients(settings)
+  let (topk, _) = outputAndGradients(RoutingSettings(mode: .topk, k: 2))
+  let (soft, _) = outputAndGradients(RoutingSettings(mode: .soft, k: 2))
+  expectClose(hardsoft, topk, 1e-12, "forward")
+  #expect(zip(hardsoft.scalars, soft.scalars).contains { abs($0 - $1) > 1e-3 }, "top-2 of 3 differs from soft")
+
+  // Backward: the gradient reaching the router's logits is soft's, given the same gradient
+  // of the weights. Compare the router alone, under a loss linear in its weights.
+  let x = TestValues.signed.tensor([8, 5], seed: 60)
+  let c = TestValues.signed.tensor([8, 3], seed: 61)
+  func routerGradients(_ mode: RoutingMode) -> [Tensor] {
+    let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 30))
+    let input = x.detached()
+    input.requiresGradient = true
+    return valueAndGradients(of: [input, router.weight]) {
+      let routing = router.route(input, available: [true, true, true], settings: RoutingSettings(mode: mode, k: 2), training: true)
+      return (routing.weights * c).sum()
+    }.gradients
+  }
+  for (index, (a, b)) in zip(routerGradients(.hardsoft), routerGradients(.soft)).enumerated() {
+    expectClose(a, b, 1e-12, "router gradient \(index)")
+  }
+  let topkRouter = routerGradients(.topk)
+  #expect(zip(topkRouter[1].scalars, routerGradients(.soft)[1].scalars).contains { abs($0 - $1) > 1e-3 })
+  // The whole site: the experts see hard-soft's forward weights, so their gradients are
+  // top-k's, not soft's.
+  #expect(hardsoftGradients.count == 2 + 6)
+}
+
+@Test func balanceIsOneAtUniformRoutingForEveryK() {
+  let x = TestValues.signed.tensor([10, 5], seed: 70)
+  for experts in [2, 4, 5] {
+    for k in 1...experts {
+      let router = Router(weight: .zeros([experts, 5], dtype: .float64))
+      let routing = router.route(
+        x, available: Array(repeating: true, count: experts), settings: RoutingSettings(k: k),
+        training: true)
+      #expect(abs(balanceTerm(routing, tokens: nil, experts: experts).item - 1) < 1e-12, "E \(experts) k \(k)")
+      #expect(abs(meanEntropy(routing, tokens: nil).item - Foundation.log(Double(experts))) < 1e-12)
+    }
+  }
+}
+
+@Test func balanceGrowsWhenOneExpertTakesTheLoad() {
+  let x = TestValues.positive.tensor([10, 5], seed: 70)
+  var weight = [Double](repeating: 0, count: 15)
+  for column in 0..<5 { weight[column] = 3 }  // expert 0 wins every token
+  let routing = Router(weight: Tensor(shape: [3, 5], scalars: weight)).route(
+    x, available: [true, true, true], settings: RoutingSettings(k: 1), training: true)
+  let balance = balanceTerm(routing, tokens: nil, experts: 3).item
+  #expect(balance > 2.9 && balance <= 3)
+  var tally = SiteTally(site: "s", experts: 3, present: 3)
+  tally.add(routing, tokens: nil)
+  #expect(tally.collapsed)
+  #expect(abs(tally.balance - balance) < 1e-9)
+}
+
+@Test func anAbsentExpertGetsNoProbabilityNoSlotAndNoEntropy() {
+  let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 80))
+  let routing = router.route(
+    TestValues.signed.tensor([6, 5], seed: 81), available: [true, false, true],
+    settings: RoutingSettings(k: 3), training: true)
+  #expect(routing.k == 2)
+  #expect(!routing.selected.contains(1))
+  let p = routing.probabilities.scalars
+  #expect((0..<6).allSatisfy { p[$0 * 3 + 1] == 0 })
+  #expect(meanEntropy(routing, tokens: nil).item.isFinite)
+}
+
+@Test func inferenceComputesOnlyTheSelectedExpertsAndMatchesTopK() {
+  let inference = siteFixture(experts: 3, settings: RoutingSettings(mode: .hardsoft, k: 3, inferenceK: 1), training: false)
+  let topOne = siteFixture(experts: 3, settings: RoutingSettings(mode: .topk, k: 1))
+  expectClose(inference.linear(siteInput), topOne.linear(siteInput), 1e-12, "inference = top-1")
+  #expect(inference.site.context.records.last!.routing.sparse)
+  #expect(inference.site.context.records.last!.routing.k == 1)
+}
+
+@Test func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss() throws {
+  let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
+  let before = mixture.expertParameters().map(\.tensor.scalars)
+  let frozenBase = mixture.model.namedParameters().filter { !$0.name.contains(".router.") && !$0.name.contains(".experts.") }
+  #expect(frozenBase.allSatisfy { !$0.tensor.requiresGradient })
+  mixture.context.training = true
+  var losses: [Double] = []
+  for _ in 0..<30 {
+    let (value, gradients) = valueAndGradients(of: mixture.routerParameters().map(\.tensor)) {
+      mixture.context.reset()
+      return GradientCheckCase.tinyLoss(mixture.model)
+    }
+    losses.append(value.item)
+    for (router, gradient) in zip(mixture.routers, gradients) {
+      router.weight.assign((router.weight.detached() - gradient * 0.5).storage)
+    }
+  }
+  #expect(losses.last! < losses.first! - 1e-3)
+  #expect(mixture.expertParameters().map(\.tensor.scalars) == before)
+}
+
+@Test func mixedExamplesDrawEvenlyFromEveryTask() {
+  let pools = (0..<3).map { task in (0..<50).map { Example(prompt: "t\(task) \($0)", answer: "a") } }
+  let mixed = MixRecipe.mixedExamples(pools, count: 31, seed: 1)
+  #expect(mixed.count == 31)
+  let counts = (0..<3).map { task in mixed.filter { $0.prompt.hasPrefix("t\(task) ") }.count }
+  #expect(counts == [11, 10, 10])
+  #expect(Set(mixed.map(\.prompt)).count == 31)
+  #expect(MixRecipe.mixedExamples(pools, count: 31, seed: 1) == mixed)
+}
