@@ -14,7 +14,7 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
   public var hiddenSize = 128, layers = 4, heads = 4, intermediateSize = 384, contextLength = 64
   /// Pretraining.
   public var training = TrainingSettings(
-    steps: 400, batchSize: 64, learningRate: 3e-3, weightDecay: 0.01)
+    steps: 800, batchSize: 64, learningRate: 3e-3, weightDecay: 0.01)
   /// The seed of the initial weights and of the random answers.
   public var seed: UInt64 = 0
 

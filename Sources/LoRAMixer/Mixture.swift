@@ -15,6 +15,8 @@ public final class Mixture {
   public let context: RoutingContext
   /// Each site's position in `sites`.
   let siteIndex: [ObjectIdentifier: Int]
+  /// The Linear of each site.
+  let layers: [Linear]
 
   /// Routes `model`'s Linears named in `targets` over `experts` (each a name and its adapters
   /// by layer path). A layer where no expert has weights stays plain; an expert absent at a
@@ -35,6 +37,7 @@ public final class Mixture {
     model.setTrainable(false)
     var generator = SeededGenerator(seed: seed)
     var sites: [(String, RoutedSite)] = []
+    var layers: [Linear] = []
     for (path, linear) in model.linearLayers(named: targets) {
       let bank = experts.map { $0.adapters[path] }
       guard bank.contains(where: { $0 != nil }) else { continue }
@@ -47,8 +50,10 @@ public final class Mixture {
       for expert in bank { expert?.setTrainable(false) }
       linear.adapter = site
       sites.append((path, site))
+      layers.append(linear)
     }
     self.sites = sites
+    self.layers = layers
     siteIndex = Dictionary(
       uniqueKeysWithValues: sites.enumerated().map { (ObjectIdentifier($1.1), $0) })
   }
@@ -81,7 +86,7 @@ public final class Mixture {
   }
 
   /// Each site's routing of the last batch, with its count of present experts.
-  var lastRoutings: [(routing: SiteRouting, experts: Int)] {
+  public var lastRoutings: [(routing: SiteRouting, experts: Int)] {
     context.records.map { ($0.routing, $0.site.available.filter { $0 }.count) }
   }
 
@@ -115,6 +120,14 @@ public final class Mixture {
     context.training = false
     context.recording = recording
     defer { (context.training, context.recording) = (training, wasRecording) }
+    return try body()
+  }
+
+  /// `body`'s result with expert `index` alone at every site (its plain LoRA, nothing
+  /// where it is absent), the routers bypassed: that expert with oracle routing.
+  public func usingOnly<Result>(expert index: Int, _ body: () throws -> Result) rethrows -> Result {
+    for (layer, (_, site)) in zip(layers, sites) { layer.adapter = site.experts[index] }
+    defer { for (layer, (_, site)) in zip(layers, sites) { layer.adapter = site } }
     return try body()
   }
 

@@ -56,8 +56,15 @@ extension ToyTask {
     summary: "sentence sentiment with negation, intensifiers and \"but\" clauses",
     sizes: [.train: 6000, .dev: 500, .test: 1000], seed: 2, makeExample: ToySST2.example)
 
+  /// toy-cola: is a sentence grammatical? One error of agreement, auxiliary, order or
+  /// determiner in half of them.
+  public static let cola = ToyTask(
+    name: "toy-cola", mirrors: "CoLA",
+    summary: "grammatical acceptability: agreement, verb forms, word order, determiners",
+    sizes: [.train: 6000, .dev: 500, .test: 1000], seed: 3, makeExample: ToyCoLA.example)
+
   /// Every toy task, in the order they are listed.
-  public static let all: [ToyTask] = [.sst2]
+  public static let all: [ToyTask] = [.sst2, .cola]
 
   /// The task called `name`, if there is one.
   public static func named(_ name: String) -> ToyTask? { all.first { $0.name == name } }

@@ -115,6 +115,18 @@ struct Arguments {
   }
 
   /// Fails with a usage error unless there are between `minimum` and `maximum` positionals.
+  /// The value of `--name` as one of `Choice`'s cases (by raw value), or `defaultValue`.
+  func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, default defaultValue: Choice)
+    throws -> Choice where Choice.RawValue == String
+  {
+    guard let text = values[name] else { return defaultValue }
+    guard let value = Choice(rawValue: text) else {
+      let allowed = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+      throw ToolError.usage("--\(name): '\(text)' is not one of \(allowed)")
+    }
+    return value
+  }
+
   func expectPositionals(_ minimum: Int, _ maximum: Int, _ what: String) throws {
     if positionals.count < minimum { throw ToolError.usage("missing \(what)") }
     if positionals.count > maximum {

@@ -1,4 +1,5 @@
 import Foundation
+import ToyTasks
 
 /// Where the tool finds its datasets and keeps its cache and outputs.
 enum Locations {
@@ -21,6 +22,13 @@ enum Locations {
   static let sourceRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
+
+  /// Where a task's stage-1 expert is kept: `runs/<task>/adapter`, with the sites and seed
+  /// appended when they are not the defaults (attention, 0).
+  static func expertFolder(_ task: ToyTask, sites: String = "attention", seed: UInt64 = 0) -> URL {
+    let suffix = (sites == "attention" ? "" : "-\(sites)") + (seed == 0 ? "" : "-seed\(seed)")
+    return URL(fileURLWithPath: "runs/\(task.name)/adapter\(suffix)")
+  }
 
   /// `--datasets DIR`.
   static let datasetsOption = Option(

@@ -7,7 +7,7 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base [--threads N] [--runs N] [--no-numpy] [--profile]"
+    "tinymixer bench matmul|train-base|train-mixer [--threads N] [--runs N] [--no-numpy] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
@@ -20,16 +20,18 @@ enum BenchCommand: Command {
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(1, 1, "what to measure: matmul or train-base")
+    try arguments.expectPositionals(1, 1, "what to measure: matmul, train-base or train-mixer")
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
     switch arguments.positionals[0] {
     case "matmul":
       try MatmulBenchmark(runs: runs, numpy: !arguments.has("no-numpy")).run()
     case "train-base":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
+    case "train-mixer":
+      TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runMixer()
     default:
       throw ToolError.usage(
-        "unknown benchmark '\(arguments.positionals[0])'; choose matmul or train-base")
+        "unknown benchmark '\(arguments.positionals[0])'; choose matmul, train-base or train-mixer")
     }
     return 0
   }

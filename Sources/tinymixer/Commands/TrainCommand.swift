@@ -19,7 +19,7 @@ enum TrainCommand: Command {
       .seed, .threads,
       Option(
         name: "out", valueName: "DIR",
-        help: "where to save the adapter (default: runs/<task>/adapter)"),
+        help: "where to save the adapter (default: runs/<task>/adapter, -seedN for other seeds)"),
       Option(
         name: "base", valueName: "DIR",
         help: "a base model directory (default: the cached base, pretrained if missing)"),
@@ -35,7 +35,9 @@ enum TrainCommand: Command {
     recipe.rank = try arguments.integer("rank", default: recipe.rank, in: 1...1024)
     recipe.alpha = try arguments.number("alpha", default: recipe.alpha, in: 1e-6...1e6)
     let seed = UInt64(try arguments.integer("seed", default: 0))
-    let out = URL(fileURLWithPath: arguments.string("out") ?? "runs/\(task.name)/adapter")
+    let out =
+      arguments.string("out").map { URL(fileURLWithPath: $0) }
+      ?? Locations.expertFolder(task, seed: seed)
     let started = Date()
 
     let project = try Project(arguments)

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Kernels
+import LoRAMixer
 import NN
 
 /// Training steps of the bench model on a fixed random batch: median time, throughput,
@@ -46,6 +47,51 @@ struct TrainingBenchmark {
     report(
       "train-base: one AdamW training step of the bench model, every parameter trained",
       seconds: seconds, parameters: model.parameterCount, trained: model.parameterCount)
+    if profile {
+      let tape = Tape(profiling: true)
+      step(tape)
+      printProfile(tape.profile!, optimizer: optimizerTime)
+    }
+  }
+
+  /// `tinymixer bench train-mixer`: the base frozen, six rank-8 experts (α 16) at q, k, v, o
+  /// of every layer and a router per site, hard-soft top-2 routing and RSL (α 0.01, λ 0.01,
+  /// spread); forward, backward and AdamW on the experts and routers.
+  func runMixer() {
+    let model = LlamaForCausalLM(configuration, seed: 0)
+    let experts = (0..<6).map { index in
+      let adapters = attachLoRA(to: model, rank: 8, alpha: 16, seed: UInt64(10 + index))
+      return (
+        name: "expert\(index)",
+        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
+      )
+    }
+    let mixture = Mixture(
+      model: model, experts: experts, settings: RoutingSettings(mode: .hardsoft, k: 2), seed: 1)
+    for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
+    mixture.context.training = true
+    let parameters = (mixture.routerParameters() + mixture.expertParameters()).map(\.tensor)
+    let optimizer = AdamW(parameters: parameters)
+    let (tokens, targets) = randomBatch()
+    let mask = [Bool](repeating: true, count: tokens.count)
+    let rsl = RoutingLossSettings(kind: .rsl, entropy: .spread, alpha: 0.01, lambda: 0.01)
+    func step(_ tape: Tape) {
+      let loss = tape.record {
+        mixture.context.reset()
+        let task = model.loss(tokens: tokens, targets: targets, mask: mask, batch: batch, length: length)
+        return task + routingLoss(mixture.lastRoutings, tokens: nil, settings: rsl).loss
+      }
+      let gradients = tape.gradients(of: loss)
+      let started = DispatchTime.now().uptimeNanoseconds
+      optimizer.update(parameters.map { gradients[$0]! }, learningRate: 1e-4)
+      optimizerTime = DispatchTime.now().uptimeNanoseconds - started
+    }
+    var optimizerTime: UInt64 = 0
+    let seconds = medianSeconds(runs: runs, minimumSeconds: 0) { step(Tape()) }
+    report(
+      "train-mixer: one AdamW step of the bench model's mixture: base frozen, 6 experts (rank 8, alpha 16) at q, k, v, o of every layer, a router per site, hardsoft top-2, RSL (alpha 0.01, lambda 0.01, spread)",
+      seconds: seconds, parameters: model.parameterCount + mixture.addedParameterCount,
+      trained: parameters.reduce(0) { $0 + $1.count })
     if profile {
       let tape = Tape(profiling: true)
       step(tape)

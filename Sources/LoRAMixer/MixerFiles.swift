@@ -1,0 +1,149 @@
+import Autodiff
+import Foundation
+import NN
+import SafeTensors
+
+/// A saved mixture, as a folder:
+///
+///     mixer_config.json     experts and their folders, routed sites, routing settings, base
+///     router.safetensors    one [experts, inputs] matrix per site, `<site>.router.weight`
+///     experts/<name>/       each expert as a PEFT adapter directory
+///
+/// The experts stay ordinary PEFT adapters, so each one can be loaded on its own by PEFT or
+/// by `tinymixer eval --adapter`.
+public enum MixerFiles {
+  /// The config's file name.
+  public static let configName = "mixer_config.json"
+  /// The routers' file name.
+  public static let routersName = "router.safetensors"
+
+  /// Writes `mixture` with its `experts` (in the mixture's order) into `folder`, each file
+  /// atomically. `baseModel` is recorded as the base the experts were trained on.
+  public static func save(
+    _ mixture: Mixture, experts: [LoRAAdapterFile], baseModel: String, to folder: URL
+  ) throws {
+    precondition(experts.count == mixture.expertNames.count, "one adapter file per expert")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for (name, expert) in zip(mixture.expertNames, experts) {
+      try expert.save(to: folder.appendingPathComponent("experts").appendingPathComponent(name))
+    }
+    var routers = SafeTensorsFile(metadata: ["format": "pt"])
+    for (name, weight) in mixture.routerParameters() {
+      routers.tensors[name] = SafeTensor(shape: weight.shape, floats: weight.floats)
+    }
+    try routers.write(to: folder.appendingPathComponent(routersName))
+    let settings = mixture.context.settings
+    let targets = Set(mixture.sites.map { String($0.path.split(separator: ".").last!) }).sorted()
+    let config = JSON.object([
+      ("format", .string("tinymixer-mixer")), ("version", .integer(1)),
+      ("base_model_name_or_path", .string(baseModel)),
+      (
+        "experts",
+        .array(
+          mixture.expertNames.map {
+            .object([("name", .string($0)), ("path", .string("experts/\($0)"))])
+          })
+      ),
+      ("target_modules", .array(targets.map(JSON.string))),
+      ("routing_mode", .string(settings.mode.rawValue)), ("top_k", .integer(settings.k)),
+      ("inference_top_k", .integer(settings.inferenceK)),
+      ("temperature", .double(settings.temperature)),
+    ])
+    try writeAtomically(
+      Data((config.prettyText() + "\n").utf8), to: folder.appendingPathComponent(configName))
+  }
+
+  /// What a mixer folder's config says.
+  public struct Config {
+    /// The experts' names and folders, in router-row order.
+    public var experts: [(name: String, folder: URL)]
+    /// The projections routed.
+    public var targets: [String]
+    /// The routing settings.
+    public var routing: RoutingSettings
+    /// The base model the experts were trained on, as recorded.
+    public var baseModel: String
+  }
+
+  /// Reads `mixer_config.json` in `folder`.
+  public static func readConfig(_ folder: URL) throws -> Config {
+    let url = folder.appendingPathComponent(configName)
+    guard let data = try? Data(contentsOf: url) else {
+      throw ModelFileError(url.path, "cannot read (is \(folder.path) a mixer folder?)")
+    }
+    let json: JSON
+    do { json = try JSON.parse(data) } catch {
+      throw ModelFileError(url.path, "invalid JSON: \(error)")
+    }
+    guard json["format"]?.string == "tinymixer-mixer", json["version"]?.integer == 1 else {
+      throw ModelFileError(url.path, "not a tinymixer mixer config (format tinymixer-mixer, version 1)")
+    }
+    guard let entries = json["experts"]?.array, !entries.isEmpty else {
+      throw ModelFileError(url.path, "experts must be a non-empty list")
+    }
+    var experts: [(String, URL)] = []
+    for entry in entries {
+      guard let name = entry["name"]?.string, let path = entry["path"]?.string else {
+        throw ModelFileError(url.path, "each expert needs a name and a path")
+      }
+      experts.append((name, path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)))
+    }
+    guard let targets = json["target_modules"]?.array?.compactMap(\.string), !targets.isEmpty,
+      let modeName = json["routing_mode"]?.string, let mode = RoutingMode(rawValue: modeName),
+      let k = json["top_k"]?.integer, k >= 1,
+      let inferenceK = json["inference_top_k"]?.integer, inferenceK >= 1,
+      let temperature = json["temperature"]?.double, temperature > 0
+    else {
+      throw ModelFileError(
+        url.path,
+        "needs target_modules, routing_mode (soft, topk or hardsoft), top_k, inference_top_k (at least 1) and a positive temperature"
+      )
+    }
+    return Config(
+      experts: experts, targets: targets,
+      routing: RoutingSettings(mode: mode, k: k, inferenceK: inferenceK, temperature: temperature),
+      baseModel: json["base_model_name_or_path"]?.string ?? "")
+  }
+
+  /// Rebuilds the mixture saved in `folder` on `model` (the base it was trained on): reads
+  /// the experts' adapter folders and the routers, checking that every site has its router
+  /// of the right shape and that no router is left over. Returns the mixture and the
+  /// experts' files.
+  public static func load(from folder: URL, onto model: LlamaForCausalLM) throws -> (
+    mixture: Mixture, experts: [LoRAAdapterFile]
+  ) {
+    let config = try readConfig(folder)
+    var files: [LoRAAdapterFile] = []
+    var experts: [(name: String, adapters: [String: LoRA])] = []
+    for (name, expertFolder) in config.experts {
+      let file = try LoRAAdapterFile.load(from: expertFolder)
+      let attached = try file.attach(to: model)
+      files.append(file)
+      experts.append((name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+    }
+    let mixture = Mixture(
+      model: model, experts: experts, targets: config.targets, settings: config.routing, seed: 0)
+    let url = folder.appendingPathComponent(routersName)
+    let routers: SafeTensorsFile
+    do { routers = try SafeTensorsFile.read(from: url) } catch {
+      throw ModelFileError(url.path, "\(error)")
+    }
+    var unused = Set(routers.tensors.keys)
+    for (name, weight) in mixture.routerParameters() {
+      guard let stored = routers.tensors[name] else {
+        throw ModelFileError(url.path, "no router for site '\(name)'")
+      }
+      guard stored.shape == weight.shape, let values = stored.doubles else {
+        throw ModelFileError(
+          url.path, "'\(name)' is \(stored.dtype.rawValue) \(stored.shape), expected floats \(weight.shape)")
+      }
+      weight.assign(Tensor(shape: weight.shape, scalars: values, dtype: weight.dtype).storage)
+      unused.remove(name)
+    }
+    if !unused.isEmpty {
+      throw ModelFileError(
+        url.path, "routers for sites the mixture does not have: \(unused.sorted().joined(separator: ", "))")
+    }
+    return (mixture, files)
+  }
+}

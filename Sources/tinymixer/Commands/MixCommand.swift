@@ -1,0 +1,207 @@
+import Foundation
+import LoRAMixer
+import NN
+import SafeTensors
+import ToyTasks
+
+/// Where routed sites go: the paper's attention projections, or the MLP's for the ablation.
+enum SiteChoice: String, CaseIterable {
+  case attention, mlp, all
+
+  /// The projection names.
+  var targets: [String] {
+    switch self {
+    case .attention: attentionProjections
+    case .mlp: mlpProjections
+    case .all: attentionProjections + mlpProjections
+    }
+  }
+}
+
+/// `tinymixer mix <task...>`: stage-1 experts (trained if missing), then routers (stage 2)
+/// or routers and experts (joint), then each task's accuracy beside its expert and the base.
+enum MixCommand: Command {
+  static let name = "mix"
+  static let summary = "train routers (or routers and experts) over one LoRA expert per task"
+  static let synopsis =
+    "tinymixer mix <task> <task...> [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR]"
+  static var options: [Option] {
+    let recipe = MixRecipe()
+    return [
+      Option(name: "joint", valueName: nil, help: "train the experts with the routers (hardsoft, RSL, preservation)"),
+      Option(name: "routing", valueName: "MODE", help: "soft, topk or hardsoft (default: \(recipe.routing.mode))"),
+      Option(name: "k", valueName: "N", help: "experts per token while training (default: \(recipe.routing.k))"),
+      Option(name: "inference-k", valueName: "N", help: "experts per token at inference (default: --k)"),
+      Option(name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
+      Option(name: "entropy", valueName: "SIGN", help: "RSL's entropy term: spread (as printed) or sharpen (as described) (default: spread)"),
+      Option(name: "alpha-balance", valueName: "X", help: "weight of the balance term (default: \(recipe.loss.alpha))"),
+      Option(name: "lambda", valueName: "X", help: "weight of the entropy term (default: \(recipe.loss.lambda))"),
+      Option(name: "beta", valueName: "X", help: "weight of expert preservation, with --joint (default: \(recipe.beta))"),
+      Option(name: "router-examples", valueName: "N", help: "mixed training examples, drawn evenly from the tasks (default: \(recipe.routerExamples))"),
+      Option(name: "sites", valueName: "WHERE", help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
+    ] + Option.training(recipe.training) + [
+      .seed, .threads,
+      Option(name: "out", valueName: "DIR", help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
+      Option(name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+      Locations.datasetsOption,
+    ]
+  }
+
+  static func run(_ arguments: Arguments) throws -> Int32 {
+    try arguments.expectPositionals(2, 16, "two or more tasks to mix (for example toy-sst2 toy-cola)")
+    let tasks = try arguments.positionals.map(Project.task)
+    guard Set(tasks.map(\.name)).count == tasks.count else {
+      throw ToolError.usage("each task may be named once")
+    }
+    let recipe = try mixRecipe(arguments, experts: tasks.count)
+    let sites = try arguments.choice("sites", default: SiteChoice.attention)
+    let seed = UInt64(try arguments.integer("seed", default: 0))
+    let out = URL(
+      fileURLWithPath: arguments.string("out")
+        ?? "runs/mix/\(tasks.map(\.name).joined(separator: "+"))")
+    let started = Date()
+    let project = try Project(arguments)
+    let (model, baseFolder, _) = try project.loadBase(arguments)
+
+    // Stage 1: one expert per task, trained on that task alone.
+    var expertFiles: [LoRAAdapterFile] = []
+    var experts: [(name: String, adapters: [String: LoRA])] = []
+    for task in tasks {
+      let file = try project.expert(
+        task, model: model, baseFolder: baseFolder, targets: sites.targets, sites: sites, seed: seed)
+      expertFiles.append(file)
+      let attached = try file.attach(to: model)
+      experts.append((task.name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+    }
+
+    // Stage 2 (or joint): the routers over the experts, on a mixed set without task labels.
+    let mixture = Mixture(
+      model: model, experts: experts, targets: sites.targets, settings: recipe.routing, seed: seed)
+    let mixed = MixRecipe.mixedExamples(
+      tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
+    let routerCount = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
+    let expertCount = mixture.expertParameters().reduce(0) { $0 + $1.tensor.count }
+    print(
+      "\(recipe.joint ? "joint" : "stage 2"): \(mixture.sites.count) routed sites × \(tasks.count) experts, \(describe(recipe)), \(grouped(mixed.count)) mixed examples, \(recipe.training.steps) steps"
+    )
+    let trainingStarted = Date()
+    var progress = ProgressDisplay(recipe.joint ? "joint" : "routers")
+    var lastTally: RoutingTally? = nil
+    var logged: [String] = []
+    let logEvery = max(1, recipe.training.steps / 4)
+    try mixture.train(on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed) { report in
+      progress.show(report.step)
+      lastTally = report.tally
+      if report.step.step % logEvery == 0 || report.step.step == 1 {
+        logged.append(
+          String(format: "  step %4d  task %.4f  ", report.step.step, report.task)
+            + report.tally.summary(expertNames: mixture.expertNames))
+      }
+    }
+    let trainingSeconds = Date().timeIntervalSince(trainingStarted)
+    print("routing while training (per batch, averaged over sites):")
+    logged.forEach { print($0) }
+    for site in lastTally?.collapsedSites ?? [] {
+      print(
+        "warning: routing collapsed at \(site.site): \(mixture.expertNames[site.firstChoiceShare.firstIndex(of: site.firstChoiceShare.max()!)!]) is the first choice of \(percent(site.firstChoiceShare.max()!)) of tokens"
+      )
+    }
+
+    // Evaluation: each task's test split with the mixture, its own expert alone, the base.
+    var table = Table(
+      ["task", "base", "expert (oracle)", "mixture", "mixture − expert"], rightAligned: [1, 2, 3, 4])
+    for (index, task) in tasks.enumerated() {
+      let test = project.examples(task, .test)
+      let mixtureAccuracy = mixture.accuracy(test, tokenizer: project.tokenizer)
+      let expertAccuracy = mixture.usingOnly(expert: index) {
+        model.accuracy(test, tokenizer: project.tokenizer)
+      }
+      let baseAccuracy = model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
+      table.add([
+        task.name, percent(baseAccuracy), percent(expertAccuracy), percent(mixtureAccuracy),
+        String(format: "%+.1f", 100 * (mixtureAccuracy - expertAccuracy)),
+      ])
+    }
+    print("\ntest accuracy (\(project.examples(tasks[0], .test).count) examples per task; inference routes top-\(recipe.routing.inferenceK)):")
+    print(table.rendered)
+
+    print("\nwhich expert each task's tokens chose first (inference, mean over sites):")
+    var routingTable = Table(["task"] + mixture.expertNames, rightAligned: Set(1...tasks.count))
+    for task in tasks {
+      let tally = mixture.tally(Array(project.examples(task, .test).prefix(200)), tokenizer: project.tokenizer)
+      routingTable.add([task.name] + tally.firstChoiceShare.map(percent))
+    }
+    print(routingTable.rendered)
+
+    let base = model.parameterCount
+    let trained = recipe.joint ? routerCount + expertCount : routerCount
+    print(
+      "\nparameters: base \(grouped(base)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(base + routerCount + expertCount))) of all"
+    )
+    try MixerFiles.save(mixture, experts: expertFiles, baseModel: baseFolder.path, to: out)
+    print(
+      String(
+        format: "wall time: %.1f s (routers %.1f s)", Date().timeIntervalSince(started),
+        trainingSeconds))
+    print("mixer saved to \(out.path) (mixer_config.json, router.safetensors, experts/)")
+    print("see its routing with: tinymixer route \(out.path)")
+    return 0
+  }
+
+  /// The recipe the options describe.
+  static func mixRecipe(_ arguments: Arguments, experts: Int) throws -> MixRecipe {
+    var recipe = MixRecipe()
+    recipe.joint = arguments.has("joint")
+    recipe.routing.mode = try arguments.choice("routing", default: recipe.routing.mode)
+    recipe.routing.k = try arguments.integer("k", default: min(recipe.routing.k, experts), in: 1...experts)
+    recipe.routing.inferenceK = try arguments.integer("inference-k", default: recipe.routing.k, in: 1...experts)
+    recipe.loss.kind = try arguments.choice("loss", default: recipe.loss.kind)
+    recipe.loss.entropy = try arguments.choice("entropy", default: recipe.loss.entropy)
+    recipe.loss.alpha = try arguments.number("alpha-balance", default: recipe.loss.alpha, in: 0...100)
+    recipe.loss.lambda = try arguments.number("lambda", default: recipe.loss.lambda, in: 0...100)
+    recipe.beta = try arguments.number("beta", default: recipe.beta, in: 0...1e6)
+    recipe.routerExamples = try arguments.integer("router-examples", default: recipe.routerExamples, in: 1...1_000_000)
+    recipe.training = try arguments.trainingSettings(recipe.training)
+    return recipe
+  }
+
+  /// `hardsoft top-2, RSL (spread, α 0.01, λ 0.01)`.
+  static func describe(_ recipe: MixRecipe) -> String {
+    let loss =
+      switch recipe.loss.kind {
+      case .rsl: "RSL (\(recipe.loss.entropy), α \(recipe.loss.alpha), λ \(recipe.loss.lambda))"
+      case .aux: "balance loss (α \(recipe.loss.alpha))"
+      case .none: "no routing loss"
+      }
+    let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""
+    return "\(recipe.routing.mode) top-\(recipe.routing.k), \(loss)\(preservation)"
+  }
+}
+
+extension Project {
+  /// Task `task`'s stage-1 expert on `model` at `targets`: read from its folder if it was
+  /// trained there on this base, else trained now (with progress) and saved there.
+  func expert(
+    _ task: ToyTask, model: LlamaForCausalLM, baseFolder: URL, targets: [String],
+    sites: SiteChoice, seed: UInt64
+  ) throws -> LoRAAdapterFile {
+    let folder = Locations.expertFolder(task, sites: sites.rawValue, seed: seed)
+    if let file = try? LoRAAdapterFile.load(from: folder),
+      file.config["base_model_name_or_path"]?.string == baseFolder.path,
+      Set(file.sites.keys) == Set(model.linearLayers(named: targets).map(\.path))
+    {
+      print("\(task.name): expert read from \(folder.path)")
+      return file
+    }
+    var recipe = ExpertRecipe.standard
+    recipe.targets = targets
+    print("\(task.name): training its expert (\(recipe.training.steps) steps; saved to \(folder.path))")
+    var progress = ProgressDisplay(task.name)
+    let (adapters, _) = try recipe.train(
+      model, on: examples(task, .train), tokenizer: tokenizer, seed: seed
+    ) { progress.show($0) }
+    let file = LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path)
+    try file.save(to: folder)
+    return file
+  }
+}
