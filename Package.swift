@@ -57,6 +57,13 @@ let package = Package(
       dependencies: ["Autodiff", "Kernels", "NN", "ToyTasks", "LoRAMixer"]),
     lesson(
       "lesson04-lora", folder: "04-lora", dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
+    lesson("lesson05-routing", folder: "05-routing", dependencies: ["Autodiff", "LoRAMixer"]),
+    lesson(
+      "lesson06-routing-specialization-loss", folder: "06-routing-specialization-loss",
+      dependencies: ["Autodiff", "LoRAMixer"]),
+    lesson(
+      "lesson07-lora-mixer-end-to-end", folder: "07-lora-mixer-end-to-end",
+      dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
 
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
@@ -69,7 +76,8 @@ let package = Package(
       name: "CLITests",
       dependencies: [
         "tinymixer", "lesson01-autodiff", "lesson02-fast-matmul", "lesson03-tiny-transformer",
-        "lesson04-lora",
+        "lesson04-lora", "lesson05-routing", "lesson06-routing-specialization-loss",
+        "lesson07-lora-mixer-end-to-end",
       ],
       swiftSettings: common),
   ]

@@ -86,6 +86,9 @@ public struct RoutingTally: Sendable {
   /// One tally per site, in the mixture's order.
   public private(set) var sites: [SiteTally]
 
+  /// A tally of the given sites.
+  public init(sites: [SiteTally]) { self.sites = sites }
+
   /// Empty tallies for the sites of `mixture`.
   public init(_ mixture: Mixture) {
     sites = mixture.sites.map {

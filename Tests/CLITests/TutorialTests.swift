@@ -86,3 +86,20 @@ func lessonFolders() throws -> [String] {
   #expect(sameOutput(untilTraining(run.output), untilTraining(shown)))
   #expect(run.output.contains("trained: 1024 numbers in 4 adapters"))
 }
+
+@Test(arguments: ["05-routing", "06-routing-specialization-loss"])
+func routingLessonsPrintWhatTheirReadmesShow(_ lesson: String) throws {
+  let readme = try packageFile("Tutorials/\(lesson)/README.md")
+  let shown = try #require(codeBlock(after: "<!-- output -->", in: readme))
+  let run = try runProduct("lesson\(lesson)", [])
+  #expect(run.status == 0, "\(run.error)")
+  #expect(sameOutput(run.output, shown), "lesson \(lesson) prints:\n\(run.output)")
+}
+
+@Test func lessonSevenRunsEveryStep() throws {
+  let run = try runProduct("lesson07-lora-mixer-end-to-end", ["--quick"])
+  #expect(run.status == 0, "\(run.error)")
+  for step in 1...4 { #expect(run.output.contains("Step \(step):")) }
+  #expect(run.output.contains("toy-cola: expert alone"))
+  #expect(run.output.contains("toy-sst2 layer 0: first choice"))
+}

@@ -25,9 +25,12 @@ enum Locations {
 
   /// Where a task's stage-1 expert is kept: `runs/<task>/adapter`, with the sites and seed
   /// appended when they are not the defaults (attention, 0).
-  static func expertFolder(_ task: ToyTask, sites: String = "attention", seed: UInt64 = 0) -> URL {
+  static func expertFolder(
+    _ task: ToyTask, sites: String = "attention", seed: UInt64 = 0,
+    runs: URL = URL(fileURLWithPath: "runs")
+  ) -> URL {
     let suffix = (sites == "attention" ? "" : "-\(sites)") + (seed == 0 ? "" : "-seed\(seed)")
-    return URL(fileURLWithPath: "runs/\(task.name)/adapter\(suffix)")
+    return runs.appendingPathComponent("\(task.name)/adapter\(suffix)")
   }
 
   /// `--datasets DIR`.

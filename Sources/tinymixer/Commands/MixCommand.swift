@@ -41,6 +41,8 @@ enum MixCommand: Command {
       Option(name: "sites", valueName: "WHERE", help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
     ] + Option.training(recipe.training) + [
       .seed, .threads,
+      Option(name: "expert-steps", valueName: "N", help: "steps of each stage-1 expert trained here (default: \(ExpertRecipe.standard.training.steps))"),
+      Option(name: "runs", valueName: "DIR", help: "where stage-1 experts are kept, as <task>/adapter (default: runs)"),
       Option(name: "out", valueName: "DIR", help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
       Option(name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
       Locations.datasetsOption,
@@ -56,9 +58,14 @@ enum MixCommand: Command {
     let recipe = try mixRecipe(arguments, experts: tasks.count)
     let sites = try arguments.choice("sites", default: SiteChoice.attention)
     let seed = UInt64(try arguments.integer("seed", default: 0))
+    var expertRecipe = ExpertRecipe.standard
+    expertRecipe.targets = sites.targets
+    expertRecipe.training.steps = try arguments.integer(
+      "expert-steps", default: expertRecipe.training.steps, in: 1...1_000_000)
+    let runs = URL(fileURLWithPath: arguments.string("runs") ?? "runs")
     let out = URL(
       fileURLWithPath: arguments.string("out")
-        ?? "runs/mix/\(tasks.map(\.name).joined(separator: "+"))")
+        ?? runs.appendingPathComponent("mix/\(tasks.map(\.name).joined(separator: "+"))").path)
     let started = Date()
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
@@ -68,7 +75,8 @@ enum MixCommand: Command {
     var experts: [(name: String, adapters: [String: LoRA])] = []
     for task in tasks {
       let file = try project.expert(
-        task, model: model, baseFolder: baseFolder, targets: sites.targets, sites: sites, seed: seed)
+        task, recipe: expertRecipe, model: model, baseFolder: baseFolder,
+        folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs), seed: seed)
       expertFiles.append(file)
       let attached = try file.attach(to: model)
       experts.append((task.name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
@@ -179,22 +187,20 @@ enum MixCommand: Command {
 }
 
 extension Project {
-  /// Task `task`'s stage-1 expert on `model` at `targets`: read from its folder if it was
-  /// trained there on this base, else trained now (with progress) and saved there.
+  /// Task `task`'s stage-1 expert on `model`: read from `folder` if it was trained there on
+  /// this base at the recipe's targets, else trained by `recipe` now (with progress) and
+  /// saved there.
   func expert(
-    _ task: ToyTask, model: LlamaForCausalLM, baseFolder: URL, targets: [String],
-    sites: SiteChoice, seed: UInt64
+    _ task: ToyTask, recipe: ExpertRecipe, model: LlamaForCausalLM, baseFolder: URL,
+    folder: URL, seed: UInt64
   ) throws -> LoRAAdapterFile {
-    let folder = Locations.expertFolder(task, sites: sites.rawValue, seed: seed)
     if let file = try? LoRAAdapterFile.load(from: folder),
       file.config["base_model_name_or_path"]?.string == baseFolder.path,
-      Set(file.sites.keys) == Set(model.linearLayers(named: targets).map(\.path))
+      Set(file.sites.keys) == Set(model.linearLayers(named: recipe.targets).map(\.path))
     {
       print("\(task.name): expert read from \(folder.path)")
       return file
     }
-    var recipe = ExpertRecipe.standard
-    recipe.targets = targets
     print("\(task.name): training its expert (\(recipe.training.steps) steps; saved to \(folder.path))")
     var progress = ProgressDisplay(task.name)
     let (adapters, _) = try recipe.train(

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@Test func mixTrainsExpertsAndRoutersThenRouteReadsTheMixer() throws {
+  let runs = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: runs) }
+  let mix = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "toy-cola", "--base", tinyBase, "--expert-steps", "2", "--steps", "3",
+      "--batch", "8", "--router-examples", "40", "--runs", runs.path, "--datasets", datasetsFolder,
+    ])
+  #expect(mix.status == 0, "\(mix.error)")
+  for expected in [
+    "toy-sst2: training its expert", "toy-cola: training its expert", "stage 2: 4 routed sites × 2 experts",
+    "mixture − expert", "mixer saved to",
+  ] {
+    #expect(mix.output.contains(expected), "mix output lacks '\(expected)':\n\(mix.output)")
+  }
+  let mixer = runs.appendingPathComponent("mix/toy-sst2+toy-cola")
+  for file in ["mixer_config.json", "router.safetensors", "experts/toy-cola/adapter_model.safetensors"] {
+    #expect(FileManager.default.fileExists(atPath: mixer.appendingPathComponent(file).path), "\(file)")
+  }
+
+  // A second run finds the experts it trained.
+  let again = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "toy-cola", "--base", tinyBase, "--steps", "1", "--batch", "8",
+      "--router-examples", "16", "--runs", runs.path, "--datasets", datasetsFolder,
+      "--routing", "topk", "--k", "1", "--loss", "aux",
+    ])
+  #expect(again.status == 0, "\(again.error)")
+  #expect(again.output.contains("toy-sst2: expert read from"))
+
+  let svg = runs.appendingPathComponent("routing.svg")
+  let route = try runProduct(
+    "tinymixer",
+    [
+      "route", mixer.path, "--examples", "8", "--numbers", "--svg", svg.path, "--text",
+      "the movie is great", "--datasets", datasetsFolder,
+    ])
+  #expect(route.status == 0, "\(route.error)")
+  #expect(route.output.contains("toy-sst2") && route.output.contains("%"))
+  #expect(route.output.contains("experts chosen by each token"))
+  let drawing = try String(contentsOf: svg, encoding: .utf8)
+  #expect(drawing.hasPrefix("<svg") && drawing.contains("toy-cola"))
+}
+
+@Test func mixRefusesBadOptions() throws {
+  for (arguments, message) in [
+    (["mix", "toy-sst2"], "two or more tasks"),
+    (["mix", "toy-sst2", "toy-nope"], "unknown task 'toy-nope'"),
+    (["mix", "toy-sst2", "toy-cola", "--routing", "hard"], "'hard' is not one of soft, topk, hardsoft"),
+    (["mix", "toy-sst2", "toy-cola", "--k", "3"], "--k"),
+    (["mix", "toy-sst2", "toy-sst2"], "each task may be named once"),
+  ] {
+    let run = try runProduct("tinymixer", arguments + ["--datasets", datasetsFolder])
+    #expect(run.status == 2, "\(arguments)")
+    #expect(run.error.contains(message), "\(arguments): \(run.error)")
+  }
+  let missing = try runProduct("tinymixer", ["route", "/nonexistent-mixer"])
+  #expect(missing.status == 1)
+  #expect(missing.error.contains("/nonexistent-mixer/mixer_config.json"))
+}
