@@ -121,7 +121,8 @@ public enum GradientCheck {
           // could be, |g|·|v|, so a direction nearly orthogonal to the gradient does not
           // magnify rounding noise.
           let bound =
-            gradient.reduce(0) { $0 + $1 * $1 }.squareRoot() * v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            * v.reduce(0) { $0 + $1 * $1 }.squareRoot()
           note(
             absolute: abs(numerical - analytical),
             scale: Swift.max(abs(numerical), abs(analytical), bound))

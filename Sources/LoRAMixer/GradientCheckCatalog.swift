@@ -44,13 +44,16 @@ extension GradientCheckCase {
         routedSite(t, mode: mode)(t[0])
       }
     }
-    for (kind, sign) in [(RoutingLossKind.rsl, EntropySign.spread), (.rsl, .sharpen), (.aux, .spread)] {
+    for (kind, sign) in [
+      (RoutingLossKind.rsl, EntropySign.spread), (.rsl, .sharpen), (.aux, .spread),
+    ] {
       let name = kind == .aux ? "aux balance loss" : "router with RSL (\(sign))"
       cases.append(
         .on(name, [([6, 5], .signed), ([4, 5], .signed)]) { t in
           let router = Router(weight: t[1])
           let settings = RoutingSettings(mode: .soft, k: 2, temperature: 0.7)
-          let routing = router.route(t[0], available: [true, true, false, true], settings: settings, training: true)
+          let routing = router.route(
+            t[0], available: [true, true, false, true], settings: settings, training: true)
           return routingLoss(
             [(routing, 3)], tokens: [0, 2, 3, 5],
             settings: RoutingLossSettings(kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3)
@@ -61,10 +64,13 @@ extension GradientCheckCase {
       GradientCheckCase(
         "preservation penalty", parameterShapes: [[2, 5], [4, 2]], method: .fullJacobian
       ) {
-        let parameters = [TestValues.signed.tensor([2, 5], seed: 1), TestValues.signed.tensor([4, 2], seed: 2)]
+        let parameters = [
+          TestValues.signed.tensor([2, 5], seed: 1), TestValues.signed.tensor([4, 2], seed: 2),
+        ]
         let preservation = Preservation(parameters)
         for (index, parameter) in parameters.enumerated() {
-          parameter.assign(TestValues.signed.tensor(parameter.shape, seed: UInt64(10 + index)).storage)
+          parameter.assign(
+            TestValues.signed.tensor(parameter.shape, seed: UInt64(10 + index)).storage)
           parameter.requiresGradient = true
         }
         return (parameters, { preservation.penalty(beta: 0.7) })
@@ -85,7 +91,11 @@ extension GradientCheckCase {
             {
               mixture.context.reset()
               let task = tinyLoss(mixture.model)
-              return task + routingLoss(mixture.lastRoutings, tokens: nil, settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)).loss
+              return task
+                + routingLoss(
+                  mixture.lastRoutings, tokens: nil,
+                  settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
+                ).loss
             }
           )
         })
@@ -119,11 +129,16 @@ extension GradientCheckCase {
       let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
       for (offset, (_, lora)) in adapters.enumerated() {
         lora.up.weight.assign(
-          TestValues.signed.tensor(lora.up.weight.shape, seed: UInt64(100 * index + offset)).storage)
+          TestValues.signed.tensor(lora.up.weight.shape, seed: UInt64(100 * index + offset)).storage
+        )
       }
-      return (name: "expert\(index)", adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) }))
+      return (
+        name: "expert\(index)",
+        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
+      )
     }
-    let mixture = Mixture(model: model, experts: experts, settings: RoutingSettings(mode: mode, k: 2), seed: seed)
+    let mixture = Mixture(
+      model: model, experts: experts, settings: RoutingSettings(mode: mode, k: 2), seed: seed)
     for (index, router) in mixture.routers.enumerated() {
       router.weight.assign(
         (TestValues.signed.tensor(router.weight.shape, seed: UInt64(500 + index)) * 0.5).storage)

@@ -76,7 +76,8 @@ public enum MixerFiles {
       throw ModelFileError(url.path, "invalid JSON: \(error)")
     }
     guard json["format"]?.string == "tinymixer-mixer", json["version"]?.integer == 1 else {
-      throw ModelFileError(url.path, "not a tinymixer mixer config (format tinymixer-mixer, version 1)")
+      throw ModelFileError(
+        url.path, "not a tinymixer mixer config (format tinymixer-mixer, version 1)")
     }
     guard let entries = json["experts"]?.array, !entries.isEmpty else {
       throw ModelFileError(url.path, "experts must be a non-empty list")
@@ -86,7 +87,11 @@ public enum MixerFiles {
       guard let name = entry["name"]?.string, let path = entry["path"]?.string else {
         throw ModelFileError(url.path, "each expert needs a name and a path")
       }
-      experts.append((name, path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)))
+      experts.append(
+        (
+          name,
+          path.hasPrefix("/") ? URL(fileURLWithPath: path) : folder.appendingPathComponent(path)
+        ))
     }
     guard let targets = json["target_modules"]?.array?.compactMap(\.string), !targets.isEmpty,
       let modeName = json["routing_mode"]?.string, let mode = RoutingMode(rawValue: modeName),
@@ -119,7 +124,8 @@ public enum MixerFiles {
       let file = try LoRAAdapterFile.load(from: expertFolder)
       let attached = try file.attach(to: model)
       files.append(file)
-      experts.append((name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+      experts.append(
+        (name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
     }
     let mixture = Mixture(
       model: model, experts: experts, targets: config.targets, settings: config.routing, seed: 0)
@@ -135,14 +141,16 @@ public enum MixerFiles {
       }
       guard stored.shape == weight.shape, let values = stored.doubles else {
         throw ModelFileError(
-          url.path, "'\(name)' is \(stored.dtype.rawValue) \(stored.shape), expected floats \(weight.shape)")
+          url.path,
+          "'\(name)' is \(stored.dtype.rawValue) \(stored.shape), expected floats \(weight.shape)")
       }
       weight.assign(Tensor(shape: weight.shape, scalars: values, dtype: weight.dtype).storage)
       unused.remove(name)
     }
     if !unused.isEmpty {
       throw ModelFileError(
-        url.path, "routers for sites the mixture does not have: \(unused.sorted().joined(separator: ", "))")
+        url.path,
+        "routers for sites the mixture does not have: \(unused.sorted().joined(separator: ", "))")
     }
     return (mixture, files)
   }

@@ -144,7 +144,8 @@ public final class Mixture {
     var tally = RoutingTally(self)
     inference(recording: true) {
       for start in stride(from: 0, to: examples.count, by: batchSize) {
-        let batch = tokenizer.answerBatch(Array(examples[start..<min(start + batchSize, examples.count)]))
+        let batch = tokenizer.answerBatch(
+          Array(examples[start..<min(start + batchSize, examples.count)]))
         context.reset()
         _ = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
         tally.add(self, tokens: Self.realTokens(batch))

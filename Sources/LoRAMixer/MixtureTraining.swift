@@ -62,7 +62,8 @@ extension Mixture {
   ) throws -> [Double] {
     context.settings = recipe.routing
     for (_, tensor) in expertParameters() { tensor.requiresGradient = recipe.joint }
-    let preservation = recipe.joint ? (Preservation(expertParameters().map(\.tensor)), recipe.beta) : nil
+    let preservation =
+      recipe.joint ? (Preservation(expertParameters().map(\.tensor)), recipe.beta) : nil
     var settings = recipe.training
     settings.seed = seed
     var last: MixtureLoss? = nil

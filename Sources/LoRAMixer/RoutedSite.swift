@@ -21,8 +21,12 @@ public final class RoutedSite: Module, LinearAdapter {
   let outputs: Int
 
   /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs.
-  public init(experts: [LoRA?], names: [String], router: Router, outputs: Int, context: RoutingContext) {
-    precondition(experts.count == names.count && experts.count == router.weight.shape[0], "one router row per expert")
+  public init(
+    experts: [LoRA?], names: [String], router: Router, outputs: Int, context: RoutingContext
+  ) {
+    precondition(
+      experts.count == names.count && experts.count == router.weight.shape[0],
+      "one router row per expert")
     precondition(experts.contains { $0 != nil }, "a site needs at least one expert")
     self.experts = experts
     self.names = names
@@ -43,7 +47,8 @@ public final class RoutedSite: Module, LinearAdapter {
   /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`, with w from the router.
   public func delta(_ x: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
-    let routing = router.route(rows, available: available, settings: context.settings, training: context.training)
+    let routing = router.route(
+      rows, available: available, settings: context.settings, training: context.training)
     context.record(self, routing)
     let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
@@ -68,10 +73,13 @@ public final class RoutedSite: Module, LinearAdapter {
     var column = 0
     for (index, expert) in experts.enumerated() {
       guard let expert else { continue }
-      for offset in 0..<expert.rank { spread[index * down.shape[0] + column + offset] = expert.scale }
+      for offset in 0..<expert.rank {
+        spread[index * down.shape[0] + column + offset] = expert.scale
+      }
       column += expert.rank
     }
-    let scales = matmul(weights, Tensor(shape: [experts.count, down.shape[0]], scalars: spread, dtype: rows.dtype))
+    let scales = matmul(
+      weights, Tensor(shape: [experts.count, down.shape[0]], scalars: spread, dtype: rows.dtype))
     return matmul(matmul(rows, down, transposeB: true) * scales, up, transposeB: true)
   }
 
@@ -80,12 +88,15 @@ public final class RoutedSite: Module, LinearAdapter {
   func selectedExperts(_ rows: Tensor, _ routing: SiteRouting) -> Tensor {
     let tokens = rows.shape[0]
     var chosenBy = [[Int]](repeating: [], count: experts.count)
-    for (position, expert) in routing.selected.enumerated() { chosenBy[expert].append(position / routing.k) }
+    for (position, expert) in routing.selected.enumerated() {
+      chosenBy[expert].append(position / routing.k)
+    }
     var result: Tensor? = nil
     for (index, expert) in experts.enumerated() {
       guard let expert, !chosenBy[index].isEmpty else { continue }
       let indices = chosenBy[index]
-      let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(indices, shape: [indices.count])
+      let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(
+        indices, shape: [indices.count])
       let output = expert.delta(rows.gatherRows(indices, shape: [indices.count])) * weight
       let placed = output.scatterAddRows(indices, rowCount: tokens)
       result = result.map { $0 + placed } ?? placed

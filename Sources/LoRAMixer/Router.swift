@@ -25,7 +25,9 @@ public struct RoutingSettings: Equatable, Hashable, Sendable {
   public var temperature = 1.0
 
   /// The default: hard-soft top-2 at temperature 1.
-  public init(mode: RoutingMode = .hardsoft, k: Int = 2, inferenceK: Int? = nil, temperature: Double = 1) {
+  public init(
+    mode: RoutingMode = .hardsoft, k: Int = 2, inferenceK: Int? = nil, temperature: Double = 1
+  ) {
     self.mode = mode
     self.k = k
     self.inferenceK = inferenceK ?? k
@@ -64,8 +66,12 @@ public final class Router: Module {
 
   /// A router for `experts` from `inputs`, with small random weights (standard deviation
   /// 0.02), so that every expert starts with about the same probability.
-  public convenience init(experts: Int, inputs: Int, dtype: DType = .float32, generator: inout SeededGenerator) {
-    self.init(weight: .normal([experts, inputs], standardDeviation: 0.02, dtype: dtype, generator: &generator))
+  public convenience init(
+    experts: Int, inputs: Int, dtype: DType = .float32, generator: inout SeededGenerator
+  ) {
+    self.init(
+      weight: .normal(
+        [experts, inputs], standardDeviation: 0.02, dtype: dtype, generator: &generator))
   }
 
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
@@ -74,11 +80,14 @@ public final class Router: Module {
   /// (PAPER.md §3): `p = softmax(z / τ)` with absent experts left out of the softmax, `h`
   /// the top-k of p renormalised (ties to the lower index), and the weights by `mode`.
   /// When `training` is false the routing is top-k with the inference k.
-  public func route(_ x: Tensor, available: [Bool], settings: RoutingSettings, training: Bool) -> SiteRouting {
+  public func route(_ x: Tensor, available: [Bool], settings: RoutingSettings, training: Bool)
+    -> SiteRouting
+  {
     let experts = weight.shape[0]
     var logits = matmul(x, weight, transposeB: true)
     if available.contains(false) {
-      let absent = Tensor(shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
+      let absent = Tensor(
+        shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
       logits = logits.maskedFill(absent, with: -1e9)
     }
     let scaledLogits = logits / settings.temperature
@@ -98,7 +107,8 @@ public final class Router: Module {
     default: weights = topK
     }
     return SiteRouting(
-      scaledLogits: scaledLogits, probabilities: probabilities, weights: weights, selected: selected, k: k,
+      scaledLogits: scaledLogits, probabilities: probabilities, weights: weights,
+      selected: selected, k: k,
       sparse: !training || settings.mode == .topk)
   }
 }

@@ -20,6 +20,8 @@ public struct SiteTally: Sendable {
   public private(set) var firstChoices: [Int]
   /// The sum over tokens of p, by expert.
   public private(set) var probabilitySums: [Double]
+  /// The sum over tokens of the mixing weight w, by expert.
+  public private(set) var weightSums: [Double]
   /// The sum over tokens of the routing entropy H(p).
   public private(set) var entropySum = 0.0
   /// The sum over tokens of the largest mixing weight.
@@ -33,6 +35,7 @@ public struct SiteTally: Sendable {
     selections = Array(repeating: 0, count: experts)
     firstChoices = Array(repeating: 0, count: experts)
     probabilitySums = Array(repeating: 0, count: experts)
+    weightSums = Array(repeating: 0, count: experts)
   }
 
   /// Counts the rows `tokens` (nil: all) of `routing`.
@@ -51,6 +54,7 @@ public struct SiteTally: Sendable {
         if value > 0 { entropySum -= value * Foundation.log(value) }
       }
       topWeightSum += w.max() ?? 0
+      for (expert, value) in zip(0..., w) { weightSums[expert] += value }
     }
   }
 
@@ -64,6 +68,8 @@ public struct SiteTally: Sendable {
   }
   /// p̄: the mean dense probability of each expert.
   public var meanProbability: [Double] { probabilitySums.map { $0 / Double(max(1, tokens)) } }
+  /// The mean mixing weight of each expert (sums to 1): how much of the update it supplies.
+  public var meanWeight: [Double] { weightSums.map { $0 / Double(max(1, tokens)) } }
   /// The mean over tokens of the largest mixing weight: 1 when every token uses one expert.
   public var meanTopWeight: Double { topWeightSum / Double(max(1, tokens)) }
   /// The mean per-token routing entropy (nats): 0 when every token is sure.
@@ -122,7 +128,9 @@ public struct RoutingTally: Sendable {
   func meanOfVectors(_ vector: (SiteTally) -> [Double]) -> [Double] {
     guard let first = sites.first else { return [] }
     var total = [Double](repeating: 0, count: first.experts)
-    for site in sites { for (expert, value) in vector(site).enumerated() { total[expert] += value } }
+    for site in sites {
+      for (expert, value) in vector(site).enumerated() { total[expert] += value }
+    }
     return total.map { $0 / Double(sites.count) }
   }
 

@@ -99,7 +99,8 @@ public func routingLoss(
     entropy += siteEntropy.item
     switch settings.kind {
     case .rsl:
-      total = total + siteBalance * settings.alpha
+      total =
+        total + siteBalance * settings.alpha
         - siteEntropy * (settings.entropy.sign * settings.lambda)
     case .aux: total = total + siteBalance * settings.alpha
     case .none: break

@@ -120,7 +120,9 @@ import Testing
 @Test func straightThroughHasTheValueOfOneAndTheGradientOfTheOther() {
   let x = Tensor(shape: [3], scalars: [0.5, -1.0, 2.0], requiresGradient: true)
   let tape = Tape()
-  let y = tape.record { straightThrough(value: Tensor(shape: [3], scalars: [7.0, 8, 9]), gradientTo: x * x) }
+  let y = tape.record {
+    straightThrough(value: Tensor(shape: [3], scalars: [7.0, 8, 9]), gradientTo: x * x)
+  }
   #expect(y.scalars == [7, 8, 9])
   let seed = Tensor(shape: [3], scalars: [1.0, 2, 3])
   #expect(tape.gradients(of: y, seed: seed)[x]!.scalars == [1.0, -4.0, 12.0])  // seed · 2x

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 @Test func mixTrainsExpertsAndRoutersThenRouteReadsTheMixer() throws {
-  let runs = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)")
+  let runs = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "runs-\(UUID().uuidString)")
   defer { try? FileManager.default.removeItem(at: runs) }
   let mix = try runProduct(
     "tinymixer",
@@ -12,14 +13,18 @@ import Testing
     ])
   #expect(mix.status == 0, "\(mix.error)")
   for expected in [
-    "toy-sst2: training its expert", "toy-cola: training its expert", "stage 2: 4 routed sites × 2 experts",
+    "toy-sst2: training its expert", "toy-cola: training its expert",
+    "stage 2: 4 routed sites × 2 experts",
     "mixture − expert", "mixer saved to",
   ] {
     #expect(mix.output.contains(expected), "mix output lacks '\(expected)':\n\(mix.output)")
   }
   let mixer = runs.appendingPathComponent("mix/toy-sst2+toy-cola")
-  for file in ["mixer_config.json", "router.safetensors", "experts/toy-cola/adapter_model.safetensors"] {
-    #expect(FileManager.default.fileExists(atPath: mixer.appendingPathComponent(file).path), "\(file)")
+  for file in [
+    "mixer_config.json", "router.safetensors", "experts/toy-cola/adapter_model.safetensors",
+  ] {
+    #expect(
+      FileManager.default.fileExists(atPath: mixer.appendingPathComponent(file).path), "\(file)")
   }
 
   // A second run finds the experts it trained.
@@ -51,7 +56,10 @@ import Testing
   for (arguments, message) in [
     (["mix", "toy-sst2"], "two or more tasks"),
     (["mix", "toy-sst2", "toy-nope"], "unknown task 'toy-nope'"),
-    (["mix", "toy-sst2", "toy-cola", "--routing", "hard"], "'hard' is not one of soft, topk, hardsoft"),
+    (
+      ["mix", "toy-sst2", "toy-cola", "--routing", "hard"],
+      "'hard' is not one of soft, topk, hardsoft"
+    ),
     (["mix", "toy-sst2", "toy-cola", "--k", "3"], "--k"),
     (["mix", "toy-sst2", "toy-sst2"], "each task may be named once"),
   ] {

@@ -44,8 +44,11 @@ func expectClose(_ a: Tensor, _ b: Tensor, _ tolerance: Double = 1e-12, _ what: 
 }
 
 @Test func oneExpertWithWeightOneIsThePlainLoRALayer() {
-  for (mode, training) in [(RoutingMode.soft, true), (.topk, true), (.hardsoft, true), (.soft, false)] {
-    let (linear, _, adapters) = siteFixture(experts: 1, settings: RoutingSettings(mode: mode, k: 1), training: training)
+  for (mode, training) in [
+    (RoutingMode.soft, true), (.topk, true), (.hardsoft, true), (.soft, false),
+  ] {
+    let (linear, _, adapters) = siteFixture(
+      experts: 1, settings: RoutingSettings(mode: mode, k: 1), training: training)
     let routed = linear(siteInput)
     linear.adapter = adapters[0]
     expectClose(routed, linear(siteInput), 1e-12, "\(mode) training \(training)")
@@ -56,11 +59,14 @@ func expectClose(_ a: Tensor, _ b: Tensor, _ tolerance: Double = 1e-12, _ what: 
   let (linear, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings())
   let rows = siteInput.reshaped([8, 5])
   let zero = site.delta(rows, weights: .zeros([8, 3], dtype: .float64))
-  expectClose(matmul(rows, linear.weight, transposeB: true) + zero, matmul(rows, linear.weight, transposeB: true), 0, "zero weights")
+  expectClose(
+    matmul(rows, linear.weight, transposeB: true) + zero,
+    matmul(rows, linear.weight, transposeB: true), 0, "zero weights")
   #expect(zero.scalars.allSatisfy { $0 == 0 })
   for expert in 0..<3 {
     let oneHot = Tensor(shape: [8, 3], scalars: (0..<24).map { $0 % 3 == expert ? 1.0 : 0 })
-    expectClose(site.delta(rows, weights: oneHot), adapters[expert].delta(rows), 1e-12, "one-hot \(expert)")
+    expectClose(
+      site.delta(rows, weights: oneHot), adapters[expert].delta(rows), 1e-12, "one-hot \(expert)")
   }
 }
 
@@ -70,7 +76,8 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   let (linear, site, adapters) = siteFixture(experts: experts, settings: settings)
   let input = siteInput.detached()
   input.requiresGradient = true
-  let parameters = [input, site.router.weight] + adapters.flatMap { [$0.down.weight, $0.up.weight] }
+  let parameters =
+    [input, site.router.weight] + adapters.flatMap { [$0.down.weight, $0.up.weight] }
   var output: Tensor? = nil
   let (_, gradients) = valueAndGradients(of: parameters) {
     let y = linear(input)
@@ -95,7 +102,9 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   let (topk, _) = outputAndGradients(RoutingSettings(mode: .topk, k: 2))
   let (soft, _) = outputAndGradients(RoutingSettings(mode: .soft, k: 2))
   expectClose(hardsoft, topk, 1e-12, "forward")
-  #expect(zip(hardsoft.scalars, soft.scalars).contains { abs($0 - $1) > 1e-3 }, "top-2 of 3 differs from soft")
+  #expect(
+    zip(hardsoft.scalars, soft.scalars).contains { abs($0 - $1) > 1e-3 },
+    "top-2 of 3 differs from soft")
 
   // Backward: the gradient reaching the router's logits is soft's, given the same gradient
   // of the weights. Compare the router alone, under a loss linear in its weights.
@@ -106,7 +115,9 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     let input = x.detached()
     input.requiresGradient = true
     return valueAndGradients(of: [input, router.weight]) {
-      let routing = router.route(input, available: [true, true, true], settings: RoutingSettings(mode: mode, k: 2), training: true)
+      let routing = router.route(
+        input, available: [true, true, true], settings: RoutingSettings(mode: mode, k: 2),
+        training: true)
       return (routing.weights * c).sum()
     }.gradients
   }
@@ -114,7 +125,8 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     expectClose(a, b, 1e-12, "router gradient \(index)")
   }
   let topkRouter = routerGradients(.topk)
-  #expect(zip(topkRouter[1].scalars, routerGradients(.soft)[1].scalars).contains { abs($0 - $1) > 1e-3 })
+  #expect(
+    zip(topkRouter[1].scalars, routerGradients(.soft)[1].scalars).contains { abs($0 - $1) > 1e-3 })
   // The whole site: the experts see hard-soft's forward weights, so their gradients are
   // top-k's, not soft's.
   #expect(hardsoftGradients.count == 2 + 6)
@@ -128,7 +140,9 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
       let routing = router.route(
         x, available: Array(repeating: true, count: experts), settings: RoutingSettings(k: k),
         training: true)
-      #expect(abs(balanceTerm(routing, tokens: nil, experts: experts).item - 1) < 1e-12, "E \(experts) k \(k)")
+      #expect(
+        abs(balanceTerm(routing, tokens: nil, experts: experts).item - 1) < 1e-12,
+        "E \(experts) k \(k)")
       #expect(abs(meanEntropy(routing, tokens: nil).item - Foundation.log(Double(experts))) < 1e-12)
     }
   }
@@ -161,7 +175,8 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
 }
 
 @Test func inferenceComputesOnlyTheSelectedExpertsAndMatchesTopK() {
-  let inference = siteFixture(experts: 3, settings: RoutingSettings(mode: .hardsoft, k: 3, inferenceK: 1), training: false)
+  let inference = siteFixture(
+    experts: 3, settings: RoutingSettings(mode: .hardsoft, k: 3, inferenceK: 1), training: false)
   let topOne = siteFixture(experts: 3, settings: RoutingSettings(mode: .topk, k: 1))
   expectClose(inference.linear(siteInput), topOne.linear(siteInput), 1e-12, "inference = top-1")
   #expect(inference.site.context.records.last!.routing.sparse)
@@ -171,7 +186,9 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
 @Test func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss() throws {
   let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
   let before = mixture.expertParameters().map(\.tensor.scalars)
-  let frozenBase = mixture.model.namedParameters().filter { !$0.name.contains(".router.") && !$0.name.contains(".experts.") }
+  let frozenBase = mixture.model.namedParameters().filter {
+    !$0.name.contains(".router.") && !$0.name.contains(".experts.")
+  }
   #expect(frozenBase.allSatisfy { !$0.tensor.requiresGradient })
   mixture.context.training = true
   var losses: [Double] = []
@@ -190,7 +207,8 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
 }
 
 @Test func mixedExamplesDrawEvenlyFromEveryTask() {
-  let pools = (0..<3).map { task in (0..<50).map { Example(prompt: "t\(task) \($0)", answer: "a") } }
+  let pools = (0..<3).map { task in (0..<50).map { Example(prompt: "t\(task) \($0)", answer: "a") }
+  }
   let mixed = MixRecipe.mixedExamples(pools, count: 31, seed: 1)
   #expect(mixed.count == 31)
   let counts = (0..<3).map { task in mixed.filter { $0.prompt.hasPrefix("t\(task) ") }.count }

@@ -19,7 +19,9 @@ for mode in RoutingMode.allCases {
   let routing = router.route(
     token, available: [true, true, true, true], settings: RoutingSettings(mode: mode, k: 2),
     training: true)
-  print("  \(mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) w = \(show(routing.weights.scalars))")
+  print(
+    "  \(mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) w = \(show(routing.weights.scalars))"
+  )
 }
 let dense = router.route(
   token, available: [true, true, true, true], settings: RoutingSettings(mode: .soft, k: 2),
@@ -40,9 +42,13 @@ let c = Tensor(shape: [1, 4], scalars: [1.0, -2.0, 0.5, 3.0])
 for mode in RoutingMode.allCases {
   let rows = routerGradient(mode)
   let perExpert = (0..<4).map { e in rows[e * 3..<e * 3 + 3].map(abs).reduce(0, +) }
-  print("  \(mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) |dL/dR row| per expert = \(show(perExpert))")
+  print(
+    "  \(mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) |dL/dR row| per expert = \(show(perExpert))"
+  )
 }
-print("  top-k leaves the two unselected experts' rows at zero; hard-soft reaches all four, as soft does")
+print(
+  "  top-k leaves the two unselected experts' rows at zero; hard-soft reaches all four, as soft does"
+)
 
 // Step 3. The two identities that the tests check instead of finite differences.
 print("\nStep 3: hard-soft's identities")
@@ -75,5 +81,11 @@ for index in 0..<12 {
   numerical.append((loss(h) - loss(-h)) / (2 * h))
 }
 func distance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { abs($0 - $1) }.max()! }
-print(String(format: "  finite differences against top-k's gradient: %.1e", distance(numerical, routerGradient(.topk))))
-print(String(format: "  finite differences against hard-soft's gradient: %.1e", distance(numerical, routerGradient(.hardsoft))))
+print(
+  String(
+    format: "  finite differences against top-k's gradient: %.1e",
+    distance(numerical, routerGradient(.topk))))
+print(
+  String(
+    format: "  finite differences against hard-soft's gradient: %.1e",
+    distance(numerical, routerGradient(.hardsoft))))

@@ -24,15 +24,28 @@ func routing(_ router: Router, k: Int) -> SiteRouting {
 print("Step 1: the balance term")
 let even = Router(weight: .zeros([experts, 8]))
 for k in 1...experts {
-  print(String(format: "  uniform routing, k = %d: balance %.3f", k, balanceTerm(routing(even, k: k), tokens: nil, experts: experts).item))
+  print(
+    String(
+      format: "  uniform routing, k = %d: balance %.3f", k,
+      balanceTerm(routing(even, k: k), tokens: nil, experts: experts).item))
 }
-let skewed = Router(weight: Tensor(shape: [experts, 8], scalars: (0..<(experts * 8)).map { $0 < 8 ? Float(5) : 0 }))
-print(String(format: "  expert 0 favoured (row 0 = 5: it wins every token whose features sum above 0): balance %.3f", balanceTerm(routing(skewed, k: 1), tokens: nil, experts: experts).item))
+let skewed = Router(
+  weight: Tensor(shape: [experts, 8], scalars: (0..<(experts * 8)).map { $0 < 8 ? Float(5) : 0 }))
+print(
+  String(
+    format:
+      "  expert 0 favoured (row 0 = 5: it wins every token whose features sum above 0): balance %.3f",
+    balanceTerm(routing(skewed, k: 1), tokens: nil, experts: experts).item))
 
 // Step 2. Entropy: log E for a token that spreads evenly, 0 for a token that is sure.
 print("\nStep 2: per-token entropy")
-print(String(format: "  uniform routing: mean entropy %.3f (log 4 = %.3f)", meanEntropy(routing(even, k: 2), tokens: nil).item, log(4.0)))
-print(String(format: "  row 0 = 5: mean entropy %.3f", meanEntropy(routing(skewed, k: 2), tokens: nil).item))
+print(
+  String(
+    format: "  uniform routing: mean entropy %.3f (log 4 = %.3f)",
+    meanEntropy(routing(even, k: 2), tokens: nil).item, log(4.0)))
+print(
+  String(
+    format: "  row 0 = 5: mean entropy %.3f", meanEntropy(routing(skewed, k: 2), tokens: nil).item))
 
 // Step 3. The experiment: train a router on RSL alone with each entropy sign, from the
 // same start, and watch what each does to the routing.

@@ -13,7 +13,8 @@ let datasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Datasets")
 let tasks: [ToyTask] = [.sst2, .cola]
 let splits = try ToyTask.all.map { task in
-  try Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0, try task.load($0, from: datasets)) })
+  try Dictionary(
+    uniqueKeysWithValues: Split.allCases.map { ($0, try task.load($0, from: datasets)) })
 }
 let tokenizer = Tokenizer(examples: splits.flatMap { $0.values.flatMap { $0 } })
 func examples(_ task: ToyTask, _ split: Split) -> [Example] {
@@ -47,7 +48,8 @@ var experts: [(name: String, adapters: [String: LoRA])] = []
 for task in tasks {
   let (adapters, losses) = try expertRecipe.train(
     model, on: examples(task, .train), tokenizer: tokenizer, seed: 0)
-  experts.append((task.name, Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })))
+  experts.append(
+    (task.name, Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })))
   print(String(format: "  %@: %d steps, final loss %.4f", task.name, losses.count, losses.last!))
 }
 
@@ -56,12 +58,15 @@ print("\nStep 2: routers over the experts")
 let mixture = Mixture(model: model, experts: experts, settings: mixRecipe.routing, seed: 0)
 let mixed = MixRecipe.mixedExamples(
   tasks.map { examples($0, .train) }, count: mixRecipe.routerExamples, seed: 0)
-print("  \(mixture.sites.count) sites; routers \(mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }) numbers, trained on \(mixed.count) mixed examples without task labels")
+print(
+  "  \(mixture.sites.count) sites; routers \(mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }) numbers, trained on \(mixed.count) mixed examples without task labels"
+)
 let every = max(1, mixRecipe.training.steps / 4)
 try mixture.train(on: mixed, tokenizer: tokenizer, recipe: mixRecipe, seed: 0) { report in
   if report.step.step % every == 0 {
-    print(String(format: "  step %4d: task loss %.4f; ", report.step.step, report.task)
-      + report.tally.summary(expertNames: mixture.expertNames))
+    print(
+      String(format: "  step %4d: task loss %.4f; ", report.step.step, report.task)
+        + report.tally.summary(expertNames: mixture.expertNames))
   }
 }
 
@@ -71,11 +76,13 @@ for (index, task) in tasks.enumerated() {
   let test = Array(examples(task, .test).prefix(evaluated))
   let routed = mixture.accuracy(test, tokenizer: tokenizer)
   let oracle = mixture.usingOnly(expert: index) { model.accuracy(test, tokenizer: tokenizer) }
-  print(String(format: "  %@: expert alone %.1f%%, mixture %.1f%%", task.name, 100 * oracle, 100 * routed))
+  print(
+    String(
+      format: "  %@: expert alone %.1f%%, mixture %.1f%%", task.name, 100 * oracle, 100 * routed))
 }
 
 // Step 4. Where each task's tokens go: the share of top-k slots per expert, per layer.
-print("\nStep 4: share of top-k slots per expert, by task and layer")
+print("\nStep 4: which expert each task's tokens choose first, by layer")
 for task in tasks {
   let tally = mixture.tally(Array(examples(task, .test).prefix(100)), tokenizer: tokenizer)
   for layer in 0..<model.configuration.layers {
@@ -83,6 +90,9 @@ for task in tasks {
     let shares = (0..<experts.count).map { expert in
       sites.map { $0.firstChoiceShare[expert] }.reduce(0, +) / Double(sites.count)
     }
-    print("  \(task.name) layer \(layer): first choice " + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1) }.joined(separator: ", "))
+    print(
+      "  \(task.name) layer \(layer): first choice "
+        + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1) }.joined(
+          separator: ", "))
   }
 }

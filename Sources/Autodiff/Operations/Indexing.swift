@@ -44,11 +44,14 @@ extension Tensor {
   /// tensor added at its index: `out[indices[i]] += self[i]`. Its backward pass gathers the
   /// gradient's rows back (the reverse of `gatherRows`).
   public func scatterAddRows(_ indices: [Int], rowCount: Int) -> Tensor {
-    precondition(rank == 2 && shape[0] == indices.count, "scatterAddRows of \(shape) with \(indices.count) indices")
+    precondition(
+      rank == 2 && shape[0] == indices.count,
+      "scatterAddRows of \(shape) with \(indices.count) indices")
     for index in indices where index < 0 || index >= rowCount {
       preconditionFailure("row index \(index) out of 0..<\(rowCount)")
     }
     let y = scatteredAdd(rows: indices, tableRows: rowCount)
-    return y.recorded((self, { g in g.gathered(rows: indices, shape: [indices.count, self.shape[1]]) }))
+    return y.recorded(
+      (self, { g in g.gathered(rows: indices, shape: [indices.count, self.shape[1]]) }))
   }
 }

@@ -32,6 +32,8 @@ extension Tensor {
 /// This is `value + gradientTarget − stopGradient(gradientTarget)` without the rounding of
 /// the two extra operations: the forward value is exactly `value`.
 public func straightThrough(value: Tensor, gradientTo gradientTarget: Tensor) -> Tensor {
-  precondition(value.shape == gradientTarget.shape, "straight-through of \(value.shape) and \(gradientTarget.shape)")
+  precondition(
+    value.shape == gradientTarget.shape,
+    "straight-through of \(value.shape) and \(gradientTarget.shape)")
   return value.detached().recorded((gradientTarget, { g in g }))
 }

@@ -27,7 +27,9 @@ enum ToyCoLA {
     ("see", "sees", "saw", "see", "seen"), ("speak", "speaks", "spoke", "speak", "spoken"),
   ]
   static let adjectives = ["tall", "old", "small", "happy", "quiet", "young", "clever", "tired"]
-  static let places = ["near the gate", "in the garden", "by the river", "at the school", "on the hill"]
+  static let places = [
+    "near the gate", "in the garden", "by the river", "at the school", "on the hill",
+  ]
   static let adverbs = ["quickly", "often", "today", "again", "slowly"]
 
   /// One example with a balanced label.

@@ -18,7 +18,8 @@ protocol Command {
 /// The commands, in the order `--help` lists them.
 var commands: [any Command.Type] {
   [
-    TrainCommand.self, MixCommand.self, RouteCommand.self, EvalCommand.self, PretrainCommand.self, DatasetsCommand.self,
+    TrainCommand.self, MixCommand.self, RouteCommand.self, EvalCommand.self, PretrainCommand.self,
+    DatasetsCommand.self,
     GradcheckCommand.self,
     BenchCommand.self,
   ]

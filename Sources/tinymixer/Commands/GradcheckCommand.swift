@@ -14,7 +14,8 @@ enum GradcheckCommand: Command {
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
-    var cases = GradientCheckCase.operations + GradientCheckCase.layers + GradientCheckCase.lora
+    var cases =
+      GradientCheckCase.operations + GradientCheckCase.layers + GradientCheckCase.lora
       + GradientCheckCase.routing
     if let filter = arguments.string("filter") {
       cases = cases.filter { $0.name.localizedCaseInsensitiveContains(filter) }

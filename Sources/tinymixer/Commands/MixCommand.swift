@@ -28,29 +28,61 @@ enum MixCommand: Command {
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
-      Option(name: "joint", valueName: nil, help: "train the experts with the routers (hardsoft, RSL, preservation)"),
-      Option(name: "routing", valueName: "MODE", help: "soft, topk or hardsoft (default: \(recipe.routing.mode))"),
-      Option(name: "k", valueName: "N", help: "experts per token while training (default: \(recipe.routing.k))"),
-      Option(name: "inference-k", valueName: "N", help: "experts per token at inference (default: --k)"),
-      Option(name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
-      Option(name: "entropy", valueName: "SIGN", help: "RSL's entropy term: spread (as printed) or sharpen (as described) (default: spread)"),
-      Option(name: "alpha-balance", valueName: "X", help: "weight of the balance term (default: \(recipe.loss.alpha))"),
-      Option(name: "lambda", valueName: "X", help: "weight of the entropy term (default: \(recipe.loss.lambda))"),
-      Option(name: "beta", valueName: "X", help: "weight of expert preservation, with --joint (default: \(recipe.beta))"),
-      Option(name: "router-examples", valueName: "N", help: "mixed training examples, drawn evenly from the tasks (default: \(recipe.routerExamples))"),
-      Option(name: "sites", valueName: "WHERE", help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
+      Option(
+        name: "joint", valueName: nil,
+        help: "train the experts with the routers (hardsoft, RSL, preservation)"),
+      Option(
+        name: "routing", valueName: "MODE",
+        help: "soft, topk or hardsoft (default: \(recipe.routing.mode))"),
+      Option(
+        name: "k", valueName: "N",
+        help: "experts per token while training (default: \(recipe.routing.k))"),
+      Option(
+        name: "inference-k", valueName: "N", help: "experts per token at inference (default: --k)"),
+      Option(
+        name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
+      Option(
+        name: "entropy", valueName: "SIGN",
+        help: "RSL's entropy term: spread (as printed) or sharpen (as described) (default: spread)"),
+      Option(
+        name: "alpha-balance", valueName: "X",
+        help: "weight of the balance term (default: \(recipe.loss.alpha))"),
+      Option(
+        name: "lambda", valueName: "X",
+        help: "weight of the entropy term (default: \(recipe.loss.lambda))"),
+      Option(
+        name: "beta", valueName: "X",
+        help: "weight of expert preservation, with --joint (default: \(recipe.beta))"),
+      Option(
+        name: "router-examples", valueName: "N",
+        help:
+          "mixed training examples, drawn evenly from the tasks (default: \(recipe.routerExamples))"
+      ),
+      Option(
+        name: "sites", valueName: "WHERE",
+        help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
     ] + Option.training(recipe.training) + [
       .seed, .threads,
-      Option(name: "expert-steps", valueName: "N", help: "steps of each stage-1 expert trained here (default: \(ExpertRecipe.standard.training.steps))"),
-      Option(name: "runs", valueName: "DIR", help: "where stage-1 experts are kept, as <task>/adapter (default: runs)"),
-      Option(name: "out", valueName: "DIR", help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
-      Option(name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+      Option(
+        name: "expert-steps", valueName: "N",
+        help:
+          "steps of each stage-1 expert trained here (default: \(ExpertRecipe.standard.training.steps))"
+      ),
+      Option(
+        name: "runs", valueName: "DIR",
+        help: "where stage-1 experts are kept, as <task>/adapter (default: runs)"),
+      Option(
+        name: "out", valueName: "DIR",
+        help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
+      Option(
+        name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
       Locations.datasetsOption,
     ]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(2, 16, "two or more tasks to mix (for example toy-sst2 toy-cola)")
+    try arguments.expectPositionals(
+      2, 16, "two or more tasks to mix (for example toy-sst2 toy-cola)")
     let tasks = try arguments.positionals.map(Project.task)
     guard Set(tasks.map(\.name)).count == tasks.count else {
       throw ToolError.usage("each task may be named once")
@@ -76,10 +108,12 @@ enum MixCommand: Command {
     for task in tasks {
       let file = try project.expert(
         task, recipe: expertRecipe, model: model, baseFolder: baseFolder,
-        folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs), seed: seed)
+        folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs),
+        seed: seed)
       expertFiles.append(file)
       let attached = try file.attach(to: model)
-      experts.append((task.name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+      experts.append(
+        (task.name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
     }
 
     // Stage 2 (or joint): the routers over the experts, on a mixed set without task labels.
@@ -97,7 +131,8 @@ enum MixCommand: Command {
     var lastTally: RoutingTally? = nil
     var logged: [String] = []
     let logEvery = max(1, recipe.training.steps / 4)
-    try mixture.train(on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed) { report in
+    try mixture.train(on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed) {
+      report in
       progress.show(report.step)
       lastTally = report.tally
       if report.step.step % logEvery == 0 || report.step.step == 1 {
@@ -117,26 +152,32 @@ enum MixCommand: Command {
 
     // Evaluation: each task's test split with the mixture, its own expert alone, the base.
     var table = Table(
-      ["task", "base", "expert (oracle)", "mixture", "mixture − expert"], rightAligned: [1, 2, 3, 4])
+      ["task", "base", "expert (oracle)", "mixture", "mixture − expert"],
+      rightAligned: [1, 2, 3, 4])
     for (index, task) in tasks.enumerated() {
       let test = project.examples(task, .test)
       let mixtureAccuracy = mixture.accuracy(test, tokenizer: project.tokenizer)
       let expertAccuracy = mixture.usingOnly(expert: index) {
         model.accuracy(test, tokenizer: project.tokenizer)
       }
-      let baseAccuracy = model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
+      let baseAccuracy = model.withoutAdapters {
+        model.accuracy(test, tokenizer: project.tokenizer)
+      }
       table.add([
         task.name, percent(baseAccuracy), percent(expertAccuracy), percent(mixtureAccuracy),
         String(format: "%+.1f", 100 * (mixtureAccuracy - expertAccuracy)),
       ])
     }
-    print("\ntest accuracy (\(project.examples(tasks[0], .test).count) examples per task; inference routes top-\(recipe.routing.inferenceK)):")
+    print(
+      "\ntest accuracy (\(project.examples(tasks[0], .test).count) examples per task; inference routes top-\(recipe.routing.inferenceK)):"
+    )
     print(table.rendered)
 
     print("\nwhich expert each task's tokens chose first (inference, mean over sites):")
     var routingTable = Table(["task"] + mixture.expertNames, rightAligned: Set(1...tasks.count))
     for task in tasks {
-      let tally = mixture.tally(Array(project.examples(task, .test).prefix(200)), tokenizer: project.tokenizer)
+      let tally = mixture.tally(
+        Array(project.examples(task, .test).prefix(200)), tokenizer: project.tokenizer)
       routingTable.add([task.name] + tally.firstChoiceShare.map(percent))
     }
     print(routingTable.rendered)
@@ -161,14 +202,18 @@ enum MixCommand: Command {
     var recipe = MixRecipe()
     recipe.joint = arguments.has("joint")
     recipe.routing.mode = try arguments.choice("routing", default: recipe.routing.mode)
-    recipe.routing.k = try arguments.integer("k", default: min(recipe.routing.k, experts), in: 1...experts)
-    recipe.routing.inferenceK = try arguments.integer("inference-k", default: recipe.routing.k, in: 1...experts)
+    recipe.routing.k = try arguments.integer(
+      "k", default: min(recipe.routing.k, experts), in: 1...experts)
+    recipe.routing.inferenceK = try arguments.integer(
+      "inference-k", default: recipe.routing.k, in: 1...experts)
     recipe.loss.kind = try arguments.choice("loss", default: recipe.loss.kind)
     recipe.loss.entropy = try arguments.choice("entropy", default: recipe.loss.entropy)
-    recipe.loss.alpha = try arguments.number("alpha-balance", default: recipe.loss.alpha, in: 0...100)
+    recipe.loss.alpha = try arguments.number(
+      "alpha-balance", default: recipe.loss.alpha, in: 0...100)
     recipe.loss.lambda = try arguments.number("lambda", default: recipe.loss.lambda, in: 0...100)
     recipe.beta = try arguments.number("beta", default: recipe.beta, in: 0...1e6)
-    recipe.routerExamples = try arguments.integer("router-examples", default: recipe.routerExamples, in: 1...1_000_000)
+    recipe.routerExamples = try arguments.integer(
+      "router-examples", default: recipe.routerExamples, in: 1...1_000_000)
     recipe.training = try arguments.trainingSettings(recipe.training)
     return recipe
   }
@@ -201,7 +246,8 @@ extension Project {
       print("\(task.name): expert read from \(folder.path)")
       return file
     }
-    print("\(task.name): training its expert (\(recipe.training.steps) steps; saved to \(folder.path))")
+    print(
+      "\(task.name): training its expert (\(recipe.training.steps) steps; saved to \(folder.path))")
     var progress = ProgressDisplay(task.name)
     let (adapters, _) = try recipe.train(
       model, on: examples(task, .train), tokenizer: tokenizer, seed: seed

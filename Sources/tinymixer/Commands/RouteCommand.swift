@@ -12,12 +12,19 @@ enum RouteCommand: Command {
   static let synopsis =
     "tinymixer route <mixer-dir> [--layer N] [--numbers] [--examples N] [--svg FILE] [--text PROMPT] [--base DIR]"
   static let options: [Option] = [
-    Option(name: "layer", valueName: "N", help: "one layer's sites only (default: every site, averaged)"),
+    Option(
+      name: "layer", valueName: "N", help: "one layer's sites only (default: every site, averaged)"),
     Option(name: "numbers", valueName: nil, help: "print the percentages beside the shades"),
     Option(name: "examples", valueName: "N", help: "test examples per task (default: 200)"),
-    Option(name: "svg", valueName: "FILE", help: "where to write the heatmap (default: <mixer-dir>/routing.svg)"),
-    Option(name: "text", valueName: "PROMPT", help: "also show which experts each token of PROMPT chose at each site"),
-    Option(name: "base", valueName: "DIR", help: "the base model (default: the one recorded in the mixer)"),
+    Option(
+      name: "svg", valueName: "FILE",
+      help: "where to write the heatmap (default: <mixer-dir>/routing.svg)"),
+    Option(
+      name: "text", valueName: "PROMPT",
+      help: "also show which experts each token of PROMPT chose at each site"),
+    Option(
+      name: "base", valueName: "DIR",
+      help: "the base model (default: the one recorded in the mixer)"),
     .threads, Locations.datasetsOption,
   ]
 
@@ -39,28 +46,39 @@ enum RouteCommand: Command {
     }
     let tasks = mixture.expertNames.compactMap(ToyTask.named)
     guard !tasks.isEmpty else {
-      throw ToolError.failure("none of the experts (\(mixture.expertNames.joined(separator: ", "))) is named after a toy task")
+      throw ToolError.failure(
+        "none of the experts (\(mixture.expertNames.joined(separator: ", "))) is named after a toy task"
+      )
     }
 
-    // Share of top-k slots each expert takes on each task's tokens, at the chosen sites.
+    // The mean mixing weight of each expert on each task's tokens, at the chosen sites.
     let inLayer = { (path: String) in layer.map { path.contains("layers.\($0).") } ?? true }
     var rows: [[Double]] = []
     for task in tasks {
-      let tally = mixture.tally(Array(project.examples(task, .test).prefix(count)), tokenizer: project.tokenizer)
+      let tally = mixture.tally(
+        Array(project.examples(task, .test).prefix(count)), tokenizer: project.tokenizer)
       let sites = tally.sites.filter { inLayer($0.site) }
       rows.append(
         (0..<mixture.expertNames.count).map { expert in
-          sites.map { $0.selectionShare[expert] }.reduce(0, +) / Double(sites.count)
+          sites.map { $0.meanWeight[expert] }.reduce(0, +) / Double(sites.count)
         })
     }
     let scope = layer.map { "layer \($0)'s sites" } ?? "all \(mixture.sites.count) sites, averaged"
     print(
-      "share of top-\(mixture.context.settings.inferenceK) slots per expert, by task (inference routing; \(scope); up to \(count) test examples per task)\n"
+      "mean mixing weight per expert, by task (inference routing, top-\(mixture.context.settings.inferenceK); \(scope); up to \(count) test examples per task)\n"
     )
-    print(heatmap(rows, rowNames: tasks.map(\.name), columnNames: mixture.expertNames, numbers: arguments.has("numbers")))
-    let svgURL = URL(fileURLWithPath: arguments.string("svg") ?? folder.appendingPathComponent("routing.svg").path)
+    print(
+      heatmap(
+        rows, rowNames: tasks.map(\.name), columnNames: mixture.expertNames,
+        numbers: arguments.has("numbers")))
+    let svgURL = URL(
+      fileURLWithPath: arguments.string("svg") ?? folder.appendingPathComponent("routing.svg").path)
     try writeAtomically(
-      Data(svg(rows, rowNames: tasks.map(\.name), columnNames: mixture.expertNames, title: "expert activation by task (\(scope))").utf8),
+      Data(
+        svg(
+          rows, rowNames: tasks.map(\.name), columnNames: mixture.expertNames,
+          title: "mean mixing weight per expert, by task (\(scope))"
+        ).utf8),
       to: svgURL)
     print("\nSVG written to \(svgURL.path)")
 
@@ -75,9 +93,12 @@ enum RouteCommand: Command {
     -> String
   {
     let shades = [" ", "░", "▒", "▓", "█"]
-    let width = max(numbers ? 10 : 4, (columnNames.map(\.count).max() ?? 0) + 2)
+    let width = max(numbers ? 12 : 6, (columnNames.map(\.count).max() ?? 0) + 2)
     let nameWidth = (rowNames.map(\.count).max() ?? 0) + 2
-    var lines = [String(repeating: " ", count: nameWidth) + columnNames.map { $0.padding(toLength: width, withPad: " ", startingAt: 0) }.joined()]
+    var lines = [
+      String(repeating: " ", count: nameWidth)
+        + columnNames.map { $0.padding(toLength: width, withPad: " ", startingAt: 0) }.joined()
+    ]
     for (name, row) in zip(rowNames, rows) {
       var line = name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
       for value in row {
@@ -110,16 +131,21 @@ enum RouteCommand: Command {
       "<text x=\"10\" y=\"18\" font-size=\"14\">\(escaped(title))</text>",
     ]
     for (column, name) in columnNames.enumerated() {
-      parts.append("<text x=\"\(left + column * cell + cell / 2)\" y=\"\(top - 8)\" text-anchor=\"middle\">\(escaped(name))</text>")
+      parts.append(
+        "<text x=\"\(left + column * cell + cell / 2)\" y=\"\(top - 8)\" text-anchor=\"middle\">\(escaped(name))</text>"
+      )
     }
     for (row, values) in rows.enumerated() {
       let y = top + row * cell
-      parts.append("<text x=\"\(left - 6)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"end\">\(escaped(rowNames[row]))</text>")
+      parts.append(
+        "<text x=\"\(left - 6)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"end\">\(escaped(rowNames[row]))</text>"
+      )
       for (column, value) in values.enumerated() {
         let shade = Int(255 - 200 * value)
         parts.append(
           "<rect x=\"\(left + column * cell)\" y=\"\(y)\" width=\"\(cell - 2)\" height=\"\(cell - 2)\" fill=\"rgb(\(shade),\(shade),255)\"/>"
-            + "<text x=\"\(left + column * cell + cell / 2 - 1)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\">\(String(format: "%.0f%%", 100 * value))</text>")
+            + "<text x=\"\(left + column * cell + cell / 2 - 1)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\">\(String(format: "%.0f%%", 100 * value))</text>"
+        )
       }
     }
     parts.append("</svg>")
@@ -128,7 +154,9 @@ enum RouteCommand: Command {
 
   /// For each token of `text` (with `<bos>` and `<sep>`), the letters of the experts it chose
   /// at each site of `layer` (or the first site of every layer), first choice first.
-  static func tokenView(_ text: String, mixture: Mixture, tokenizer: Tokenizer, layer: Int?) -> String {
+  static func tokenView(_ text: String, mixture: Mixture, tokenizer: Tokenizer, layer: Int?)
+    -> String
+  {
     let ids = [Tokenizer.begin] + tokenizer.encode(text) + [Tokenizer.separator]
     mixture.inference(recording: true) {
       mixture.context.reset()
@@ -141,8 +169,10 @@ enum RouteCommand: Command {
     }
     let letters = mixture.expertNames.indices.map { String(UnicodeScalar(UInt8(97 + $0 % 26))) }
     let names = chosen.map { site, _ in
-      site.path.replacingOccurrences(of: "model.layers.", with: "L").replacingOccurrences(of: ".self_attn.", with: ".")
-        .replacingOccurrences(of: ".mlp.", with: ".")
+      site.path.replacingOccurrences(of: "model.layers.", with: "L").replacingOccurrences(
+        of: ".self_attn.", with: "."
+      )
+      .replacingOccurrences(of: ".mlp.", with: ".")
     }
     let tokenWidth = max(8, ids.map { tokenizer.decode([$0]).count }.max() ?? 0) + 2
     let columnWidth = max(6, (names.map(\.count).max() ?? 0) + 1)

@@ -78,7 +78,8 @@ struct TrainingBenchmark {
     func step(_ tape: Tape) {
       let loss = tape.record {
         mixture.context.reset()
-        let task = model.loss(tokens: tokens, targets: targets, mask: mask, batch: batch, length: length)
+        let task = model.loss(
+          tokens: tokens, targets: targets, mask: mask, batch: batch, length: length)
         return task + routingLoss(mixture.lastRoutings, tokens: nil, settings: rsl).loss
       }
       let gradients = tape.gradients(of: loss)
