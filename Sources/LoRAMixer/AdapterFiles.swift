@@ -23,6 +23,9 @@ public struct LoRAAdapterFile {
   public var sites: [String: Site]
   /// `adapter_config.json` as read or to be written.
   public var config: JSON
+  /// Keys of the weights file that are not a layer's `lora_A` or `lora_B` weight (PEFT's
+  /// `lora_embedding_A`, `modules_to_save` copies, biases, ...): read, not used, and reported.
+  public var unplacedKeys: [String] = []
 
   /// The prefix PEFT puts before a model's parameter names.
   public static let keyPrefix = "base_model.model."
@@ -69,8 +72,10 @@ public struct LoRAAdapterFile {
   }
 
   /// Reads an adapter directory. Keys are matched with or without PEFT's
-  /// `base_model.model.` prefix; a key that is not a `lora_A` or `lora_B` weight, or a layer
-  /// with only one of the two, is an error that names it.
+  /// `base_model.model.` prefix; each layer's rank and alpha come from `r` and `lora_alpha`
+  /// unless `rank_pattern` or `alpha_pattern` names it. A key that is not a `lora_A` or
+  /// `lora_B` weight is kept in `unplacedKeys`; a layer with only one of the two, or a rank
+  /// other than the config's, is an error that names it.
   public static func load(from directory: URL, dtype: DType = .float32) throws -> LoRAAdapterFile {
     let configURL = directory.appendingPathComponent("adapter_config.json")
     guard let configData = try? Data(contentsOf: configURL) else {
@@ -100,13 +105,15 @@ public struct LoRAAdapterFile {
     }
 
     var parts: [String: [String: Tensor]] = [:]
+    var unplaced: [String] = []
     for (key, stored) in file.tensors {
       let name = key.hasPrefix(keyPrefix) ? String(key.dropFirst(keyPrefix.count)) : key
       let pieces = name.split(separator: ".")
       guard pieces.count >= 3, pieces.last == "weight",
         ["lora_A", "lora_B"].contains(pieces[pieces.count - 2])
       else {
-        throw ModelFileError(weightsURL.path, "key '\(key)' is not a lora_A or lora_B weight")
+        unplaced.append(key)
+        continue
       }
       let path = pieces.dropLast(2).joined(separator: ".")
       guard let values = stored.doubles, stored.shape.count == 2 else {
@@ -116,6 +123,12 @@ public struct LoRAAdapterFile {
       parts[path, default: [:]][String(pieces[pieces.count - 2])] = Tensor(
         shape: stored.shape, scalars: values, dtype: dtype)
     }
+    guard !parts.isEmpty else {
+      throw ModelFileError(
+        weightsURL.path, "no lora_A or lora_B weights among its \(file.tensors.count) keys")
+    }
+    let rankPattern = config["rank_pattern"]?.object ?? []
+    let alphaPattern = config["alpha_pattern"]?.object ?? []
     var sites: [String: Site] = [:]
     for (path, pair) in parts {
       guard let down = pair["lora_A"], let up = pair["lora_B"] else {
@@ -128,20 +141,65 @@ public struct LoRAAdapterFile {
           weightsURL.path,
           "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
       }
-      sites[path] = Site(
-        down: down, up: up, scale: LoRA.scale(rank: down.shape[0], alpha: alpha, rsLoRA: rsLoRA))
-    }
-    if config["rank_pattern"]?.object?.isEmpty ?? true {
-      for (path, site) in sites where site.rank != rank {
+      let expectedRank = patternValue(rankPattern, for: path)?.integer ?? rank
+      guard down.shape[0] == expectedRank else {
         throw ModelFileError(
           weightsURL.path,
-          "layer '\(path)' has rank \(site.rank) but r is \(rank) and there is no rank_pattern")
+          "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(expectedRank) (r or rank_pattern)"
+        )
       }
+      let siteAlpha = patternValue(alphaPattern, for: path)?.double ?? alpha
+      sites[path] = Site(
+        down: down, up: up, scale: LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA))
     }
     var adapter = LoRAAdapterFile(adapters: [], alpha: alpha, rsLoRA: rsLoRA, baseModel: "")
     adapter.sites = sites
     adapter.config = config
+    adapter.unplacedKeys = unplaced.sorted()
     return adapter
+  }
+
+  /// The value a PEFT `rank_pattern` or `alpha_pattern` gives `path`: the first key that
+  /// names the layer or a suffix of its path (PEFT matches `(.*\.)?key$`).
+  static func patternValue(_ pattern: [(String, JSON)], for path: String) -> JSON? {
+    pattern.first { key, _ in matches(path, key) }?.1
+  }
+
+  /// Whether `path` is `name` or ends with `.name`.
+  static func matches(_ path: String, _ name: String) -> Bool {
+    path == name || path.hasSuffix("." + name)
+  }
+
+  /// The layers of `model` that `target_modules` selects: a list of names (each the whole
+  /// path or its last components), a regular expression matched against the whole path,
+  /// or `all-linear` (every Linear but the output head).
+  public func targetedLayers(in model: Module) throws -> [String] {
+    let linears = model.namedModules().filter { $0.module is Linear }.map(\.path)
+    switch config["target_modules"] {
+    case .some(.array(let names)):
+      let wanted = names.compactMap(\.string)
+      return linears.filter { path in wanted.contains { Self.matches(path, $0) } }
+    case .some(.string("all-linear")):
+      return linears.filter { $0 != "lm_head" }
+    case .some(.string(let pattern)):
+      guard let expression = try? Regex(pattern) else {
+        throw ModelFileError(
+          "adapter_config.json", "target_modules '\(pattern)' is not a regular expression")
+      }
+      return linears.filter { (try? expression.wholeMatch(in: $0)) != nil }
+    default:
+      return []
+    }
+  }
+
+  /// What reading this adapter onto `model` leaves out, never silently: keys that are not
+  /// LoRA weights, and layers `target_modules` selects that have no weights in the file.
+  public func omissions(on model: Module) throws -> [String] {
+    let missing = Set(try targetedLayers(in: model)).subtracting(sites.keys).sorted()
+    return unplacedKeys.map { "key '\($0)' is not a lora_A or lora_B weight; not used" }
+      + missing.map {
+        "layer '\($0)' is targeted by target_modules but has no weights; left as the base"
+      }
   }
 
   /// Attaches the adapter's layers to `model` (frozen), checking every path and shape.

@@ -29,7 +29,10 @@ public enum MixerFiles {
     }
     var routers = SafeTensorsFile(metadata: ["format": "pt"])
     for (name, weight) in mixture.routerParameters() {
-      routers.tensors[name] = SafeTensor(shape: weight.shape, floats: weight.floats)
+      routers.tensors[name] =
+        weight.dtype == .float32
+        ? SafeTensor(shape: weight.shape, floats: weight.floats)
+        : SafeTensor(shape: weight.shape, doubles: weight.doubles)
     }
     try routers.write(to: folder.appendingPathComponent(routersName))
     let settings = mixture.context.settings
@@ -120,8 +123,9 @@ public enum MixerFiles {
     let config = try readConfig(folder)
     var files: [LoRAAdapterFile] = []
     var experts: [(name: String, adapters: [String: LoRA])] = []
+    let dtype = model.namedParameters().first?.tensor.dtype ?? .float32
     for (name, expertFolder) in config.experts {
-      let file = try LoRAAdapterFile.load(from: expertFolder)
+      let file = try LoRAAdapterFile.load(from: expertFolder, dtype: dtype)
       let attached = try file.attach(to: model)
       files.append(file)
       experts.append(

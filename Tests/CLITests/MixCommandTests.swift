@@ -38,6 +38,20 @@ import Testing
   #expect(again.status == 0, "\(again.error)")
   #expect(again.output.contains("toy-sst2: expert read from"))
 
+  // Plug and play: route over the two adapter folders, routers trained on toy-sst2 alone.
+  let plugged = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "--experts", runs.appendingPathComponent("toy-sst2/adapter").path,
+      runs.appendingPathComponent("toy-cola/adapter").path, "--base", tinyBase, "--steps", "1",
+      "--batch", "8", "--router-examples", "8", "--runs", runs.path, "--out",
+      runs.appendingPathComponent("plugged").path, "--datasets", datasetsFolder,
+    ])
+  #expect(plugged.status == 0, "\(plugged.error)")
+  #expect(plugged.output.contains("toy-cola: 4 adapted layers, rank 8"))
+  #expect(plugged.output.contains("routed sites × 2 experts"))
+  #expect(!plugged.output.contains("training its expert"))
+
   let svg = runs.appendingPathComponent("routing.svg")
   let route = try runProduct(
     "tinymixer",
@@ -62,6 +76,8 @@ import Testing
     ),
     (["mix", "toy-sst2", "toy-cola", "--k", "3"], "--k"),
     (["mix", "toy-sst2", "toy-sst2"], "each task may be named once"),
+    (["mix", "toy-sst2", "--experts", "a"], "--experts needs two or more adapter folders"),
+    (["mix", "toy-sst2", "--experts", "a", "b", "--joint"], "cannot be --joint"),
   ] {
     let run = try runProduct("tinymixer", arguments + ["--datasets", datasetsFolder])
     #expect(run.status == 2, "\(arguments)")

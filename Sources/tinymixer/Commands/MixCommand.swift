@@ -24,7 +24,7 @@ enum MixCommand: Command {
   static let name = "mix"
   static let summary = "train routers (or routers and experts) over one LoRA expert per task"
   static let synopsis =
-    "tinymixer mix <task> <task...> [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR]"
+    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR]"
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
@@ -69,6 +69,11 @@ enum MixCommand: Command {
           "steps of each stage-1 expert trained here (default: \(ExpertRecipe.standard.training.steps))"
       ),
       Option(
+        name: "experts", valueName: nil,
+        help:
+          "plug and play: the positionals that are folders are PEFT adapters to route over (frozen), the others the tasks that train and test the routers"
+      ),
+      Option(
         name: "runs", valueName: "DIR",
         help: "where stage-1 experts are kept, as <task>/adapter (default: runs)"),
       Option(
@@ -81,13 +86,23 @@ enum MixCommand: Command {
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(
-      2, 16, "two or more tasks to mix (for example toy-sst2 toy-cola)")
-    let tasks = try arguments.positionals.map(Project.task)
+    let plugAndPlay = arguments.has("experts")
+    let folders = plugAndPlay ? arguments.positionals.filter { ToyTask.named($0) == nil } : []
+    let taskNames = arguments.positionals.filter { !folders.contains($0) }
+    guard taskNames.count >= (plugAndPlay ? 1 : 2), !plugAndPlay || folders.count >= 2 else {
+      throw ToolError.usage(
+        plugAndPlay
+          ? "--experts needs two or more adapter folders and at least one task to train the routers on"
+          : "two or more tasks to mix (for example toy-sst2 toy-cola)")
+    }
+    let tasks = try taskNames.map(Project.task)
     guard Set(tasks.map(\.name)).count == tasks.count else {
       throw ToolError.usage("each task may be named once")
     }
-    let recipe = try mixRecipe(arguments, experts: tasks.count)
+    if plugAndPlay && arguments.has("joint") {
+      throw ToolError.usage("--experts routes over frozen adapters; it cannot be --joint")
+    }
+    let recipe = try mixRecipe(arguments, experts: plugAndPlay ? folders.count : tasks.count)
     let sites = try arguments.choice("sites", default: SiteChoice.attention)
     let seed = UInt64(try arguments.integer("seed", default: 0))
     var expertRecipe = ExpertRecipe.standard
@@ -102,18 +117,38 @@ enum MixCommand: Command {
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
 
-    // Stage 1: one expert per task, trained on that task alone.
+    // Stage 1: one expert per task, trained on that task alone; or, plug and play, the
+    // adapters in the folders given.
     var expertFiles: [LoRAAdapterFile] = []
     var experts: [(name: String, adapters: [String: LoRA])] = []
-    for task in tasks {
-      let file = try project.expert(
-        task, recipe: expertRecipe, model: model, baseFolder: baseFolder,
-        folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs),
-        seed: seed)
-      expertFiles.append(file)
-      let attached = try file.attach(to: model)
-      experts.append(
-        (task.name, Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+    if plugAndPlay {
+      for path in folders {
+        let folder = URL(fileURLWithPath: path)
+        let file: LoRAAdapterFile
+        do { file = try LoRAAdapterFile.load(from: folder) } catch {
+          throw ToolError.failure("\(error)")
+        }
+        let name = expertName(folder)
+        guard !experts.contains(where: { $0.name == name }) else {
+          throw ToolError.usage("two experts would be named '\(name)'; rename a folder")
+        }
+        let ranks = Set(file.sites.values.map(\.rank)).sorted().map(String.init)
+        print(
+          "\(name): \(file.sites.count) adapted layers, rank \(ranks.joined(separator: "/")), from \(folder.path)"
+        )
+        for omission in try file.omissions(on: model) { print("  note: \(omission)") }
+        expertFiles.append(file)
+        experts.append((name, try attachedAdapters(file, model)))
+      }
+    } else {
+      for task in tasks {
+        let file = try project.expert(
+          task, recipe: expertRecipe, model: model, baseFolder: baseFolder,
+          folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs),
+          seed: seed)
+        expertFiles.append(file)
+        experts.append((task.name, try attachedAdapters(file, model)))
+      }
     }
 
     // Stage 2 (or joint): the routers over the experts, on a mixed set without task labels.
@@ -124,7 +159,7 @@ enum MixCommand: Command {
     let routerCount = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
     let expertCount = mixture.expertParameters().reduce(0) { $0 + $1.tensor.count }
     print(
-      "\(recipe.joint ? "joint" : "stage 2"): \(mixture.sites.count) routed sites × \(tasks.count) experts, \(describe(recipe)), \(grouped(mixed.count)) mixed examples, \(recipe.training.steps) steps"
+      "\(recipe.joint ? "joint" : "stage 2"): \(mixture.sites.count) routed sites × \(experts.count) experts, \(describe(recipe)), \(grouped(mixed.count)) mixed examples, \(recipe.training.steps) steps"
     )
     let trainingStarted = Date()
     var progress = ProgressDisplay(recipe.joint ? "joint" : "routers")
@@ -154,18 +189,20 @@ enum MixCommand: Command {
     var table = Table(
       ["task", "base", "expert (oracle)", "mixture", "mixture − expert"],
       rightAligned: [1, 2, 3, 4])
-    for (index, task) in tasks.enumerated() {
+    for task in tasks {
       let test = project.examples(task, .test)
       let mixtureAccuracy = mixture.accuracy(test, tokenizer: project.tokenizer)
-      let expertAccuracy = mixture.usingOnly(expert: index) {
-        model.accuracy(test, tokenizer: project.tokenizer)
+      let oracle = mixture.expertNames.firstIndex(of: task.name)
+      let expertAccuracy = oracle.map { expert in
+        mixture.usingOnly(expert: expert) { model.accuracy(test, tokenizer: project.tokenizer) }
       }
       let baseAccuracy = model.withoutAdapters {
         model.accuracy(test, tokenizer: project.tokenizer)
       }
       table.add([
-        task.name, percent(baseAccuracy), percent(expertAccuracy), percent(mixtureAccuracy),
-        String(format: "%+.1f", 100 * (mixtureAccuracy - expertAccuracy)),
+        task.name, percent(baseAccuracy), expertAccuracy.map(percent) ?? "no expert named so",
+        percent(mixtureAccuracy),
+        expertAccuracy.map { String(format: "%+.1f", 100 * (mixtureAccuracy - $0)) } ?? "",
       ])
     }
     print(
@@ -174,7 +211,8 @@ enum MixCommand: Command {
     print(table.rendered)
 
     print("\nwhich expert each task's tokens chose first (inference, mean over sites):")
-    var routingTable = Table(["task"] + mixture.expertNames, rightAligned: Set(1...tasks.count))
+    var routingTable = Table(
+      ["task"] + mixture.expertNames, rightAligned: Set(1...mixture.expertNames.count))
     for task in tasks {
       let tally = mixture.tally(
         Array(project.examples(task, .test).prefix(200)), tokenizer: project.tokenizer)
@@ -229,6 +267,22 @@ enum MixCommand: Command {
     let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""
     return "\(recipe.routing.mode) top-\(recipe.routing.k), \(loss)\(preservation)"
   }
+}
+
+/// An expert's name from its folder: the folder's name, or its parent's when the folder is
+/// called `adapter` (`runs/toy-sst2/adapter` is `toy-sst2`).
+func expertName(_ folder: URL) -> String {
+  let last = folder.standardizedFileURL.lastPathComponent
+  return last == "adapter"
+    ? folder.standardizedFileURL.deletingLastPathComponent().lastPathComponent : last
+}
+
+/// Attaches `file` to `model`, as a failure naming the file when it does not fit.
+func attachedAdapters(_ file: LoRAAdapterFile, _ model: LlamaForCausalLM) throws -> [String: LoRA] {
+  do {
+    return Dictionary(
+      uniqueKeysWithValues: try file.attach(to: model).map { ($0.path, $0.adapter) })
+  } catch { throw ToolError.failure("\(error)") }
 }
 
 extension Project {

@@ -1,0 +1,193 @@
+import Autodiff
+import Foundation
+import NN
+import SafeTensors
+import Testing
+
+@testable import LoRAMixer
+
+/// Writes a PEFT adapter directory by hand: `config` as adapter_config.json, and for each
+/// layer path a random A `[rank, 16]` and B `[16, rank]` (keys with the PEFT prefix unless
+/// `bareKeys`), plus `extraKeys`.
+func writeAdapter(
+  _ folder: URL, config: JSON, ranks: [String: Int], bareKeys: Bool = false,
+  extraKeys: [String] = [], seed: UInt64
+) throws {
+  var generator = SeededGenerator(seed: seed)
+  var file = SafeTensorsFile()
+  let prefix = bareKeys ? "" : LoRAAdapterFile.keyPrefix
+  for (path, rank) in ranks {
+    let a = Tensor.normal([rank, 16], dtype: .float64, generator: &generator)
+    let b = Tensor.normal([16, rank], dtype: .float64, generator: &generator)
+    file.tensors["\(prefix)\(path).lora_A.weight"] = SafeTensor(shape: a.shape, doubles: a.doubles)
+    file.tensors["\(prefix)\(path).lora_B.weight"] = SafeTensor(shape: b.shape, doubles: b.doubles)
+  }
+  for key in extraKeys { file.tensors[key] = SafeTensor(shape: [2], doubles: [1, 2]) }
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  try Data(config.prettyText().utf8).write(to: folder.appendingPathComponent("adapter_config.json"))
+  try file.write(to: folder.appendingPathComponent("adapter_model.safetensors"))
+}
+
+func loraConfig(
+  r: Int, alpha: Double, rsLoRA: Bool = false, targets: JSON,
+  rankPattern: [(String, JSON)] = [], alphaPattern: [(String, JSON)] = []
+) -> JSON {
+  .object([
+    ("peft_type", .string("LORA")), ("r", .integer(r)), ("lora_alpha", .double(alpha)),
+    ("use_rslora", .bool(rsLoRA)), ("target_modules", targets),
+    ("rank_pattern", .object(rankPattern)), ("alpha_pattern", .object(alphaPattern)),
+  ])
+}
+
+let layer = "model.layers"
+
+@Test func rankAndAlphaPatternsRegexTargetsAndEveryOmissionAreRead() throws {
+  let folder = temporaryFolder("peft")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try writeAdapter(
+    folder,
+    config: loraConfig(
+      r: 2, alpha: 4, targets: .string(#"model\.layers\.\d+\.self_attn\.(q|v)_proj"#),
+      rankPattern: [("q_proj", .integer(4))],
+      alphaPattern: [("\(layer).1.self_attn.v_proj", .double(10))]),
+    ranks: [
+      "\(layer).0.self_attn.q_proj": 4, "\(layer).1.self_attn.q_proj": 4,
+      "\(layer).0.self_attn.v_proj": 2, "\(layer).1.self_attn.v_proj": 2,
+    ],
+    bareKeys: true, extraKeys: ["base_model.model.lm_head.modules_to_save.weight"], seed: 1)
+  let adapter = try LoRAAdapterFile.load(from: folder, dtype: .float64)
+  #expect(adapter.sites["\(layer).0.self_attn.q_proj"]!.scale == 1)  // 4 / 4
+  #expect(adapter.sites["\(layer).0.self_attn.v_proj"]!.scale == 2)  // 4 / 2
+  #expect(adapter.sites["\(layer).1.self_attn.v_proj"]!.scale == 5)  // 10 / 2
+  #expect(adapter.unplacedKeys == ["base_model.model.lm_head.modules_to_save.weight"])
+  let model = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+  #expect(try adapter.targetedLayers(in: model).count == 4)
+  #expect(
+    try adapter.omissions(on: model) == [
+      "key 'base_model.model.lm_head.modules_to_save.weight' is not a lora_A or lora_B weight; not used"
+    ])
+
+  // A list that targets more layers than the file has: each missing one is named.
+  var listed = adapter
+  listed.config = loraConfig(
+    r: 2, alpha: 4, targets: .array([.string("q_proj"), .string("o_proj")]))
+  let omissions = try listed.omissions(on: model)
+  #expect(
+    omissions.contains(
+      "layer '\(layer).1.self_attn.o_proj' is targeted by target_modules but has no weights; left as the base"
+    ))
+  listed.config = loraConfig(r: 2, alpha: 4, targets: .string("all-linear"))
+  #expect(try listed.targetedLayers(in: model).count == 2 * 7)
+}
+
+@Test func aRankThatDisagreesWithTheConfigIsNamed() throws {
+  let folder = temporaryFolder("peft-rank")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try writeAdapter(
+    folder, config: loraConfig(r: 2, alpha: 4, targets: .array([.string("q_proj")])),
+    ranks: ["\(layer).0.self_attn.q_proj": 3], seed: 2)
+  #expect {
+    try LoRAAdapterFile.load(from: folder)
+  } throws: { error in
+    "\(error)".contains(
+      "layer 'model.layers.0.self_attn.q_proj' has rank 3 but the config gives it rank 2")
+  }
+}
+
+@Test func heterogeneousAdaptersRouteTogetherAsTheClosedFormSays() throws {
+  // Three public-style adapters: different ranks, alphas, rsLoRA and targets.
+  let root = temporaryFolder("hetero")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let specs: [(JSON, [String: Int])] = [
+    (
+      loraConfig(r: 2, alpha: 4, targets: .array([.string("q_proj"), .string("v_proj")])),
+      [
+        "\(layer).0.self_attn.q_proj": 2, "\(layer).0.self_attn.v_proj": 2,
+        "\(layer).1.self_attn.q_proj": 2, "\(layer).1.self_attn.v_proj": 2,
+      ]
+    ),
+    (
+      loraConfig(
+        r: 4, alpha: 8, rsLoRA: true, targets: .array([.string("v_proj"), .string("o_proj")])),
+      [
+        "\(layer).0.self_attn.v_proj": 4, "\(layer).1.self_attn.v_proj": 4,
+        "\(layer).1.self_attn.o_proj": 4,
+      ]
+    ),
+    (
+      loraConfig(r: 3, alpha: 3, targets: .array([.string("q_proj")])),
+      ["\(layer).1.self_attn.q_proj": 3]
+    ),
+  ]
+  let model = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+  var experts: [(name: String, adapters: [String: LoRA])] = []
+  var files: [LoRAAdapterFile] = []
+  for (index, (config, ranks)) in specs.enumerated() {
+    let folder = root.appendingPathComponent("e\(index)")
+    try writeAdapter(folder, config: config, ranks: ranks, seed: 10 + UInt64(index))
+    let file = try LoRAAdapterFile.load(from: folder, dtype: .float64)
+    files.append(file)
+    let attached = try file.attach(to: model)
+    experts.append(
+      ("e\(index)", Dictionary(uniqueKeysWithValues: attached.map { ($0.path, $0.adapter) })))
+  }
+  let mixture = Mixture(
+    model: model, experts: experts, settings: RoutingSettings(mode: .soft, k: 2), seed: 3)
+  #expect(
+    mixture.sites.map(\.path) == [
+      "\(layer).0.self_attn.q_proj", "\(layer).0.self_attn.v_proj", "\(layer).1.self_attn.q_proj",
+      "\(layer).1.self_attn.v_proj", "\(layer).1.self_attn.o_proj",
+    ])
+  mixture.context.training = true
+
+  // Layer 1's v_proj holds e0 (scale 4/2) and e1 (rsLoRA: 8/√4); e2 is absent there.
+  let path = "\(layer).1.self_attn.v_proj"
+  let site = mixture.sites.first { $0.path == path }!.site
+  #expect(site.available == [true, true, false])
+  let linear = model.linearLayers(named: ["v_proj"]).first { $0.path == path }!.layer
+  var generator = SeededGenerator(seed: 4)
+  let x = Tensor.normal([5, 16], dtype: .float64, generator: &generator)
+  let routed = linear(x).doubles
+
+  func product(_ m: [Double], _ rows: Int, _ inner: Int, _ v: [Double]) -> [Double] {
+    (0..<rows).map { r in (0..<inner).reduce(0) { $0 + m[r * inner + $1] * v[$1] } }
+  }
+  let w = linear.weight.doubles
+  let router = site.router.weight.doubles
+  let scales = [4.0 / 2, 8.0 / 2]
+  let factors = [0, 1].map { files[$0].sites[path]! }
+  for token in 0..<5 {
+    let xs = Array(x.doubles[token * 16..<(token + 1) * 16])
+    let logits = product(router, 3, 16, xs)
+    let e = [exp(logits[0]), exp(logits[1])]  // e2 is left out of the softmax
+    let weights = e.map { $0 / (e[0] + e[1]) }
+    var expected = product(w, 16, 16, xs)
+    for expert in 0..<2 {
+      let rank = factors[expert].rank
+      let down = product(factors[expert].down.doubles, rank, 16, xs)
+      let up = product(factors[expert].up.doubles, 16, rank, down)
+      for o in 0..<16 { expected[o] += weights[expert] * scales[expert] * up[o] }
+    }
+    let got = Array(routed[token * 16..<(token + 1) * 16])
+    #expect(
+      zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) }, "token \(token)")
+  }
+
+  // A single present expert (e1 alone at layer 1's o_proj) gets weight 1: the plain LoRA.
+  let oPath = "\(layer).1.self_attn.o_proj"
+  let oLinear = model.linearLayers(named: ["o_proj"]).first { $0.path == oPath }!.layer
+  let routedO = oLinear(x).doubles
+  let plain = matmul(x, oLinear.weight, transposeB: true) + experts[1].adapters[oPath]!.delta(x)
+  #expect(zip(routedO, plain.doubles).allSatisfy { abs($0 - $1) <= 1e-12 })
+
+  // The mixer folder round-trips bit-exactly.
+  let saved = root.appendingPathComponent("mixer")
+  try MixerFiles.save(mixture, experts: files, baseModel: "base", to: saved)
+  let fresh = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+  let (reloaded, _) = try MixerFiles.load(from: saved, onto: fresh)
+  #expect(reloaded.expertNames == mixture.expertNames)
+  let ids = (0..<8).map { $0 % 17 }
+  let before = mixture.inference { model.logits(ids, batch: 1, length: 8).doubles }
+  let after = reloaded.inference { fresh.logits(ids, batch: 1, length: 8).doubles }
+  #expect(zip(before, after).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+}
