@@ -12,7 +12,7 @@ public struct MixRecipe: Equatable, Hashable, Sendable {
   /// Examples in the mixed training set, drawn evenly from the tasks.
   public var routerExamples = 2000
   /// Training of the routers (and experts, when joint).
-  public var training = TrainingSettings(steps: 1000, batchSize: 64, learningRate: 1e-2)
+  public var training = TrainingSettings(steps: 1000, batchSize: 64, learningRate: 2e-3)
   /// Whether the experts train too (joint), held near stage 1 by the preservation term.
   public var joint = false
   /// β, the weight of the preservation term (joint only).

@@ -161,6 +161,17 @@ enum MixCommand: Command {
     print(
       "\(recipe.joint ? "joint" : "stage 2"): \(mixture.sites.count) routed sites × \(experts.count) experts, \(describe(recipe)), \(grouped(mixed.count)) mixed examples, \(recipe.training.steps) steps"
     )
+    // Each task's expert alone (oracle routing) and the base, measured before the routers
+    // train: with --joint the experts change, and the mixture is compared with stage 1.
+    var before: [String: (expert: Double?, base: Double)] = [:]
+    for task in tasks {
+      let test = project.examples(task, .test)
+      let expert = mixture.expertNames.firstIndex(of: task.name).map { index in
+        mixture.usingOnly(expert: index) { model.accuracy(test, tokenizer: project.tokenizer) }
+      }
+      before[task.name] = (expert, model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) })
+    }
+
     let trainingStarted = Date()
     var progress = ProgressDisplay(recipe.joint ? "joint" : "routers")
     var lastTally: RoutingTally? = nil
@@ -187,18 +198,12 @@ enum MixCommand: Command {
 
     // Evaluation: each task's test split with the mixture, its own expert alone, the base.
     var table = Table(
-      ["task", "base", "expert (oracle)", "mixture", "mixture − expert"],
+      ["task", "base", "stage-1 expert (oracle)", "mixture", "mixture − expert"],
       rightAligned: [1, 2, 3, 4])
     for task in tasks {
       let test = project.examples(task, .test)
       let mixtureAccuracy = mixture.accuracy(test, tokenizer: project.tokenizer)
-      let oracle = mixture.expertNames.firstIndex(of: task.name)
-      let expertAccuracy = oracle.map { expert in
-        mixture.usingOnly(expert: expert) { model.accuracy(test, tokenizer: project.tokenizer) }
-      }
-      let baseAccuracy = model.withoutAdapters {
-        model.accuracy(test, tokenizer: project.tokenizer)
-      }
+      let (expertAccuracy, baseAccuracy) = before[task.name]!
       table.add([
         task.name, percent(baseAccuracy), expertAccuracy.map(percent) ?? "no expert named so",
         percent(mixtureAccuracy),
