@@ -65,6 +65,18 @@ public struct SafeTensor: Equatable, Sendable {
     self.init(dtype: .f64, shape: shape, bytes: doubles.withUnsafeBytes { Data($0) })
   }
 
+  /// A 64-bit integer tensor (token ids, as PyTorch stores them).
+  public init(shape: [Int], int64s: [Int64]) {
+    precondition(shape.reduce(1, *) == int64s.count, "shape \(shape) for \(int64s.count) values")
+    self.init(
+      dtype: .i64, shape: shape, bytes: int64s.map(\.littleEndian).withUnsafeBytes { Data($0) })
+  }
+
+  /// The elements of an I64 tensor, or nil for other types.
+  public var int64s: [Int64]? {
+    dtype == .i64 ? values(UInt64.self).map { Int64(bitPattern: $0) } : nil
+  }
+
   /// The elements as Float (F16, BF16 and F64 are converted), or nil for other types.
   public var floats: [Float]? {
     switch dtype {

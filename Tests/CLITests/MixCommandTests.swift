@@ -87,3 +87,29 @@ import Testing
   #expect(missing.status == 1)
   #expect(missing.error.contains("/nonexistent-mixer/mixer_config.json"))
 }
+
+@Test func debugStateWritesIdsLogitsLossAndEveryGradient() throws {
+  let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "debug-\(UUID().uuidString).safetensors")
+  defer { try? FileManager.default.removeItem(at: out) }
+  let run = try runProduct(
+    "tinymixer",
+    [
+      "debug-state", "toy-sst2", "--examples", "3", "--base", tinyBase, "--out", out.path,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(run.status == 0, "\(run.error)")
+  let data = try Data(contentsOf: out)
+  let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+  let header = try #require(String(data: data.dropFirst(8).prefix(length), encoding: .utf8))
+  for key in [
+    "\"input_ids\":{\"dtype\":\"I64\"", "\"logits\"", "\"loss\"", "grad.model.embed_tokens.weight",
+    "grad.model.layers.0.self_attn.q_proj.weight",
+  ] {
+    #expect(header.contains(key), "header lacks \(key)")
+  }
+  #expect(run.output.contains("3 examples"))
+  let refused = try runProduct(
+    "tinymixer", ["debug-state", "toy-sst2", "--datasets", datasetsFolder])
+  #expect(refused.status == 2 && refused.error.contains("--out FILE is required"))
+}

@@ -20,7 +20,7 @@ var commands: [any Command.Type] {
   [
     TrainCommand.self, MixCommand.self, RouteCommand.self, EvalCommand.self, PretrainCommand.self,
     DatasetsCommand.self,
-    GradcheckCommand.self,
+    GradcheckCommand.self, DebugStateCommand.self,
     BenchCommand.self,
   ]
 }

@@ -169,7 +169,9 @@ enum MixCommand: Command {
       let expert = mixture.expertNames.firstIndex(of: task.name).map { index in
         mixture.usingOnly(expert: index) { model.accuracy(test, tokenizer: project.tokenizer) }
       }
-      before[task.name] = (expert, model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) })
+      before[task.name] = (
+        expert, model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
+      )
     }
 
     let trainingStarted = Date()
