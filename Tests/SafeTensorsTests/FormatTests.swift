@@ -89,3 +89,21 @@ func bytes(_ values: [Float]) -> [UInt8] {
   #expect(
     try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["weights.safetensors"])
 }
+
+@Test func aSaveThatFailsLeavesThePreviousFileIntact() throws {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "safetensors-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let url = folder.appendingPathComponent("weights.safetensors")
+  let original = SafeTensorsFile(tensors: ["x": SafeTensor(shape: [2], floats: [1, 2])])
+  try original.write(to: url)
+  // Block the temporary file's path with a folder, so the write fails before the rename,
+  // as an interrupted save would.
+  let blocker = folder.appendingPathComponent(
+    ".weights.safetensors.\(ProcessInfo.processInfo.processIdentifier).tmp")
+  try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: false)
+  #expect(throws: (any Error).self) {
+    try SafeTensorsFile(tensors: ["x": SafeTensor(shape: [2], floats: [3, 4])]).write(to: url)
+  }
+  #expect(try SafeTensorsFile.read(from: url) == original)
+}
