@@ -64,6 +64,9 @@ let package = Package(
     lesson(
       "lesson07-lora-mixer-end-to-end", folder: "07-lora-mixer-end-to-end",
       dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
+    lesson(
+      "lesson09-files-and-other-frameworks", folder: "09-files-and-other-frameworks",
+      dependencies: ["Autodiff", "NN", "SafeTensors", "LoRAMixer"]),
 
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
@@ -77,7 +80,7 @@ let package = Package(
       dependencies: [
         "tinymixer", "lesson01-autodiff", "lesson02-fast-matmul", "lesson03-tiny-transformer",
         "lesson04-lora", "lesson05-routing", "lesson06-routing-specialization-loss",
-        "lesson07-lora-mixer-end-to-end",
+        "lesson07-lora-mixer-end-to-end", "lesson09-files-and-other-frameworks",
       ],
       swiftSettings: common),
   ]

@@ -87,8 +87,10 @@ func lessonFolders() throws -> [String] {
   #expect(run.output.contains("trained: 1024 numbers in 4 adapters"))
 }
 
-@Test(arguments: ["05-routing", "06-routing-specialization-loss"])
-func routingLessonsPrintWhatTheirReadmesShow(_ lesson: String) throws {
+@Test(arguments: [
+  "05-routing", "06-routing-specialization-loss", "09-files-and-other-frameworks",
+])
+func lessonsFiveSixAndNinePrintWhatTheirReadmesShow(_ lesson: String) throws {
   let readme = try packageFile("Tutorials/\(lesson)/README.md")
   let shown = try #require(codeBlock(after: "<!-- output -->", in: readme))
   let run = try runProduct("lesson\(lesson)", [])
