@@ -18,9 +18,11 @@ public enum MixerFiles {
   public static let routersName = "router.safetensors"
 
   /// Writes `mixture` with its `experts` (in the mixture's order) into `folder`, each file
-  /// atomically. `baseModel` is recorded as the base the experts were trained on.
+  /// atomically. `baseModel` is recorded as the base the experts were trained on, and `loss`,
+  /// if given, as the routing loss the routers trained with.
   public static func save(
-    _ mixture: Mixture, experts: [LoRAAdapterFile], baseModel: String, to folder: URL
+    _ mixture: Mixture, experts: [LoRAAdapterFile], baseModel: String,
+    loss: RoutingLossSettings? = nil, to folder: URL
   ) throws {
     precondition(experts.count == mixture.expertNames.count, "one adapter file per expert")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -51,6 +53,16 @@ public enum MixerFiles {
       ("routing_mode", .string(settings.mode.rawValue)), ("top_k", .integer(settings.k)),
       ("inference_top_k", .integer(settings.inferenceK)),
       ("temperature", .double(settings.temperature)),
+      ("sites", .array(mixture.sites.map { .string($0.path) })),
+      (
+        "routing_loss",
+        loss.map {
+          .object([
+            ("kind", .string($0.kind.rawValue)), ("entropy", .string($0.entropy.rawValue)),
+            ("alpha", .double($0.alpha)), ("lambda", .double($0.lambda)),
+          ])
+        } ?? .null
+      ),
     ])
     try writeAtomically(
       Data((config.prettyText() + "\n").utf8), to: folder.appendingPathComponent(configName))
@@ -66,6 +78,8 @@ public enum MixerFiles {
     public var routing: RoutingSettings
     /// The base model the experts were trained on, as recorded.
     public var baseModel: String
+    /// The routed layers, as recorded (nil in a config without the list).
+    public var sites: [String]?
   }
 
   /// Reads `mixer_config.json` in `folder`.
@@ -110,7 +124,8 @@ public enum MixerFiles {
     return Config(
       experts: experts, targets: targets,
       routing: RoutingSettings(mode: mode, k: k, inferenceK: inferenceK, temperature: temperature),
-      baseModel: json["base_model_name_or_path"]?.string ?? "")
+      baseModel: json["base_model_name_or_path"]?.string ?? "",
+      sites: json["sites"]?.array?.compactMap(\.string))
   }
 
   /// Rebuilds the mixture saved in `folder` on `model` (the base it was trained on): reads
@@ -133,6 +148,12 @@ public enum MixerFiles {
     }
     let mixture = Mixture(
       model: model, experts: experts, targets: config.targets, settings: config.routing, seed: 0)
+    if let sites = config.sites, sites != mixture.sites.map(\.path) {
+      throw ModelFileError(
+        folder.appendingPathComponent(configName).path,
+        "lists sites \(sites.joined(separator: ", ")) but the experts give \(mixture.sites.map(\.path).joined(separator: ", "))"
+      )
+    }
     let url = folder.appendingPathComponent(routersName)
     let routers: SafeTensorsFile
     do { routers = try SafeTensorsFile.read(from: url) } catch {

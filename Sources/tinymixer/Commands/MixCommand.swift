@@ -232,7 +232,8 @@ enum MixCommand: Command {
     print(
       "\nparameters: base \(grouped(base)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(base + routerCount + expertCount))) of all"
     )
-    try MixerFiles.save(mixture, experts: expertFiles, baseModel: baseFolder.path, to: out)
+    try MixerFiles.save(
+      mixture, experts: expertFiles, baseModel: baseFolder.path, loss: recipe.loss, to: out)
     print(
       String(
         format: "wall time: %.1f s (routers %.1f s)", Date().timeIntervalSince(started),
