@@ -113,3 +113,29 @@ import Testing
     "tinymixer", ["debug-state", "toy-sst2", "--datasets", datasetsFolder])
   #expect(refused.status == 2 && refused.error.contains("--out FILE is required"))
 }
+
+@Test func mixGivesTheSameNumbersAndRoutersOnOneAndTwoThreads() throws {
+  var outputs: [String] = []
+  var routers: [Data] = []
+  for threads in ["1", "2"] {
+    let runs = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "runs-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: runs) }
+    let run = try runProduct(
+      "tinymixer",
+      [
+        "mix", "toy-sst2", "toy-cola", "--base", tinyBase, "--expert-steps", "3", "--steps", "4",
+        "--batch", "8", "--router-examples", "32", "--seed", "2", "--threads", threads,
+        "--runs", runs.path, "--datasets", datasetsFolder,
+      ])
+    #expect(run.status == 0, "\(run.error)")
+    outputs.append(
+      run.output.split(separator: "\n").filter { $0.hasPrefix("toy-") && $0.contains("%") }.joined(
+        separator: "\n"))
+    routers.append(
+      try Data(contentsOf: runs.appendingPathComponent("mix/toy-sst2+toy-cola/router.safetensors")))
+  }
+  #expect(!outputs[0].isEmpty)
+  #expect(outputs[0] == outputs[1])
+  #expect(routers[0] == routers[1])
+}

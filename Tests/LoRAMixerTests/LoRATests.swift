@@ -137,3 +137,22 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   #expect(one.0 == two.0)
   #expect(one.1 == two.1)
 }
+
+@Test func aNonFiniteLossOrGradientStopsTrainingAndNamesTheStep() {
+  let w = Tensor(shape: [2], scalars: [Float(1), 2], requiresGradient: true)
+  let order = BatchOrder([Example(prompt: "a", answer: "b")], batchSize: 1, seed: 0)
+  let settings = TrainingSettings(steps: 5, batchSize: 1, learningRate: 0.1)
+  var calls = 0
+  #expect(throws: TrainingError.nonFinite(step: 3, what: "the loss")) {
+    try train(parameters: [("w", w)], order: order, settings: settings) { _ in
+      calls += 1
+      return (calls == 3 ? (w * Double.nan).sum() : (w * w).sum(), 1)
+    }
+  }
+  // √v has a finite value and an infinite slope at v = 0.
+  let v = Tensor(shape: [2], scalars: [Float(0), 1], requiresGradient: true)
+  #expect(throws: TrainingError.nonFinite(step: 1, what: "the gradient of v")) {
+    try train(parameters: [("v", v)], order: order, settings: settings) { _ in (sqrt(v).sum(), 1) }
+  }
+  #expect(v.floats == [0, 1], "no update from a non-finite gradient")
+}
