@@ -72,11 +72,11 @@ public func balanceTerm(_ routing: SiteRouting, tokens: [Int]?, experts: Int) ->
 }
 
 /// The mean over the rows `tokens` (nil: every row) of each token's routing entropy,
-/// `H(x) = -Σ_i p_i log p_i`, computed from the log-softmax so absent experts (p = 0)
-/// contribute exactly 0.
+/// `H(x) = -Σ_i p_i log p_i`, with log p from the log-softmax of the logits, so absent
+/// experts (p = 0, log p = -1e9) contribute exactly 0, not 0 · log 0 = NaN.
 public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
   let logProbabilities = rows(routing.scaledLogits, tokens).logSoftmax()
-  return -(exp(logProbabilities) * logProbabilities).sum(axes: [-1]).mean()
+  return -(rows(routing.probabilities, tokens) * logProbabilities).sum(axes: [-1]).mean()
 }
 
 /// The routing loss of one batch (PAPER.md §4): each site's
