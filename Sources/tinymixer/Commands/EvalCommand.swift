@@ -31,13 +31,17 @@ enum EvalCommand: Command {
     }
     let show = try arguments.integer("show", default: 0, in: 0...100_000)
     let project = try Project(arguments)
+    // The adapter is read first, so that a bad folder fails before a base is pretrained.
+    let adapter: LoRAAdapterFile?
+    do {
+      adapter = try arguments.string("adapter").map {
+        try LoRAAdapterFile.load(from: URL(fileURLWithPath: $0))
+      }
+    } catch { throw ToolError.failure("\(error)") }
     let (model, baseFolder, _) = try project.loadBase(arguments)
     var described = "the base model \(baseFolder.path)"
-    if let path = arguments.string("adapter") {
-      do {
-        let adapter = try LoRAAdapterFile.load(from: URL(fileURLWithPath: path))
-        try adapter.attach(to: model)
-      } catch { throw ToolError.failure("\(error)") }
+    if let adapter, let path = arguments.string("adapter") {
+      do { try adapter.attach(to: model) } catch { throw ToolError.failure("\(error)") }
       described += " with the adapter \(path)"
     }
     let examples = project.examples(task, split)
