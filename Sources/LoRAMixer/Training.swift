@@ -70,26 +70,45 @@ public struct StepReport: Sendable {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
   /// The loss or a gradient was NaN or infinite.
   case nonFinite(step: Int, what: String)
+  /// The run was asked to stop (Ctrl-C) after `step` steps and saved its state in `file`.
+  case interrupted(step: Int, file: String)
 
   public var description: String {
     switch self {
     case .nonFinite(let step, let what): "training stopped at step \(step): \(what) is not finite"
+    case .interrupted(let step, let file):
+      "interrupted after step \(step); the state is saved in \(file): run the same command with --resume to continue"
     }
   }
 }
 
 /// Trains `parameters` with AdamW to lower `loss(batch)` on the batches `order` gives,
 /// calling `report` after every step. `loss` builds the scalar loss of a batch of examples
-/// (on the active tape). Returns the loss of every step.
+/// (on the active tape). With a `checkpoint` policy the state is saved periodically (and
+/// the run can resume from it, or stop early when asked). Returns the loss of every step.
 public func train(
   parameters: [(name: String, tensor: Tensor)], order: BatchOrder, settings: TrainingSettings,
+  checkpoint: CheckpointPolicy? = nil,
   loss: ([Example]) -> (value: Tensor, tokens: Int), report: (StepReport) -> Void = { _ in }
 ) throws -> [Double] {
   let optimizer = AdamW(parameters: parameters.map(\.tensor), weightDecay: settings.weightDecay)
   let start = DispatchTime.now().uptimeNanoseconds
   var losses: [Double] = []
   var clipped = 0
-  for step in 0..<settings.steps {
+  var first = 0
+  if let checkpoint, checkpoint.resume {
+    let saved = try TrainingCheckpoint.load(from: checkpoint.file)
+    try saved.restore(parameters, into: optimizer, file: checkpoint.file)
+    (first, clipped, losses) = (saved.step, saved.clippedSteps, saved.losses)
+  }
+  func save(after step: Int) throws {
+    guard let checkpoint else { return }
+    try TrainingCheckpoint(
+      step: step, clippedSteps: clipped, losses: losses, parameters: parameters,
+      optimizer: optimizer
+    ).save(to: checkpoint.file)
+  }
+  for step in first..<settings.steps {
     let tape = Tape()
     var tokens = 0
     let value = tape.record { () -> Tensor in
@@ -121,6 +140,13 @@ public func train(
         gradientNorm: norm,
         clippedSteps: clipped, tokens: tokens,
         elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+    if let checkpoint, step + 1 < settings.steps {
+      if checkpoint.shouldStop() {
+        try save(after: step + 1)
+        throw TrainingError.interrupted(step: step + 1, file: checkpoint.file.path)
+      }
+      if (step + 1) % checkpoint.every == 0 { try save(after: step + 1) }
+    }
   }
   return losses
 }
@@ -191,10 +217,11 @@ public struct ExpertRecipe: Equatable, Hashable, Sendable {
 extension ExpertRecipe {
   /// Attaches fresh LoRA adapters to `model` (which is frozen) and trains them on
   /// `examples`, scored on the answers. `seed` sets the adapters' initial weights and the
-  /// data order. Returns the adapters, by layer path, and the loss of every step.
+  /// data order; `checkpoint` saves (and resumes) the run's state. Returns the adapters, by
+  /// layer path, and the loss of every step.
   public func train(
     _ model: LlamaForCausalLM, on examples: [Example], tokenizer: Tokenizer, seed: UInt64,
-    report: (StepReport) -> Void = { _ in }
+    checkpoint: CheckpointPolicy? = nil, report: (StepReport) -> Void = { _ in }
   ) throws -> (adapters: [(path: String, adapter: LoRA)], losses: [Double]) {
     let adapters = attachLoRA(to: model, targets: targets, rank: rank, alpha: alpha, seed: seed)
     var settings = training
@@ -202,7 +229,8 @@ extension ExpertRecipe {
     let losses = try LoRAMixer.train(
       parameters: model.trainableParameters(),
       order: BatchOrder(examples, batchSize: settings.batchSize, seed: seed),
-      settings: settings, loss: { model.loss($0, tokenizer: tokenizer) }, report: report)
+      settings: settings, checkpoint: checkpoint, loss: { model.loss($0, tokenizer: tokenizer) },
+      report: report)
     return (adapters, losses)
   }
 }

@@ -110,3 +110,26 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   #expect(run.status == 1)
   #expect(run.error.contains("/nonexistent/base/config.json: cannot read"))
 }
+
+@Test func resumeWithoutACheckpointIsRefusedAndASuccessfulRunRemovesIt() throws {
+  let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "adapter-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: out) }
+  let refused = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", tinyBase, "--resume", "--out", out.path, "--datasets",
+      datasetsFolder,
+    ])
+  #expect(refused.status == 1)
+  #expect(refused.error.contains("--resume: no checkpoint at \(out.path)/checkpoint.safetensors"))
+  let run = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", tinyBase, "--steps", "4", "--batch", "8",
+      "--checkpoint-every", "2", "--out", out.path, "--datasets", datasetsFolder,
+    ])
+  #expect(run.status == 0, "\(run.error)")
+  let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+  #expect(files == ["adapter_config.json", "adapter_model.safetensors"])
+}

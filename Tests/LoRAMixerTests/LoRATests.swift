@@ -156,3 +156,43 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   }
   #expect(v.floats == [0, 1], "no update from a non-finite gradient")
 }
+
+@Test func anInterruptedAndResumedRunEndsWithTheSameWeightsBitForBit() throws {
+  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
+  let examples = (0..<12).map { Example(prompt: "w\($0) w\(($0 + 5) % 12)", answer: "w\($0 % 3)") }
+  let recipe = ExpertRecipe(
+    rank: 2, alpha: 4, targets: attentionProjections,
+    training: TrainingSettings(steps: 7, batchSize: 4, learningRate: 1e-2))
+  let folder = temporaryFolder("checkpoint")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
+  func weights(_ model: LlamaForCausalLM) -> [[Float]] {
+    model.trainableParameters().map(\.tensor.floats)
+  }
+
+  let straight = LlamaForCausalLM(small, seed: 1)
+  let (_, straightLosses) = try recipe.train(straight, on: examples, tokenizer: tokenizer, seed: 3)
+
+  let interrupted = LlamaForCausalLM(small, seed: 1)
+  var steps = 0
+  #expect(throws: TrainingError.interrupted(step: 3, file: file.path)) {
+    try recipe.train(
+      interrupted, on: examples, tokenizer: tokenizer, seed: 3,
+      checkpoint: CheckpointPolicy(
+        file: file, every: 2,
+        shouldStop: {
+          steps += 1
+          return steps == 3
+        }))
+  }
+  let saved = try TrainingCheckpoint.load(from: file)
+  #expect(saved.step == 3 && saved.losses == Array(straightLosses.prefix(3)))
+
+  let resumed = LlamaForCausalLM(small, seed: 1)
+  let (_, resumedLosses) = try recipe.train(
+    resumed, on: examples, tokenizer: tokenizer, seed: 3,
+    checkpoint: CheckpointPolicy(file: file, every: 2, resume: true))
+  #expect(resumedLosses == straightLosses)
+  #expect(weights(resumed) == weights(straight))
+  #expect(weights(interrupted) != weights(straight), "the run really stopped early")
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import LoRAMixer
 
 /// A subcommand of `tinymixer`.
 protocol Command {
@@ -50,6 +51,10 @@ func runTool(_ words: [String]) -> Int32 {
       Parallelism.threadCount = count
     }
     return try command.run(arguments)
+  } catch let error as TrainingError {
+    printError(error.description)
+    if case .interrupted = error { return 130 }
+    return 1
   } catch let error as ToolError {
     printError(error.description)
     if case .usage = error {

@@ -8,7 +8,7 @@ enum TrainCommand: Command {
   static let name = "train"
   static let summary = "train a LoRA expert for one toy task on the frozen base model"
   static let synopsis =
-    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--batch N] [--seed N] [--threads N] [--out DIR]"
+    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let standard = ExpertRecipe.standard
     return Option.training(standard.training) + [
@@ -23,6 +23,13 @@ enum TrainCommand: Command {
       Option(
         name: "base", valueName: "DIR",
         help: "a base model directory (default: the cached base, pretrained if missing)"),
+      Option(
+        name: "checkpoint-every", valueName: "N",
+        help: "save the training state to <out>/checkpoint.safetensors every N steps (default: 100)"
+      ),
+      Option(
+        name: "resume", valueName: nil,
+        help: "continue from <out>/checkpoint.safetensors (written periodically, and on Ctrl-C)"),
       Locations.datasetsOption,
     ]
   }
@@ -38,6 +45,15 @@ enum TrainCommand: Command {
     let out =
       arguments.string("out").map { URL(fileURLWithPath: $0) }
       ?? Locations.expertFolder(task, seed: seed)
+    let checkpointFile = out.appendingPathComponent(TrainingCheckpoint.fileName)
+    let resume = arguments.has("resume")
+    if resume && !FileManager.default.fileExists(atPath: checkpointFile.path) {
+      throw ToolError.failure("--resume: no checkpoint at \(checkpointFile.path)")
+    }
+    let checkpoint = CheckpointPolicy(
+      file: checkpointFile,
+      every: try arguments.integer("checkpoint-every", default: 100, in: 1...1_000_000),
+      resume: resume, shouldStop: { Interruption.isRequested })
     let started = Date()
 
     let project = try Project(arguments)
@@ -51,12 +67,14 @@ enum TrainCommand: Command {
     print(
       "\(task.name): training a LoRA expert (rank \(recipe.rank), alpha \(Int(recipe.alpha)), on \(recipe.targets.joined(separator: ", ")) of \(model.configuration.layers) layers: \(grouped(trainableCount)) trainable parameters)"
     )
+    Interruption.install()
     let trainingStarted = Date()
     var progress = ProgressDisplay(task.name)
     var devResults: [String] = []
     let evaluationInterval = max(1, recipe.training.steps / 3)
     let (adapters, losses) = try recipe.train(
-      model, on: project.examples(task, .train), tokenizer: project.tokenizer, seed: seed
+      model, on: project.examples(task, .train), tokenizer: project.tokenizer, seed: seed,
+      checkpoint: checkpoint
     ) { report in
       progress.show(report)
       if report.step % evaluationInterval == 0
@@ -72,6 +90,7 @@ enum TrainCommand: Command {
     let baseAccuracy = model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
     try LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path).save(
       to: out)
+    try? FileManager.default.removeItem(at: checkpointFile)
 
     print("dev accuracy at step \(devResults.joined(separator: ", "))")
     print(
