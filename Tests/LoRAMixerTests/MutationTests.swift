@@ -1,0 +1,150 @@
+import Autodiff
+import Foundation
+import NN
+import SafeTensors
+import Testing
+import ToyTasks
+
+@testable import LoRAMixer
+
+/// A deterministic corpus of hostile variants of a valid file: bit flips, truncations,
+/// spliced-in huge or non-finite numbers, invalid UTF-8, deep nesting and negative sizes.
+/// Every reader must answer each one with a value or an error, never a crash or a hang.
+struct Mutations: Sequence, IteratorProtocol {
+  let original: [UInt8]
+  let count: Int
+  var generator: SeededGenerator
+  var made = 0
+
+  init(_ data: Data, count: Int, seed: UInt64) {
+    original = Array(data)
+    self.count = count
+    generator = SeededGenerator(seed: seed)
+  }
+
+  static let splices: [String] = [
+    "99999999999999999999999", "-1", "-9223372036854775808", "1e999", "NaN", "Infinity", "-0",
+    "\"\u{0}\"", "null", "[]", "{}", String(repeating: "[", count: 5000),
+    String(repeating: "{\"a\":", count: 3000), "\"F64\"", "\"I64\"", "[4294967296,4294967296]",
+  ]
+
+  mutating func next() -> Data? {
+    guard made < count, !original.isEmpty else { return nil }
+    made += 1
+    var bytes = original
+    let position = generator.nextInt(below: bytes.count)
+    switch generator.nextInt(below: 6) {
+    case 0:  // flip one to four bits
+      for _ in 0...generator.nextInt(below: 4) {
+        let at = generator.nextInt(below: bytes.count)
+        bytes[at] ^= UInt8(1 << generator.nextInt(below: 8))
+      }
+    case 1:  // truncate
+      bytes = Array(bytes.prefix(position))
+    case 2:  // splice in a hostile token
+      let splice = Array(Self.splices[generator.nextInt(below: Self.splices.count)].utf8)
+      let end = Swift.min(bytes.count, position + generator.nextInt(below: 8))
+      bytes.replaceSubrange(position..<end, with: splice)
+    case 3:  // invalid UTF-8
+      bytes.insert(contentsOf: [0xC0, 0xFF, 0xFE], at: position)
+    case 4:  // duplicate a slice
+      let end = Swift.min(bytes.count, position + 1 + generator.nextInt(below: 64))
+      bytes.insert(contentsOf: bytes[position..<end], at: position)
+    default:  // overwrite a byte with a random one
+      bytes[position] = UInt8(generator.nextInt(below: 256))
+    }
+    return Data(bytes)
+  }
+}
+
+/// Runs `read` on `count` mutations of `valid`; returns how many were refused.
+@discardableResult
+func survive(_ valid: Data, count: Int, seed: UInt64, _ read: (Data) throws -> Void) -> Int {
+  var refused = 0
+  for mutated in Mutations(valid, count: count, seed: seed) {
+    do { try read(mutated) } catch { refused += 1 }
+  }
+  return refused
+}
+
+/// A small model, tokenizer, adapter and mixer written to a folder, to mutate.
+func validFiles() throws -> URL {
+  let folder = temporaryFolder("mutations")
+  let model = LlamaForCausalLM(small, seed: 1)
+  try model.save(to: folder.appendingPathComponent("model"))
+  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
+  try tokenizer.save(to: folder.appendingPathComponent("model"), contextLength: 8)
+  let experts = (0..<2).map { index in
+    let adapters = attachLoRA(to: model, rank: 2, alpha: 4, seed: UInt64(index))
+    return (
+      name: "e\(index)",
+      adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) }),
+      file: LoRAAdapterFile(adapters: adapters, alpha: 4, baseModel: "model")
+    )
+  }
+  let mixture = Mixture(
+    model: model, experts: experts.map { ($0.name, $0.adapters) }, seed: 2)
+  try MixerFiles.save(
+    mixture, experts: experts.map(\.file), baseModel: "model",
+    to: folder.appendingPathComponent("mixer"))
+  return folder
+}
+
+@Test func hostileFilesGiveErrorsNeverCrashes() throws {
+  let folder = try validFiles()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let scratch = folder.appendingPathComponent("scratch")
+  var inputs = 0
+
+  // safetensors: every mutation of the weights file is parsed from memory.
+  let weights = try Data(contentsOf: folder.appendingPathComponent("model/model.safetensors"))
+  let refusedWeights = survive(weights, count: 3000, seed: 1) { _ = try SafeTensorsFile.parse($0) }
+  inputs += 3000
+  #expect(refusedWeights > 1000, "most mutations of a safetensors file are invalid")
+
+  // JSON and the model config.
+  let config = try Data(contentsOf: folder.appendingPathComponent("model/config.json"))
+  survive(config, count: 2000, seed: 2) { data in
+    _ = try LlamaConfiguration(configJSON: try JSON.parse(data), path: "config.json")
+  }
+  inputs += 2000
+
+  // Files read from folders: the tokenizer, an adapter, a mixer.
+  func mutateFile(
+    _ name: String, in source: URL, count: Int, seed: UInt64, read: (URL) throws -> Void
+  ) throws {
+    let valid = try Data(contentsOf: source.appendingPathComponent(name))
+    try? FileManager.default.removeItem(at: scratch)
+    try FileManager.default.copyItem(at: source, to: scratch)
+    survive(valid, count: count, seed: seed) { data in
+      try data.write(to: scratch.appendingPathComponent(name))
+      try read(scratch)
+    }
+    inputs += count
+  }
+  try mutateFile("tokenizer.json", in: folder.appendingPathComponent("model"), count: 500, seed: 3)
+  {
+    _ = try Tokenizer.load(from: $0)
+  }
+  let expert = folder.appendingPathComponent("mixer/experts/e0")
+  for (index, name) in ["adapter_config.json", "adapter_model.safetensors"].enumerated() {
+    try mutateFile(name, in: expert, count: 500, seed: 4 + UInt64(index)) {
+      _ = try LoRAAdapterFile.load(from: $0)
+    }
+  }
+  try mutateFile(
+    MixerFiles.configName, in: folder.appendingPathComponent("mixer"), count: 500, seed: 6
+  ) {
+    _ = try MixerFiles.readConfig($0)
+  }
+
+  // The dataset TSV reader.
+  let tsv = Data(
+    TaskFile.format((0..<40).map { Example(prompt: "w\($0) w\($0 % 7)", answer: "w\($0 % 3)") })
+      .utf8)
+  survive(tsv, count: 2000, seed: 7) { data in
+    _ = try TaskFile.parse(String(decoding: data, as: UTF8.self), path: "train.tsv")
+  }
+  inputs += 2000
+  #expect(inputs == 9000)
+}
