@@ -33,9 +33,17 @@ import Testing
     [
       "mix", "toy-sst2", "toy-cola", "--base", tinyBase, "--steps", "1", "--batch", "8",
       "--router-examples", "16", "--runs", runs.path, "--datasets", datasetsFolder,
-      "--routing", "topk", "--k", "1", "--loss", "aux",
+      "--routing", "topk", "--k", "1", "--loss", "aux", "--overwrite",
     ])
   #expect(again.status == 0, "\(again.error)")
+  let refused = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "toy-cola", "--base", tinyBase, "--runs", runs.path, "--datasets",
+      datasetsFolder,
+    ])
+  #expect(refused.status == 2)
+  #expect(refused.error.contains("already holds a mixer; pass --overwrite to replace it"))
   #expect(again.output.contains("toy-sst2: expert read from"))
 
   // Plug and play: route over the two adapter folders, routers trained on toy-sst2 alone.

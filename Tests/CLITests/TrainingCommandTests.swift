@@ -78,7 +78,11 @@ func line(_ prefix: String, in output: String) -> String? {
   lines[2] = "no tab on this line"
   try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
   let run = try runProduct(
-    "tinymixer", ["train", "toy-sst2", "--datasets", folder.path, "--base", tinyBase])
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--datasets", folder.path, "--base", tinyBase, "--out",
+      folder.appendingPathComponent("adapter").path,
+    ])
   #expect(run.status == 1)
   #expect(
     run.error.contains("toy-sst2/train.tsv:3: expected 'prompt<TAB>answer', found 1 field"),
@@ -106,7 +110,12 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
 
 @Test func aMissingBaseIsAFailedRunNotACrash() throws {
   let run = try runProduct(
-    "tinymixer", ["train", "toy-sst2", "--base", "/nonexistent/base", "--datasets", datasetsFolder])
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", "/nonexistent/base", "--datasets", datasetsFolder, "--out",
+      FileManager.default.temporaryDirectory.appendingPathComponent("never-\(UUID().uuidString)")
+        .path,
+    ])
   #expect(run.status == 1)
   #expect(run.error.contains("/nonexistent/base/config.json: cannot read"))
 }
@@ -132,4 +141,15 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   #expect(run.status == 0, "\(run.error)")
   let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
   #expect(files == ["adapter_config.json", "adapter_model.safetensors"])
+  let before = try Data(contentsOf: out.appendingPathComponent("adapter_model.safetensors"))
+  let again = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", tinyBase, "--steps", "2", "--out", out.path, "--datasets",
+      datasetsFolder,
+    ])
+  #expect(again.status == 2)
+  #expect(
+    again.error.contains("\(out.path) already holds an adapter; pass --overwrite to replace it"))
+  #expect(try Data(contentsOf: out.appendingPathComponent("adapter_model.safetensors")) == before)
 }

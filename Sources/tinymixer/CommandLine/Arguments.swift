@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error that ends the tool: a usage error (exit status 2) or a failed run (1).
 enum ToolError: Error, CustomStringConvertible {
   /// The command line itself is wrong: an unknown command or option, a bad value.
@@ -29,6 +31,9 @@ struct Option {
   /// `--threads N`, the number of threads for the kernels.
   static let threads = Option(
     name: "threads", valueName: "N", help: "threads for the kernels (default: all cores)")
+  /// `--overwrite`, to replace an existing output.
+  static let overwrite = Option(
+    name: "overwrite", valueName: nil, help: "replace the output if it exists")
   /// `--seed N`, the seed of every random choice.
   static let seed = Option(name: "seed", valueName: "N", help: "random seed (default: 0)")
 }
@@ -125,6 +130,15 @@ struct Arguments {
       throw ToolError.usage("--\(name): '\(text)' is not one of \(allowed)")
     }
     return value
+  }
+
+  /// Refuses, unless `--overwrite` was given, when `folder` already holds `file` (an
+  /// earlier run's `what`).
+  func refuseToOverwrite(_ folder: URL, holding file: String, what: String) throws {
+    guard !has("overwrite"),
+      FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path)
+    else { return }
+    throw ToolError.usage("\(folder.path) already holds \(what); pass --overwrite to replace it")
   }
 
   func expectPositionals(_ minimum: Int, _ maximum: Int, _ what: String) throws {

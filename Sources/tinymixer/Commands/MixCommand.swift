@@ -62,7 +62,7 @@ enum MixCommand: Command {
         name: "sites", valueName: "WHERE",
         help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
     ] + Option.training(recipe.training) + [
-      .seed, .threads,
+      .seed, .threads, .overwrite,
       Option(
         name: "expert-steps", valueName: "N",
         help:
@@ -113,6 +113,7 @@ enum MixCommand: Command {
     let out = URL(
       fileURLWithPath: arguments.string("out")
         ?? runs.appendingPathComponent("mix/\(tasks.map(\.name).joined(separator: "+"))").path)
+    try arguments.refuseToOverwrite(out, holding: MixerFiles.configName, what: "a mixer")
     let started = Date()
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)

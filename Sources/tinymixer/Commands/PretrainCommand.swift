@@ -21,7 +21,7 @@ enum PretrainCommand: Command {
       Option(
         name: "intermediate", valueName: "N",
         help: "width of the MLP (default: \(standard.intermediateSize))"),
-      .seed, .threads,
+      .seed, .threads, .overwrite,
       Option(
         name: "out", valueName: "DIR",
         help: "the model directory to write (default: the cache folder for this recipe)"),
@@ -46,6 +46,7 @@ enum PretrainCommand: Command {
     let project = try Project(arguments)
     let folder =
       arguments.string("out").map { URL(fileURLWithPath: $0) } ?? project.baseDirectory(recipe)
+    try arguments.refuseToOverwrite(folder, holding: "model.safetensors", what: "a model")
     let started = Date()
     var progress = ProgressDisplay("pretrain")
     var last = 0.0

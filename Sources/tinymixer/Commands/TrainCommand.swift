@@ -16,7 +16,7 @@ enum TrainCommand: Command {
       Option(
         name: "alpha", valueName: "A",
         help: "LoRA alpha; the update is scaled by alpha / rank (default: \(Int(standard.alpha)))"),
-      .seed, .threads,
+      .seed, .threads, .overwrite,
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the adapter (default: runs/<task>/adapter, -seedN for other seeds)"),
@@ -45,6 +45,7 @@ enum TrainCommand: Command {
     let out =
       arguments.string("out").map { URL(fileURLWithPath: $0) }
       ?? Locations.expertFolder(task, seed: seed)
+    try arguments.refuseToOverwrite(out, holding: "adapter_model.safetensors", what: "an adapter")
     let checkpointFile = out.appendingPathComponent(TrainingCheckpoint.fileName)
     let resume = arguments.has("resume")
     if resume && !FileManager.default.fileExists(atPath: checkpointFile.path) {
