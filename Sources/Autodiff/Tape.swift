@@ -81,22 +81,7 @@ public final class Tape: @unchecked Sendable {
       precondition(output.count == 1, "gradients of a non-scalar \(output.shape) need a seed")
     }
     return Tape.$active.withValue(nil) {
-      let start = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
-      var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): start]
-      for record in records.reversed() {
-        // A record's output is used only by later records, all processed by now: its
-        // gradient is complete, and no longer needed once passed on.
-        guard let gradient = pending.removeValue(forKey: ObjectIdentifier(record.output)) else {
-          continue
-        }
-        if profile == nil {
-          passBack(gradient, through: record, into: &pending)
-        } else {
-          let started = DispatchTime.now().uptimeNanoseconds
-          passBack(gradient, through: record, into: &pending)
-          profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
-        }
-      }
+      var pending = walkBackward(from: output, seed: seed) { _, _ in true }
       var gradients = Gradients()
       for record in records {
         for edge in record.edges {
@@ -117,18 +102,83 @@ public final class Tape: @unchecked Sendable {
 }
 
 extension Tape {
+  /// The backward pass: walks the records from last to first, handing each output's
+  /// gradient to its inputs, and returns the gradients not yet consumed (those of the
+  /// tensors not computed on this tape, and of `output` itself). `visit` sees each record
+  /// with its inputs' contributions and may stop the walk by returning false.
+  func walkBackward(
+    from output: Tensor, seed: Tensor?, visit: (Record, [Tensor]) -> Bool
+  ) -> [ObjectIdentifier: Tensor] {
+    let start = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
+    var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): start]
+    for record in records.reversed() {
+      // A record's output is used only by later records, all processed by now: its
+      // gradient is complete, and no longer needed once passed on.
+      guard let gradient = pending.removeValue(forKey: ObjectIdentifier(record.output)) else {
+        continue
+      }
+      let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+      let contributions = passBack(gradient, through: record, into: &pending)
+      if profile != nil {
+        profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
+      }
+      if !visit(record, contributions) { break }
+    }
+    return pending
+  }
+
   /// Hands `gradient`, the gradient of `record`'s output, to each of its inputs through
   /// the input's vector-Jacobian product, adding it to what that input already received.
+  /// Returns each input's contribution.
   fileprivate func passBack(
     _ gradient: Tensor, through record: Record, into pending: inout [ObjectIdentifier: Tensor]
-  ) {
-    for edge in record.edges {
+  ) -> [Tensor] {
+    record.edges.map { edge in
       let contribution = edge.vectorJacobianProduct(gradient)
       precondition(
         contribution.shape == edge.input.shape,
         "gradient of shape \(contribution.shape) for an input of shape \(edge.input.shape)")
       let key = ObjectIdentifier(edge.input)
       pending[key] = pending[key].map { $0 + contribution } ?? contribution
+      return contribution
+    }
+  }
+
+  /// Where a NaN or an infinity first appears in the computation of `output`: the first
+  /// recorded operation whose output is not finite, or, when every value is, the first
+  /// operation whose backward pass gives a non-finite gradient. For example
+  /// `forward pass: operation 57 of 210 (log)`. Nil when all is
+  /// finite. It reads every value, so it is for locating a fault, not for every step.
+  public func locateNonFinite(from output: Tensor) -> String? {
+    for (index, record) in records.enumerated() where !record.output.isFinite {
+      return
+        "forward pass: operation \(index + 1) of \(records.count) (\(record.operation))"
+    }
+    var found: String? = nil
+    let positions = Dictionary(
+      records.enumerated().map { (ObjectIdentifier($1.output), $0) },
+      uniquingKeysWith: { a, _ in a })
+    Tape.$active.withValue(nil) {
+      _ = walkBackward(from: output, seed: nil) { record, contributions in
+        guard contributions.allSatisfy(\.isFinite) else {
+          let index = positions[ObjectIdentifier(record.output)]!
+          found =
+            "backward pass: the gradient through operation \(index + 1) of \(records.count) (\(record.operation))"
+          return false
+        }
+        return true
+      }
+    }
+    return found
+  }
+}
+
+extension Tensor {
+  /// Whether every element is finite (no NaN, no infinity).
+  public var isFinite: Bool {
+    switch storage {
+    case .float32(let values): values.allSatisfy(\.isFinite)
+    case .float64(let values): values.allSatisfy(\.isFinite)
     }
   }
 }

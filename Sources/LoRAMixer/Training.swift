@@ -68,14 +68,16 @@ public struct StepReport: Sendable {
 
 /// Why training stopped before its last step.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
-  /// The loss or a gradient was NaN or infinite.
-  case nonFinite(step: Int, what: String)
+  /// The loss or a gradient was NaN or infinite; `location` says where it first appeared.
+  case nonFinite(step: Int, what: String, location: String? = nil)
   /// The run was asked to stop (Ctrl-C) after `step` steps and saved its state in `file`.
   case interrupted(step: Int, file: String)
 
   public var description: String {
     switch self {
-    case .nonFinite(let step, let what): "training stopped at step \(step): \(what) is not finite"
+    case .nonFinite(let step, let what, let location):
+      "training stopped at step \(step): \(what) is not finite"
+        + (location.map { "; it first appears in the \($0)" } ?? "")
     case .interrupted(let step, let file):
       "interrupted after step \(step); the state is saved in \(file): run the same command with --resume to continue"
     }
@@ -117,7 +119,8 @@ public func train(
       return value
     }
     guard value.item.isFinite else {
-      throw TrainingError.nonFinite(step: step + 1, what: "the loss")
+      throw TrainingError.nonFinite(
+        step: step + 1, what: "the loss", location: tape.locateNonFinite(from: value))
     }
     let found = tape.gradients(of: value)
     let gradients = parameters.map {
@@ -128,7 +131,8 @@ public func train(
       let bad =
         zip(parameters, gradients).first { !$1.scalars.allSatisfy(\.isFinite) }?.0.name
         ?? "a gradient"
-      throw TrainingError.nonFinite(step: step + 1, what: "the gradient of \(bad)")
+      throw TrainingError.nonFinite(
+        step: step + 1, what: "the gradient of \(bad)", location: tape.locateNonFinite(from: value))
     }
     if norm > settings.clipNorm { clipped += 1 }
     let rate = settings.learningRate(at: step)

@@ -143,7 +143,10 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   let order = BatchOrder([Example(prompt: "a", answer: "b")], batchSize: 1, seed: 0)
   let settings = TrainingSettings(steps: 5, batchSize: 1, learningRate: 0.1)
   var calls = 0
-  #expect(throws: TrainingError.nonFinite(step: 3, what: "the loss")) {
+  #expect(
+    throws: TrainingError.nonFinite(
+      step: 3, what: "the loss", location: "forward pass: operation 1 of 2 (multiply)")
+  ) {
     try train(parameters: [("w", w)], order: order, settings: settings) { _ in
       calls += 1
       return (calls == 3 ? (w * Double.nan).sum() : (w * w).sum(), 1)
@@ -151,10 +154,21 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   }
   // √v has a finite value and an infinite slope at v = 0.
   let v = Tensor(shape: [2], scalars: [Float(0), 1], requiresGradient: true)
-  #expect(throws: TrainingError.nonFinite(step: 1, what: "the gradient of v")) {
+  #expect(
+    throws: TrainingError.nonFinite(
+      step: 1, what: "the gradient of v",
+      location: "backward pass: the gradient through operation 1 of 2 (sqrt)")
+  ) {
     try train(parameters: [("v", v)], order: order, settings: settings) { _ in (sqrt(v).sum(), 1) }
   }
   #expect(v.floats == [0, 1], "no update from a non-finite gradient")
+  #expect(
+    TrainingError.nonFinite(
+      step: 1, what: "the loss", location: "forward pass: operation 1 of 2 (log)"
+    )
+    .description
+      == "training stopped at step 1: the loss is not finite; it first appears in the forward pass: operation 1 of 2 (log)"
+  )
 }
 
 @Test func anInterruptedAndResumedRunEndsWithTheSameWeightsBitForBit() throws {
