@@ -153,3 +153,20 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
     again.error.contains("\(out.path) already holds an adapter; pass --overwrite to replace it"))
   #expect(try Data(contentsOf: out.appendingPathComponent("adapter_model.safetensors")) == before)
 }
+
+@Test func anExampleLongerThanTheContextIsNamedNotACrash() throws {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "long-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try FileManager.default.copyItem(atPath: datasetsFolder, toPath: folder.path)
+  let file = folder.appendingPathComponent("toy-sst2/test.tsv")
+  var lines = try String(contentsOf: file, encoding: .utf8).components(separatedBy: "\n")
+  lines[2] = Array(repeating: "the movie is good", count: 30).joined(separator: " ") + "\tpositive"
+  try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+  let run = try runProduct(
+    "tinymixer", ["eval", "toy-sst2", "--base", tinyBase, "--datasets", folder.path])
+  #expect(run.status == 1)
+  #expect(
+    run.error.contains(
+      "toy-sst2/test.tsv:3: this example is 123 tokens long, more than the model's context of"))
+}

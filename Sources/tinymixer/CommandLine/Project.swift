@@ -59,10 +59,37 @@ struct Project {
       }, report: { progress.show($0) })
   }
 
+  /// Refuses task files with an example longer than `contextLength` tokens (with `<bos>`,
+  /// `<sep>` and `<eos>`), naming its file and line: the model cannot read past its context.
+  func checkLengths(contextLength: Int) throws {
+    for task in ToyTask.all {
+      for split in Split.allCases {
+        for (index, example) in examples(task, split).enumerated() {
+          let length = tokenizer.sequence(example).ids.count - 1
+          guard length <= contextLength else {
+            throw ToolError.failure(
+              "\(task.file(split, in: datasets).path):\(index + 1): this example is \(length) tokens long, more than the model's context of \(contextLength) (max_position_embeddings)"
+            )
+          }
+        }
+      }
+    }
+  }
+
   /// The base model of `--base DIR` if given, else the cached one (pretrained if missing),
-  /// with its folder and the seconds spent pretraining.
+  /// with its folder and the seconds spent pretraining. Every example must fit its context.
   func loadBase(_ arguments: Arguments) throws -> (LlamaForCausalLM, URL, Double) {
-    guard let path = arguments.string("base") else { return try baseModel() }
+    let (model, folder, seconds) = try readOrPretrainBase(arguments)
+    try checkLengths(contextLength: model.configuration.contextLength)
+    return (model, folder, seconds)
+  }
+
+  private func readOrPretrainBase(_ arguments: Arguments) throws -> (LlamaForCausalLM, URL, Double)
+  {
+    guard let path = arguments.string("base") else {
+      try checkLengths(contextLength: BaseRecipe().contextLength)
+      return try baseModel()
+    }
     let folder = URL(fileURLWithPath: path)
     let model: LlamaForCausalLM
     do { model = try LlamaForCausalLM.load(from: folder) } catch {

@@ -66,6 +66,7 @@ enum DebugStateCommand: Command {
       }
     } catch let error as ToolError { throw error } catch { throw ToolError.failure("\(error)") }
 
+    try project.checkLengths(contextLength: model.configuration.contextLength)
     let parameters = mixture?.routerParameters() ?? model.trainableParameters()
     let tape = Tape()
     var logits: Tensor? = nil

@@ -47,6 +47,7 @@ enum PretrainCommand: Command {
     let folder =
       arguments.string("out").map { URL(fileURLWithPath: $0) } ?? project.baseDirectory(recipe)
     try arguments.refuseToOverwrite(folder, holding: "model.safetensors", what: "a model")
+    try project.checkLengths(contextLength: recipe.contextLength)
     let started = Date()
     var progress = ProgressDisplay("pretrain")
     var last = 0.0

@@ -38,6 +38,13 @@ enum RouteCommand: Command {
     do { model = try LlamaForCausalLM.load(from: baseFolder) } catch {
       throw ToolError.failure("the mixer's base model: \(error) (give another with --base DIR)")
     }
+    try project.checkLengths(contextLength: model.configuration.contextLength)
+    if let text = arguments.string("text"),
+      project.tokenizer.encode(text).count + 2 > model.configuration.contextLength
+    {
+      throw ToolError.usage(
+        "--text is longer than the model's context of \(model.configuration.contextLength) tokens")
+    }
     let (mixture, _) = try MixerFiles.load(from: folder, onto: model)
     let count = try arguments.integer("examples", default: 200, in: 1...100_000)
     let layers = model.configuration.layers
