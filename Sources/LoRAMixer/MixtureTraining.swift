@@ -53,12 +53,12 @@ public struct MixStepReport {
 
 extension Mixture {
   /// Trains the routers (and the experts, if `recipe.joint`) on `examples` with the task
-  /// loss plus the routing loss (plus preservation when joint). `seed` orders the data.
-  /// Returns the total loss of every step.
+  /// loss plus the routing loss (plus preservation when joint). `seed` orders the data;
+  /// `checkpoint` saves (and resumes) the run's state. Returns the total loss of every step.
   @discardableResult
   public func train(
     on examples: [Example], tokenizer: Tokenizer, recipe: MixRecipe, seed: UInt64,
-    report: (MixStepReport) -> Void = { _ in }
+    checkpoint: CheckpointPolicy? = nil, report: (MixStepReport) -> Void = { _ in }
   ) throws -> [Double] {
     context.settings = recipe.routing
     for (_, tensor) in expertParameters() { tensor.requiresGradient = recipe.joint }
@@ -72,6 +72,7 @@ extension Mixture {
     return try LoRAMixer.train(
       parameters: routerParameters() + (recipe.joint ? expertParameters() : []),
       order: BatchOrder(examples, batchSize: settings.batchSize, seed: seed), settings: settings,
+      checkpoint: checkpoint,
       loss: { batch in
         let loss = self.loss(
           batch, tokenizer: tokenizer, routingLoss: recipe.loss, preservation: preservation)

@@ -216,3 +216,56 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   #expect(Set(mixed.map(\.prompt)).count == 31)
   #expect(MixRecipe.mixedExamples(pools, count: 31, seed: 1) == mixed)
 }
+
+@Test func mixtureTrainingResumesBitForBit() throws {
+  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
+  let examples = (0..<12).map { Example(prompt: "w\($0) w\(($0 + 5) % 12)", answer: "w\($0 % 3)") }
+  var recipe = MixRecipe()
+  recipe.training = TrainingSettings(steps: 6, batchSize: 4, learningRate: 1e-2)
+  recipe.joint = true
+  func mixture() -> Mixture {
+    let model = LlamaForCausalLM(small, seed: 1)
+    let experts = (0..<3).map { index in
+      let adapters = attachLoRA(to: model, rank: 2, alpha: 4, seed: UInt64(10 + index))
+      var generator = SeededGenerator(seed: UInt64(20 + index))
+      for (_, lora) in adapters {
+        lora.up.weight.assign(
+          Tensor.normal(lora.up.weight.shape, standardDeviation: 0.1, generator: &generator).storage
+        )
+      }
+      return (
+        name: "e\(index)",
+        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
+      )
+    }
+    return Mixture(model: model, experts: experts, seed: 3)
+  }
+  func state(_ mixture: Mixture) -> [[Float]] {
+    (mixture.routerParameters() + mixture.expertParameters()).map(\.tensor.floats)
+  }
+  let folder = temporaryFolder("mix-checkpoint")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
+
+  let straight = mixture()
+  let losses = try straight.train(on: examples, tokenizer: tokenizer, recipe: recipe, seed: 4)
+  let stopped = mixture()
+  var steps = 0
+  #expect(throws: TrainingError.interrupted(step: 2, file: file.path)) {
+    try stopped.train(
+      on: examples, tokenizer: tokenizer, recipe: recipe, seed: 4,
+      checkpoint: CheckpointPolicy(
+        file: file, every: 5,
+        shouldStop: {
+          steps += 1
+          return steps == 2
+        }))
+  }
+  #expect(state(stopped) != state(straight))
+  let resumed = mixture()
+  let resumedLosses = try resumed.train(
+    on: examples, tokenizer: tokenizer, recipe: recipe, seed: 4,
+    checkpoint: CheckpointPolicy(file: file, every: 5, resume: true))
+  #expect(resumedLosses == losses)
+  #expect(state(resumed) == state(straight))
+}
