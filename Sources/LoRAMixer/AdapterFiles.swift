@@ -58,10 +58,7 @@ public struct LoRAAdapterFile {
     var file = SafeTensorsFile(metadata: ["format": "pt"])
     for (path, site) in sites {
       for (part, tensor) in [("lora_A", site.down), ("lora_B", site.up)] {
-        file.tensors["\(Self.keyPrefix)\(path).\(part).weight"] =
-          tensor.dtype == .float32
-          ? SafeTensor(shape: tensor.shape, floats: tensor.floats)
-          : SafeTensor(shape: tensor.shape, doubles: tensor.doubles)
+        file.tensors["\(Self.keyPrefix)\(path).\(part).weight"] = SafeTensor(tensor)
       }
     }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -78,14 +75,7 @@ public struct LoRAAdapterFile {
   /// other than the config's, is an error that names it.
   public static func load(from directory: URL, dtype: DType = .float32) throws -> LoRAAdapterFile {
     let configURL = directory.appendingPathComponent("adapter_config.json")
-    guard let configData = try? Data(contentsOf: configURL) else {
-      throw ModelFileError(
-        configURL.path, "cannot read (is \(directory.path) a PEFT adapter directory?)")
-    }
-    let config: JSON
-    do { config = try JSON.parse(configData) } catch {
-      throw ModelFileError(configURL.path, "invalid JSON: \(error)")
-    }
+    let config = try readJSON(configURL, in: directory, kind: "a PEFT adapter directory")
     if let type = config["peft_type"]?.string, type != "LORA" {
       throw ModelFileError(
         configURL.path, "peft_type \(type) is not supported; tinymixer reads LoRA adapters")
@@ -99,10 +89,7 @@ public struct LoRAAdapterFile {
     }
     let rsLoRA = config["use_rslora"]?.bool ?? false
     let weightsURL = directory.appendingPathComponent("adapter_model.safetensors")
-    let file: SafeTensorsFile
-    do { file = try SafeTensorsFile.read(from: weightsURL) } catch {
-      throw ModelFileError(weightsURL.path, "\(error)")
-    }
+    let file = try readSafeTensors(weightsURL)
 
     var parts: [String: [String: Tensor]] = [:]
     var unplaced: [String] = []
@@ -116,12 +103,11 @@ public struct LoRAAdapterFile {
         continue
       }
       let path = pieces.dropLast(2).joined(separator: ".")
-      guard let values = stored.doubles, stored.shape.count == 2 else {
+      guard let matrix = Tensor(stored, dtype: dtype), stored.shape.count == 2 else {
         throw ModelFileError(
           weightsURL.path, "key '\(key)' is not a matrix of floating-point numbers")
       }
-      parts[path, default: [:]][String(pieces[pieces.count - 2])] = Tensor(
-        shape: stored.shape, scalars: values, dtype: dtype)
+      parts[path, default: [:]][String(pieces[pieces.count - 2])] = matrix
     }
     guard !parts.isEmpty else {
       throw ModelFileError(

@@ -41,10 +41,7 @@ public struct TrainingCheckpoint: Equatable {
 
   /// Reads a checkpoint written by `save(to:)`.
   public static func load(from url: URL) throws -> TrainingCheckpoint {
-    let file: SafeTensorsFile
-    do { file = try SafeTensorsFile.read(from: url) } catch {
-      throw ModelFileError(url.path, "\(error)")
-    }
+    let file = try readSafeTensors(url)
     guard file.metadata["format"] == "tinymixer-checkpoint",
       let step = file.metadata["step"].flatMap({ Int($0) }),
       let clipped = file.metadata["clipped_steps"].flatMap({ Int($0) }),

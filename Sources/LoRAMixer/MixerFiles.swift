@@ -31,10 +31,7 @@ public enum MixerFiles {
     }
     var routers = SafeTensorsFile(metadata: ["format": "pt"])
     for (name, weight) in mixture.routerParameters() {
-      routers.tensors[name] =
-        weight.dtype == .float32
-        ? SafeTensor(shape: weight.shape, floats: weight.floats)
-        : SafeTensor(shape: weight.shape, doubles: weight.doubles)
+      routers.tensors[name] = SafeTensor(weight)
     }
     try routers.write(to: folder.appendingPathComponent(routersName))
     let settings = mixture.context.settings
@@ -85,13 +82,7 @@ public enum MixerFiles {
   /// Reads `mixer_config.json` in `folder`.
   public static func readConfig(_ folder: URL) throws -> Config {
     let url = folder.appendingPathComponent(configName)
-    guard let data = try? Data(contentsOf: url) else {
-      throw ModelFileError(url.path, "cannot read (is \(folder.path) a mixer folder?)")
-    }
-    let json: JSON
-    do { json = try JSON.parse(data) } catch {
-      throw ModelFileError(url.path, "invalid JSON: \(error)")
-    }
+    let json = try readJSON(url, in: folder, kind: "a mixer folder")
     guard json["format"]?.string == "tinymixer-mixer", json["version"]?.integer == 1 else {
       throw ModelFileError(
         url.path, "not a tinymixer mixer config (format tinymixer-mixer, version 1)")
@@ -155,21 +146,18 @@ public enum MixerFiles {
       )
     }
     let url = folder.appendingPathComponent(routersName)
-    let routers: SafeTensorsFile
-    do { routers = try SafeTensorsFile.read(from: url) } catch {
-      throw ModelFileError(url.path, "\(error)")
-    }
+    let routers = try readSafeTensors(url)
     var unused = Set(routers.tensors.keys)
     for (name, weight) in mixture.routerParameters() {
       guard let stored = routers.tensors[name] else {
         throw ModelFileError(url.path, "no router for site '\(name)'")
       }
-      guard stored.shape == weight.shape, let values = stored.doubles else {
+      guard stored.shape == weight.shape, let values = Tensor(stored, dtype: weight.dtype) else {
         throw ModelFileError(
           url.path,
           "'\(name)' is \(stored.dtype.rawValue) \(stored.shape), expected floats \(weight.shape)")
       }
-      weight.assign(Tensor(shape: weight.shape, scalars: values, dtype: weight.dtype).storage)
+      weight.assign(values.storage)
       unused.remove(name)
     }
     if !unused.isEmpty {

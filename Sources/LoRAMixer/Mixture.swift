@@ -87,7 +87,7 @@ public final class Mixture {
 
   /// Each site's routing of the last batch, with its count of present experts.
   public var lastRoutings: [(routing: SiteRouting, experts: Int)] {
-    context.records.map { ($0.routing, $0.site.available.filter { $0 }.count) }
+    context.records.map { ($0.routing, $0.site.presentCount) }
   }
 
   /// The loss of `examples`: next-token cross-entropy on the answers, plus the routing

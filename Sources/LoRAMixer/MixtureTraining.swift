@@ -47,8 +47,18 @@ public struct MixStepReport {
   public var task: Double
   /// The routing loss and its terms.
   public var routing: RoutingLossValue
-  /// How the step's batch was routed, site by site.
-  public var tally: RoutingTally
+  /// The mixture, holding the step's routings until the next step.
+  let mixture: Mixture
+  /// The positions of the step's batch that hold real tokens.
+  let realTokens: [Int]
+
+  /// How the step's batch was routed, site by site: counted when asked (it reads every
+  /// routing weight), so read it inside the report, before the next step replaces them.
+  public var tally: RoutingTally {
+    var tally = RoutingTally(mixture)
+    tally.add(mixture, tokens: realTokens)
+    return tally
+  }
 }
 
 extension Mixture {
@@ -81,9 +91,10 @@ extension Mixture {
       },
       report: { step in
         guard let last else { return }
-        var tally = RoutingTally(self)
-        tally.add(self, tokens: last.realTokens)
-        report(MixStepReport(step: step, task: last.task, routing: last.routing, tally: tally))
+        report(
+          MixStepReport(
+            step: step, task: last.task, routing: last.routing, mixture: self,
+            realTokens: last.realTokens))
       })
   }
 }

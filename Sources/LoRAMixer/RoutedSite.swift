@@ -19,6 +19,10 @@ public final class RoutedSite: Module, LinearAdapter {
   public let context: RoutingContext
   /// Outputs of the Linear.
   let outputs: Int
+  /// S, `[experts, Σ ranks]`: row e holds s_e over expert e's columns of the stacked ranks
+  /// and zeros elsewhere, so `w · S` spreads each expert's weight, times its scale, over its
+  /// rank. Fixed by the experts, so built once.
+  let rankScales: Tensor
 
   /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs.
   public init(
@@ -33,10 +37,23 @@ public final class RoutedSite: Module, LinearAdapter {
     self.router = router
     self.outputs = outputs
     self.context = context
+    let present = experts.compactMap { $0 }
+    let totalRank = present.reduce(0) { $0 + $1.rank }
+    var scales = [Double](repeating: 0, count: experts.count * totalRank)
+    var column = 0
+    for (index, expert) in experts.enumerated() {
+      guard let expert else { continue }
+      for offset in 0..<expert.rank { scales[index * totalRank + column + offset] = expert.scale }
+      column += expert.rank
+    }
+    rankScales = Tensor(
+      shape: [experts.count, totalRank], scalars: scales, dtype: present[0].down.weight.dtype)
   }
 
   /// Which experts have weights here.
   public var available: [Bool] { experts.map { $0 != nil } }
+  /// How many experts have weights here: the E of the balance term.
+  public var presentCount: Int { experts.count { $0 != nil } }
 
   /// The router, then each present expert under its name, as the mixer's files name them.
   override public var children: [(name: String, module: Module)] {
@@ -63,23 +80,13 @@ public final class RoutedSite: Module, LinearAdapter {
   }
 
   /// Every expert's output, weighted: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and
-  /// B_all stack the experts' factors and S spreads each expert's weight, times its scale,
-  /// over its rank. Two large products instead of two per expert.
+  /// B_all stack the experts' factors and S is `rankScales`. Two large products instead of
+  /// two per expert.
   func everyExpert(_ rows: Tensor, _ weights: Tensor) -> Tensor {
     let present = experts.compactMap { $0 }
     let down = concatenate(present.map(\.down.weight), along: 0)  // [Σr, inputs]
     let up = concatenate(present.map(\.up.weight), along: 1)  // [outputs, Σr]
-    var spread = [Double](repeating: 0, count: experts.count * down.shape[0])
-    var column = 0
-    for (index, expert) in experts.enumerated() {
-      guard let expert else { continue }
-      for offset in 0..<expert.rank {
-        spread[index * down.shape[0] + column + offset] = expert.scale
-      }
-      column += expert.rank
-    }
-    let scales = matmul(
-      weights, Tensor(shape: [experts.count, down.shape[0]], scalars: spread, dtype: rows.dtype))
+    let scales = matmul(weights, rankScales)
     return matmul(matmul(rows, down, transposeB: true) * scales, up, transposeB: true)
   }
 

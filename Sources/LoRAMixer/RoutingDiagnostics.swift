@@ -100,7 +100,7 @@ public struct RoutingTally: Sendable {
     sites = mixture.sites.map {
       SiteTally(
         site: $0.path, experts: mixture.expertNames.count,
-        present: $0.site.available.filter { $0 }.count)
+        present: $0.site.presentCount)
     }
   }
 

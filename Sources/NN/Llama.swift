@@ -26,8 +26,8 @@ public final class LlamaForCausalLM: Module {
       configuration.tieWordEmbeddings
       ? nil
       : Linear(
-        inputs: configuration.hiddenSize, outputs: configuration.vocabularySize,
-        standardDeviation: configuration.initializerRange, dtype: dtype, generator: &generator)
+        projecting: configuration.hiddenSize, to: configuration.vocabularySize, configuration,
+        dtype: dtype, generator: &generator)
   }
 
   override public var children: [(name: String, module: Module)] {
@@ -129,6 +129,8 @@ public final class DecoderLayer: Module, Layer {
     ]
   }
 
+  /// The block's output for `x` of shape `[batch, length, hidden]`: attention, then the
+  /// MLP, each on a normalized input and added back (pre-norm residuals).
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let afterAttention = x + attention(inputNorm(x))
     return afterAttention + mlp(postAttentionNorm(afterAttention))
@@ -144,15 +146,13 @@ public final class SelfAttention: Module, Layer {
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
     let width = configuration.hiddenSize
-    let range = configuration.initializerRange
-    query = Linear(
-      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
-    key = Linear(
-      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
-    value = Linear(
-      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
-    output = Linear(
-      inputs: width, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    func projection() -> Linear {
+      Linear(projecting: width, to: width, configuration, dtype: dtype, generator: &generator)
+    }
+    query = projection()
+    key = projection()
+    value = projection()
+    output = projection()
     heads = configuration.heads
     ropeTheta = configuration.ropeTheta
   }
@@ -179,19 +179,16 @@ public final class MLP: Module, Layer {
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
     let width = configuration.hiddenSize
     let inner = configuration.intermediateSize
-    let range = configuration.initializerRange
-    gate = Linear(
-      inputs: width, outputs: inner, standardDeviation: range, dtype: dtype, generator: &generator)
-    up = Linear(
-      inputs: width, outputs: inner, standardDeviation: range, dtype: dtype, generator: &generator)
-    down = Linear(
-      inputs: inner, outputs: width, standardDeviation: range, dtype: dtype, generator: &generator)
+    gate = Linear(projecting: width, to: inner, configuration, dtype: dtype, generator: &generator)
+    up = Linear(projecting: width, to: inner, configuration, dtype: dtype, generator: &generator)
+    down = Linear(projecting: inner, to: width, configuration, dtype: dtype, generator: &generator)
   }
 
   override public var children: [(name: String, module: Module)] {
     [("gate_proj", gate), ("up_proj", up), ("down_proj", down)]
   }
 
+  /// `down(silu(gate(x)) ⊙ up(x))` for `x` of shape `[..., hidden]`.
   public func callAsFunction(_ x: Tensor) -> Tensor { down(swiglu(gate: gate(x), up: up(x))) }
 }
 
@@ -211,5 +208,19 @@ public final class RMSNorm: Module, Layer {
 
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
+  /// Each row of `x` (`[..., width]`) divided by its root mean square, times the scale.
   public func callAsFunction(_ x: Tensor) -> Tensor { rmsNorm(x, weight: weight, epsilon: epsilon) }
+}
+
+extension Linear {
+  /// A projection of the Llama model from `inputs` to `outputs` features, initialised as the
+  /// configuration says (normal, standard deviation `initializerRange`).
+  convenience init(
+    projecting inputs: Int, to outputs: Int, _ configuration: LlamaConfiguration, dtype: DType,
+    generator: inout SeededGenerator
+  ) {
+    self.init(
+      inputs: inputs, outputs: outputs, standardDeviation: configuration.initializerRange,
+      dtype: dtype, generator: &generator)
+  }
 }

@@ -18,6 +18,49 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
   public var description: String { "\(path): \(message)" }
 }
 
+/// Reads the JSON file `url` of the folder `directory`: a file that cannot be read asks
+/// whether `directory` is a `kind` ("a model directory"), and invalid JSON names the file.
+public func readJSON(_ url: URL, in directory: URL, kind: String) throws -> JSON {
+  guard let data = try? Data(contentsOf: url) else {
+    throw ModelFileError(url.path, "cannot read (is \(directory.path) \(kind)?)")
+  }
+  do { return try JSON.parse(data) } catch {
+    throw ModelFileError(url.path, "invalid JSON: \(error)")
+  }
+}
+
+/// Reads the safetensors file `url`, its errors naming the file.
+public func readSafeTensors(_ url: URL) throws -> SafeTensorsFile {
+  do { return try SafeTensorsFile.read(from: url) } catch {
+    throw ModelFileError(url.path, "\(error)")
+  }
+}
+
+extension SafeTensor {
+  /// `tensor`'s elements, stored as F32 or F64 like its dtype.
+  public init(_ tensor: Tensor) {
+    switch tensor.storage {
+    case .float32(let values): self.init(shape: tensor.shape, floats: values)
+    case .float64(let values): self.init(shape: tensor.shape, doubles: values)
+    }
+  }
+}
+
+extension Tensor {
+  /// A `dtype` tensor with a stored tensor's shape and elements (F16, BF16, F32 or F64,
+  /// converted), or nil when the stored type is not floating point.
+  public convenience init?(_ stored: SafeTensor, dtype: DType) {
+    switch dtype {
+    case .float32:
+      guard let values = stored.floats else { return nil }
+      self.init(shape: stored.shape, storage: .float32(values))
+    case .float64:
+      guard let values = stored.doubles else { return nil }
+      self.init(shape: stored.shape, storage: .float64(values))
+    }
+  }
+}
+
 extension LlamaConfiguration {
   /// The fields of a Hugging Face `config.json` for `LlamaForCausalLM`.
   public func configJSON(tokenIds: [String: Int] = [:]) -> JSON {
@@ -89,12 +132,7 @@ extension LlamaForCausalLM {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let config = configuration.configJSON(tokenIds: tokenIds).prettyText() + "\n"
     var file = SafeTensorsFile(metadata: metadata.merging(["format": "pt"]) { a, _ in a })
-    for (name, tensor) in namedParameters() {
-      file.tensors[name] =
-        tensor.dtype == .float32
-        ? SafeTensor(shape: tensor.shape, floats: tensor.floats)
-        : SafeTensor(shape: tensor.shape, doubles: tensor.doubles)
-    }
+    for (name, tensor) in namedParameters() { file.tensors[name] = SafeTensor(tensor) }
     try writeAtomically(Data(config.utf8), to: directory.appendingPathComponent("config.json"))
     try file.write(to: directory.appendingPathComponent("model.safetensors"))
   }
@@ -105,19 +143,10 @@ extension LlamaForCausalLM {
   /// rotary embedding's `inv_freq`, which the model computes itself).
   public static func load(from directory: URL, dtype: DType = .float32) throws -> LlamaForCausalLM {
     let configURL = directory.appendingPathComponent("config.json")
-    guard let configData = try? Data(contentsOf: configURL) else {
-      throw ModelFileError(configURL.path, "cannot read (is \(directory.path) a model directory?)")
-    }
-    let json: JSON
-    do { json = try JSON.parse(configData) } catch {
-      throw ModelFileError(configURL.path, "invalid JSON: \(error)")
-    }
+    let json = try readJSON(configURL, in: directory, kind: "a model directory")
     let configuration = try LlamaConfiguration(configJSON: json, path: configURL.path)
     let weightsURL = directory.appendingPathComponent("model.safetensors")
-    let file: SafeTensorsFile
-    do { file = try SafeTensorsFile.read(from: weightsURL) } catch {
-      throw ModelFileError(weightsURL.path, "\(error)")
-    }
+    let file = try readSafeTensors(weightsURL)
     let model = LlamaForCausalLM(configuration, dtype: dtype)
     try model.loadParameters(from: file, path: weightsURL.path)
     return model
@@ -145,20 +174,11 @@ extension LlamaForCausalLM {
         throw ModelFileError(
           path, "tensor '\(name)' has shape \(tensor.shape), the model needs \(parameter.shape)")
       }
-      switch parameter.dtype {
-      case .float32:
-        guard let values = tensor.floats else {
-          throw ModelFileError(
-            path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
-        }
-        parameter.assign(.float32(values))
-      case .float64:
-        guard let values = tensor.doubles else {
-          throw ModelFileError(
-            path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
-        }
-        parameter.assign(.float64(values))
+      guard let values = Tensor(tensor, dtype: parameter.dtype) else {
+        throw ModelFileError(
+          path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
       }
+      parameter.assign(values.storage)
     }
   }
 }

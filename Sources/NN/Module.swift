@@ -7,6 +7,8 @@ import Autodiff
 /// `model.layers.0.self_attn.q_proj.weight`, so files map one to one onto modules.
 /// Parameters are tensors that require a gradient; clearing that freezes them.
 open class Module {
+  /// A module; subclasses declare their parameters and parts by overriding the properties
+  /// below.
   public init() {}
 
   /// The parameters this module holds directly, by name (`weight` for a Linear).

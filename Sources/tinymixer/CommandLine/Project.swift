@@ -76,21 +76,25 @@ struct Project {
     }
   }
 
-  /// The base model of `--base DIR` if given, else the cached one (pretrained if missing),
-  /// with its folder and the seconds spent pretraining. Every example must fit its context.
-  func loadBase(_ arguments: Arguments) throws -> (LlamaForCausalLM, URL, Double) {
-    let (model, folder, seconds) = try readOrPretrainBase(arguments)
-    try checkLengths(contextLength: model.configuration.contextLength)
-    return (model, folder, seconds)
-  }
-
-  private func readOrPretrainBase(_ arguments: Arguments) throws -> (LlamaForCausalLM, URL, Double)
-  {
-    guard let path = arguments.string("base") else {
+  /// The base model: `--base DIR` if given, else `recorded` (the base a saved mixer
+  /// names) if given, else the cached one (pretrained if missing); with its folder and the
+  /// seconds spent pretraining. Every example must fit the model's context.
+  func loadBase(_ arguments: Arguments, recorded: URL? = nil) throws -> (
+    LlamaForCausalLM, URL, Double
+  ) {
+    guard let folder = arguments.string("base").map({ URL(fileURLWithPath: $0) }) ?? recorded
+    else {
+      // Checked before the minutes a missing base takes to pretrain.
       try checkLengths(contextLength: BaseRecipe().contextLength)
       return try baseModel()
     }
-    let folder = URL(fileURLWithPath: path)
+    let model = try readBase(folder)
+    try checkLengths(contextLength: model.configuration.contextLength)
+    return (model, folder, 0)
+  }
+
+  /// The model directory `folder`, frozen, if it was built on the task files' vocabulary.
+  private func readBase(_ folder: URL) throws -> LlamaForCausalLM {
     let model: LlamaForCausalLM
     do { model = try LlamaForCausalLM.load(from: folder) } catch {
       throw ToolError.failure("\(error)")
@@ -103,8 +107,13 @@ struct Project {
       )
     }
     model.setTrainable(false)
-    return (model, folder, 0)
+    return model
   }
+
+  /// `--base DIR`, read by `loadBase`.
+  static let baseOption = Option(
+    name: "base", valueName: "DIR",
+    help: "a base model directory (default: the cached base, pretrained if missing)")
 
   /// Writes a model directory: config, weights and the tokenizer files.
   func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {

@@ -27,7 +27,8 @@ enum DebugStateCommand: Command {
         "a mixer folder: gradients of its routers, routing as in training (soft weights for hardsoft's backward)"
     ),
     Option(
-      name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+      name: "base", valueName: "DIR",
+      help: "a base model directory (default: the mixer's base, else the cached base)"),
     .threads, Locations.datasetsOption,
   ]
 
@@ -45,28 +46,29 @@ enum DebugStateCommand: Command {
     let examples = Array(project.examples(task, .train).prefix(count))
     let batch = project.tokenizer.answerBatch(examples)
 
-    var (model, baseFolder, _) = try project.loadBase(arguments)
+    let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
+    let recorded: URL?
+    do {
+      recorded = try mixerFolder.map {
+        URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel)
+      }
+    } catch { throw ToolError.failure("\(error)") }
+    let (model, baseFolder, _) = try project.loadBase(arguments, recorded: recorded)
     var described = "every weight of the base"
     var mixture: Mixture? = nil
     do {
       if let path = arguments.string("adapter") {
         try LoRAAdapterFile.load(from: URL(fileURLWithPath: path)).attach(to: model)
         described = "the adapter's weights"
-      } else if let path = arguments.string("mixer") {
-        let config = try MixerFiles.readConfig(URL(fileURLWithPath: path))
-        if arguments.string("base") == nil {
-          model = try LlamaForCausalLM.load(from: URL(fileURLWithPath: config.baseModel))
-          baseFolder = URL(fileURLWithPath: config.baseModel)
-        }
-        mixture = try MixerFiles.load(from: URL(fileURLWithPath: path), onto: model).mixture
+      } else if let mixerFolder {
+        mixture = try MixerFiles.load(from: mixerFolder, onto: model).mixture
         mixture!.context.training = true
         described = "the routers' weights"
       } else {
         model.setTrainable(true)
       }
-    } catch let error as ToolError { throw error } catch { throw ToolError.failure("\(error)") }
+    } catch { throw ToolError.failure("\(error)") }
 
-    try project.checkLengths(contextLength: model.configuration.contextLength)
     let parameters = mixture?.routerParameters() ?? model.trainableParameters()
     let tape = Tape()
     var logits: Tensor? = nil
@@ -88,11 +90,11 @@ enum DebugStateCommand: Command {
     file.tensors["input_ids"] = SafeTensor(shape: shape, int64s: batch.tokens.map(Int64.init))
     file.tensors["targets"] = SafeTensor(shape: shape, int64s: batch.targets.map(Int64.init))
     file.tensors["answer_mask"] = SafeTensor(shape: shape, floats: batch.mask.map { $0 ? 1 : 0 })
-    file.tensors["logits"] = SafeTensor(shape: logits!.shape, floats: logits!.floats)
+    file.tensors["logits"] = SafeTensor(logits!)
     file.tensors["loss"] = SafeTensor(shape: [], floats: [Float(loss.item)])
     for (name, tensor) in parameters {
       let gradient = gradients[tensor] ?? Tensor.zeros(tensor.shape, dtype: tensor.dtype)
-      file.tensors["grad.\(name)"] = SafeTensor(shape: gradient.shape, floats: gradient.floats)
+      file.tensors["grad.\(name)"] = SafeTensor(gradient)
     }
     try file.write(to: URL(fileURLWithPath: outPath))
     print(

@@ -14,8 +14,7 @@ enum EvalCommand: Command {
     Option(name: "split", valueName: "NAME", help: "train, dev or test (default: test)"),
     Option(
       name: "adapter", valueName: "DIR", help: "a PEFT LoRA adapter directory to apply to the base"),
-    Option(
-      name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+    Project.baseOption,
     Option(
       name: "show", valueName: "N",
       help: "also print the first N examples with the model's answers (default: 0)"),

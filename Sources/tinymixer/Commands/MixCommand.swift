@@ -89,8 +89,7 @@ enum MixCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
-      Option(
-        name: "base", valueName: "DIR", help: "a base model directory (default: the cached base)"),
+      Project.baseOption,
       Locations.datasetsOption,
     ]
   }
@@ -209,11 +208,14 @@ enum MixCommand: Command {
     ) {
       report in
       progress.show(report.step)
-      lastTally = report.tally
-      if report.step.step % logEvery == 0 || report.step.step == 1 {
+      let (step, steps) = (report.step.step, report.step.steps)
+      guard step % logEvery == 0 || step == 1 || step == steps else { return }
+      let tally = report.tally
+      if step == steps { lastTally = tally }
+      if step % logEvery == 0 || step == 1 {
         logged.append(
-          String(format: "  step %4d  task %.4f  ", report.step.step, report.task)
-            + report.tally.summary(expertNames: mixture.expertNames))
+          String(format: "  step %4d  task %.4f  ", step, report.task)
+            + tally.summary(expertNames: mixture.expertNames))
       }
     }
     let trainingSeconds = Date().timeIntervalSince(trainingStarted)

@@ -33,12 +33,8 @@ enum RouteCommand: Command {
     let folder = URL(fileURLWithPath: arguments.positionals[0])
     let config = try MixerFiles.readConfig(folder)
     let project = try Project(arguments)
-    let baseFolder = URL(fileURLWithPath: arguments.string("base") ?? config.baseModel)
-    let model: LlamaForCausalLM
-    do { model = try LlamaForCausalLM.load(from: baseFolder) } catch {
-      throw ToolError.failure("the mixer's base model: \(error) (give another with --base DIR)")
-    }
-    try project.checkLengths(contextLength: model.configuration.contextLength)
+    let (model, _, _) = try project.loadBase(
+      arguments, recorded: URL(fileURLWithPath: config.baseModel))
     if let text = arguments.string("text"),
       project.tokenizer.encode(text).count + 2 > model.configuration.contextLength
     {

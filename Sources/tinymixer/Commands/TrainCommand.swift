@@ -20,9 +20,7 @@ enum TrainCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the adapter (default: runs/<task>/adapter, -seedN for other seeds)"),
-      Option(
-        name: "base", valueName: "DIR",
-        help: "a base model directory (default: the cached base, pretrained if missing)"),
+      Project.baseOption,
       Option(
         name: "checkpoint-every", valueName: "N",
         help: "save the training state to <out>/checkpoint.safetensors every N steps (default: 100)"
