@@ -111,3 +111,92 @@ func malformedLinesAreNamedByFileAndLine(text: String, line: Int, message: Strin
   #expect(answers == ["yes", "yes"])
   #expect(ExactMatch.accuracy(answers, examples) == 0.5)
 }
+
+// MARK: Generalisation: the test splits hold only what training never does
+
+/// The words of a prompt.
+private func words(_ example: Example) -> [String] {
+  example.prompt.split(separator: " ").map(String.init)
+}
+
+@Test func gsm8kAnswersAreTheArithmeticAndTestNumbersAreNewCombinations() {
+  let splits = ToyTask.gsm8k.generate()
+  func numbers(_ example: Example) -> [Int] {
+    // "has N", then each change: "N more" is a gain, any other number a loss.
+    let tokens = words(example)
+    return tokens.indices.compactMap { index in
+      guard let value = Int(tokens[index]) else { return nil }
+      if tokens[index - 1] == "has" { return value }
+      return index + 1 < tokens.count && tokens[index + 1] == "more" ? value : -value
+    }
+  }
+  for split in Split.allCases {
+    for example in splits[split]! {
+      #expect(String(numbers(example).reduce(0, +)) == example.answer, "\(example)")
+    }
+  }
+  let trained = Set(splits[.train]!.map(numbers))
+  #expect(splits[.test]!.allSatisfy { !trained.contains(numbers($0)) })
+  #expect(Set(splits[.test]!.map(\.answer)).count >= 8)
+}
+
+@Test func arcTestQuestionsCompareAPairNeverComparedInTraining() {
+  let splits = ToyTask.arc.generate()
+  func options(_ example: Example) -> Set<String> {
+    Set(words(example).drop { $0 != ":" }.dropFirst().filter { ![",", "or", "?"].contains($0) })
+  }
+  func pairs(_ example: Example) -> [Set<String>] {
+    let list = options(example).sorted()
+    return list.indices.flatMap { a in (a + 1..<list.count).map { Set([list[a], list[$0]]) } }
+  }
+  let compared = Set(splits[.train]!.flatMap(pairs))
+  for example in splits[.test]! {
+    #expect(options(example).contains(example.answer))
+    #expect(pairs(example).contains { !compared.contains($0) }, "\(example.prompt)")
+  }
+}
+
+@Test func medqaTestCombinationsAreNewAndEachCombinationHasOneDisease() {
+  let splits = ToyTask.medqa.generate()
+  func symptoms(_ example: Example) -> Set<String> {
+    let tokens = words(example)
+    let start = tokens.firstIndex(of: "has")! + 1
+    return Set(tokens[start..<tokens.firstIndex(of: ".")!].filter { $0 != "," && $0 != "and" })
+  }
+  var disease: [Set<String>: String] = [:]
+  for example in Split.allCases.flatMap({ splits[$0]! }) {
+    #expect(
+      disease.updateValue(example.answer, forKey: symptoms(example)) ?? example.answer
+        == example.answer)
+  }
+  let trained = Set(splits[.train]!.map(symptoms))
+  #expect(splits[.test]!.allSatisfy { !trained.contains(symptoms($0)) })
+  // No single symptom decides: each appears with more than one disease in training.
+  var diseases: [String: Set<String>] = [:]
+  for example in splits[.train]! {
+    for symptom in symptoms(example) { diseases[symptom, default: []].insert(example.answer) }
+  }
+  #expect(diseases.count == 24 && diseases.values.allSatisfy { $0.count == 2 })
+}
+
+@Test func humanevalAnswersAreWhatTheProgramPrintsAndTestListsAreNew() {
+  let splits = ToyTask.humaneval.generate()
+  func digits(_ example: Example) -> [Int] {
+    let tokens = words(example)
+    return tokens[tokens.firstIndex(of: "[")!..<tokens.firstIndex(of: "]")!].compactMap { Int($0) }
+  }
+  // A tiny interpreter for the one call each program makes.
+  func printed(_ example: Example) -> Int {
+    let list = digits(example)
+    let call = example.prompt.split(separator: ";")[1]
+    if call.contains("max") { return list.max()! }
+    if call.contains("min") { return list.min()! }
+    if call.contains("len") { return list.count }
+    return list[0]
+  }
+  for example in splits[.train]! + splits[.test]! {
+    #expect(String(printed(example)) == example.answer, "\(example.prompt)")
+  }
+  let trained = Set(splits[.train]!.map(digits))
+  #expect(splits[.test]!.allSatisfy { !trained.contains(digits($0)) })
+}

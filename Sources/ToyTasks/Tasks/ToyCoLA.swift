@@ -15,18 +15,15 @@ enum ToyCoLA {
   /// Nouns as (singular, plural).
   static let nouns = [
     ("dog", "dogs"), ("cat", "cats"), ("bird", "birds"), ("child", "children"),
-    ("teacher", "teachers"), ("farmer", "farmers"), ("horse", "horses"), ("student", "students"),
-    ("doctor", "doctors"), ("girl", "girls"), ("boy", "boys"), ("pilot", "pilots"),
+    ("teacher", "teachers"), ("farmer", "farmers"), ("girl", "girls"), ("boy", "boys"),
   ]
   /// Verbs as (plural present, singular present, past, after "will", after "has").
   static let verbs = [
     ("run", "runs", "ran", "run", "run"), ("sleep", "sleeps", "slept", "sleep", "slept"),
     ("sing", "sings", "sang", "sing", "sung"), ("eat", "eats", "ate", "eat", "eaten"),
-    ("swim", "swims", "swam", "swim", "swum"), ("write", "writes", "wrote", "write", "written"),
-    ("fall", "falls", "fell", "fall", "fallen"), ("go", "goes", "went", "go", "gone"),
-    ("see", "sees", "saw", "see", "seen"), ("speak", "speaks", "spoke", "speak", "spoken"),
+    ("write", "writes", "wrote", "write", "written"), ("go", "goes", "went", "go", "gone"),
   ]
-  static let adjectives = ["tall", "old", "small", "happy", "quiet", "young", "clever", "tired"]
+  static let adjectives = ["tall", "brave", "small", "happy", "quiet", "young", "clever", "tired"]
   static let places = [
     "near the gate", "in the garden", "by the river", "at the school", "on the hill",
   ]
@@ -58,7 +55,8 @@ enum ToyCoLA {
     if !acceptable {
       var broken = false
       while !broken {
-        switch random.nextInt(below: 4) {
+        // Agreement, the error that needs two words' features combined, is drawn most.
+        switch [0, 0, 0, 1, 2, 3][random.nextInt(below: 6)] {
         case 0 where tense < 2:  // agreement
           verbPhrase = [plural ? verb.1 : verb.0]
           broken = true
