@@ -80,6 +80,9 @@ public let attentionProjections = ["q_proj", "k_proj", "v_proj", "o_proj"]
 /// The projections of the MLP, for the placement ablation.
 public let mlpProjections = ["gate_proj", "up_proj", "down_proj"]
 
+/// Every projection of a decoder layer: the attention's and the MLP's, the toy default.
+public let allProjections = attentionProjections + mlpProjections
+
 extension Module {
   /// Every Linear below this module whose last path component is in `names`, with its path.
   public func linearLayers(named names: [String]) -> [(path: String, layer: Linear)] {

@@ -24,7 +24,7 @@ public final class Mixture {
   /// the experts are frozen, and the routers (initialised from `seed`) train.
   public init(
     model: LlamaForCausalLM, experts: [(name: String, adapters: [String: LoRA])],
-    targets: [String] = attentionProjections, settings: RoutingSettings = RoutingSettings(),
+    targets: [String] = allProjections, settings: RoutingSettings = RoutingSettings(),
     seed: UInt64
   ) {
     precondition(!experts.isEmpty, "a mixture needs experts")

@@ -18,7 +18,7 @@ public struct MixRecipe: Equatable, Hashable, Sendable {
   /// β, the weight of the preservation term (joint only).
   public var beta = 0.01
   /// The projections that become routed sites.
-  public var targets = attentionProjections
+  public var targets = allProjections
 
   /// The defaults: stage 2 with hard-soft top-2 routing and RSL (spread).
   public init() {}

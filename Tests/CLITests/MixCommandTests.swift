@@ -14,7 +14,7 @@ import Testing
   #expect(mix.status == 0, "\(mix.error)")
   for expected in [
     "toy-sst2: training its expert", "toy-cola: training its expert",
-    "stage 2: 4 routed sites × 2 experts",
+    "stage 2: 7 routed sites × 2 experts",
     "mixture − expert", "mixer saved to",
   ] {
     #expect(mix.output.contains(expected), "mix output lacks '\(expected)':\n\(mix.output)")
@@ -56,7 +56,7 @@ import Testing
       runs.appendingPathComponent("plugged").path, "--datasets", datasetsFolder,
     ])
   #expect(plugged.status == 0, "\(plugged.error)")
-  #expect(plugged.output.contains("toy-cola: 4 adapted layers, rank 8"))
+  #expect(plugged.output.contains("toy-cola: 7 adapted layers, rank 8"))
   #expect(plugged.output.contains("routed sites × 2 experts"))
   #expect(!plugged.output.contains("training its expert"))
 

@@ -84,7 +84,7 @@ func lessonFolders() throws -> [String] {
   let shown = try #require(codeBlock(after: "## Output", in: readme))
   let untilTraining = { (text: String) in text.components(separatedBy: "Step 4")[0] }
   #expect(sameOutput(untilTraining(run.output), untilTraining(shown)))
-  #expect(run.output.contains("trained: 1024 numbers in 4 adapters"))
+  #expect(run.output.contains("trained: 2176 numbers in 7 adapters"))
 }
 
 @Test(arguments: [

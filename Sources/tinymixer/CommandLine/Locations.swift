@@ -24,12 +24,12 @@ enum Locations {
     .deletingLastPathComponent()
 
   /// Where a task's stage-1 expert is kept: `runs/<task>/adapter`, with the sites and seed
-  /// appended when they are not the defaults (attention, 0).
+  /// appended when they are not the defaults (all, 0).
   static func expertFolder(
-    _ task: ToyTask, sites: String = "attention", seed: UInt64 = 0,
+    _ task: ToyTask, sites: String = "all", seed: UInt64 = 0,
     runs: URL = URL(fileURLWithPath: "runs")
   ) -> URL {
-    let suffix = (sites == "attention" ? "" : "-\(sites)") + (seed == 0 ? "" : "-seed\(seed)")
+    let suffix = (sites == "all" ? "" : "-\(sites)") + (seed == 0 ? "" : "-seed\(seed)")
     return runs.appendingPathComponent("\(task.name)/adapter\(suffix)")
   }
 

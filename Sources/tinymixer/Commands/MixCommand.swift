@@ -4,7 +4,8 @@ import NN
 import SafeTensors
 import ToyTasks
 
-/// Where routed sites go: the paper's attention projections, or the MLP's for the ablation.
+/// Where experts and routed sites go: every projection (the toy default), the paper's
+/// attention projections, or the MLP's.
 enum SiteChoice: String, CaseIterable {
   case attention, mlp, all
 
@@ -13,7 +14,7 @@ enum SiteChoice: String, CaseIterable {
     switch self {
     case .attention: attentionProjections
     case .mlp: mlpProjections
-    case .all: attentionProjections + mlpProjections
+    case .all: allProjections
     }
   }
 }
@@ -60,7 +61,7 @@ enum MixCommand: Command {
       ),
       Option(
         name: "sites", valueName: "WHERE",
-        help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: attention)"),
+        help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: all)"),
     ] + Option.training(recipe.training) + [
       .seed, .threads, .overwrite,
       Option(
@@ -112,7 +113,7 @@ enum MixCommand: Command {
       throw ToolError.usage("--experts routes over frozen adapters; it cannot be --joint")
     }
     let recipe = try mixRecipe(arguments, experts: plugAndPlay ? folders.count : tasks.count)
-    let sites = try arguments.choice("sites", default: SiteChoice.attention)
+    let sites = try arguments.choice("sites", default: SiteChoice.all)
     let seed = UInt64(try arguments.integer("seed", default: 0))
     var expertRecipe = ExpertRecipe.standard
     expertRecipe.targets = sites.targets

@@ -8,7 +8,7 @@ enum TrainCommand: Command {
   static let name = "train"
   static let summary = "train a LoRA expert for one toy task on the frozen base model"
   static let synopsis =
-    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--sites attention|mlp|all] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let standard = ExpertRecipe.standard
     return Option.training(standard.training) + [
@@ -16,6 +16,9 @@ enum TrainCommand: Command {
       Option(
         name: "alpha", valueName: "A",
         help: "LoRA alpha; the update is scaled by alpha / rank (default: \(Int(standard.alpha)))"),
+      Option(
+        name: "sites", valueName: "WHERE",
+        help: "attention (q, k, v, o), mlp (gate, up, down) or all (default: all)"),
       .seed, .threads, .overwrite,
       Option(
         name: "out", valueName: "DIR",
@@ -39,6 +42,7 @@ enum TrainCommand: Command {
     recipe.training = try arguments.trainingSettings(recipe.training)
     recipe.rank = try arguments.integer("rank", default: recipe.rank, in: 1...1024)
     recipe.alpha = try arguments.number("alpha", default: recipe.alpha, in: 1e-6...1e6)
+    recipe.targets = try arguments.choice("sites", default: SiteChoice.all).targets
     let seed = UInt64(try arguments.integer("seed", default: 0))
     let out =
       arguments.string("out").map { URL(fileURLWithPath: $0) }
