@@ -44,3 +44,37 @@ func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
   #expect(run.status == 0)
   #expect(run.output.contains("--threads N") && run.output.contains("--no-numpy"))
 }
+
+@Test func aFailedWriteIsOneClearLineAndLeavesNothingBehind() throws {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "full-disk-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  // A full disk, simulated: the weights cannot be written.
+  let full = try runProduct(
+    "tinymixer",
+    [
+      "pretrain", "--steps", "1", "--hidden", "8", "--layers", "1", "--heads", "2",
+      "--intermediate", "8", "--batch", "4", "--out", folder.path, "--datasets", datasetsFolder,
+    ], environment: ["TINYMIXER_SIMULATE_FULL_DISK": "1"])
+  #expect(full.status == 1)
+  #expect(full.error.hasPrefix("tinymixer: error: cannot write \(folder.path)/"), "\(full.error)")
+  #expect(full.error.contains("no space left on device"))
+  let left = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+  #expect(left.isEmpty, "a failed write left \(left)")
+
+  // An output folder that cannot be made: its parent is a file.
+  let file = folder.appendingPathComponent("a-file")
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  try Data("x".utf8).write(to: file)
+  let blocked = try runProduct(
+    "tinymixer",
+    [
+      "pretrain", "--steps", "1", "--hidden", "8", "--layers", "1", "--heads", "2",
+      "--intermediate", "8", "--batch", "4", "--out", file.appendingPathComponent("base").path,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(blocked.status == 1)
+  #expect(
+    blocked.error == "tinymixer: error: cannot write \(file.path)/base: Not a directory\n",
+    "\(blocked.error)")
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import LoRAMixer
+import SafeTensors
 
 /// A subcommand of `tinymixer`.
 protocol Command {
@@ -19,7 +20,8 @@ protocol Command {
 /// The commands, in the order `--help` lists them.
 var commands: [any Command.Type] {
   [
-    TrainCommand.self, MixCommand.self, RouteCommand.self, EvalCommand.self, PretrainCommand.self,
+    TrainCommand.self, MixCommand.self, ReproduceCommand.self, RouteCommand.self, EvalCommand.self,
+    PretrainCommand.self,
     DatasetsCommand.self,
     GradcheckCommand.self, DebugStateCommand.self,
     BenchCommand.self,
@@ -63,9 +65,18 @@ func runTool(_ words: [String]) -> Int32 {
     }
     return error.exitStatus
   } catch {
-    printError("\(error)")
+    printError(describe(error))
     return 1
   }
+}
+
+/// One line for an error from Foundation or the system: the file it concerns and the
+/// system's reason, when it names a file.
+func describe(_ error: Error) -> String {
+  let nsError = error as NSError
+  guard let path = nsError.userInfo[NSFilePathErrorKey] as? String else { return "\(error)" }
+  // Foundation's file error codes: reading from 256, writing from 512.
+  return "cannot \(nsError.code >= 512 ? "write" : "read") \(path): \(systemReason(error))"
 }
 
 /// Writes `message` to standard error, prefixed with `tinymixer: error:`.
