@@ -25,10 +25,12 @@ let common: [SwiftSetting] = cpuFlags.isEmpty ? [] : [.unsafeFlags(cpuFlags)]
 let alwaysOptimized: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 /// One executable target per tutorial lesson, so that `swift build` builds every lesson.
-func lesson(_ name: String, folder: String, dependencies: [Target.Dependency]) -> Target {
+func lesson(
+  _ name: String, folder: String, dependencies: [Target.Dependency], exclude: [String] = []
+) -> Target {
   .executableTarget(
     name: name, dependencies: dependencies, path: "Tutorials/\(folder)",
-    exclude: ["README.md"], swiftSettings: common)
+    exclude: ["README.md"] + exclude, swiftSettings: common)
 }
 
 let package = Package(
@@ -65,6 +67,9 @@ let package = Package(
       "lesson07-lora-mixer-end-to-end", folder: "07-lora-mixer-end-to-end",
       dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
     lesson(
+      "lesson08-reproducing-the-paper", folder: "08-reproducing-the-paper", dependencies: [],
+      exclude: ["report"]),
+    lesson(
       "lesson09-files-and-other-frameworks", folder: "09-files-and-other-frameworks",
       dependencies: ["Autodiff", "NN", "SafeTensors", "LoRAMixer"]),
 
@@ -80,7 +85,8 @@ let package = Package(
       dependencies: [
         "tinymixer", "lesson01-autodiff", "lesson02-fast-matmul", "lesson03-tiny-transformer",
         "lesson04-lora", "lesson05-routing", "lesson06-routing-specialization-loss",
-        "lesson07-lora-mixer-end-to-end", "lesson09-files-and-other-frameworks",
+        "lesson07-lora-mixer-end-to-end", "lesson08-reproducing-the-paper",
+        "lesson09-files-and-other-frameworks",
       ],
       swiftSettings: common),
   ]

@@ -88,9 +88,10 @@ func lessonFolders() throws -> [String] {
 }
 
 @Test(arguments: [
-  "05-routing", "06-routing-specialization-loss", "09-files-and-other-frameworks",
+  "05-routing", "06-routing-specialization-loss", "08-reproducing-the-paper",
+  "09-files-and-other-frameworks",
 ])
-func lessonsFiveSixAndNinePrintWhatTheirReadmesShow(_ lesson: String) throws {
+func lessonsFiveSixEightAndNinePrintWhatTheirReadmesShow(_ lesson: String) throws {
   let readme = try packageFile("Tutorials/\(lesson)/README.md")
   let shown = try #require(codeBlock(after: "<!-- output -->", in: readme))
   let run = try runProduct("lesson\(lesson)", [])

@@ -1,0 +1,83 @@
+import Foundation
+import LoRAMixer
+import ToyTasks
+
+/// `tinymixer reproduce`: every experiment of PAPER.md §7 on the toy tasks, into a report
+/// folder (report.md, SVG figures, results.json), resumable.
+enum ReproduceCommand: Command {
+  static let name = "reproduce"
+  static let summary =
+    "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
+  static let synopsis =
+    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite] [--threads N] [--base DIR] [--datasets DIR]"
+  static let options = [
+    Option(
+      name: "quick", valueName: nil,
+      help: "one seed and cut budgets: a complete report in a few minutes (--plan quick)"),
+    Option(
+      name: "plan", valueName: "NAME",
+      help: "full (3 seeds), quick, or tiny (a few steps of each run, for tests) (default: full)"),
+    Option(
+      name: "out", valueName: "DIR",
+      help:
+        "the report folder; a rerun continues what it holds (default: runs/reproduce, or runs/reproduce-quick)"
+    ),
+    .overwrite, .threads, Project.baseOption, Locations.datasetsOption,
+  ]
+
+  static func run(_ arguments: Arguments) throws -> Int32 {
+    try arguments.expectPositionals(0, 0, "")
+    let planName = arguments.string("plan") ?? (arguments.has("quick") ? "quick" : "full")
+    guard let plan = ReproducePlan.all.first(where: { $0.name == planName }),
+      !arguments.has("quick") || planName == "quick"
+    else {
+      throw ToolError.usage(
+        "--plan: expected full, quick or tiny (and --quick only with quick), got '\(planName)'")
+    }
+    let outName =
+      arguments.string("out") ?? (plan == .full ? "runs/reproduce" : "runs/reproduce-\(plan.name)")
+    let out = URL(fileURLWithPath: outName)
+    if arguments.has("overwrite") {
+      for name in ["results.json", "experts"] {
+        try? FileManager.default.removeItem(at: out.appendingPathComponent(name))
+      }
+    }
+    var results = try Results.load(from: out)
+    if let found = results, found.plan != plan.name {
+      throw ToolError.usage(
+        "\(out.path) holds a '\(found.plan)' reproduction, not '\(plan.name)'; choose another --out or pass --overwrite"
+      )
+    }
+    let started = Date()
+    let project = try Project(arguments)
+    let (model, baseFolder, _) = try project.loadBase(arguments)
+    if let found = results, found.base != baseFolder.path {
+      throw ToolError.usage(
+        "\(out.path) was made on the base \(found.base ?? "?"), not \(baseFolder.path); pass --overwrite to start again"
+      )
+    }
+    let command =
+      "tinymixer reproduce"
+      + (plan == .full ? "" : plan == .quick ? " --quick" : " --plan \(plan.name)")
+    if results == nil {
+      results = Results(
+        plan: plan.name, base: baseFolder.path, tasks: ToyTask.all.map(\.name),
+        expertNames: ToyTask.all.map(\.name), baseParameters: model.parameterCount)
+    }
+    let reproduction = Reproduction(
+      project: project, model: model, baseFolder: baseFolder, plan: plan, folder: out,
+      folderName: outName, command: command, results: results!)
+    Interruption.install()
+    try reproduction.run { Interruption.isRequested }
+    if Interruption.isRequested {
+      printError(
+        "interrupted; the finished runs are in \(out.path): run the same command to continue")
+      return 130
+    }
+    try Report(results: reproduction.results, plan: plan, reproduction: reproduction).write(to: out)
+    print(
+      "report written to \(out.appendingPathComponent("report.md").path) (with its figures and results.json) in \(formatDuration(Date().timeIntervalSince(started)))"
+    )
+    return 0
+  }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import LoRAMixer
+import NN
+import ToyTasks
+
+/// Runs the experiments of PAPER.md §7 one by one on one base model, keeping every result
+/// in `results.json` and every expert as a PEFT adapter in the report folder, so that a
+/// rerun skips what is done.
+final class Reproduction {
+  let project: Project
+  let model: LlamaForCausalLM
+  let baseFolder: URL
+  let plan: ReproducePlan
+  let folder: URL
+  /// The folder as the user named it, for the commands recorded in the results.
+  let folderName: String
+  /// `tinymixer reproduce` as it was run, recorded with every number.
+  let command: String
+  var results: Results
+  let tasks: [ToyTask]
+
+  /// A unit of work: its id (the run it makes), its rough cost in seconds, and the work.
+  struct Job {
+    var id: String
+    var label: String
+    var cost: Double
+    var run: () throws -> Void
+  }
+
+  init(
+    project: Project, model: LlamaForCausalLM, baseFolder: URL, plan: ReproducePlan,
+    folder: URL, folderName: String, command: String, results: Results
+  ) {
+    self.folderName = folderName
+    self.project = project
+    self.model = model
+    self.baseFolder = baseFolder
+    self.plan = plan
+    self.folder = folder
+    self.command = command
+    tasks = ToyTask.all
+    self.results = results
+  }
+
+  // MARK: The experiments
+
+  /// Every run of the plan, in order: what the main table needs first (over every seed),
+  /// then the experiments on the first seed.
+  func jobs() -> [Job] {
+    let first = plan.seeds[0]
+    var jobs: [Job] = [
+      Job(id: "base", label: "the frozen base", cost: 10) { try self.measureBase() }
+    ]
+    for task in tasks { jobs.append(expertJob(task)) }
+    for seed in plan.seeds {
+      jobs.append(
+        Job(
+          id: sharedID(seed), label: "shared LoRA, seed \(seed)",
+          cost: Double(plan.sharedSteps) * 0.12
+        ) { try self.trainShared(seed: seed) })
+      for (name, recipe) in mainMixers() {
+        jobs.append(
+          mixerJob(name, recipe: recipe, seed: seed, topK: seed == first && name == "rsl-spread"))
+      }
+    }
+    let ablations: [(String, MixRecipe)] = [
+      ("no routing loss", plan.mixRecipe { $0.loss.kind = .none }),
+      ("soft routing, RSL", plan.mixRecipe { $0.routing.mode = .soft }),
+      ("top-k routing, RSL", plan.mixRecipe { $0.routing.mode = .topk }),
+    ]
+    for (name, recipe) in ablations { jobs.append(mixerJob(name, recipe: recipe, seed: first)) }
+    for count in plan.routerExampleCounts {
+      jobs.append(
+        mixerJob(
+          "RSL, \(count) router examples", recipe: plan.mixRecipe { $0.routerExamples = count },
+          seed: first))
+      jobs.append(
+        mixerJob(
+          "balance loss, \(count) router examples",
+          recipe: plan.mixRecipe {
+            $0.routerExamples = count
+            $0.loss.kind = .aux
+          }, seed: first))
+    }
+    for sites in [SiteChoice.attention, .mlp] {
+      jobs.append(
+        mixerJob(
+          "\(sites.rawValue) sites only, RSL",
+          recipe: plan.mixRecipe { $0.targets = sites.targets }, seed: first, sites: sites))
+    }
+    return jobs
+  }
+
+  /// The main table's mixtures by short name: a soft mixture with the plain balance loss,
+  /// and LoRA-Mixer (hard-soft, RSL) with either entropy sign.
+  func mainMixers() -> [(String, MixRecipe)] {
+    [
+      (
+        "soft-balance",
+        plan.mixRecipe {
+          $0.routing.mode = .soft
+          $0.loss.kind = .aux
+        }
+      ),
+      ("rsl-spread", plan.mixRecipe()),
+      ("rsl-sharpen", plan.mixRecipe { $0.loss.entropy = .sharpen }),
+    ]
+  }
+
+  /// Runs every job not done yet, with one progress line per job and the time left.
+  func run(stopRequested: () -> Bool) throws {
+    let jobs = jobs()
+    var seen = Set<String>()
+    let pending = jobs.filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
+    let total = pending.reduce(0) { $0 + $1.cost }
+    print(
+      "\(seen.count - pending.count) of \(seen.count) runs already in \(folder.path); \(pending.count) to run"
+    )
+    var done = 0.0
+    let started = Date()
+    for (index, job) in pending.enumerated() {
+      let elapsed = Date().timeIntervalSince(started)
+      let left = done > 0 ? elapsed / done * (total - done) : .nan
+      print(
+        "[\(index + 1)/\(pending.count)] \(job.label)  (elapsed \(formatDuration(elapsed)), about \(formatDuration(left)) left)"
+      )
+      try job.run()
+      try results.save(to: folder)
+      done += job.cost
+      if stopRequested() { return }
+    }
+  }
+
+  // MARK: Runs
+
+  func record(_ id: String, seed: UInt64, equivalent: String, started: Date) -> RunRecord {
+    RunRecord(
+      id: id, command: command, equivalent: equivalent, seed: Int(seed),
+      seconds: Date().timeIntervalSince(started))
+  }
+
+  /// The test examples of `task` every evaluation uses.
+  func test(_ task: ToyTask) -> [Example] {
+    Array(project.examples(task, .test).prefix(plan.testExamples))
+  }
+
+  /// Removes every adapter from the model.
+  func detachAll() {
+    for linear in model.namedModules().compactMap({ $0.module as? Linear }) { linear.adapter = nil }
+  }
+
+  func measureBase() throws {
+    let started = Date()
+    detachAll()
+    var run = record("base", seed: 0, equivalent: "tinymixer eval <task>", started: started)
+    for task in tasks {
+      run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
+    }
+    run.seconds = Date().timeIntervalSince(started)
+    results.runs[run.id] = run
+  }
+
+  func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(plan.expertSeed)" }
+
+  func expertFolder(_ task: ToyTask) -> URL {
+    folder.appendingPathComponent("experts/\(task.name)")
+  }
+
+  func expertJob(_ task: ToyTask) -> Job {
+    Job(
+      id: expertID(task), label: "\(task.name) expert, seed \(plan.expertSeed)",
+      cost: Double(plan.expertSteps) * 0.08
+    ) { _ = try self.expert(task) }
+  }
+
+  /// Task `task`'s expert (every projection, seed `plan.expertSeed`): read from the report
+  /// folder if its run is recorded, else trained (stage 1), saved as a PEFT adapter and
+  /// measured on its task.
+  func expert(_ task: ToyTask) throws -> LoRAAdapterFile {
+    let seed = plan.expertSeed
+    let id = expertID(task)
+    let adapterFolder = expertFolder(task)
+    if results.runs[id] != nil, let file = try? LoRAAdapterFile.load(from: adapterFolder) {
+      return file
+    }
+    let started = Date()
+    detachAll()
+    let recipe = plan.expertRecipe
+    var progress = ProgressDisplay("  \(task.name)")
+    let (adapters, losses) = try recipe.train(
+      model, on: project.examples(task, .train), tokenizer: project.tokenizer, seed: seed
+    ) { progress.show($0) }
+    let file = LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path)
+    try file.save(to: adapterFolder)
+    var run = record(
+      id, seed: seed,
+      equivalent:
+        "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)",
+      started: started)
+    run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
+    run.losses = thinned(losses)
+    run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
+    run.seconds = Date().timeIntervalSince(started)
+    results.runs[id] = run
+    detachAll()
+    print("    test accuracy \(percent(run.accuracy[task.name]!)) (\(formatDuration(run.seconds)))")
+    return file
+  }
+
+  func sharedID(_ seed: UInt64) -> String { "shared/seed\(seed)" }
+
+  /// One LoRA with the experts' parameter budget, trained on every task's training
+  /// examples together, measured on every task.
+  func trainShared(seed: UInt64) throws {
+    let started = Date()
+    detachAll()
+    let recipe = plan.sharedRecipe(experts: tasks.count)
+    var progress = ProgressDisplay("  shared")
+    let (adapters, losses) = try recipe.train(
+      model, on: tasks.flatMap { project.examples($0, .train) }, tokenizer: project.tokenizer,
+      seed: seed
+    ) { progress.show($0) }
+    var run = record(
+      sharedID(seed), seed: seed,
+      equivalent:
+        "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split",
+      started: started)
+    for task in tasks {
+      run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
+    }
+    run.losses = thinned(losses)
+    run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
+    run.seconds = Date().timeIntervalSince(started)
+    results.runs[run.id] = run
+    detachAll()
+    print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
+  }
+
+  /// The id of a mixture run: its whole configuration.
+  func mixerID(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice) -> String {
+    let loss =
+      recipe.loss.kind == .rsl ? "rsl-\(recipe.loss.entropy.rawValue)" : recipe.loss.kind.rawValue
+    return
+      "mix/\(sites.rawValue)/\(recipe.routing.mode.rawValue)-k\(recipe.routing.k)/\(loss)/n\(recipe.routerExamples)/seed\(seed)"
+  }
+
+  func mixerJob(
+    _ label: String, recipe: MixRecipe, seed: UInt64, sites: SiteChoice = .all,
+    topK: Bool = false
+  ) -> Job {
+    Job(
+      id: mixerID(recipe, seed: seed, sites: sites), label: "mixture: \(label), seed \(seed)",
+      cost: Double(plan.routerSteps) * 0.2 + (topK ? 30 : 8)
+    ) { try self.trainMixture(recipe, seed: seed, sites: sites, topK: topK) }
+  }
+
+  /// Routers over the seed's experts (stage 2), then accuracy, load and activation.
+  func trainMixture(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice, topK: Bool) throws {
+    let started = Date()
+    let files = try tasks.map { try expert($0) }
+    detachAll()
+    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
+    let mixture = Mixture(
+      model: model, experts: experts, targets: sites.targets, settings: recipe.routing, seed: seed)
+    let mixed = MixRecipe.mixedExamples(
+      tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
+    var progress = ProgressDisplay("  routers")
+    var taskLosses: [Double] = []
+    try mixture.train(on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed) {
+      progress.show($0.step)
+      taskLosses.append($0.task)
+    }
+    var run = record(
+      mixerID(recipe, seed: seed, sites: sites), seed: seed,
+      equivalent: mixCommand(recipe, seed: seed, sites: sites), started: started)
+    for task in tasks {
+      run.accuracy[task.name] = mixture.accuracy(test(task), tokenizer: project.tokenizer)
+    }
+    run.losses = thinned(taskLosses)
+    run.trainedParameters = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
+    let routed = tasks.map { Array(project.examples($0, .test).prefix(plan.routingExamples)) }
+    let tally = mixture.tally(routed.flatMap { $0 }, tokenizer: project.tokenizer)
+    run.load = tally.selectionShare
+    run.balance = tally.mean(\.balance)
+    run.tokenEntropy = tally.mean(\.meanEntropy)
+    run.meanEntropy = tally.mean(\.entropyOfMean)
+    run.activation = Dictionary(
+      uniqueKeysWithValues: zip(tasks, routed).map {
+        ($0.name, mixture.tally($1, tokenizer: project.tokenizer).firstChoiceShare)
+      })
+    if topK {
+      run.accuracyByK = (1...tasks.count).map { k in
+        mixture.context.settings.inferenceK = k
+        return tasks.map { mixture.accuracy(test($0), tokenizer: project.tokenizer) }.reduce(0, +)
+          / Double(tasks.count)
+      }
+      mixture.context.settings.inferenceK = recipe.routing.inferenceK
+    }
+    run.seconds = Date().timeIntervalSince(started)
+    results.runs[run.id] = run
+    detachAll()
+    print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
+  }
+
+  /// The `tinymixer mix` command that trains and measures the same mixture.
+  func mixCommand(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice) -> String {
+    var parts =
+      ["tinymixer mix"] + tasks.map(\.name) + [
+        "--routing \(recipe.routing.mode.rawValue)", "--loss \(recipe.loss.kind.rawValue)",
+      ]
+    if recipe.loss.kind == .rsl { parts.append("--entropy \(recipe.loss.entropy.rawValue)") }
+    parts += [
+      "--router-examples \(recipe.routerExamples)", "--steps \(recipe.training.steps)",
+      plan.batchSize.map { "--batch \($0)" } ?? "",
+      "--expert-steps \(plan.expertSteps)", "--seed \(seed)",
+    ]
+    if sites != .all {
+      // The same experts, routed at some of their sites: plug and play.
+      parts.append("--sites \(sites.rawValue) --experts")
+      parts += tasks.map { "\(folderName)/experts/\($0.name)" }
+    }
+    return parts.filter { !$0.isEmpty }.joined(separator: " ")
+  }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import SafeTensors
+
+/// What one run of the reproduction measured, with what made it.
+struct RunRecord: Codable {
+  /// The run's name: its whole configuration, so equal configurations share one run.
+  var id: String
+  /// The command that made it (`tinymixer reproduce`, with `--quick` if so), and the
+  /// standalone command that trains and measures the same thing.
+  var command: String
+  var equivalent: String
+  /// The seed of the run (data order, initial weights).
+  var seed: Int
+  /// Wall-clock seconds the run took.
+  var seconds: Double
+  /// Test accuracy by task name.
+  var accuracy: [String: Double] = [:]
+  /// Training loss per step (the task loss for mixtures), thinned to at most 200 points.
+  var losses: [Double] = []
+  /// Mixtures: each expert's share of the selections over a mixed evaluation set (the
+  /// global load), and, per task, each expert's share of first choices on its tokens.
+  var load: [Double]? = nil
+  var activation: [String: [Double]]? = nil
+  /// Mixtures: balance, mean token entropy and entropy of the mean routing, over the
+  /// mixed evaluation set.
+  var balance: Double? = nil
+  var tokenEntropy: Double? = nil
+  var meanEntropy: Double? = nil
+  /// Mean accuracy over the tasks by inference k (the top-k curve), if measured.
+  var accuracyByK: [Double]? = nil
+  /// Trainable parameters of the run.
+  var trainedParameters: Int = 0
+
+  /// The mean of `accuracy` over `tasks`.
+  func meanAccuracy(_ tasks: [String]) -> Double {
+    tasks.map { accuracy[$0] ?? .nan }.reduce(0, +) / Double(tasks.count)
+  }
+}
+
+/// The reproduction's `results.json`: its settings and every finished run. Saved after each
+/// run (atomically), so an interrupted reproduction resumes where it stopped.
+struct Results: Codable {
+  /// The plan the runs followed; a folder made by another plan is refused, not mixed.
+  var plan: String
+  /// The base model's folder the experts were trained on.
+  var base: String?
+  var tasks: [String]
+  var expertNames: [String]
+  var baseParameters: Int
+  var runs: [String: RunRecord] = [:]
+
+  /// The results in `folder`, if any.
+  static func load(from folder: URL) throws -> Results? {
+    let file = folder.appendingPathComponent("results.json")
+    guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+    do {
+      return try JSONDecoder().decode(Results.self, from: Data(contentsOf: file))
+    } catch {
+      throw ToolError.failure(
+        "\(file.path) is not a reproduction's results (\(error)); move it away or pass --overwrite")
+    }
+  }
+
+  /// Writes `results.json` into `folder`, atomically.
+  func save(to folder: URL) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeAtomically(try encoder.encode(self), to: folder.appendingPathComponent("results.json"))
+  }
+}
+
+/// At most `count` points of `values`, each the mean of its stretch.
+func thinned(_ values: [Double], to count: Int = 200) -> [Double] {
+  guard values.count > count else { return values }
+  return (0..<count).map { index in
+    let range = (index * values.count / count)..<((index + 1) * values.count / count)
+    return values[range].reduce(0, +) / Double(range.count)
+  }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+/// Runs `tinymixer reproduce --plan tiny` into a fresh folder with `threads`.
+private func reproduceTiny(threads: String, into folder: URL) throws -> ProcessResult {
+  try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--plan", "tiny", "--base", tinyBase, "--threads", threads, "--out",
+      folder.path, "--datasets", datasetsFolder,
+    ])
+}
+
+/// `results.json` without the wall-clock times, which differ from run to run, and with the
+/// folder's own name (in the recorded commands) replaced.
+private func resultsWithoutTimes(_ folder: URL) throws -> String {
+  let text = try String(contentsOf: folder.appendingPathComponent("results.json"), encoding: .utf8)
+  return text.split(separator: "\n").filter { !$0.contains("\"seconds\"") }.joined(
+    separator: "\n"
+  ).replacingOccurrences(
+    of: folder.path.replacingOccurrences(of: "/", with: "\\/"), with: "<report>")
+}
+
+@Test func reproduceWritesACompleteReportTheSameOnOneAndTwoThreadsAndResumes() throws {
+  let folders = (1...2).map { _ in
+    FileManager.default.temporaryDirectory.appendingPathComponent(
+      "reproduce-\(UUID().uuidString)")
+  }
+  defer { for folder in folders { try? FileManager.default.removeItem(at: folder) } }
+  for (folder, threads) in zip(folders, ["1", "2"]) {
+    let run = try reproduceTiny(threads: threads, into: folder)
+    #expect(run.status == 0, "\(run.error)")
+    #expect(run.output.contains("report written to"))
+  }
+  #expect(try resultsWithoutTimes(folders[0]) == resultsWithoutTimes(folders[1]))
+
+  // The report: every section, numbers with their spread over the two seeds, and figures
+  // that parse as XML and carry a title, axis labels and a legend.
+  let report = try String(
+    contentsOf: folders[0].appendingPathComponent("report.md"), encoding: .utf8)
+  for section in [
+    "## Main table", "## Trainable parameters", "## Global expert load",
+    "## Per-task expert activation",
+    "## Router data efficiency", "## Top-k at inference", "## Ablations the paper lacks",
+    "## What was found", "## Runs", " ± ", "tinymixer mix toy-sst2",
+  ] {
+    #expect(report.contains(section), "report.md lacks '\(section)'")
+  }
+  for figure in [
+    "global-load.svg", "activation-rsl.svg", "activation-none.svg", "data-efficiency.svg",
+    "top-k.svg", "loss-experts.svg", "loss-routers.svg",
+  ] {
+    let data = try Data(contentsOf: folders[0].appendingPathComponent(figure))
+    #expect(report.contains("(\(figure))"), "report.md does not show \(figure)")
+    #if canImport(FoundationXML) || os(macOS)
+      #expect(XMLParser(data: data).parse(), "\(figure) is not well-formed XML")
+    #endif
+    let svg = String(decoding: data, as: UTF8.self)
+    #expect(svg.contains("font-weight=\"bold\"") && svg.contains("rotate(-90)"), "\(figure)")
+  }
+
+  // A rerun finds every run done and only rewrites the report.
+  let again = try reproduceTiny(threads: "2", into: folders[0])
+  #expect(again.status == 0, "\(again.error)")
+  #expect(again.output.contains("; 0 to run"), "\(again.output)")
+  #expect(try resultsWithoutTimes(folders[0]) == resultsWithoutTimes(folders[1]))
+
+  // Another plan's folder is refused, not mixed.
+  let mixed = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--quick", "--base", tinyBase, "--out", folders[0].path, "--datasets",
+      datasetsFolder,
+    ])
+  #expect(mixed.status == 2)
+  #expect(mixed.error.contains("holds a 'tiny' reproduction, not 'quick'"))
+}
