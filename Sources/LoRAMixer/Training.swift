@@ -11,7 +11,7 @@ public struct TrainingSettings: Equatable, Hashable, Sendable {
   public var batchSize: Int
   /// The peak learning rate, reached after the warmup.
   public var learningRate: Double
-  /// Steps of linear warmup.
+  /// Steps of linear warmup (at most a quarter of `steps`; see `warmupCosineLearningRate`).
   public var warmupSteps: Int
   /// The learning rate at the end of the cosine decay, as a fraction of the peak.
   public var finalLearningRateFraction: Double

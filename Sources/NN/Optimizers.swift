@@ -100,9 +100,13 @@ public final class SGD {
 
 /// The learning rate at `step` (from 0) of `totalSteps`: a linear warmup from 0 to `peak`
 /// over `warmupSteps`, then a cosine decay to `minimum` at the last step.
+///
+/// The warmup takes at most a quarter of the run, so a run cut shorter than its recipe's
+/// warmup (`--steps 40` of a recipe that warms up over 50) still reaches its peak and decays.
 public func warmupCosineLearningRate(
   step: Int, totalSteps: Int, warmupSteps: Int, peak: Double, minimum: Double = 0
 ) -> Double {
+  let warmupSteps = min(warmupSteps, max(1, totalSteps / 4))
   if step < warmupSteps { return peak * Double(step + 1) / Double(warmupSteps) }
   let decaySteps = max(1, totalSteps - warmupSteps - 1)
   let progress = min(1, Double(step - warmupSteps) / Double(decaySteps))

@@ -53,6 +53,15 @@ import Testing
   #expect(rate(60) < rate(40))
 }
 
+@Test func aRunShorterThanItsWarmupStillPeaksAndDecays() {
+  let rate = { (step: Int) in
+    warmupCosineLearningRate(step: step, totalSteps: 40, warmupSteps: 50, peak: 1, minimum: 0.1)
+  }
+  #expect(abs(rate(9) - 1) < 1e-12)
+  #expect(abs(rate(39) - 0.1) < 1e-12)
+  #expect(rate(0) < rate(5) && rate(30) < rate(15))
+}
+
 @Test func clippingScalesToTheMaximumNorm() {
   let a = Tensor(shape: [2], scalars: [Float(3), 0])
   let b = Tensor(shape: [1], scalars: [Float(4)])
