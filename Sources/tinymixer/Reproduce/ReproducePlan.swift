@@ -35,8 +35,8 @@ struct ReproducePlan: Equatable {
 
   /// One seed, cut budgets.
   static let quick = ReproducePlan(
-    name: "quick", seeds: [0], expertSteps: 100, sharedSteps: 100, routerSteps: 40,
-    routerExampleCounts: [250, 4000], testExamples: 60, routingExamples: 20)
+    name: "quick", seeds: [0], expertSteps: 80, sharedSteps: 80, routerSteps: 25,
+    routerExampleCounts: [250, 4000], testExamples: 40, routingExamples: 20)
 
   /// A few steps of everything on two seeds, for the tests (with a tiny base model).
   static let tiny = ReproducePlan(
