@@ -89,13 +89,14 @@ struct Report {
       for row in rows { line("| " + row.joined(separator: " | ") + " |") }
       line()
     }
-    let seedList = seeds.map(String.init).joined(separator: ", ")
+    let seedList =
+      (seeds.count == 1 ? "seed " : "seeds ") + seeds.map(String.init).joined(separator: ", ")
     let allSeconds = results.runs.values.reduce(0) { $0 + $1.seconds }
 
     line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
     line()
     line(
-      "Made by `\(reproduction.command)` (plan `\(plan.name)`: seeds \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on 2,000 mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(reproduction.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on 2,000 mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     line()
 
@@ -104,7 +105,7 @@ struct Report {
     line("## Main table (the paper's Table 2)")
     line()
     line(
-      "Test accuracy (%), mean ± standard deviation over seeds \(seedList) of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-2 for every mixture."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-2 for every mixture."
     )
     line()
     // The base and the experts are one run each, the same for every seed: one value.
