@@ -132,6 +132,9 @@ public struct SafeTensorsFile: Equatable, Sendable {
   /// The largest header accepted, as in the reference implementation.
   public static let maximumHeaderLength = 100_000_000
 
+  /// The most tensors one file may hold (a Llama of 80 layers has under 1,000).
+  public static let maximumTensorCount = 100_000
+
   /// A file of `tensors` and `metadata`.
   public init(tensors: [String: SafeTensor] = [:], metadata: [String: String] = [:]) {
     self.tensors = tensors
@@ -223,6 +226,10 @@ public struct SafeTensorsFile: Equatable, Sendable {
       throw SafeTensorsError.invalidJSON(reason: error.description)
     }
     guard let pairs = header.object else { throw SafeTensorsError.headerNotAnObject }
+    let tensorCount = pairs.filter { $0.0 != "__metadata__" }.count
+    guard tensorCount <= SafeTensorsFile.maximumTensorCount else {
+      throw SafeTensorsError.tooManyTensors(count: tensorCount)
+    }
 
     var file = SafeTensorsFile()
     var entries: [(name: String, dtype: SafeTensorsDType, shape: [Int], start: Int, end: Int)] = []
@@ -319,6 +326,7 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
   case headerNotAnObject
   case invalidJSON(reason: String)
   case duplicateName(name: String)
+  case tooManyTensors(count: Int)
   case metadataNotStrings(key: String?)
   case badEntry(name: String, reason: String)
   case unknownDType(name: String, dtype: String)
@@ -343,6 +351,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible {
     case .headerNotAnObject: "header is not a JSON object"
     case .invalidJSON(let reason): "header is not valid JSON: \(reason)"
     case .duplicateName(let name): "tensor name '\(name)' appears twice in the header"
+    case .tooManyTensors(let count):
+      "header lists \(count) tensors, more than the limit of \(SafeTensorsFile.maximumTensorCount)"
     case .metadataNotStrings(let key):
       key.map { "__metadata__ value of '\($0)' is not a string" }
         ?? "__metadata__ is not an object of strings"

@@ -117,3 +117,13 @@ func eachViolationHasItsOwnError(data: Data, expected: SafeTensorsError) {
   #expect(try JSON.parse(#" {"x": [1, -2.5e3, true, null, "\u00e9\n"]} "#)["x"]!.array!.count == 5)
   #expect(try JSON.parse("9223372036854775807").integer == Int.max)
 }
+
+@Test func aHeaderListingMoreTensorsThanTheLimitIsRefused() {
+  let limit = SafeTensorsFile.maximumTensorCount
+  let empty = #"{"dtype":"F32","shape":[0],"data_offsets":[0,0]}"#
+  let entries = (0...limit).map { "\"t\($0)\":\(empty)" }
+  #expect(
+    refusal(file(header: "{" + entries.joined(separator: ",") + "}"))
+      == .tooManyTensors(count: limit + 1))
+  #expect(refusal(file(header: "{" + entries.dropLast().joined(separator: ",") + "}")) == nil)
+}
