@@ -52,12 +52,31 @@ public struct LlamaConfiguration: Equatable, Hashable, Sendable {
     vocabularySize: 512, hiddenSize: 128, layers: 4, heads: 4, intermediateSize: 384,
     contextLength: 64)
 
+  /// The largest model tinymixer builds: 2^30 parameters, 4 GiB of Float32 weights (a
+  /// configuration asking for more is refused before anything is allocated).
+  public static let maximumParameterCount = 1 << 30
+
+  /// The parameters a model of this shape has, counted without building it, in Double so
+  /// that an absurd configuration cannot overflow.
+  public var parameterCountWithoutBuilding: Double {
+    let (width, vocabulary) = (Double(hiddenSize), Double(vocabularySize))
+    let attention = 4 * width * width
+    let mlp = 3 * width * Double(intermediateSize)
+    let perLayer = attention + mlp + 2 * width
+    let head = tieWordEmbeddings ? 0 : vocabulary * width
+    return vocabulary * width + Double(layers) * perLayer + width + head
+  }
+
   /// Why this configuration cannot be built, or nil if it can.
   public var problem: String? {
     if [vocabularySize, hiddenSize, layers, heads, intermediateSize, contextLength].contains(
       where: { $0 <= 0 })
     {
       return "sizes must be positive"
+    }
+    if parameterCountWithoutBuilding > Double(Self.maximumParameterCount) {
+      return
+        "the configuration describes \(parameterCountWithoutBuilding) parameters, more than tinymixer's limit of \(Self.maximumParameterCount)"
     }
     if hiddenSize % heads != 0 {
       return "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)"

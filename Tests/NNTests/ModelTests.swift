@@ -1,5 +1,6 @@
 import Autodiff
 import Kernels
+import SafeTensors
 import Testing
 
 @testable import NN
@@ -90,4 +91,24 @@ let tiny = LlamaConfiguration(
   Parallelism.threadCount = 2
   let two = run()
   #expect(one == two)
+}
+
+@Test func parametersAreCountedWithoutBuildingTheModel() {
+  var tied = tiny
+  tied.tieWordEmbeddings = true
+  for configuration in [tiny, tied, LlamaConfiguration.bench] {
+    let built = LlamaForCausalLM(configuration).parameterCount
+    #expect(configuration.parameterCountWithoutBuilding == Double(built))
+  }
+}
+
+@Test func aConfigurationBeyondTheParameterLimitIsRefusedBeforeAllocating() throws {
+  let text = tiny.configJSON(tokenIds: [:]).compactText
+  let json = try JSON.parse(
+    text.replacingOccurrences(of: "\"vocab_size\":13", with: "\"vocab_size\":1000000000000"))
+  #expect(json["vocab_size"]?.integer == 1_000_000_000_000)
+  let error = #expect(throws: ModelFileError.self) {
+    try LlamaConfiguration(configJSON: json, path: "config.json")
+  }
+  #expect(error?.message.contains("more than tinymixer's limit of 1073741824") == true)
 }
