@@ -70,7 +70,7 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
 
 extension BaseRecipe {
   /// Where base models are cached: `$TINYMIXER_CACHE`, else `$XDG_CACHE_HOME/tinymixer`,
-  /// else `~/.cache/tinymixer`.
+  /// else `$HOME/.cache/tinymixer` (the user's home directory if `HOME` is unset).
   public static var cacheFolder: URL {
     let environment = ProcessInfo.processInfo.environment
     if let path = environment["TINYMIXER_CACHE"], !path.isEmpty {
@@ -79,8 +79,10 @@ extension BaseRecipe {
     if let path = environment["XDG_CACHE_HOME"], !path.isEmpty {
       return URL(fileURLWithPath: path).appendingPathComponent("tinymixer")
     }
-    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
-      ".cache/tinymixer")
+    let home =
+      environment["HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+      ?? FileManager.default.homeDirectoryForCurrentUser
+    return home.appendingPathComponent(".cache/tinymixer")
   }
 
   /// The base model for `tokenizer` from `cache` (a folder named by `fingerprint`), or, if
