@@ -74,9 +74,11 @@ public struct LlamaConfiguration: Equatable, Hashable, Sendable {
     {
       return "sizes must be positive"
     }
-    if parameterCountWithoutBuilding > Double(Self.maximumParameterCount) {
+    let count = parameterCountWithoutBuilding
+    if count > Double(Self.maximumParameterCount) {
+      let shown = count < 9e18 ? String(Int(count)) : "\(count)"
       return
-        "the configuration describes \(parameterCountWithoutBuilding) parameters, more than tinymixer's limit of \(Self.maximumParameterCount)"
+        "the configuration describes \(shown) parameters, more than tinymixer's limit of \(Self.maximumParameterCount)"
     }
     if hiddenSize % heads != 0 {
       return "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)"
