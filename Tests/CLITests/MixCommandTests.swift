@@ -16,6 +16,7 @@ import Testing
     "toy-sst2: training its expert", "toy-cola: training its expert",
     "stage 2: 7 routed sites × 2 experts",
     "mixture − expert", "mixer saved to",
+    "parameters: base \(withThousandsSeparators(try tinyBaseParameterCount())) (frozen)",
   ] {
     #expect(mix.output.contains(expected), "mix output lacks '\(expected)':\n\(mix.output)")
   }
@@ -146,4 +147,26 @@ import Testing
   #expect(!outputs[0].isEmpty)
   #expect(outputs[0] == outputs[1])
   #expect(routers[0] == routers[1])
+}
+
+/// The tiny base's parameters, counted from its config.json.
+func tinyBaseParameterCount() throws -> Int {
+  let data = try Data(
+    contentsOf: URL(fileURLWithPath: tinyBase).appendingPathComponent("config.json"))
+  let config = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+  let size = { (key: String) in config[key] as? Int ?? 0 }
+  let (width, layers) = (size("hidden_size"), size("num_hidden_layers"))
+  let embeddings =
+    size("vocab_size") * width * (config["tie_word_embeddings"] as? Bool == true ? 1 : 2)
+  return embeddings + layers
+    * (4 * width * width + 3 * width * size("intermediate_size") + 2 * width) + width
+}
+
+/// 12345 as "12,345".
+func withThousandsSeparators(_ number: Int) -> String {
+  let digits = Array(String(number))
+  return String(
+    digits.enumerated().flatMap { index, digit in
+      index > 0 && (digits.count - index) % 3 == 0 ? [",", digit] : [digit]
+    })
 }

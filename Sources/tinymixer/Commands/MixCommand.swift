@@ -257,7 +257,8 @@ enum MixCommand: Command {
     }
     print(routingTable.rendered)
 
-    let base = model.parameterCount
+    // The model's parameters now include the experts and routers attached to it.
+    let base = model.parameterCount - expertCount - routerCount
     let trained = recipe.joint ? routerCount + expertCount : routerCount
     print(
       "\nparameters: base \(grouped(base)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(base + routerCount + expertCount))) of all"
