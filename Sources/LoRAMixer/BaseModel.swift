@@ -51,15 +51,17 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
     }
   }
 
-  /// Pretrains a base model on `tasks`' training examples.
+  /// Pretrains a base model on `tasks`' training examples, saving and resuming its
+  /// training state as `checkpoint` says.
   public func pretrain(
-    tokenizer: Tokenizer, tasks: [[Example]], report: (StepReport) -> Void = { _ in }
+    tokenizer: Tokenizer, tasks: [[Example]], checkpoint: CheckpointPolicy? = nil,
+    report: (StepReport) -> Void = { _ in }
   ) throws -> LlamaForCausalLM {
     let model = LlamaForCausalLM(configuration(vocabularySize: tokenizer.count), seed: seed)
     let order = BatchOrder(
       pretrainingExamples(tasks), batchSize: training.batchSize, seed: training.seed)
     _ = try train(
-      parameters: model.namedParameters(), order: order, settings: training,
+      parameters: model.namedParameters(), order: order, settings: training, checkpoint: checkpoint,
       loss: {
         model.loss($0, tokenizer: tokenizer, answersOnly: false)
       }, report: report)

@@ -1,3 +1,4 @@
+import Foundation
 import LoRAMixer
 
 extension Option {
@@ -22,5 +23,37 @@ extension Arguments {
     settings.learningRate = try number("lr", default: defaults.learningRate, in: 1e-7...1)
     settings.batchSize = try integer("batch", default: defaults.batchSize, in: 1...4096)
     return settings
+  }
+}
+
+extension Option {
+  /// `--checkpoint-every N` and `--resume`, for a command that saves the training state of
+  /// `what` in its output folder.
+  static func checkpointing(_ what: String) -> [Option] {
+    [
+      Option(
+        name: "checkpoint-every", valueName: "N",
+        help:
+          "save \(what) to <out>/\(TrainingCheckpoint.fileName) every N steps (default: 100)"),
+      Option(
+        name: "resume", valueName: nil,
+        help:
+          "continue from <out>/\(TrainingCheckpoint.fileName) (written periodically, and on Ctrl-C)"
+      ),
+    ]
+  }
+}
+
+extension Arguments {
+  /// The checkpointing of `--checkpoint-every` and `--resume` into the folder `out`; Ctrl-C
+  /// saves and stops. `--resume` without a checkpoint there is an error.
+  func checkpointPolicy(in out: URL) throws -> CheckpointPolicy {
+    let file = out.appendingPathComponent(TrainingCheckpoint.fileName)
+    if has("resume") && !FileManager.default.fileExists(atPath: file.path) {
+      throw ToolError.failure("--resume: no checkpoint at \(file.path)")
+    }
+    return CheckpointPolicy(
+      file: file, every: try integer("checkpoint-every", default: 100, in: 1...1_000_000),
+      resume: has("resume"), shouldStop: { Interruption.isRequested })
   }
 }

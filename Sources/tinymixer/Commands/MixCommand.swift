@@ -75,24 +75,13 @@ enum MixCommand: Command {
           "plug and play: the positionals that are folders are PEFT adapters to route over (frozen), the others the tasks that train and test the routers"
       ),
       Option(
-        name: "checkpoint-every", valueName: "N",
-        help:
-          "save the routers' training state to <out>/checkpoint.safetensors every N steps (default: 100)"
-      ),
-      Option(
-        name: "resume", valueName: nil,
-        help:
-          "continue the routers' training from <out>/checkpoint.safetensors (written periodically, and on Ctrl-C)"
-      ),
-      Option(
         name: "runs", valueName: "DIR",
         help: "where stage-1 experts are kept, as <task>/adapter (default: runs)"),
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
       Project.baseOption,
-      Locations.datasetsOption,
-    ]
+    ] + Option.checkpointing("the routers' training state") + [Locations.datasetsOption]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -124,14 +113,7 @@ enum MixCommand: Command {
       fileURLWithPath: arguments.string("out")
         ?? runs.appendingPathComponent("mix/\(tasks.map(\.name).joined(separator: "+"))").path)
     try arguments.refuseToOverwrite(out, holding: MixerFiles.configName, what: "a mixer")
-    if arguments.has("resume")
-      && !FileManager.default.fileExists(
-        atPath: out.appendingPathComponent(TrainingCheckpoint.fileName).path)
-    {
-      throw ToolError.failure(
-        "--resume: no checkpoint at \(out.appendingPathComponent(TrainingCheckpoint.fileName).path)"
-      )
-    }
+    let checkpoint = try arguments.checkpointPolicy(in: out)
     let started = Date()
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
@@ -198,11 +180,6 @@ enum MixCommand: Command {
     var lastTally: RoutingTally? = nil
     var logged: [String] = []
     let logEvery = max(1, recipe.training.steps / 4)
-    let checkpointFile = out.appendingPathComponent(TrainingCheckpoint.fileName)
-    let checkpoint = CheckpointPolicy(
-      file: checkpointFile,
-      every: try arguments.integer("checkpoint-every", default: 100, in: 1...1_000_000),
-      resume: arguments.has("resume"), shouldStop: { Interruption.isRequested })
     Interruption.install()
     try mixture.train(
       on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed, checkpoint: checkpoint
@@ -265,7 +242,7 @@ enum MixCommand: Command {
     )
     try MixerFiles.save(
       mixture, experts: expertFiles, baseModel: baseFolder.path, loss: recipe.loss, to: out)
-    try? FileManager.default.removeItem(at: checkpointFile)
+    try? FileManager.default.removeItem(at: checkpoint.file)
     print(
       String(
         format: "wall time: %.1f s (routers %.1f s)", Date().timeIntervalSince(started),

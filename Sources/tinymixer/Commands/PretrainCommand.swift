@@ -9,7 +9,7 @@ enum PretrainCommand: Command {
   static let summary =
     "pretrain the base model on every task's prompts and save it (the cache, by default)"
   static let synopsis =
-    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR]"
+    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let standard = BaseRecipe()
     return Option.training(standard.training, batchUnit: "sequences") + [
@@ -25,8 +25,7 @@ enum PretrainCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "the model directory to write (default: the cache folder for this recipe)"),
-      Locations.datasetsOption,
-    ]
+    ] + Option.checkpointing("the training state") + [Locations.datasetsOption]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -48,16 +47,20 @@ enum PretrainCommand: Command {
       arguments.string("out").map { URL(fileURLWithPath: $0) } ?? project.baseDirectory(recipe)
     try arguments.refuseToOverwrite(folder, holding: "model.safetensors", what: "a model")
     try project.checkLengths(contextLength: recipe.contextLength)
+    let checkpoint = try arguments.checkpointPolicy(in: folder)
+    Interruption.install()
     let started = Date()
     var progress = ProgressDisplay("pretrain")
     var last = 0.0
     let model = try recipe.pretrain(
       tokenizer: project.tokenizer, tasks: ToyTask.all.map { project.examples($0, .train) },
+      checkpoint: checkpoint,
       report: { report in
         progress.show(report)
         last = report.loss
       })
     try project.saveModel(model, to: folder)
+    try? FileManager.default.removeItem(at: checkpoint.file)
     print(
       String(
         format: "final loss %.4f; %d parameters; %.1f s", last, model.parameterCount,

@@ -24,15 +24,7 @@ enum TrainCommand: Command {
         name: "out", valueName: "DIR",
         help: "where to save the adapter (default: runs/<task>/adapter, -seedN for other seeds)"),
       Project.baseOption,
-      Option(
-        name: "checkpoint-every", valueName: "N",
-        help: "save the training state to <out>/checkpoint.safetensors every N steps (default: 100)"
-      ),
-      Option(
-        name: "resume", valueName: nil,
-        help: "continue from <out>/checkpoint.safetensors (written periodically, and on Ctrl-C)"),
-      Locations.datasetsOption,
-    ]
+    ] + Option.checkpointing("the training state") + [Locations.datasetsOption]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -48,15 +40,7 @@ enum TrainCommand: Command {
       arguments.string("out").map { URL(fileURLWithPath: $0) }
       ?? Locations.expertFolder(task, seed: seed)
     try arguments.refuseToOverwrite(out, holding: "adapter_model.safetensors", what: "an adapter")
-    let checkpointFile = out.appendingPathComponent(TrainingCheckpoint.fileName)
-    let resume = arguments.has("resume")
-    if resume && !FileManager.default.fileExists(atPath: checkpointFile.path) {
-      throw ToolError.failure("--resume: no checkpoint at \(checkpointFile.path)")
-    }
-    let checkpoint = CheckpointPolicy(
-      file: checkpointFile,
-      every: try arguments.integer("checkpoint-every", default: 100, in: 1...1_000_000),
-      resume: resume, shouldStop: { Interruption.isRequested })
+    let checkpoint = try arguments.checkpointPolicy(in: out)
     let started = Date()
 
     let project = try Project(arguments)
@@ -93,7 +77,7 @@ enum TrainCommand: Command {
     let baseAccuracy = model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
     try LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path).save(
       to: out)
-    try? FileManager.default.removeItem(at: checkpointFile)
+    try? FileManager.default.removeItem(at: checkpoint.file)
 
     print("dev accuracy at step \(devResults.joined(separator: ", "))")
     print(

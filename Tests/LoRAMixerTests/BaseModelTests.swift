@@ -1,0 +1,45 @@
+import Foundation
+import NN
+import Testing
+import ToyTasks
+
+@testable import LoRAMixer
+
+@Test func anInterruptedAndResumedPretrainingEndsWithTheSameBaseBitForBit() throws {
+  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
+  let tasks = [0, 1].map { task in
+    (0..<10).map { Example(prompt: "w\($0) w\(($0 + 5 * task) % 12)", answer: "w\(task + 3)") }
+  }
+  var recipe = BaseRecipe()
+  (recipe.hiddenSize, recipe.layers, recipe.heads, recipe.intermediateSize) = (16, 1, 2, 16)
+  recipe.training = TrainingSettings(steps: 6, batchSize: 4, learningRate: 1e-2)
+  let folder = temporaryFolder("pretrain-checkpoint")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
+  func weights(_ model: LlamaForCausalLM) -> [[Float]] {
+    model.namedParameters().map(\.tensor.floats)
+  }
+
+  let straight = try recipe.pretrain(tokenizer: tokenizer, tasks: tasks)
+  var steps = 0
+  #expect(throws: TrainingError.interrupted(step: 4, file: file.path)) {
+    try recipe.pretrain(
+      tokenizer: tokenizer, tasks: tasks,
+      checkpoint: CheckpointPolicy(
+        file: file, every: 3,
+        shouldStop: {
+          steps += 1
+          return steps == 4
+        }))
+  }
+  #expect(try TrainingCheckpoint.load(from: file).step == 4)
+  let resumed = try recipe.pretrain(
+    tokenizer: tokenizer, tasks: tasks,
+    checkpoint: CheckpointPolicy(file: file, every: 3, resume: true))
+  #expect(weights(resumed) == weights(straight))
+  #expect(
+    weights(resumed)
+      != weights(
+        LlamaForCausalLM(recipe.configuration(vocabularySize: tokenizer.count), seed: recipe.seed)),
+    "pretraining changed the weights")
+}
