@@ -31,6 +31,43 @@ func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
   #expect(run.output.isEmpty)
 }
 
+/// Every subcommand refuses an unknown option, and each refuses a missing or an extra
+/// positional argument, with one line and status 2, before doing any work.
+@Test(arguments: [
+  (["train"], "missing the task to train"),
+  (["train", "toy-sst2", "toy-cola"], "unexpected argument 'toy-cola'"),
+  (["mix", "toy-sst2"], "two or more tasks to mix"),
+  (["reproduce", "extra"], "unexpected argument 'extra'"),
+  (["route"], "missing the mixer folder"),
+  (["route", "a", "b"], "unexpected argument 'b'"),
+  (["eval"], "missing the task to evaluate"),
+  (["pretrain", "extra"], "unexpected argument 'extra'"),
+  (["datasets", "extra"], "unexpected argument 'extra'"),
+  (["debug-state"], "missing the task whose first training examples form the batch"),
+  (["debug-state", "toy-sst2", "--out"], "option '--out' needs a value"),
+])
+func everySubcommandRefusesMissingAndExtraArguments(arguments: [String], message: String) throws {
+  let run = try runProduct("tinymixer", arguments)
+  #expect(run.status == 2)
+  #expect(run.error.hasPrefix("tinymixer: error: \(message)"), "stderr: \(run.error)")
+  #expect(run.output.isEmpty)
+}
+
+@Test func everySubcommandRefusesAnUnknownOption() throws {
+  // The commands --help lists: the indented lines after "commands:".
+  let help = try runProduct("tinymixer", ["--help"]).output
+  let names = help.components(separatedBy: "commands:\n").last!.split(separator: "\n")
+    .prefix { $0.hasPrefix("  ") }.map { String($0.split(separator: " ")[0]) }
+  #expect(names.count == 10 && names.contains("reproduce"), "\(names)")
+  for name in names {
+    let run = try runProduct("tinymixer", [name, "--bogus"])
+    #expect(run.status == 2, "\(name)")
+    #expect(
+      run.error.hasPrefix("tinymixer: error: unknown option '--bogus'"), "\(name): \(run.error)")
+    #expect(run.output.isEmpty, "\(name)")
+  }
+}
+
 @Test func gradcheckPassesEveryOperationAndPrintsItsTable() throws {
   let run = try runProduct("tinymixer", ["gradcheck"])
   #expect(run.status == 0)
