@@ -79,3 +79,38 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   #expect(mixed.status == 2)
   #expect(mixed.error.contains("holds a 'tiny' reproduction, not 'quick'"))
 }
+
+@Test func theCommittedReportIsWhatTheCodeWritesFromItsResults() throws {
+  let committed = packageRoot.appendingPathComponent("Tutorials/08-reproducing-the-paper/report")
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "report-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  let results = try Data(contentsOf: committed.appendingPathComponent("results.json"))
+  try results.write(to: folder.appendingPathComponent("results.json"))
+
+  let run = try runProduct("tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+  #expect(run.status == 0, "\(run.error)")
+  let written = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+  #expect(written == (try FileManager.default.contentsOfDirectory(atPath: committed.path).sorted()))
+  for name in written {
+    #expect(
+      try Data(contentsOf: folder.appendingPathComponent(name))
+        == Data(contentsOf: committed.appendingPathComponent(name)),
+      "\(name) differs from what the code writes: run `tinymixer reproduce --report-only --out Tutorials/08-reproducing-the-paper/report`"
+    )
+  }
+
+  // Results missing a run are named, not drawn.
+  var object = try #require(try JSONSerialization.jsonObject(with: results) as? [String: Any])
+  var runs = try #require(object["runs"] as? [String: Any])
+  runs["shared/seed1"] = nil
+  object["runs"] = runs
+  try JSONSerialization.data(withJSONObject: object).write(
+    to: folder.appendingPathComponent("results.json"))
+  let incomplete = try runProduct(
+    "tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+  #expect(incomplete.status == 1)
+  #expect(
+    incomplete.error.contains("results.json has no run 'shared/seed1'"), "\(incomplete.error)")
+}

@@ -9,7 +9,7 @@ enum ReproduceCommand: Command {
   static let summary =
     "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
   static let synopsis =
-    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite] [--threads N] [--base DIR] [--datasets DIR]"
+    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--base DIR] [--datasets DIR]"
   static let options = [
     Option(
       name: "quick", valueName: nil,
@@ -21,6 +21,11 @@ enum ReproduceCommand: Command {
       name: "out", valueName: "DIR",
       help:
         "the report folder; a rerun continues what it holds (default: runs/reproduce, or runs/reproduce-quick)"
+    ),
+    Option(
+      name: "report-only", valueName: nil,
+      help:
+        "rewrite report.md and the figures from the folder's results.json, running nothing (it must be complete)"
     ),
     .overwrite, .threads, Project.baseOption, Locations.datasetsOption,
   ]
@@ -37,6 +42,9 @@ enum ReproduceCommand: Command {
     let outName =
       arguments.string("out") ?? (plan == .full ? "runs/reproduce" : "runs/reproduce-\(plan.name)")
     let out = URL(fileURLWithPath: outName)
+    if arguments.has("report-only") && arguments.has("overwrite") {
+      throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
+    }
     if arguments.has("overwrite") {
       for name in ["results.json", "experts"] {
         try? FileManager.default.removeItem(at: out.appendingPathComponent(name))
@@ -49,6 +57,15 @@ enum ReproduceCommand: Command {
       )
     }
     let started = Date()
+    if arguments.has("report-only") {
+      guard let results else {
+        throw ToolError.usage(
+          "--report-only: \(out.path) holds no results.json to rewrite the report from")
+      }
+      try Report(results: results, plan: plan).write(to: out)
+      print("report rewritten in \(out.appendingPathComponent("report.md").path)")
+      return 0
+    }
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
     if let found = results, found.base != baseFolder.path {
@@ -56,9 +73,6 @@ enum ReproduceCommand: Command {
         "\(out.path) was made on the base \(found.base ?? "?"), not \(baseFolder.path); pass --overwrite to start again"
       )
     }
-    let command =
-      "tinymixer reproduce"
-      + (plan == .full ? "" : plan == .quick ? " --quick" : " --plan \(plan.name)")
     if results == nil {
       results = Results(
         plan: plan.name, base: baseFolder.path, tasks: ToyTask.all.map(\.name),
@@ -66,7 +80,7 @@ enum ReproduceCommand: Command {
     }
     let reproduction = Reproduction(
       project: project, model: model, baseFolder: baseFolder, plan: plan, folder: out,
-      folderName: outName, command: command, results: results!)
+      folderName: outName, results: results!)
     Interruption.install()
     try reproduction.run { Interruption.isRequested }
     if Interruption.isRequested {
@@ -74,7 +88,7 @@ enum ReproduceCommand: Command {
         "interrupted; the finished runs are in \(out.path): run the same command to continue")
       return 130
     }
-    try Report(results: reproduction.results, plan: plan, reproduction: reproduction).write(to: out)
+    try Report(results: reproduction.results, plan: plan).write(to: out)
     print(
       "report written to \(out.appendingPathComponent("report.md").path) (with its figures and results.json) in \(formatDuration(Date().timeIntervalSince(started)))"
     )

@@ -7,15 +7,17 @@ import ToyTasks
 struct Report {
   let results: Results
   let plan: ReproducePlan
-  let reproduction: Reproduction
 
   var tasks: [String] { results.tasks }
   var seeds: [UInt64] { plan.seeds }
   var first: UInt64 { plan.seeds[0] }
 
   /// The run `id`, which the plan made.
-  func run(_ id: String) -> RunRecord {
-    guard let run = results.runs[id] else { fatalError("the reproduction has no run \(id)") }
+  func run(_ id: String) throws -> RunRecord {
+    guard let run = results.runs[id] else {
+      throw ToolError.failure(
+        "results.json has no run '\(id)'; run `\(plan.command)` to finish the reproduction")
+    }
     return run
   }
 
@@ -38,31 +40,31 @@ struct Report {
   }
 
   /// Each seed's accuracy on `task` of the method whose run at a seed is `id(seed)`.
-  func accuracies(_ task: String, _ id: (UInt64) -> String) -> [Double] {
-    seeds.map { run(id($0)).accuracy[task] ?? .nan }
+  func accuracies(_ task: String, _ id: (UInt64) -> String) throws -> [Double] {
+    try seeds.map { try run(id($0)).accuracy[task] ?? .nan }
   }
 
   /// Each seed's mean accuracy over the tasks.
-  func means(_ id: (UInt64) -> String) -> [Double] {
-    seeds.map { run(id($0)).meanAccuracy(tasks) }
+  func means(_ id: (UInt64) -> String) throws -> [Double] {
+    try seeds.map { try run(id($0)).meanAccuracy(tasks) }
   }
 
   /// The main table's methods: a name, and the run at a seed for a task.
   var methods: [(name: String, id: (UInt64, String) -> String)] {
-    let mixers = reproduction.mainMixers()
+    let mixers = plan.mainMixers()
     func mixer(_ name: String) -> (UInt64, String) -> String {
       let recipe = mixers.first { $0.0 == name }!.1
-      return { seed, _ in reproduction.mixerID(recipe, seed: seed, sites: .all) }
+      return { seed, _ in plan.mixerID(recipe, seed: seed, sites: .all) }
     }
     return [
       ("base model (frozen)", { _, _ in "base" }),
       (
         "single-task LoRA (oracle routing)",
-        { _, task in reproduction.expertID(ToyTask.named(task)!) }
+        { _, task in plan.expertID(ToyTask.named(task)!) }
       ),
       (
         "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank)",
-        { seed, _ in reproduction.sharedID(seed) }
+        { seed, _ in plan.sharedID(seed) }
       ),
       ("soft mixture + balance loss", mixer("soft-balance")),
       ("LoRA-Mixer, RSL spread (as printed)", mixer("rsl-spread")),
@@ -71,8 +73,12 @@ struct Report {
   }
 
   /// Per-task and mean accuracies of a method over the seeds.
-  func scores(_ id: (UInt64, String) -> String) -> (perTask: [[Double]], mean: [Double]) {
-    let perTask = tasks.map { task in seeds.map { run(id($0, task)).accuracy[task] ?? .nan } }
+  func scores(_ id: (UInt64, String) -> String) throws -> (
+    perTask: [[Double]], mean: [Double]
+  ) {
+    let perTask = try tasks.map { task in
+      try seeds.map { try run(id($0, task)).accuracy[task] ?? .nan }
+    }
     let mean = seeds.indices.map { s in perTask.map { $0[s] }.reduce(0, +) / Double(tasks.count) }
     return (perTask, mean)
   }
@@ -96,12 +102,12 @@ struct Report {
     line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
     line()
     line(
-      "Made by `\(reproduction.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on 2,000 mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on 2,000 mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     line()
 
     // Main table.
-    let scored = methods.map { ($0.name, scores($0.id)) }
+    let scored = try methods.map { ($0.name, try scores($0.id)) }
     line("## Main table (the paper's Table 2)")
     line()
     line(
@@ -117,13 +123,13 @@ struct Report {
       })
 
     // Parameters.
-    let expertParameters = tasks.map { task in
-      run(reproduction.expertID(ToyTask.named(task)!))
+    let expertParameters = try tasks.map { task in
+      try run(plan.expertID(ToyTask.named(task)!))
         .trainedParameters
     }
     let allExperts = expertParameters.reduce(0, +)
-    let shared = run(reproduction.sharedID(first)).trainedParameters
-    let routers = run(reproduction.mixerID(plan.mixRecipe(), seed: first, sites: .all))
+    let shared = try run(plan.sharedID(first)).trainedParameters
+    let routers = try run(plan.mixerID(plan.mixRecipe(), seed: first, sites: .all))
       .trainedParameters
     let base = results.baseParameters
     line("## Trainable parameters")
@@ -155,13 +161,13 @@ struct Report {
       ])
 
     // Load and activation.
-    let rslRun = run(reproduction.mixerID(plan.mixRecipe(), seed: first, sites: .all))
-    let noneRun = run(
-      reproduction.mixerID(plan.mixRecipe { $0.loss.kind = .none }, seed: first, sites: .all))
+    let rslRun = try run(plan.mixerID(plan.mixRecipe(), seed: first, sites: .all))
+    let noneRun = try run(
+      plan.mixerID(plan.mixRecipe { $0.loss.kind = .none }, seed: first, sites: .all))
     let loadRuns: [(String, RunRecord)] = [
-      ("soft + balance", run(methods[3].id(first, ""))),
+      ("soft + balance", try run(methods[3].id(first, ""))),
       ("RSL spread", rslRun),
-      ("RSL sharpen", run(methods[5].id(first, ""))),
+      ("RSL sharpen", try run(methods[5].id(first, ""))),
       ("no routing loss", noneRun),
     ]
     line("## Global expert load (the paper's Figure 3)")
@@ -225,15 +231,15 @@ struct Report {
 
     // Data efficiency.
     let counts = plan.routerExampleCounts
-    let rslByCount = counts.map {
+    let rslByCount = try counts.map {
       count in
-      run(
-        reproduction.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first, sites: .all)
+      try run(
+        plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first, sites: .all)
       ).meanAccuracy(tasks)
     }
-    let auxByCount = counts.map { count in
-      run(
-        reproduction.mixerID(
+    let auxByCount = try counts.map { count in
+      try run(
+        plan.mixerID(
           plan.mixRecipe {
             $0.routerExamples = count
             $0.loss.kind = .aux
@@ -290,13 +296,13 @@ struct Report {
     line()
 
     // Ablations.
-    let softRSL = run(
-      reproduction.mixerID(plan.mixRecipe { $0.routing.mode = .soft }, seed: first, sites: .all))
-    let topkRSL = run(
-      reproduction.mixerID(plan.mixRecipe { $0.routing.mode = .topk }, seed: first, sites: .all))
-    let siteRuns = [SiteChoice.attention, .mlp].map { sites in
-      run(
-        reproduction.mixerID(
+    let softRSL = try run(
+      plan.mixerID(plan.mixRecipe { $0.routing.mode = .soft }, seed: first, sites: .all))
+    let topkRSL = try run(
+      plan.mixerID(plan.mixRecipe { $0.routing.mode = .topk }, seed: first, sites: .all))
+    let siteRuns = try [SiteChoice.attention, .mlp].map { sites in
+      try run(
+        plan.mixerID(
           plan.mixRecipe { $0.targets = sites.targets }, seed: first, sites: sites))
     }
     line("## Ablations the paper lacks")
@@ -320,10 +326,10 @@ struct Report {
       })
 
     // Loss curves.
-    let expertCurves = tasks.map { task in
+    let expertCurves = try tasks.map { task in
       ChartSeries(
         name: task,
-        values: run(reproduction.expertID(ToyTask.named(task)!)).losses)
+        values: try run(plan.expertID(ToyTask.named(task)!)).losses)
     }
     figures.append(
       (

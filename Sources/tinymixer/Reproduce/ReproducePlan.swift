@@ -73,3 +73,42 @@ struct ReproducePlan: Equatable {
     return recipe
   }
 }
+
+// MARK: The names of a plan's runs
+
+extension ReproducePlan {
+  /// The command that runs this plan, recorded with every number.
+  var command: String {
+    "tinymixer reproduce" + (self == .full ? "" : self == .quick ? " --quick" : " --plan \(name)")
+  }
+
+  /// The main table's mixtures by short name: a soft mixture with the plain balance loss,
+  /// and LoRA-Mixer (hard-soft, RSL) with either entropy sign.
+  func mainMixers() -> [(String, MixRecipe)] {
+    [
+      (
+        "soft-balance",
+        mixRecipe {
+          $0.routing.mode = .soft
+          $0.loss.kind = .aux
+        }
+      ),
+      ("rsl-spread", mixRecipe()),
+      ("rsl-sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
+    ]
+  }
+
+  /// The run that trains and measures `task`'s expert.
+  func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(expertSeed)" }
+
+  /// The run of the shared LoRA with `seed`.
+  func sharedID(_ seed: UInt64) -> String { "shared/seed\(seed)" }
+
+  /// The run of the mixture `recipe` with `seed`, its routers at `sites`.
+  func mixerID(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice) -> String {
+    let loss =
+      recipe.loss.kind == .rsl ? "rsl-\(recipe.loss.entropy.rawValue)" : recipe.loss.kind.rawValue
+    return
+      "mix/\(sites.rawValue)/\(recipe.routing.mode.rawValue)-k\(recipe.routing.k)/\(loss)/n\(recipe.routerExamples)/seed\(seed)"
+  }
+}

@@ -14,8 +14,6 @@ final class Reproduction {
   let folder: URL
   /// The folder as the user named it, for the commands recorded in the results.
   let folderName: String
-  /// `tinymixer reproduce` as it was run, recorded with every number.
-  let command: String
   var results: Results
   let tasks: [ToyTask]
 
@@ -29,7 +27,7 @@ final class Reproduction {
 
   init(
     project: Project, model: LlamaForCausalLM, baseFolder: URL, plan: ReproducePlan,
-    folder: URL, folderName: String, command: String, results: Results
+    folder: URL, folderName: String, results: Results
   ) {
     self.folderName = folderName
     self.project = project
@@ -37,7 +35,6 @@ final class Reproduction {
     self.baseFolder = baseFolder
     self.plan = plan
     self.folder = folder
-    self.command = command
     tasks = ToyTask.all
     self.results = results
   }
@@ -55,10 +52,10 @@ final class Reproduction {
     for seed in plan.seeds {
       jobs.append(
         Job(
-          id: sharedID(seed), label: "shared LoRA, seed \(seed)",
+          id: plan.sharedID(seed), label: "shared LoRA, seed \(seed)",
           cost: Double(plan.sharedSteps) * 0.12
         ) { try self.trainShared(seed: seed) })
-      for (name, recipe) in mainMixers() {
+      for (name, recipe) in plan.mainMixers() {
         jobs.append(
           mixerJob(name, recipe: recipe, seed: seed, topK: seed == first && name == "rsl-spread"))
       }
@@ -91,22 +88,6 @@ final class Reproduction {
     return jobs
   }
 
-  /// The main table's mixtures by short name: a soft mixture with the plain balance loss,
-  /// and LoRA-Mixer (hard-soft, RSL) with either entropy sign.
-  func mainMixers() -> [(String, MixRecipe)] {
-    [
-      (
-        "soft-balance",
-        plan.mixRecipe {
-          $0.routing.mode = .soft
-          $0.loss.kind = .aux
-        }
-      ),
-      ("rsl-spread", plan.mixRecipe()),
-      ("rsl-sharpen", plan.mixRecipe { $0.loss.entropy = .sharpen }),
-    ]
-  }
-
   /// Runs every job not done yet, with one progress line per job and the time left.
   func run(stopRequested: () -> Bool) throws {
     let jobs = jobs()
@@ -135,7 +116,7 @@ final class Reproduction {
 
   func record(_ id: String, seed: UInt64, equivalent: String, started: Date) -> RunRecord {
     RunRecord(
-      id: id, command: command, equivalent: equivalent, seed: Int(seed),
+      id: id, command: plan.command, equivalent: equivalent, seed: Int(seed),
       seconds: Date().timeIntervalSince(started))
   }
 
@@ -160,15 +141,13 @@ final class Reproduction {
     results.runs[run.id] = run
   }
 
-  func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(plan.expertSeed)" }
-
   func expertFolder(_ task: ToyTask) -> URL {
     folder.appendingPathComponent("experts/\(task.name)")
   }
 
   func expertJob(_ task: ToyTask) -> Job {
     Job(
-      id: expertID(task), label: "\(task.name) expert, seed \(plan.expertSeed)",
+      id: plan.expertID(task), label: "\(task.name) expert, seed \(plan.expertSeed)",
       cost: Double(plan.expertSteps) * 0.08
     ) { _ = try self.expert(task) }
   }
@@ -178,7 +157,7 @@ final class Reproduction {
   /// measured on its task.
   func expert(_ task: ToyTask) throws -> LoRAAdapterFile {
     let seed = plan.expertSeed
-    let id = expertID(task)
+    let id = plan.expertID(task)
     let adapterFolder = expertFolder(task)
     if results.runs[id] != nil, let file = try? LoRAAdapterFile.load(from: adapterFolder) {
       return file
@@ -207,8 +186,6 @@ final class Reproduction {
     return file
   }
 
-  func sharedID(_ seed: UInt64) -> String { "shared/seed\(seed)" }
-
   /// One LoRA with the experts' parameter budget, trained on every task's training
   /// examples together, measured on every task.
   func trainShared(seed: UInt64) throws {
@@ -221,7 +198,7 @@ final class Reproduction {
       seed: seed
     ) { progress.show($0) }
     var run = record(
-      sharedID(seed), seed: seed,
+      plan.sharedID(seed), seed: seed,
       equivalent:
         "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split",
       started: started)
@@ -237,19 +214,12 @@ final class Reproduction {
   }
 
   /// The id of a mixture run: its whole configuration.
-  func mixerID(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice) -> String {
-    let loss =
-      recipe.loss.kind == .rsl ? "rsl-\(recipe.loss.entropy.rawValue)" : recipe.loss.kind.rawValue
-    return
-      "mix/\(sites.rawValue)/\(recipe.routing.mode.rawValue)-k\(recipe.routing.k)/\(loss)/n\(recipe.routerExamples)/seed\(seed)"
-  }
-
   func mixerJob(
     _ label: String, recipe: MixRecipe, seed: UInt64, sites: SiteChoice = .all,
     topK: Bool = false
   ) -> Job {
     Job(
-      id: mixerID(recipe, seed: seed, sites: sites), label: "mixture: \(label), seed \(seed)",
+      id: plan.mixerID(recipe, seed: seed, sites: sites), label: "mixture: \(label), seed \(seed)",
       cost: Double(plan.routerSteps) * 0.2 + (topK ? 30 : 8)
     ) { try self.trainMixture(recipe, seed: seed, sites: sites, topK: topK) }
   }
@@ -271,7 +241,7 @@ final class Reproduction {
       taskLosses.append($0.task)
     }
     var run = record(
-      mixerID(recipe, seed: seed, sites: sites), seed: seed,
+      plan.mixerID(recipe, seed: seed, sites: sites), seed: seed,
       equivalent: mixCommand(recipe, seed: seed, sites: sites), started: started)
     for task in tasks {
       run.accuracy[task.name] = mixture.accuracy(test(task), tokenizer: project.tokenizer)
