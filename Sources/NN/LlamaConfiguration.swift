@@ -60,11 +60,16 @@ public struct LlamaConfiguration: Equatable, Hashable, Sendable {
   /// that an absurd configuration cannot overflow.
   public var parameterCountWithoutBuilding: Double {
     let (width, vocabulary) = (Double(hiddenSize), Double(vocabularySize))
-    let attention = 4 * width * width
-    let mlp = 3 * width * Double(intermediateSize)
-    let perLayer = attention + mlp + 2 * width
+    let perLayer = linearWeightsPerLayer + 2 * width  // and two RMSNorm gains
     let head = tieWordEmbeddings ? 0 : vocabulary * width
     return vocabulary * width + Double(layers) * perLayer + width + head
+  }
+
+  /// The weights of one decoder layer's seven projections: q, k, v, o (width × width each)
+  /// and gate, up, down (width × MLP width each).
+  var linearWeightsPerLayer: Double {
+    let width = Double(hiddenSize)
+    return 4 * width * width + 3 * width * Double(intermediateSize)
   }
 
   /// Why this configuration cannot be built, or nil if it can.
@@ -104,8 +109,8 @@ extension LlamaConfiguration {
   public func forwardFlops(batch: Int, length: Int) -> Double {
     let tokens = Double(batch * length)
     let width = Double(hiddenSize)
-    let perLayer = 4 * width * width + 3 * width * Double(intermediateSize)
-    let linear = 2 * tokens * (Double(layers) * perLayer + width * Double(vocabularySize))
+    let linear =
+      2 * tokens * (Double(layers) * linearWeightsPerLayer + width * Double(vocabularySize))
     let attention = 2 * 2 * Double(batch * layers) * Double(length * length) * width
     return linear + attention
   }

@@ -99,6 +99,17 @@ func lessonsFiveSixEightAndNinePrintWhatTheirReadmesShow(_ lesson: String) throw
   #expect(sameOutput(run.output, shown), "lesson \(lesson) prints:\n\(run.output)")
 }
 
+/// Lesson 08 rebuilds one cell of the main table by hand; it must be the report's cell.
+@Test func lessonEightRebuildsTheReportsNumbers() throws {
+  let run = try runProduct("lesson08-reproducing-the-paper", [])
+  let cell = try #require(
+    line("  LoRA-Mixer on toy-gsm8k: ", in: run.output)?.split(separator: ": ").last)
+  let report = try packageFile("Tutorials/08-reproducing-the-paper/report/report.md")
+  let row = try #require(line("| LoRA-Mixer, RSL spread (as printed) |", in: report))
+  // The row's cells: the method, then toy-sst2, toy-cola, toy-gsm8k, ...
+  #expect(row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }[3] == cell)
+}
+
 @Test func lessonSevenRunsEveryStep() throws {
   let run = try runProduct("lesson07-lora-mixer-end-to-end", ["--quick"])
   #expect(run.status == 0, "\(run.error)")

@@ -17,6 +17,12 @@ enum SiteChoice: String, CaseIterable {
     case .all: allProjections
     }
   }
+
+  /// The choice whose projections are exactly `targets`, if there is one.
+  init?(targets: [String]) {
+    guard let choice = Self.allCases.first(where: { $0.targets == targets }) else { return nil }
+    self = choice
+  }
 }
 
 /// `tinymixer mix <task...>`: stage-1 experts (trained if missing), then routers (stage 2)
@@ -25,7 +31,7 @@ enum MixCommand: Command {
   static let name = "mix"
   static let summary = "train routers (or routers and experts) over one LoRA expert per task"
   static let synopsis =
-    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR]"
+    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
@@ -117,6 +123,7 @@ enum MixCommand: Command {
     let started = Date()
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
+    let baseCount = model.parameterCount  // before any expert or router is attached
 
     // Stage 1: one expert per task, trained on that task alone; or, plug and play, the
     // adapters in the folders given.
@@ -234,11 +241,9 @@ enum MixCommand: Command {
     }
     print(routingTable.rendered)
 
-    // The model's parameters now include the experts and routers attached to it.
-    let base = model.parameterCount - expertCount - routerCount
     let trained = recipe.joint ? routerCount + expertCount : routerCount
     print(
-      "\nparameters: base \(grouped(base)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(base + routerCount + expertCount))) of all"
+      "\nparameters: base \(grouped(baseCount)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(baseCount + routerCount + expertCount))) of all"
     )
     try MixerFiles.save(
       mixture, experts: expertFiles, baseModel: baseFolder.path, loss: recipe.loss, to: out)

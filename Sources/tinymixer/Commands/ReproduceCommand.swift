@@ -76,11 +76,11 @@ enum ReproduceCommand: Command {
     if results == nil {
       results = Results(
         plan: plan.name, base: baseFolder.path, tasks: ToyTask.all.map(\.name),
-        expertNames: ToyTask.all.map(\.name), baseParameters: model.parameterCount)
+        baseParameters: model.parameterCount)
     }
     let reproduction = Reproduction(
-      project: project, model: model, baseFolder: baseFolder, plan: plan, folder: out,
-      folderName: outName, results: results!)
+      project: project, model: model, baseFolder: baseFolder, plan: plan, folderName: outName,
+      results: results!)
     Interruption.install()
     try reproduction.run { Interruption.isRequested }
     if Interruption.isRequested {

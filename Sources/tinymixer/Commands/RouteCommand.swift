@@ -125,9 +125,7 @@ enum RouteCommand: Command {
     let top = 60
     let width = left + cell * columnNames.count + 20
     let height = top + cell * rows.count + 20
-    func escaped(_ text: String) -> String {
-      text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-    }
+    let escaped = Chart.escaped
     var parts = [
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">",
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",

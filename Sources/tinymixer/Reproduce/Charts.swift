@@ -16,25 +16,23 @@ enum Chart {
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
   ]
 
-  /// Grouped bars: one group per category, one bar per series, on a 0...`maximum` axis.
-  static func bars(
-    title: String, categories: [String], series: [ChartSeries], yLabel: String,
-    maximum: Double = 1, percent: Bool = true
-  ) -> String {
+  /// Grouped bars of shares: one group per category, one bar per series, on a 0-100% axis.
+  static func bars(title: String, categories: [String], series: [ChartSeries], yLabel: String)
+    -> String
+  {
     var svg = frame(title: title, xLabel: "", yLabel: yLabel)
-    svg += yAxis(from: 0, to: maximum, percent: percent)
+    svg += yAxis(from: 0, to: 1, percent: true)
     let area = plotArea
     let groupWidth = area.width / Double(max(1, categories.count))
     let barWidth = groupWidth * 0.8 / Double(max(1, series.count))
     for (c, category) in categories.enumerated() {
       let left = area.x + Double(c) * groupWidth + groupWidth * 0.1
       for (s, item) in series.enumerated() where c < item.values.count {
-        let value = min(max(item.values[c], 0), maximum)
-        let barHeight = area.height * value / maximum
+        let barHeight = area.height * min(max(item.values[c], 0), 1)
         svg += rect(
           x: left + Double(s) * barWidth, y: area.y + area.height - barHeight, width: barWidth,
           height: barHeight, color: colors[s % colors.count],
-          tooltip: "\(item.name), \(category): \(label(item.values[c], percent: percent))")
+          tooltip: "\(item.name), \(category): \(label(item.values[c], percent: true))")
       }
       svg += text(
         category, x: area.x + (Double(c) + 0.5) * groupWidth, y: area.y + area.height + 18,
@@ -44,15 +42,14 @@ enum Chart {
     return svg + "</svg>\n"
   }
 
-  /// Lines over numeric x values (`logX` spaces them by their logarithm), with a marker at
-  /// every point.
+  /// Lines over numeric x values (`logX` spaces them by their logarithm), on a y axis from
+  /// the lowest value to the highest, with a marker at every point unless `markers` is false.
   static func lines(
     title: String, x: [Double], series: [ChartSeries], xLabel: String, yLabel: String,
-    yRange: ClosedRange<Double>? = nil, logX: Bool = false, percent: Bool = true,
-    markers: Bool = true
+    logX: Bool = false, percent: Bool = true, markers: Bool = true
   ) -> String {
     let values = series.flatMap(\.values).filter(\.isFinite)
-    var range = yRange ?? ((values.min() ?? 0)...(values.max() ?? 1))
+    var range = (values.min() ?? 0)...(values.max() ?? 1)
     if range.upperBound - range.lowerBound < 1e-9 {
       range = (range.lowerBound - 0.5)...(range.upperBound + 0.5)
     }
@@ -164,6 +161,7 @@ enum Chart {
     percent ? String(format: "%.0f%%", 100 * value) : String(format: "%.3g", value)
   }
 
+  /// `string` safe inside SVG text and attribute values (also used by `tinymixer route`).
   static func escaped(_ string: String) -> String {
     string.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
       .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")

@@ -9,6 +9,8 @@ struct Report {
   let plan: ReproducePlan
 
   var tasks: [String] { results.tasks }
+  /// The tasks' names without `toy-`, for axes and narrow table headers.
+  var shortTasks: [String] { tasks.map { $0.replacingOccurrences(of: "toy-", with: "") } }
   var seeds: [UInt64] { plan.seeds }
   var first: UInt64 { plan.seeds[0] }
 
@@ -49,12 +51,15 @@ struct Report {
     try seeds.map { try run(id($0)).meanAccuracy(tasks) }
   }
 
+  /// The run of the main table's mixture `name` (see `ReproducePlan.mainMixers`) at `seed`.
+  func mainMixerID(_ name: String, seed: UInt64) -> String {
+    plan.mixerID(plan.mainMixers().first { $0.0 == name }!.1, seed: seed)
+  }
+
   /// The main table's methods: a name, and the run at a seed for a task.
   var methods: [(name: String, id: (UInt64, String) -> String)] {
-    let mixers = plan.mainMixers()
     func mixer(_ name: String) -> (UInt64, String) -> String {
-      let recipe = mixers.first { $0.0 == name }!.1
-      return { seed, _ in plan.mixerID(recipe, seed: seed, sites: .all) }
+      { seed, _ in mainMixerID(name, seed: seed) }
     }
     return [
       ("base model (frozen)", { _, _ in "base" }),
@@ -102,7 +107,7 @@ struct Report {
     line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
     line()
     line(
-      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on 2,000 mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on \(grouped(plan.mixRecipe().routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     line()
 
@@ -129,7 +134,7 @@ struct Report {
     }
     let allExperts = expertParameters.reduce(0, +)
     let shared = try run(plan.sharedID(first)).trainedParameters
-    let routers = try run(plan.mixerID(plan.mixRecipe(), seed: first, sites: .all))
+    let routers = try run(plan.mixerID(plan.mixRecipe(), seed: first))
       .trainedParameters
     let base = results.baseParameters
     line("## Trainable parameters")
@@ -161,13 +166,13 @@ struct Report {
       ])
 
     // Load and activation.
-    let rslRun = try run(plan.mixerID(plan.mixRecipe(), seed: first, sites: .all))
-    let noneRun = try run(
-      plan.mixerID(plan.mixRecipe { $0.loss.kind = .none }, seed: first, sites: .all))
+    let rslRun = try run(mainMixerID("rsl-spread", seed: first))
+    let sharpenRun = try run(mainMixerID("rsl-sharpen", seed: first))
+    let noneRun = try run(plan.mixerID(plan.mixRecipe { $0.loss.kind = .none }, seed: first))
     let loadRuns: [(String, RunRecord)] = [
-      ("soft + balance", try run(methods[3].id(first, ""))),
+      ("soft + balance", try run(mainMixerID("soft-balance", seed: first))),
       ("RSL spread", rslRun),
-      ("RSL sharpen", try run(methods[5].id(first, ""))),
+      ("RSL sharpen", sharpenRun),
       ("no routing loss", noneRun),
     ]
     line("## Global expert load (the paper's Figure 3)")
@@ -177,7 +182,7 @@ struct Report {
     )
     line()
     table(
-      ["mixture"] + results.expertNames + ["balance", "token entropy"],
+      ["mixture"] + tasks + ["balance", "token entropy"],
       loadRuns.map { name, run in
         [name] + (run.load ?? []).map(percent)
           + [
@@ -190,9 +195,9 @@ struct Report {
         "global-load.svg",
         Chart.bars(
           title: "Global expert load over a mixed evaluation set (seed \(first))",
-          categories: results.expertNames.map { $0.replacingOccurrences(of: "toy-", with: "") },
+          categories: shortTasks,
           series: loadRuns.map { ChartSeries(name: $0.0, values: $0.1.load ?? []) },
-          yLabel: "share of selections", maximum: 1)
+          yLabel: "share of selections")
       ))
     line("![global load](global-load.svg)")
     line()
@@ -207,7 +212,7 @@ struct Report {
       line("**\(name)**, diagonal mean \(percent(diagonal(run)))")
       line()
       table(
-        ["task"] + results.expertNames.map { $0.replacingOccurrences(of: "toy-", with: "") },
+        ["task"] + shortTasks,
         tasks.map { task in [task] + (run.activation?[task] ?? []).map(percent) })
     }
     for (file, name, run) in [
@@ -219,8 +224,8 @@ struct Report {
           file,
           Chart.bars(
             title: "Expert activation per task, \(name) (seed \(first))",
-            categories: tasks.map { $0.replacingOccurrences(of: "toy-", with: "") },
-            series: results.expertNames.enumerated().map { index, expert in
+            categories: shortTasks,
+            series: tasks.enumerated().map { index, expert in
               ChartSeries(
                 name: expert, values: tasks.map { run.activation?[$0]?[index] ?? 0 })
             }, yLabel: "share of first choices")
@@ -234,7 +239,7 @@ struct Report {
     let rslByCount = try counts.map {
       count in
       try run(
-        plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first, sites: .all)
+        plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first)
       ).meanAccuracy(tasks)
     }
     let auxByCount = try counts.map { count in
@@ -243,7 +248,7 @@ struct Report {
           plan.mixRecipe {
             $0.routerExamples = count
             $0.loss.kind = .aux
-          }, seed: first, sites: .all)
+          }, seed: first)
       ).meanAccuracy(tasks)
     }
     line("## Router data efficiency (the paper's Table 9)")
@@ -297,13 +302,12 @@ struct Report {
 
     // Ablations.
     let softRSL = try run(
-      plan.mixerID(plan.mixRecipe { $0.routing.mode = .soft }, seed: first, sites: .all))
+      plan.mixerID(plan.mixRecipe { $0.routing.mode = .soft }, seed: first))
     let topkRSL = try run(
-      plan.mixerID(plan.mixRecipe { $0.routing.mode = .topk }, seed: first, sites: .all))
+      plan.mixerID(plan.mixRecipe { $0.routing.mode = .topk }, seed: first))
     let siteRuns = try [SiteChoice.attention, .mlp].map { sites in
       try run(
-        plan.mixerID(
-          plan.mixRecipe { $0.targets = sites.targets }, seed: first, sites: sites))
+        plan.mixerID(plan.mixRecipe { $0.targets = sites.targets }, seed: first))
     }
     line("## Ablations the paper lacks")
     line()
@@ -311,7 +315,7 @@ struct Report {
     line()
     let ablationRows: [(String, [Double])] = [
       ("hard-soft, RSL spread (LoRA-Mixer)", tasks.map { rslRun.accuracy[$0] ?? .nan }),
-      ("hard-soft, RSL sharpen", tasks.map { loadRuns[2].1.accuracy[$0] ?? .nan }),
+      ("hard-soft, RSL sharpen", tasks.map { sharpenRun.accuracy[$0] ?? .nan }),
       ("hard-soft, no routing loss", tasks.map { noneRun.accuracy[$0] ?? .nan }),
       ("soft, RSL spread", tasks.map { softRSL.accuracy[$0] ?? .nan }),
       ("top-k, RSL spread", tasks.map { topkRSL.accuracy[$0] ?? .nan }),
@@ -327,32 +331,21 @@ struct Report {
 
     // Loss curves.
     let expertCurves = try tasks.map { task in
-      ChartSeries(
-        name: task,
-        values: try run(plan.expertID(ToyTask.named(task)!)).losses)
+      ChartSeries(name: task, values: try run(plan.expertID(ToyTask.named(task)!)).losses)
     }
     figures.append(
       (
         "loss-experts.svg",
-        Chart.lines(
-          title: "Stage 1: each expert's training loss (seed \(first))",
-          x: expertCurves[0].values.indices.map {
-            Double($0 + 1) * Double(plan.expertSteps) / Double(max(1, expertCurves[0].values.count))
-          },
-          series: expertCurves, xLabel: "step", yLabel: "answer cross-entropy", percent: false,
-          markers: false)
+        lossChart(
+          "Stage 1: each expert's training loss (seed \(first))", expertCurves,
+          steps: plan.expertSteps)
       ))
-    let routerCurves = loadRuns.map { ChartSeries(name: $0.0, values: $0.1.losses) }
     figures.append(
       (
         "loss-routers.svg",
-        Chart.lines(
-          title: "Stage 2: the task loss while routers train (seed \(first))",
-          x: routerCurves[0].values.indices.map {
-            Double($0 + 1) * Double(plan.routerSteps) / Double(max(1, routerCurves[0].values.count))
-          },
-          series: routerCurves, xLabel: "step", yLabel: "answer cross-entropy", percent: false,
-          markers: false)
+        lossChart(
+          "Stage 2: the task loss while routers train (seed \(first))",
+          loadRuns.map { ChartSeries(name: $0.0, values: $0.1.losses) }, steps: plan.routerSteps)
       ))
     line("## Training curves")
     line()
@@ -389,6 +382,17 @@ struct Report {
     try writeAtomically(Data(text.utf8), to: folder.appendingPathComponent("report.md"))
   }
 
+  /// Training-loss curves of `steps` steps each, recorded thinned to fewer points: each point
+  /// is placed at the step its stretch ends.
+  func lossChart(_ title: String, _ series: [ChartSeries], steps: Int) -> String {
+    let points = series[0].values.count
+    return Chart.lines(
+      title: title,
+      x: (0..<points).map { Double($0 + 1) * Double(steps) / Double(max(1, points)) },
+      series: series, xLabel: "step", yLabel: "answer cross-entropy", percent: false,
+      markers: false)
+  }
+
   /// The mean share of first choices a task's own expert gets.
   func diagonal(_ run: RunRecord) -> Double {
     tasks.enumerated().map { index, task in run.activation?[task]?[index] ?? 0 }.reduce(0, +)
@@ -418,7 +422,7 @@ struct Report {
       "spread \(String(format: "%.1f", 100 * spread))%, sharpen \(String(format: "%.1f", 100 * sharpen))%; the paper's equation is `spread`, its prose `sharpen`"
     found.append(
       signsTie
-        ? "Entropy sign: the two signs are indistinguishable on average (\(signs)); with λ = 0.01 the entropy term is small beside the task loss, and the load table shows nearly the same routing entropy for both."
+        ? "Entropy sign: the two signs are indistinguishable on average (\(signs)); with λ = \(plan.mixRecipe().loss.lambda) the entropy term is small beside the task loss, and the load table shows nearly the same routing entropy for both."
         : "Entropy sign: RSL with `\(better)` is better on average (\(signs)). Their routing entropies at seed \(first) are in the load table."
     )
     found.append(
@@ -459,7 +463,7 @@ struct Report {
       found.append(
         "Why LoRA-Mixer falls short of the experts here: the loss is largest on "
           + largest.joined(separator: ", ")
-          + " points, and the routing measurements above show routers that, within the \(plan.routerSteps) router steps of this plan, barely prefer each task's own expert. Each expert adapts every projection at scale α/r = 4, so a second expert mixed in at a similar weight is a large perturbation. Lesson 08 lists what longer, faster and top-1 router training gave."
+          + " points, and the routing measurements above show routers that, within the \(plan.routerSteps) router steps of this plan, barely prefer each task's own expert. Each expert adapts every projection at scale α/r = \(String(format: "%g", plan.expertRecipe.alpha / Double(plan.expertRecipe.rank))), so a second expert mixed in at a similar weight is a large perturbation. Lesson 08 lists what longer, faster and top-1 router training gave."
       )
     }
     if let low = rslByCount.first, let lowAux = auxByCount.first, let high = rslByCount.last,

@@ -11,11 +11,14 @@ final class Reproduction {
   let model: LlamaForCausalLM
   let baseFolder: URL
   let plan: ReproducePlan
-  let folder: URL
-  /// The folder as the user named it, for the commands recorded in the results.
+  /// The report folder as the user named it (kept so for the commands recorded in the
+  /// results), and as a URL.
   let folderName: String
+  var folder: URL { URL(fileURLWithPath: folderName) }
   var results: Results
-  let tasks: [ToyTask]
+  let tasks = ToyTask.all
+  /// The experts once read or trained, by task name.
+  private var experts: [String: LoRAAdapterFile] = [:]
 
   /// A unit of work: its id (the run it makes), its rough cost in seconds, and the work.
   struct Job {
@@ -27,16 +30,10 @@ final class Reproduction {
 
   init(
     project: Project, model: LlamaForCausalLM, baseFolder: URL, plan: ReproducePlan,
-    folder: URL, folderName: String, results: Results
+    folderName: String, results: Results
   ) {
-    self.folderName = folderName
-    self.project = project
-    self.model = model
-    self.baseFolder = baseFolder
-    self.plan = plan
-    self.folder = folder
-    tasks = ToyTask.all
-    self.results = results
+    (self.project, self.model, self.baseFolder) = (project, model, baseFolder)
+    (self.plan, self.folderName, self.results) = (plan, folderName, results)
   }
 
   // MARK: The experiments
@@ -83,7 +80,7 @@ final class Reproduction {
       jobs.append(
         mixerJob(
           "\(sites.rawValue) sites only, RSL",
-          recipe: plan.mixRecipe { $0.targets = sites.targets }, seed: first, sites: sites))
+          recipe: plan.mixRecipe { $0.targets = sites.targets }, seed: first))
     }
     return jobs
   }
@@ -114,10 +111,17 @@ final class Reproduction {
 
   // MARK: Runs
 
-  func record(_ id: String, seed: UInt64, equivalent: String, started: Date) -> RunRecord {
-    RunRecord(
-      id: id, command: plan.command, equivalent: equivalent, seed: Int(seed),
-      seconds: Date().timeIntervalSince(started))
+  /// A record of the run `id`, to fill in and `keep`.
+  func record(_ id: String, seed: UInt64, equivalent: String) -> RunRecord {
+    RunRecord(id: id, command: plan.command, equivalent: equivalent, seed: Int(seed), seconds: 0)
+  }
+
+  /// Stores `run`, timed from `started`, and removes every adapter from the model.
+  func keep(_ run: RunRecord, started: Date) {
+    var run = run
+    run.seconds = Date().timeIntervalSince(started)
+    results.runs[run.id] = run
+    detachAll()
   }
 
   /// The test examples of `task` every evaluation uses.
@@ -133,12 +137,11 @@ final class Reproduction {
   func measureBase() throws {
     let started = Date()
     detachAll()
-    var run = record("base", seed: 0, equivalent: "tinymixer eval <task>", started: started)
+    var run = record("base", seed: 0, equivalent: "tinymixer eval <task>")
     for task in tasks {
       run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
     }
-    run.seconds = Date().timeIntervalSince(started)
-    results.runs[run.id] = run
+    keep(run, started: started)
   }
 
   func expertFolder(_ task: ToyTask) -> URL {
@@ -152,14 +155,16 @@ final class Reproduction {
     ) { _ = try self.expert(task) }
   }
 
-  /// Task `task`'s expert (every projection, seed `plan.expertSeed`): read from the report
-  /// folder if its run is recorded, else trained (stage 1), saved as a PEFT adapter and
-  /// measured on its task.
+  /// Task `task`'s expert (every projection, seed `plan.expertSeed`): read once from the
+  /// report folder if its run is recorded, else trained (stage 1), saved as a PEFT adapter
+  /// and measured on its task.
   func expert(_ task: ToyTask) throws -> LoRAAdapterFile {
+    if let file = experts[task.name] { return file }
     let seed = plan.expertSeed
     let id = plan.expertID(task)
     let adapterFolder = expertFolder(task)
     if results.runs[id] != nil, let file = try? LoRAAdapterFile.load(from: adapterFolder) {
+      experts[task.name] = file
       return file
     }
     let started = Date()
@@ -173,16 +178,15 @@ final class Reproduction {
     try file.save(to: adapterFolder)
     var run = record(
       id, seed: seed,
-      equivalent:
-        "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)",
-      started: started)
+      equivalent: "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)")
     run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
     run.losses = thinned(losses)
     run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
-    run.seconds = Date().timeIntervalSince(started)
-    results.runs[id] = run
-    detachAll()
-    print("    test accuracy \(percent(run.accuracy[task.name]!)) (\(formatDuration(run.seconds)))")
+    keep(run, started: started)
+    experts[task.name] = file
+    print(
+      "    test accuracy \(percent(run.accuracy[task.name]!)) (\(formatDuration(Date().timeIntervalSince(started))))"
+    )
     return file
   }
 
@@ -200,38 +204,33 @@ final class Reproduction {
     var run = record(
       plan.sharedID(seed), seed: seed,
       equivalent:
-        "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split",
-      started: started)
+        "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
+    )
     for task in tasks {
       run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
     }
     run.losses = thinned(losses)
     run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
-    run.seconds = Date().timeIntervalSince(started)
-    results.runs[run.id] = run
-    detachAll()
+    keep(run, started: started)
     print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
   }
 
-  /// The id of a mixture run: its whole configuration.
-  func mixerJob(
-    _ label: String, recipe: MixRecipe, seed: UInt64, sites: SiteChoice = .all,
-    topK: Bool = false
-  ) -> Job {
+  /// The job of the mixture `recipe` with `seed` (and, if `topK`, its top-k curve).
+  func mixerJob(_ label: String, recipe: MixRecipe, seed: UInt64, topK: Bool = false) -> Job {
     Job(
-      id: plan.mixerID(recipe, seed: seed, sites: sites), label: "mixture: \(label), seed \(seed)",
+      id: plan.mixerID(recipe, seed: seed), label: "mixture: \(label), seed \(seed)",
       cost: Double(plan.routerSteps) * 0.2 + (topK ? 30 : 8)
-    ) { try self.trainMixture(recipe, seed: seed, sites: sites, topK: topK) }
+    ) { try self.trainMixture(recipe, seed: seed, topK: topK) }
   }
 
   /// Routers over the seed's experts (stage 2), then accuracy, load and activation.
-  func trainMixture(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice, topK: Bool) throws {
+  func trainMixture(_ recipe: MixRecipe, seed: UInt64, topK: Bool) throws {
     let started = Date()
     let files = try tasks.map { try expert($0) }
     detachAll()
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
     let mixture = Mixture(
-      model: model, experts: experts, targets: sites.targets, settings: recipe.routing, seed: seed)
+      model: model, experts: experts, targets: recipe.targets, settings: recipe.routing, seed: seed)
     let mixed = MixRecipe.mixedExamples(
       tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
     var progress = ProgressDisplay("  routers")
@@ -241,8 +240,7 @@ final class Reproduction {
       taskLosses.append($0.task)
     }
     var run = record(
-      plan.mixerID(recipe, seed: seed, sites: sites), seed: seed,
-      equivalent: mixCommand(recipe, seed: seed, sites: sites), started: started)
+      plan.mixerID(recipe, seed: seed), seed: seed, equivalent: mixCommand(recipe, seed: seed))
     for task in tasks {
       run.accuracy[task.name] = mixture.accuracy(test(task), tokenizer: project.tokenizer)
     }
@@ -266,14 +264,12 @@ final class Reproduction {
       }
       mixture.context.settings.inferenceK = recipe.routing.inferenceK
     }
-    run.seconds = Date().timeIntervalSince(started)
-    results.runs[run.id] = run
-    detachAll()
+    keep(run, started: started)
     print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
   }
 
   /// The `tinymixer mix` command that trains and measures the same mixture.
-  func mixCommand(_ recipe: MixRecipe, seed: UInt64, sites: SiteChoice) -> String {
+  func mixCommand(_ recipe: MixRecipe, seed: UInt64) -> String {
     var parts =
       ["tinymixer mix"] + tasks.map(\.name) + [
         "--routing \(recipe.routing.mode.rawValue)", "--loss \(recipe.loss.kind.rawValue)",
@@ -284,7 +280,7 @@ final class Reproduction {
       plan.batchSize.map { "--batch \($0)" } ?? "",
       "--expert-steps \(plan.expertSteps)", "--seed \(seed)",
     ]
-    if sites != .all {
+    if let sites = SiteChoice(targets: recipe.targets), sites != .all {
       // The same experts, routed at some of their sites: plug and play.
       parts.append("--sites \(sites.rawValue) --experts")
       parts += tasks.map { "\(folderName)/experts/\($0.name)" }

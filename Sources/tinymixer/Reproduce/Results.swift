@@ -44,8 +44,8 @@ struct Results: Codable {
   var plan: String
   /// The base model's folder the experts were trained on.
   var base: String?
+  /// The tasks, in order; expert i is task i's.
   var tasks: [String]
-  var expertNames: [String]
   var baseParameters: Int
   var runs: [String: RunRecord] = [:]
 
