@@ -44,16 +44,20 @@ extension GradientCheckCase {
         routedSite(t, mode: mode)(t[0])
       }
     }
-    for (kind, sign) in [
-      (RoutingLossKind.rsl, EntropySign.spread), (.rsl, .sharpen), (.aux, .spread),
+    for (kind, sign, input) in [
+      (RoutingLossKind.rsl, EntropySign.spread, RouterInput.token), (.rsl, .sharpen, .token),
+      (.aux, .spread, .token), (.rsl, .spread, .prefixMean),
     ] {
-      let name = kind == .aux ? "aux balance loss" : "router with RSL (\(sign))"
+      let name =
+        (kind == .aux ? "aux balance loss" : "router with RSL (\(sign))")
+        + (input == .token ? "" : ", \(input.rawValue) of 2 sequences")
       cases.append(
         .on(name, [([6, 5], .signed), ([4, 5], .signed)]) { t in
           let router = Router(weight: t[1])
-          let settings = RoutingSettings(mode: .soft, k: 2, temperature: 0.7)
+          let settings = RoutingSettings(mode: .soft, input: input, k: 2, temperature: 0.7)
           let routing = router.route(
-            t[0], available: [true, true, false, true], settings: settings, training: true)
+            t[0], length: 3, available: [true, true, false, true], settings: settings,
+            training: true)
           return routingLoss(
             [(routing, 3)], tokens: [0, 2, 3, 5],
             settings: RoutingLossSettings(kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3)
@@ -75,14 +79,18 @@ extension GradientCheckCase {
         }
         return (parameters, { preservation.penalty(beta: 0.7) })
       })
-    for mode in [RoutingMode.soft, .topk] {
+    for (mode, input) in [
+      (RoutingMode.soft, RouterInput.token), (.topk, .token), (.soft, .prefixMean),
+      (.topk, .prefixMean),
+    ] {
       cases.append(
         GradientCheckCase(
-          "whole routed model, \(mode), RSL (routers, experts)",
+          "whole routed model, \(mode), \(input.rawValue), RSL (routers, experts)",
           parameterShapes: [[3, 8]].repeated(8) + [[2, 8], [8, 2]].repeated(8 * 3),
           method: .randomProjections(count: 2)
         ) {
           let mixture = tinyMixture(mode: mode)
+          mixture.context.settings.input = input
           mixture.context.training = true
           for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
           let parameters = mixture.routerParameters() + mixture.expertParameters()

@@ -47,7 +47,8 @@ public enum MixerFiles {
           })
       ),
       ("target_modules", .array(targets.map(JSON.string))),
-      ("routing_mode", .string(settings.mode.rawValue)), ("top_k", .integer(settings.k)),
+      ("routing_mode", .string(settings.mode.rawValue)),
+      ("router_input", .string(settings.input.rawValue)), ("top_k", .integer(settings.k)),
       ("inference_top_k", .integer(settings.inferenceK)),
       ("temperature", .double(settings.temperature)),
       ("sites", .array(mixture.sites.map { .string($0.path) })),
@@ -112,9 +113,18 @@ public enum MixerFiles {
         "needs target_modules, routing_mode (soft, topk or hardsoft), top_k, inference_top_k (at least 1) and a positive temperature"
       )
     }
+    // Absent in mixers written before the setting existed, which routed by token.
+    let inputName = json["router_input"]?.string ?? RouterInput.token.rawValue
+    guard let input = RouterInput(rawValue: inputName) else {
+      throw ModelFileError(
+        url.path,
+        "router_input '\(inputName)' is not one of \(RouterInput.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
+    }
     return Config(
       experts: experts, targets: targets,
-      routing: RoutingSettings(mode: mode, k: k, inferenceK: inferenceK, temperature: temperature),
+      routing: RoutingSettings(
+        mode: mode, input: input, k: k, inferenceK: inferenceK, temperature: temperature),
       baseModel: json["base_model_name_or_path"]?.string ?? "",
       sites: json["sites"]?.array?.compactMap(\.string))
   }

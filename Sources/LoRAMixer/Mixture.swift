@@ -131,6 +131,36 @@ public final class Mixture {
     return try body()
   }
 
+  /// `body`'s result with every site mixing its experts by fixed weights, the routers
+  /// bypassed: `weights(layer, position)` gives the weight of each expert (in router-row
+  /// order) at the sites of that decoder layer for the token at that position of its
+  /// sequence, whatever the token. Experts absent at a site are skipped whatever their
+  /// weight. This measures how much blending the experts tolerate, with no router to blame.
+  public func blending<Result>(
+    _ weights: @escaping (_ layer: Int, _ position: Int) -> [Double], _ body: () throws -> Result
+  ) rethrows -> Result {
+    for (layer, (path, site)) in zip(layers, sites) {
+      let decoderLayer = Self.decoderLayer(path)
+      let absent = site.experts.map { $0 == nil }
+      layer.adapter = FixedBlend(site: site) { position in
+        let row = weights(decoderLayer, position)
+        precondition(row.count == absent.count, "one weight per expert")
+        return zip(row, absent).map { $1 ? 0 : $0 }
+      }
+    }
+    defer { for (layer, (_, site)) in zip(layers, sites) { layer.adapter = site } }
+    return try body()
+  }
+
+  /// The decoder layer a site's path names (`model.layers.2.self_attn.q_proj` is 2).
+  public static func decoderLayer(_ path: String) -> Int {
+    let parts = path.split(separator: ".")
+    guard let index = parts.firstIndex(of: "layers"), index + 1 < parts.count,
+      let layer = Int(parts[index + 1])
+    else { preconditionFailure("no layer number in '\(path)'") }
+    return layer
+  }
+
   /// Exact-match accuracy on `examples`, routing as at inference.
   public func accuracy(_ examples: [Example], tokenizer: Tokenizer) -> Double {
     inference { model.accuracy(examples, tokenizer: tokenizer) }
@@ -153,6 +183,29 @@ public final class Mixture {
     }
     context.reset()
     return tally
+  }
+}
+
+/// A routed site with its router bypassed: each token mixes the experts by weights fixed
+/// for its position in the sequence.
+final class FixedBlend: Module, LinearAdapter {
+  let site: RoutedSite
+  let weights: (Int) -> [Double]
+
+  init(site: RoutedSite, weights: @escaping (Int) -> [Double]) {
+    self.site = site
+    self.weights = weights
+  }
+
+  /// For `x` of shape `[batch, length, inputs]` (a matrix is one sequence).
+  func delta(_ x: Tensor) -> Tensor {
+    let tokens = x.count / x.shape.last!
+    let length = x.rank == 3 ? x.shape[1] : tokens
+    let rows = (0..<length).map(weights)
+    let grid = Tensor(
+      shape: [tokens, site.experts.count],
+      scalars: Array((0..<tokens).map { rows[$0 % length] }.joined()), dtype: x.dtype)
+    return site.delta(x, weights: grid)
   }
 }
 

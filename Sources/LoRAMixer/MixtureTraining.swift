@@ -20,8 +20,22 @@ public struct MixRecipe: Equatable, Hashable, Sendable {
   /// The projections that become routed sites.
   public var targets = allProjections
 
-  /// The defaults: stage 2 with hard-soft top-2 routing and RSL (spread).
-  public init() {}
+  /// tinymixer's default (stage 2, hard-soft top-2, RSL spread; each token routed by the
+  /// prefix mean of its site's router logits, with a stronger balance term than the paper's).
+  public init() {
+    routing.input = .prefixMean
+    loss.alpha = 0.1
+  }
+
+  /// LoRA-Mixer as the paper describes it: each token routed by its own input, RSL with
+  /// α = λ = 0.01 and the printed sign, at the default's budget. It falls short of the
+  /// experts on the toy tasks; the reproduction shows why.
+  public static var paper: MixRecipe {
+    var recipe = MixRecipe()
+    recipe.routing.input = .token
+    recipe.loss = RoutingLossSettings()
+    return recipe
+  }
 
   /// Examples drawn evenly from each task's `pools` (as many from each as `count` allows),
   /// chosen and shuffled by `seed`: the mixed set routers train on, with no task labels.

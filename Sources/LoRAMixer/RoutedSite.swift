@@ -64,8 +64,10 @@ public final class RoutedSite: Module, LinearAdapter {
   /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`, with w from the router.
   public func delta(_ x: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
+    // `[batch, length, inputs]` from the model: sequences of `length`; a matrix is one.
     let routing = router.route(
-      rows, available: available, settings: context.settings, training: context.training)
+      rows, length: x.rank == 3 ? x.shape[1] : nil, available: available,
+      settings: context.settings, training: context.training)
     context.record(self, routing)
     let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])

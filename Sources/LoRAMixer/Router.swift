@@ -13,10 +13,28 @@ public enum RoutingMode: String, CaseIterable, Sendable {
   case hardsoft
 }
 
+/// What a token's routing is computed from. Every choice is causal: a token's routing
+/// depends only on positions at or before its own, in training and at inference alike.
+public enum RouterInput: String, CaseIterable, Sendable {
+  /// The token's own input vector, `z_t = R x_t`: the paper's router. Every token at every
+  /// site decides alone, so a word shared by several tasks is routed the same in all.
+  case token
+  /// The mean of the site's router logits over the positions up to and including the
+  /// token's, `z'_t = (1/(t+1)) Σ_{s≤t} R x_s`; for a linear router that is routing the
+  /// prefix mean of the site's inputs. The routing of a sequence settles as it is read.
+  /// No new parameters; our departure from the paper (PAPER.md §3).
+  case prefixMean = "prefix-mean"
+  /// The same mean over the positions 1...t only, leaving out position 0 (`<bos>`, the same
+  /// in every sequence), which is routed by its own logits.
+  case contentMean = "content-mean"
+}
+
 /// The routers' settings, shared by every site of a mixture.
 public struct RoutingSettings: Equatable, Hashable, Sendable {
   /// How probabilities become weights while training.
   public var mode: RoutingMode = .hardsoft
+  /// What each token's routing is computed from.
+  public var input: RouterInput = .token
   /// Experts selected per token while training.
   public var k = 2
   /// Experts selected per token at inference (which always routes top-k).
@@ -24,11 +42,13 @@ public struct RoutingSettings: Equatable, Hashable, Sendable {
   /// The softmax temperature τ: p = softmax(z / τ).
   public var temperature = 1.0
 
-  /// The default: hard-soft top-2 at temperature 1.
+  /// The default: hard-soft top-2 at temperature 1, each token routed by its own input.
   public init(
-    mode: RoutingMode = .hardsoft, k: Int = 2, inferenceK: Int? = nil, temperature: Double = 1
+    mode: RoutingMode = .hardsoft, input: RouterInput = .token, k: Int = 2, inferenceK: Int? = nil,
+    temperature: Double = 1
   ) {
     self.mode = mode
+    self.input = input
     self.k = k
     self.inferenceK = inferenceK ?? k
     self.temperature = temperature
@@ -76,15 +96,21 @@ public final class Router: Module {
 
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
-  /// Routes the rows of `x` (`[tokens, inputs]`) over the experts marked `available`
-  /// (PAPER.md §3): `p = softmax(z / τ)` with absent experts left out of the softmax, `h`
-  /// the top-k of p renormalised (ties to the lower index), and the weights by `mode`.
-  /// When `training` is false the routing is top-k with the inference k.
-  public func route(_ x: Tensor, available: [Bool], settings: RoutingSettings, training: Bool)
-    -> SiteRouting
-  {
+  /// Routes the rows of `x` (`[tokens, inputs]`, sequences of `length` tokens one after
+  /// another; nil: one sequence) over the experts marked `available` (PAPER.md §3): logits
+  /// from `settings.input`, `p = softmax(z / τ)` with absent experts left out of the
+  /// softmax, `h` the top-k of p renormalised (ties to the lower index), and the weights by
+  /// `mode`. When `training` is false the routing is top-k with the inference k.
+  public func route(
+    _ x: Tensor, length: Int? = nil, available: [Bool], settings: RoutingSettings,
+    training: Bool
+  ) -> SiteRouting {
     let experts = weight.shape[0]
     var logits = matmul(x, weight, transposeB: true)
+    if settings.input != .token {
+      logits = prefixMean(
+        logits, length: length ?? x.shape[0], skippingFirst: settings.input == .contentMean)
+    }
     if available.contains(false) {
       let absent = Tensor(
         shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
@@ -111,6 +137,25 @@ public final class Router: Module {
       selected: selected, k: k,
       sparse: !training || settings.mode == .topk)
   }
+}
+
+/// The causal running mean of `rows` (`[tokens, columns]`, sequences of `length` rows one
+/// after another): row t of each sequence becomes the mean of its rows 0...t. Computed as
+/// one product per sequence with the averaging matrix `M[t, s] = 1/(t+1)` for `s ≤ t` (else
+/// 0); the gradient, `Mᵀ · g`, is the product's own. `skippingFirst` leaves row 0 out of
+/// every later row's mean (row 0 stays itself).
+public func prefixMean(_ rows: Tensor, length: Int, skippingFirst: Bool = false) -> Tensor {
+  let (tokens, columns) = (rows.shape[0], rows.shape[1])
+  precondition(length > 0 && tokens % length == 0, "\(tokens) rows are not sequences of \(length)")
+  var averaging = [Double](repeating: 0, count: length * length)  // M, [t, s]
+  for t in 0..<length {
+    let first = skippingFirst && t > 0 ? 1 : 0
+    for s in first...t { averaging[t * length + s] = 1 / Double(t + 1 - first) }
+  }
+  let sequences = rows.reshaped([tokens / length, length, columns])
+  let mean = matmul(
+    Tensor(shape: [length, length], scalars: averaging, dtype: rows.dtype), sequences)
+  return mean.reshaped([tokens, columns])
 }
 
 /// What the sites of one mixture share: the routing settings, whether the model is

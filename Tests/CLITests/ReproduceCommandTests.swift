@@ -43,15 +43,17 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   let report = try String(
     contentsOf: folders[0].appendingPathComponent("report.md"), encoding: .utf8)
   for section in [
-    "## Main table", "## Trainable parameters", "## Global expert load",
-    "## Per-task expert activation",
-    "## Router data efficiency", "## Top-k at inference", "## Ablations the paper lacks",
-    "## What was found", "## Runs", " ± ", "tinymixer mix toy-sst2",
+    "## Main table", "## Trainable parameters", "## How much blending the experts tolerate",
+    "## Global expert load", "## Per-task expert activation",
+    "## The own expert's weight, layer by layer", "## Router data efficiency",
+    "## Top-k at inference", "## Ablations", "## What was found", "## Runs", " ± ",
+    "tinymixer mix toy-sst2", "per-token router", "uniform at layer 0 only",
   ] {
     #expect(report.contains(section), "report.md lacks '\(section)'")
   }
   for figure in [
-    "global-load.svg", "activation-rsl.svg", "activation-none.svg", "data-efficiency.svg",
+    "global-load.svg", "activation-rsl.svg", "activation-paper.svg", "activation-none.svg",
+    "data-efficiency.svg",
     "top-k.svg", "loss-experts.svg", "loss-routers.svg",
   ] {
     let data = try Data(contentsOf: folders[0].appendingPathComponent(figure))

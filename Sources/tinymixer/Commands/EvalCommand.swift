@@ -3,17 +3,23 @@ import LoRAMixer
 import NN
 import ToyTasks
 
-/// `tinymixer eval <task>`: exact-match accuracy of a base model, or of a base with an
-/// adapter, on a task's split.
+/// `tinymixer eval <task>`: exact-match accuracy of a base model, of a base with an
+/// adapter, or of a saved mixer, on a task's split.
 enum EvalCommand: Command {
   static let name = "eval"
-  static let summary = "exact-match accuracy of a model (and adapter) on a task's split"
+  static let summary = "exact-match accuracy of a model (adapter or mixer) on a task's split"
   static let synopsis =
-    "tinymixer eval <task> [--split train|dev|test] [--adapter DIR] [--base DIR] [--show N]"
+    "tinymixer eval <task> [--split train|dev|test] [--adapter DIR | --mixer DIR [--inference-k N]] [--base DIR] [--show N]"
   static let options: [Option] = [
     Option(name: "split", valueName: "NAME", help: "train, dev or test (default: test)"),
     Option(
       name: "adapter", valueName: "DIR", help: "a PEFT LoRA adapter directory to apply to the base"),
+    Option(
+      name: "mixer", valueName: "DIR",
+      help: "a mixer folder (from tinymixer mix), routed as at inference, on the base it records"),
+    Option(
+      name: "inference-k", valueName: "N",
+      help: "with --mixer: experts per token (default: the mixer's own)"),
     Project.baseOption,
     Option(
       name: "show", valueName: "N",
@@ -29,6 +35,12 @@ enum EvalCommand: Command {
       throw ToolError.usage("--split must be train, dev or test, got '\(splitName)'")
     }
     let show = try arguments.integer("show", default: 0, in: 0...100_000)
+    if arguments.has("adapter") && arguments.has("mixer") {
+      throw ToolError.usage("give --adapter or --mixer, not both")
+    }
+    if arguments.has("inference-k") && !arguments.has("mixer") {
+      throw ToolError.usage("--inference-k goes with --mixer")
+    }
     let project = try Project(arguments)
     // The adapter is read first, so that a bad folder fails before a base is pretrained.
     let adapter: LoRAAdapterFile?
@@ -37,15 +49,34 @@ enum EvalCommand: Command {
         try LoRAAdapterFile.load(from: URL(fileURLWithPath: $0))
       }
     } catch { throw ToolError.failure("\(error)") }
-    let (model, baseFolder, _) = try project.loadBase(arguments)
+    let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
+    let recorded: URL?
+    do {
+      recorded = try mixerFolder.map { URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel) }
+    } catch { throw ToolError.failure("\(error)") }
+    let (model, baseFolder, _) = try project.loadBase(arguments, recorded: recorded)
     var described = "the base model \(baseFolder.path)"
     if let adapter, let path = arguments.string("adapter") {
       do { try adapter.attach(to: model) } catch { throw ToolError.failure("\(error)") }
       described += " with the adapter \(path)"
     }
+    var mixture: Mixture? = nil
+    if let mixerFolder {
+      do { mixture = try MixerFiles.load(from: mixerFolder, onto: model).mixture } catch {
+        throw ToolError.failure("\(error)")
+      }
+      let experts = mixture!.expertNames.count
+      mixture!.context.settings.inferenceK = try arguments.integer(
+        "inference-k", default: mixture!.context.settings.inferenceK, in: 1...experts)
+      described +=
+        " with the mixer \(mixerFolder.path) (top-\(mixture!.context.settings.inferenceK) of \(experts) experts)"
+    }
     let examples = project.examples(task, split)
     let longest = examples.map { project.tokenizer.encode($0.answer).count }.max() ?? 1
-    let answers = model.answers(examples, tokenizer: project.tokenizer, maximumLength: longest + 1)
+    let generate = {
+      model.answers(examples, tokenizer: project.tokenizer, maximumLength: longest + 1)
+    }
+    let answers = mixture.map { $0.inference(generate) } ?? generate()
     for (example, answer) in zip(examples, answers).prefix(show) {
       print(
         "\(answer == example.answer ? "right" : "WRONG")  \(example.prompt)  →  \(answer)  (expected \(example.answer))"

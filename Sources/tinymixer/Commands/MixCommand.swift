@@ -31,7 +31,7 @@ enum MixCommand: Command {
   static let name = "mix"
   static let summary = "train routers (or routers and experts) over one LoRA expert per task"
   static let synopsis =
-    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--k N] [--inference-k N] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--router-input token|prefix-mean|content-mean] [--k N] [--inference-k N] [--temperature X] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
@@ -42,10 +42,18 @@ enum MixCommand: Command {
         name: "routing", valueName: "MODE",
         help: "soft, topk or hardsoft (default: \(recipe.routing.mode))"),
       Option(
+        name: "router-input", valueName: "FROM",
+        help:
+          "what routes a token: token (its own input, as the paper), prefix-mean (the mean of its site's router logits over the sequence up to it) or content-mean (the same without <bos>) (default: \(recipe.routing.input.rawValue))"
+      ),
+      Option(
         name: "k", valueName: "N",
         help: "experts per token while training (default: \(recipe.routing.k))"),
       Option(
         name: "inference-k", valueName: "N", help: "experts per token at inference (default: --k)"),
+      Option(
+        name: "temperature", valueName: "X",
+        help: "the routers' softmax temperature τ, p = softmax(z / τ) (default: \(recipe.routing.temperature))"),
       Option(
         name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
       Option(
@@ -262,10 +270,13 @@ enum MixCommand: Command {
     var recipe = MixRecipe()
     recipe.joint = arguments.has("joint")
     recipe.routing.mode = try arguments.choice("routing", default: recipe.routing.mode)
+    recipe.routing.input = try arguments.choice("router-input", default: recipe.routing.input)
     recipe.routing.k = try arguments.integer(
       "k", default: min(recipe.routing.k, experts), in: 1...experts)
     recipe.routing.inferenceK = try arguments.integer(
       "inference-k", default: recipe.routing.k, in: 1...experts)
+    recipe.routing.temperature = try arguments.number(
+      "temperature", default: recipe.routing.temperature, in: 1e-3...1e3)
     recipe.loss.kind = try arguments.choice("loss", default: recipe.loss.kind)
     recipe.loss.entropy = try arguments.choice("entropy", default: recipe.loss.entropy)
     recipe.loss.alpha = try arguments.number(
@@ -287,7 +298,8 @@ enum MixCommand: Command {
       case .none: "no routing loss"
       }
     let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""
-    return "\(recipe.routing.mode) top-\(recipe.routing.k), \(loss)\(preservation)"
+    return
+      "\(recipe.routing.mode) top-\(recipe.routing.k) routed by \(recipe.routing.input.rawValue), \(loss)\(preservation)"
   }
 }
 

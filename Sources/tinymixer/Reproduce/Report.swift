@@ -56,132 +56,210 @@ struct Report {
     plan.mixerID(plan.mainMixers().first { $0.0 == name }!.1, seed: seed)
   }
 
-  /// The main table's methods: a name, and the run at a seed for a task.
-  var methods: [(name: String, id: (UInt64, String) -> String)] {
+  /// The run of the first seed's ablation `name` (see `Reproduction.ablations`).
+  func ablation(_ name: String) throws -> RunRecord {
+    try run(plan.mixerID(plan.ablations().first { $0.0 == name }!.1, seed: first))
+  }
+
+  /// How the default recipe routes, in a few words.
+  var defaultRecipe: String {
+    let recipe = plan.mixRecipe()
+    return
+      "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha), λ \(recipe.loss.lambda)"
+  }
+
+  /// The main table's methods by key: a row name, and the run at a seed for a task.
+  var methods: [(key: String, name: String, id: (UInt64, String) -> String)] {
     func mixer(_ name: String) -> (UInt64, String) -> String {
       { seed, _ in mainMixerID(name, seed: seed) }
     }
     return [
-      ("base model (frozen)", { _, _ in "base" }),
+      ("base", "base model (frozen)", { _, _ in "base" }),
       (
-        "single-task LoRA (oracle routing)",
+        "experts", "single-task LoRA (oracle routing)",
         { _, task in plan.expertID(ToyTask.named(task)!) }
       ),
       (
-        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank)",
+        "shared", "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank)",
         { seed, _ in plan.sharedID(seed) }
       ),
-      ("soft mixture + balance loss", mixer("soft-balance")),
-      ("LoRA-Mixer, RSL spread (as printed)", mixer("rsl-spread")),
-      ("LoRA-Mixer, RSL sharpen (as described)", mixer("rsl-sharpen")),
+      ("paper", "LoRA-Mixer as the paper describes it (per-token router)", mixer("paper")),
+      ("default", "LoRA-Mixer, tinymixer's default (\(defaultRecipe))", mixer("default")),
     ]
   }
 
   /// Per-task and mean accuracies of a method over the seeds.
-  func scores(_ id: (UInt64, String) -> String) throws -> (
-    perTask: [[Double]], mean: [Double]
-  ) {
+  func scores(_ id: (UInt64, String) -> String) throws -> Scores {
     let perTask = try tasks.map { task in
       try seeds.map { try run(id($0, task)).accuracy[task] ?? .nan }
     }
     let mean = seeds.indices.map { s in perTask.map { $0[s] }.reduce(0, +) / Double(tasks.count) }
-    return (perTask, mean)
+    return Scores(perTask: perTask, mean: mean)
+  }
+
+  /// A method's accuracies: per task over the seeds, and each seed's mean over the tasks.
+  struct Scores {
+    var perTask: [[Double]]
+    var mean: [Double]
+    /// The mean over seeds of the mean over tasks.
+    var average: Double { Report.meanAndDeviation(mean).mean }
+    /// The mean over seeds on task `index`.
+    func task(_ index: Int) -> Double { Report.meanAndDeviation(perTask[index]).mean }
   }
 
   // MARK: Writing
 
-  func write(to folder: URL) throws {
-    var figures: [(String, String)] = []
+  /// The report's text and figures as they are written, section by section.
+  struct Document {
     var text = ""
-    func line(_ string: String = "") { text += string + "\n" }
-    func table(_ header: [String], _ rows: [[String]]) {
+    var figures: [(name: String, svg: String)] = []
+
+    mutating func line(_ string: String = "") { text += string + "\n" }
+
+    mutating func table(_ header: [String], _ rows: [[String]]) {
       line("| " + header.joined(separator: " | ") + " |")
       line("|" + header.indices.map { $0 == 0 ? " --- |" : " ---: |" }.joined())
       for row in rows { line("| " + row.joined(separator: " | ") + " |") }
       line()
     }
-    let seedList =
-      (seeds.count == 1 ? "seed " : "seeds ") + seeds.map(String.init).joined(separator: ", ")
+
+    mutating func figure(_ name: String, _ alt: String, _ svg: String) {
+      figures.append((name, svg))
+      line("![\(alt)](\(name))")
+      line()
+    }
+  }
+
+  /// `93.2` for a share.
+  static func number(_ value: Double) -> String { String(format: "%.1f", 100 * value) }
+
+  func write(to folder: URL) throws {
+    var document = Document()
+    let scored = try methods.map { ($0.key, $0.name, try scores($0.id)) }
+    let main = Dictionary(uniqueKeysWithValues: scored.map { ($0.0, $0.2) })
+    header(&document)
+    mainTable(&document, scored)
+    try parameters(&document)
+    try blending(&document)
+    try routing(&document)
+    let efficiency = try dataEfficiency(&document)
+    let byK = try topK(&document)
+    try ablations(&document)
+    try curves(&document)
+    document.line("## What was found")
+    document.line()
+    for finding in try findings(main, efficiency: efficiency, byK: byK) {
+      document.line("- " + finding)
+    }
+    document.line()
+    runs(&document)
+
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for (name, svg) in document.figures {
+      try writeAtomically(Data(svg.utf8), to: folder.appendingPathComponent(name))
+    }
+    try writeAtomically(Data(document.text.utf8), to: folder.appendingPathComponent("report.md"))
+  }
+
+  var seedList: String {
+    (seeds.count == 1 ? "seed " : "seeds ") + seeds.map(String.init).joined(separator: ", ")
+  }
+
+  func header(_ document: inout Document) {
     let allSeconds = results.runs.values.reduce(0) { $0 + $1.seconds }
-
-    line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
-    line()
-    line(
-      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps on \(grouped(plan.mixRecipe().routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+    let recipe = plan.mixRecipe()
+    document.line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
+    document.line()
+    document.line(
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
-    line()
+    document.line()
+  }
 
-    // Main table.
-    let scored = try methods.map { ($0.name, try scores($0.id)) }
-    line("## Main table (the paper's Table 2)")
-    line()
-    line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-2 for every mixture."
+  func mainTable(_ document: inout Document, _ scored: [(String, String, Scores)]) {
+    document.line("## Main table (the paper's Table 2)")
+    document.line()
+    document.line(
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far) and the balance weight α."
     )
-    line()
+    document.line()
     // The base and the experts are one run each, the same for every seed: one value.
-    table(
+    document.table(
       ["method"] + tasks + ["mean"],
       scored.enumerated().map { index, item in
         let cell = { (values: [Double]) in Self.cell(index < 2 ? [values[0]] : values) }
-        return [item.0] + item.1.perTask.map(cell) + [cell(item.1.mean)]
+        return [item.1] + item.2.perTask.map(cell) + [cell(item.2.mean)]
       })
+  }
 
-    // Parameters.
+  func parameters(_ document: inout Document) throws {
     let expertParameters = try tasks.map { task in
-      try run(plan.expertID(ToyTask.named(task)!))
-        .trainedParameters
+      try run(plan.expertID(ToyTask.named(task)!)).trainedParameters
     }
     let allExperts = expertParameters.reduce(0, +)
     let shared = try run(plan.sharedID(first)).trainedParameters
-    let routers = try run(plan.mixerID(plan.mixRecipe(), seed: first))
-      .trainedParameters
-    let base = results.baseParameters
-    line("## Trainable parameters")
-    line()
-    line(
-      "The base has \(grouped(base)) parameters, all frozen. The paper's \"48% of the parameters\" compares what LoRA-Mixer trains with what the other methods train; here are the counts."
+    let routers = try run(mainMixerID("default", seed: first)).trainedParameters
+    func row(_ name: String, _ count: Int) -> [String] {
+      [name, grouped(count), percent(Double(count) / Double(shared))]
+    }
+    document.line("## Trainable parameters")
+    document.line()
+    document.line(
+      "The base has \(grouped(results.baseParameters)) parameters, all frozen. The paper's \"48% of the parameters\" compares what LoRA-Mixer trains with what the other methods train; here are the counts. The prefix-mean router has the same parameters as the per-token one."
     )
-    line()
-    table(
+    document.line()
+    document.table(
       ["method", "trained parameters", "share of the shared LoRA's"],
       [
-        [
-          "one single-task expert", grouped(expertParameters[0]),
-          percent(Double(expertParameters[0]) / Double(shared)),
-        ],
-        [
-          "all \(tasks.count) experts (stage 1)", grouped(allExperts),
-          percent(Double(allExperts) / Double(shared)),
-        ],
-        ["shared LoRA", grouped(shared), "100.0%"],
-        [
-          "LoRA-Mixer routers (stage 2)", grouped(routers),
-          percent(Double(routers) / Double(shared)),
-        ],
-        [
-          "LoRA-Mixer, experts and routers", grouped(allExperts + routers),
-          percent(Double(allExperts + routers) / Double(shared)),
-        ],
+        row("one single-task expert", expertParameters[0]),
+        row("all \(tasks.count) experts (stage 1)", allExperts),
+        row("shared LoRA", shared),
+        row("LoRA-Mixer routers (stage 2)", routers),
+        row("LoRA-Mixer, experts and routers", allExperts + routers),
       ])
+  }
 
-    // Load and activation.
-    let rslRun = try run(mainMixerID("rsl-spread", seed: first))
-    let sharpenRun = try run(mainMixerID("rsl-sharpen", seed: first))
-    let noneRun = try run(plan.mixerID(plan.mixRecipe { $0.loss.kind = .none }, seed: first))
-    let loadRuns: [(String, RunRecord)] = [
-      ("soft + balance", try run(mainMixerID("soft-balance", seed: first))),
-      ("RSL spread", rslRun),
-      ("RSL sharpen", sharpenRun),
-      ("no routing loss", noneRun),
-    ]
-    line("## Global expert load (the paper's Figure 3)")
-    line()
-    line(
-      "Each expert's share of the top-2 selections over a mixed evaluation set (\(plan.routingExamples) test examples per task, every token, every site), seed \(first). A perfectly even load is \(percent(1 / Double(tasks.count))) each."
+  /// The blends as measured: each row's name and run.
+  func blendRuns() throws -> [(name: String, id: String, run: RunRecord)] {
+    try plan.blends(layers: layerCount).map { ($0.name, $0.id, try run(plan.blendID($0.id))) }
+  }
+
+  /// Decoder layers of the base, from the recorded per-layer routing.
+  var layerCount: Int {
+    results.runs[mainMixerID("default", seed: first)]?.ownWeightByLayer?.values.first?.count ?? 4
+  }
+
+  func blending(_ document: inout Document) throws {
+    document.line("## How much blending the experts tolerate")
+    document.line()
+    document.line(
+      "No router is trained here: every site mixes the frozen experts by the same fixed weights at every token, and each task is scored with its own expert as \"own\" (\(plan.blendExamples) test examples per task). This is what a router's weights cost, whatever the router."
     )
-    line()
-    table(
+    document.line()
+    document.table(
+      ["fixed weights"] + tasks + ["mean"],
+      try blendRuns().map { name, _, run in
+        [name] + tasks.map { Self.number(run.accuracy[$0] ?? .nan) }
+          + [Self.number(run.meanAccuracy(tasks))]
+      })
+  }
+
+  func routing(_ document: inout Document) throws {
+    let defaultRun = try run(mainMixerID("default", seed: first))
+    let paperRun = try run(mainMixerID("paper", seed: first))
+    let noneRun = try ablation("no routing loss")
+    let loadRuns: [(String, RunRecord)] = [
+      ("default (RSL)", defaultRun), ("paper (per-token)", paperRun),
+      ("soft + balance, per-token", try ablation("soft mixture + balance loss, per-token router")),
+      ("default, RSL sharpen", try ablation("RSL sharpen")), ("default, no routing loss", noneRun),
+    ]
+    document.line("## Global expert load (the paper's Figure 3)")
+    document.line()
+    document.line(
+      "Each expert's share of the top-k selections over a mixed evaluation set (\(plan.routingExamples) test examples per task, every token, every site), seed \(first). A perfectly even load is \(percent(1 / Double(tasks.count))) each."
+    )
+    document.line()
+    document.table(
       ["mixture"] + tasks + ["balance", "token entropy"],
       loadRuns.map { name, run in
         [name] + (run.load ?? []).map(percent)
@@ -190,59 +268,65 @@ struct Report {
             String(format: "%.3f", run.tokenEntropy ?? .nan),
           ]
       })
-    figures.append(
-      (
-        "global-load.svg",
-        Chart.bars(
-          title: "Global expert load over a mixed evaluation set (seed \(first))",
-          categories: shortTasks,
-          series: loadRuns.map { ChartSeries(name: $0.0, values: $0.1.load ?? []) },
-          yLabel: "share of selections")
-      ))
-    line("![global load](global-load.svg)")
-    line()
+    document.figure(
+      "global-load.svg", "global load",
+      Chart.bars(
+        title: "Global expert load over a mixed evaluation set (seed \(first))",
+        categories: shortTasks,
+        series: loadRuns.map { ChartSeries(name: $0.0, values: $0.1.load ?? []) },
+        yLabel: "share of selections"))
 
-    line("## Per-task expert activation, with and without RSL (the paper's Figure 4)")
-    line()
-    line(
-      "For each task's test tokens, the share of first choices each expert gets (mean over sites), seed \(first). A specialised router puts each task on its own expert: the diagonal."
+    document.line("## Per-task expert activation, with and without RSL (the paper's Figure 4)")
+    document.line()
+    document.line(
+      "For each task's test tokens (`<bos>` included), the share of first choices each expert gets (mean over sites), seed \(first). A specialised router puts each task on its own expert: the diagonal."
     )
-    line()
-    for (name, run) in [("with RSL (spread)", rslRun), ("without a routing loss", noneRun)] {
-      line("**\(name)**, diagonal mean \(percent(diagonal(run)))")
-      line()
-      table(
+    document.line()
+    let activationRuns = [
+      ("activation-rsl.svg", "with RSL (tinymixer's default)", defaultRun),
+      ("activation-paper.svg", "with RSL, per-token router (the paper's)", paperRun),
+      ("activation-none.svg", "without a routing loss (default router)", noneRun),
+    ]
+    for (_, name, run) in activationRuns {
+      document.line("**\(name)**, diagonal mean \(percent(diagonal(run)))")
+      document.line()
+      document.table(
         ["task"] + shortTasks,
         tasks.map { task in [task] + (run.activation?[task] ?? []).map(percent) })
     }
-    for (file, name, run) in [
-      ("activation-rsl.svg", "with RSL (spread)", rslRun),
-      ("activation-none.svg", "without a routing loss", noneRun),
-    ] {
-      figures.append(
-        (
-          file,
-          Chart.bars(
-            title: "Expert activation per task, \(name) (seed \(first))",
-            categories: shortTasks,
-            series: tasks.enumerated().map { index, expert in
-              ChartSeries(
-                name: expert, values: tasks.map { run.activation?[$0]?[index] ?? 0 })
-            }, yLabel: "share of first choices")
-        ))
-      line("![activation \(name)](\(file))")
-      line()
+    for (file, name, run) in activationRuns {
+      document.figure(
+        file, "activation \(name)",
+        Chart.bars(
+          title: "Expert activation per task, \(name) (seed \(first))", categories: shortTasks,
+          series: tasks.enumerated().map { index, expert in
+            ChartSeries(name: expert, values: tasks.map { run.activation?[$0]?[index] ?? 0 })
+          }, yLabel: "share of first choices"))
     }
 
-    // Data efficiency.
-    let counts = plan.routerExampleCounts
-    let rslByCount = try counts.map {
-      count in
-      try run(
-        plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first)
-      ).meanAccuracy(tasks)
+    document.line("## The own expert's weight, layer by layer")
+    document.line()
+    document.line(
+      "First choices say which expert leads; the weight says how much of the update it supplies. For each task's test tokens, the mean weight of its own expert at each decoder layer's sites (seed \(first)); the blending table above says what a weight below about 0.9 costs."
+    )
+    document.line()
+    for (name, run) in [("tinymixer's default", defaultRun), ("the paper's per-token router", paperRun)] {
+      document.line("**\(name)**, mean \(percent(ownWeight(run)))")
+      document.line()
+      document.table(
+        ["task"] + (0..<layerCount).map { "layer \($0)" },
+        tasks.map { task in [task] + (run.ownWeightByLayer?[task] ?? []).map(percent) })
     }
-    let auxByCount = try counts.map { count in
+  }
+
+  /// RSL's and the balance loss's mean accuracy at each router data count.
+  func dataEfficiency(_ document: inout Document) throws -> (rsl: [Double], aux: [Double]) {
+    let counts = plan.routerExampleCounts
+    let rsl = try counts.map { count in
+      try run(plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first))
+        .meanAccuracy(tasks)
+    }
+    let aux = try counts.map { count in
       try run(
         plan.mixerID(
           plan.mixRecipe {
@@ -251,135 +335,98 @@ struct Report {
           }, seed: first)
       ).meanAccuracy(tasks)
     }
-    line("## Router data efficiency (the paper's Table 9)")
-    line()
-    line(
-      "Mean test accuracy (%) over the tasks with routers trained on N mixed examples (the same \(plan.routerSteps) steps each), hard-soft top-2, seed \(first)."
+    document.line("## Router data efficiency (the paper's Table 9)")
+    document.line()
+    document.line(
+      "Mean test accuracy (%) over the tasks with routers trained on N mixed examples (the same \(plan.routerSteps) steps each), tinymixer's default router, seed \(first)."
     )
-    line()
-    table(
+    document.line()
+    document.table(
       ["routing loss"] + counts.map { "N = \(grouped($0))" },
-      [
-        ["RSL (spread)"] + rslByCount.map { String(format: "%.1f", 100 * $0) },
-        ["balance loss only"] + auxByCount.map { String(format: "%.1f", 100 * $0) },
-      ])
-    figures.append(
-      (
-        "data-efficiency.svg",
-        Chart.lines(
-          title: "Router data efficiency (seed \(first))", x: counts.map(Double.init),
-          series: [
-            ChartSeries(name: "RSL (spread)", values: rslByCount),
-            ChartSeries(name: "balance loss", values: auxByCount),
-          ], xLabel: "router training examples (log scale)", yLabel: "mean test accuracy",
-          logX: true)
-      ))
-    line("![data efficiency](data-efficiency.svg)")
-    line()
+      [["RSL (spread)"] + rsl.map(Self.number), ["balance loss only"] + aux.map(Self.number)])
+    document.figure(
+      "data-efficiency.svg", "data efficiency",
+      Chart.lines(
+        title: "Router data efficiency (seed \(first))", x: counts.map(Double.init),
+        series: [
+          ChartSeries(name: "RSL (spread)", values: rsl),
+          ChartSeries(name: "balance loss", values: aux),
+        ], xLabel: "router training examples (log scale)", yLabel: "mean test accuracy",
+        logX: true))
+    return (rsl, aux)
+  }
 
-    // Top-k.
-    let byK = rslRun.accuracyByK ?? []
-    line("## Top-k at inference (the paper's Figure 5)")
-    line()
-    line(
-      "The routers of LoRA-Mixer (RSL spread, trained at k = 2, seed \(first)) evaluated with k = 1 to \(tasks.count) experts per token; mean test accuracy (%)."
+  func topK(_ document: inout Document) throws -> [Double] {
+    let byK = try run(mainMixerID("default", seed: first)).accuracyByK ?? []
+    document.line("## Top-k at inference (the paper's Figure 5)")
+    document.line()
+    document.line(
+      "tinymixer's default routers (trained at k = \(plan.mixRecipe().routing.k), seed \(first)) evaluated with k = 1 to \(tasks.count) experts per token; mean test accuracy (%)."
     )
-    line()
-    table(
-      ["k"] + byK.indices.map { "\($0 + 1)" },
-      [["mean accuracy"] + byK.map { String(format: "%.1f", 100 * $0) }])
-    figures.append(
-      (
-        "top-k.svg",
-        Chart.lines(
-          title: "Experts per token at inference (seed \(first))",
-          x: byK.indices.map { Double($0 + 1) },
-          series: [ChartSeries(name: "LoRA-Mixer", values: byK)], xLabel: "k (experts per token)",
-          yLabel: "mean test accuracy")
-      ))
-    line("![top-k](top-k.svg)")
-    line()
+    document.line()
+    document.table(
+      ["k"] + byK.indices.map { "\($0 + 1)" }, [["mean accuracy"] + byK.map(Self.number)])
+    document.figure(
+      "top-k.svg", "top-k",
+      Chart.lines(
+        title: "Experts per token at inference (seed \(first))",
+        x: byK.indices.map { Double($0 + 1) },
+        series: [ChartSeries(name: "LoRA-Mixer", values: byK)], xLabel: "k (experts per token)",
+        yLabel: "mean test accuracy"))
+    return byK
+  }
 
-    // Ablations.
-    let softRSL = try run(
-      plan.mixerID(plan.mixRecipe { $0.routing.mode = .soft }, seed: first))
-    let topkRSL = try run(
-      plan.mixerID(plan.mixRecipe { $0.routing.mode = .topk }, seed: first))
-    let siteRuns = try [SiteChoice.attention, .mlp].map { sites in
-      try run(
-        plan.mixerID(plan.mixRecipe { $0.targets = sites.targets }, seed: first))
-    }
-    line("## Ablations the paper lacks")
-    line()
-    line("Test accuracy (%), seed \(first); the entropy sign over every seed is in the main table.")
-    line()
-    let ablationRows: [(String, [Double])] = [
-      ("hard-soft, RSL spread (LoRA-Mixer)", tasks.map { rslRun.accuracy[$0] ?? .nan }),
-      ("hard-soft, RSL sharpen", tasks.map { sharpenRun.accuracy[$0] ?? .nan }),
-      ("hard-soft, no routing loss", tasks.map { noneRun.accuracy[$0] ?? .nan }),
-      ("soft, RSL spread", tasks.map { softRSL.accuracy[$0] ?? .nan }),
-      ("top-k, RSL spread", tasks.map { topkRSL.accuracy[$0] ?? .nan }),
-      ("routed at the attention sites only", tasks.map { siteRuns[0].accuracy[$0] ?? .nan }),
-      ("routed at the FFN sites only", tasks.map { siteRuns[1].accuracy[$0] ?? .nan }),
-    ]
-    table(
+  func ablations(_ document: inout Document) throws {
+    document.line("## Ablations")
+    document.line()
+    document.line(
+      "Test accuracy (%), seed \(first): tinymixer's default with one thing changed, and the per-token soft mixture with a plain balance loss (a classic mixture of experts)."
+    )
+    document.line()
+    let rows =
+      [("tinymixer's default", try run(mainMixerID("default", seed: first)))]
+      + (try plan.ablations().map { name, _ in (name, try ablation(name)) })
+    document.table(
       ["variant"] + tasks + ["mean"],
-      ablationRows.map { name, values in
-        [name] + values.map { String(format: "%.1f", 100 * $0) }
-          + [String(format: "%.1f", 100 * values.reduce(0, +) / Double(values.count))]
+      rows.map { name, run in
+        [name] + tasks.map { Self.number(run.accuracy[$0] ?? .nan) }
+          + [Self.number(run.meanAccuracy(tasks))]
       })
+  }
 
-    // Loss curves.
+  func curves(_ document: inout Document) throws {
     let expertCurves = try tasks.map { task in
       ChartSeries(name: task, values: try run(plan.expertID(ToyTask.named(task)!)).losses)
     }
-    figures.append(
-      (
-        "loss-experts.svg",
-        lossChart(
-          "Stage 1: each expert's training loss (seed \(first))", expertCurves,
-          steps: plan.expertSteps)
-      ))
-    figures.append(
-      (
-        "loss-routers.svg",
-        lossChart(
-          "Stage 2: the task loss while routers train (seed \(first))",
-          loadRuns.map { ChartSeries(name: $0.0, values: $0.1.losses) }, steps: plan.routerSteps)
-      ))
-    line("## Training curves")
-    line()
-    line("![expert losses](loss-experts.svg)")
-    line()
-    line("![router losses](loss-routers.svg)")
-    line()
+    let routerCurves = try [("default", "tinymixer's default"), ("paper", "per-token (paper)")]
+      .map { key, name in
+        ChartSeries(name: name, values: try run(mainMixerID(key, seed: first)).losses)
+      }
+    document.line("## Training curves")
+    document.line()
+    document.figure(
+      "loss-experts.svg", "expert losses",
+      lossChart(
+        "Stage 1: each expert's training loss (seed \(first))", expertCurves,
+        steps: plan.expertSteps))
+    document.figure(
+      "loss-routers.svg", "router losses",
+      lossChart(
+        "Stage 2: the task loss while routers train (seed \(first))", routerCurves,
+        steps: plan.routerSteps))
+  }
 
-    line("## What was found")
-    line()
-    for finding in findings(
-      scored: scored, rslByCount: rslByCount, auxByCount: auxByCount, byK: byK, rslRun: rslRun,
-      noneRun: noneRun)
-    {
-      line("- " + finding)
-    }
-    line()
-
-    line("## Runs")
-    line()
-    line(
+  func runs(_ document: inout Document) {
+    document.line("## Runs")
+    document.line()
+    document.line(
       "Every run, its seed, its wall time and the standalone command that trains the same thing.")
-    line()
-    table(
+    document.line()
+    document.table(
       ["run", "seed", "seconds", "equivalent command"],
       results.runs.values.sorted { $0.id < $1.id }.map {
         [$0.id, "\($0.seed)", String(format: "%.1f", $0.seconds), "`\($0.equivalent)`"]
       })
-
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    for (name, svg) in figures {
-      try writeAtomically(Data(svg.utf8), to: folder.appendingPathComponent(name))
-    }
-    try writeAtomically(Data(text.utf8), to: folder.appendingPathComponent("report.md"))
   }
 
   /// Training-loss curves of `steps` steps each, recorded thinned to fewer points: each point
@@ -399,87 +446,68 @@ struct Report {
       / Double(tasks.count)
   }
 
+  /// The mean over tasks and layers of the weight a task's own expert gets.
+  func ownWeight(_ run: RunRecord) -> Double {
+    let layers = tasks.compactMap { run.ownWeightByLayer?[$0] }.flatMap { $0 }
+    return layers.reduce(0, +) / Double(max(1, layers.count))
+  }
+
+  // MARK: Findings
+
   /// Sentences that compare the numbers with the paper's claims, written from the numbers.
   func findings(
-    scored: [(String, (perTask: [[Double]], mean: [Double]))], rslByCount: [Double],
-    auxByCount: [Double], byK: [Double], rslRun: RunRecord, noneRun: RunRecord
-  ) -> [String] {
-    func mean(_ index: Int) -> Double { Self.meanAndDeviation(scored[index].1.mean).mean }
+    _ main: [String: Scores], efficiency: (rsl: [Double], aux: [Double]), byK: [Double]
+  ) throws -> [String] {
+    let (base, expert, shared) = (main["base"]!, main["experts"]!, main["shared"]!)
+    let (paper, standard) = (main["paper"]!, main["default"]!)
+    let defaultRun = try run(mainMixerID("default", seed: first))
+    let paperRun = try run(mainMixerID("paper", seed: first))
     func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
-    let (base, expert, shared, soft, spread, sharpen) = (
-      mean(0), mean(1), mean(2), mean(3), mean(4), mean(5)
-    )
-    let better = spread >= sharpen ? "spread" : "sharpen"
-    let signsTie = abs(spread - sharpen) < 0.005
-    let best = max(spread, sharpen)
+    func side(_ value: Double) -> String { value >= 0 ? "above" : "below" }
     var found: [String] = []
     found.append(
-      String(
-        format:
-          "The frozen base scores %.1f%% on average (chance level), the single-task experts %.1f%%, the shared LoRA %.1f%%.",
-        100 * base, 100 * expert, 100 * shared))
-    let signs =
-      "spread \(String(format: "%.1f", 100 * spread))%, sharpen \(String(format: "%.1f", 100 * sharpen))%; the paper's equation is `spread`, its prose `sharpen`"
-    found.append(
-      signsTie
-        ? "Entropy sign: the two signs are indistinguishable on average (\(signs)); with λ = \(plan.mixRecipe().loss.lambda) the entropy term is small beside the task loss, and the load table shows nearly the same routing entropy for both."
-        : "Entropy sign: RSL with `\(better)` is better on average (\(signs)). Their routing entropies at seed \(first) are in the load table."
+      "The frozen base scores \(Self.number(base.average))% on average (chance level), the single-task experts \(Self.number(expert.average))%, the shared LoRA \(Self.number(shared.average))%."
     )
+    let gap = standard.average - expert.average
     found.append(
-      "LoRA-Mixer (\(better)) is \(points(best - expert)) \(best >= expert ? "above" : "below") the single-task experts on average "
-        + (abs(best - expert) <= 0.02
-          ? "(within 2 points, as the paper reports)" : "(more than 2 points away)")
-        + " and \(points(best - shared)) \(best >= shared ? "above" : "below") the shared LoRA"
-        + (best >= shared ? ", as the paper claims." : "; the paper claims it beats it."))
-    found.append(
-      "The soft mixture with the balance loss scores \(String(format: "%.1f", 100 * soft))%, \(points(best - soft)) \(best >= soft ? "below" : "above") LoRA-Mixer."
+      "tinymixer's default LoRA-Mixer (\(defaultRecipe)) scores \(Self.number(standard.average))%, \(points(gap)) \(side(gap)) the single-task experts "
+        + (abs(gap) <= 0.01 ? "(within a point, as the paper reports)" : "(more than a point away)")
+        + " and \(points(standard.average - shared.average)) \(side(standard.average - shared.average)) the shared LoRA."
     )
+    found.append(try blendingFinding(paper: paper, expert: expert, paperRun: paperRun))
     found.append(
-      "Specialisation: with RSL each task's own expert gets \(percent(diagonal(rslRun))) of its first choices; without a routing loss \(percent(diagonal(noneRun))). "
-        + (diagonal(rslRun) > diagonal(noneRun) + 0.02
-          ? "RSL specialises the routers, as the paper's Figure 4 shows."
-          : "RSL does not specialise the routers more than no routing loss does here."))
-    if let entropy = rslRun.tokenEntropy {
-      found.append(
-        String(
-          format:
-            "Routing confidence: the routers of LoRA-Mixer (spread, seed %d) end with a mean per-token routing entropy of %.2f nats, where a uniform choice among %d experts has %.2f; ",
-          Int(first), entropy, tasks.count, log(Double(tasks.count)))
-          + (entropy > 0.75 * log(Double(tasks.count))
-            ? "they stay close to uniform, so most tokens mix a second expert's update into their own expert's at a weight near one half."
-            : "they choose confidently."))
-    }
-    if best < expert - 0.02 {
-      let better = scored[spread >= sharpen ? 4 : 5].1.perTask
-      let oracle = scored[1].1.perTask
-      var gaps: [(task: String, gap: Double)] = []
-      for index in tasks.indices {
-        let mixture = better[index].reduce(0, +) / Double(seeds.count)
-        let alone = oracle[index].reduce(0, +) / Double(seeds.count)
-        gaps.append((tasks[index], mixture - alone))
-      }
-      gaps.sort { $0.gap < $1.gap }
-      let largest = gaps.prefix(3).map { "\($0.task) (\(String(format: "%+.1f", 100 * $0.gap)))" }
-      found.append(
-        "Why LoRA-Mixer falls short of the experts here: the loss is largest on "
-          + largest.joined(separator: ", ")
-          + " points, and the routing measurements above show routers that, within the \(plan.routerSteps) router steps of this plan, barely prefer each task's own expert. Each expert adapts every projection at scale α/r = \(String(format: "%g", plan.expertRecipe.alpha / Double(plan.expertRecipe.rank))), so a second expert mixed in at a similar weight is a large perturbation. Lesson 08 lists what longer, faster and top-1 router training gave."
-      )
-    }
-    if let low = rslByCount.first, let lowAux = auxByCount.first, let high = rslByCount.last,
-      let highAux = auxByCount.last
+      "Specialisation: with the default router each task's own expert gets \(percent(diagonal(defaultRun))) of its tokens' first choices and a mean weight of \(Self.number(ownWeight(defaultRun)))%; with the paper's per-token router, \(percent(diagonal(paperRun))) and \(Self.number(ownWeight(paperRun)))%; without a routing loss (default router) \(percent(diagonal(try ablation("no routing loss"))))."
+    )
+    let sharpen = try ablation("RSL sharpen").meanAccuracy(tasks)
+    found.append(
+      "Entropy sign: with the default router, RSL as printed (`spread`) scores \(Self.number(defaultRun.meanAccuracy(tasks)))% and as described (`sharpen`) \(Self.number(sharpen))% (seed \(first))."
+    )
+    if let low = efficiency.rsl.first, let lowAux = efficiency.aux.first,
+      let high = efficiency.rsl.last, let highAux = efficiency.aux.last
     {
       found.append(
-        "Data efficiency: with \(grouped(plan.routerExampleCounts.first!)) router examples RSL is \(points(low - lowAux)) \(low >= lowAux ? "above" : "below") the balance loss; with \(grouped(plan.routerExampleCounts.last!)), \(points(high - highAux)) \(high >= highAux ? "above" : "below"). "
+        "Data efficiency: with \(grouped(plan.routerExampleCounts.first!)) router examples RSL is \(points(low - lowAux)) \(side(low - lowAux)) the balance loss; with \(grouped(plan.routerExampleCounts.last!)), \(points(high - highAux)) \(side(high - highAux)). "
           + ((low - lowAux) > (high - highAux) + 0.005
             ? "RSL helps most with little router data, as the paper's Table 9 suggests."
             : "The gap does not shrink with more data here, unlike the paper's Table 9."))
     }
     if let bestK = byK.indices.max(by: { byK[$0] < byK[$1] }) {
       found.append(
-        "Top-k: the best inference k is \(bestK + 1) (\(String(format: "%.1f", 100 * byK[bestK]))%); the paper finds k = 3 best of its 7 experts."
+        "Top-k: the best inference k is \(bestK + 1) (\(Self.number(byK[bestK]))%); the paper finds k = 3 best of its 7 experts."
       )
     }
     return found
   }
+
+  /// Why the paper's per-token router falls short here, from the blending table.
+  func blendingFinding(paper: Scores, expert: Scores, paperRun: RunRecord) throws -> String {
+    let blends = Dictionary(uniqueKeysWithValues: try blendRuns().map { ($0.id, $0.run) })
+    func blend(_ id: String) -> String { Self.number(blends[id]!.meanAccuracy(tasks)) }
+    let layerZero = blends["uniform-layer0"]!.meanAccuracy(tasks)
+    let lastLayer = blends["uniform-layer\(layerCount - 1)"]!.meanAccuracy(tasks)
+    return
+      "Why the paper's per-token router falls short here (\(Self.number(paper.average))%, \(points(paper.average - expert.average)) below the experts): the experts tolerate little blending. With the routers bypassed, the own expert alone scores \(blend("own-1"))%, own 0.9 with the rest mixed in \(blend("own-0.9"))%, own 0.75 \(blend("own-0.75"))%, own 0.5 \(blend("own-0.5"))%, uniform weights \(blend("uniform"))%; blending only layer 0 costs more (\(Self.number(layerZero))%) than blending only the last layer (\(Self.number(lastLayer))%). So a mixture needs about 0.9 of the weight on the right expert at every site, the first layer above all. A per-token router cannot get there: at layer 0 its q, k and v sites see only the token's own embedding, and `<bos>`, `<sep>`, the answer words and many prompt words occur in several tasks, so it gives the own expert a mean weight of \(Self.number(ownWeight(paperRun)))% (seed \(first)). Routing each token by the mean of its site's router logits over the sequence so far lets a whole prompt vote, causally, and the own expert's weight rises to where the experts work."
+  }
+
+  func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
 }

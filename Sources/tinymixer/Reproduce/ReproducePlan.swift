@@ -15,8 +15,7 @@ struct ReproducePlan: Equatable {
   var expertSeed: UInt64 = 0
   /// Steps of the shared LoRA, trained on the mixture of every task.
   var sharedSteps: Int
-  /// Steps of each router training (stage 2), a fifth of `tinymixer mix`'s default, at its
-  /// learning rate.
+  /// Steps of each router training (stage 2): `tinymixer mix`'s default in the full plan.
   var routerSteps: Int
   /// Router examples of the data-efficiency experiment.
   var routerExampleCounts: [Int]
@@ -24,24 +23,28 @@ struct ReproducePlan: Equatable {
   var testExamples: Int
   /// Test examples per task in the routing measurements (load, activation).
   var routingExamples: Int
+  /// Test examples per task under each fixed blend of the experts.
+  var blendExamples: Int
   /// Examples per step of every training, if not the recipes' own.
   var batchSize: Int? = nil
 
   /// Three seeds at the default expert budget.
   static let full = ReproducePlan(
     name: "full", seeds: [0, 1, 2], expertSteps: ExpertRecipe.standard.training.steps,
-    sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: 200,
-    routerExampleCounts: [250, 1000, 2000, 4000], testExamples: 400, routingExamples: 100)
+    sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: MixRecipe().training.steps,
+    routerExampleCounts: [250, 2000, 4000], testExamples: 1000, routingExamples: 100,
+    blendExamples: 100)
 
   /// One seed, cut budgets.
   static let quick = ReproducePlan(
     name: "quick", seeds: [0], expertSteps: 80, sharedSteps: 80, routerSteps: 25,
-    routerExampleCounts: [250, 4000], testExamples: 40, routingExamples: 20)
+    routerExampleCounts: [250, 4000], testExamples: 40, routingExamples: 20, blendExamples: 20)
 
   /// A few steps of everything on two seeds, for the tests (with a tiny base model).
   static let tiny = ReproducePlan(
     name: "tiny", seeds: [0, 1], expertSteps: 2, sharedSteps: 2, routerSteps: 2,
-    routerExampleCounts: [16, 32], testExamples: 8, routingExamples: 4, batchSize: 8)
+    routerExampleCounts: [16, 32], testExamples: 8, routingExamples: 4, blendExamples: 4,
+    batchSize: 8)
 
   /// The plans by name.
   static let all = [full, quick, tiny]
@@ -64,9 +67,11 @@ struct ReproducePlan: Equatable {
     return recipe
   }
 
-  /// The router recipe of this plan, adjusted by `change`.
-  func mixRecipe(_ change: (inout MixRecipe) -> Void = { _ in }) -> MixRecipe {
-    var recipe = MixRecipe()
+  /// The router recipe of this plan (tinymixer's default, or the paper's), adjusted by
+  /// `change`.
+  func mixRecipe(paper: Bool = false, _ change: (inout MixRecipe) -> Void = { _ in }) -> MixRecipe
+  {
+    var recipe = paper ? MixRecipe.paper : MixRecipe()
     recipe.training.steps = routerSteps
     recipe.training.batchSize = batchSize ?? recipe.training.batchSize
     change(&recipe)
@@ -82,20 +87,64 @@ extension ReproducePlan {
     "tinymixer reproduce" + (self == .full ? "" : self == .quick ? " --quick" : " --plan \(name)")
   }
 
-  /// The main table's mixtures by short name: a soft mixture with the plain balance loss,
-  /// and LoRA-Mixer (hard-soft, RSL) with either entropy sign.
+  /// The main table's mixtures by short name: LoRA-Mixer as the paper describes it (each
+  /// token routed by its own input) and as tinymixer trains it by default.
   func mainMixers() -> [(String, MixRecipe)] {
+    [("paper", mixRecipe(paper: true)), ("default", mixRecipe())]
+  }
+
+  /// The variants measured on the first seed, by name: the default recipe with one thing
+  /// changed, and a classic soft mixture of experts with a plain balance loss.
+  func ablations() -> [(String, MixRecipe)] {
     [
       (
-        "soft-balance",
-        mixRecipe {
+        "soft mixture + balance loss, per-token router",
+        mixRecipe(paper: true) {
           $0.routing.mode = .soft
           $0.loss.kind = .aux
         }
       ),
-      ("rsl-spread", mixRecipe()),
-      ("rsl-sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
+      ("RSL sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
+      ("no routing loss", mixRecipe { $0.loss.kind = .none }),
+      ("soft routing", mixRecipe { $0.routing.mode = .soft }),
+      ("attention sites only", mixRecipe { $0.targets = SiteChoice.attention.targets }),
     ]
+  }
+
+  /// The fixed blends of the experts the reproduction measures, the routers bypassed.
+  func blends(layers: Int) -> [Blend] {
+    func own(_ share: Double) -> Blend.Weights {
+      { own, experts, _, _ in
+        (0..<experts).map { $0 == own ? share : (1 - share) / Double(experts - 1) }
+      }
+    }
+    let uniform: Blend.Weights = { _, experts, _, _ in
+      [Double](repeating: 1 / Double(experts), count: experts)
+    }
+    let half: Blend.Weights = { own, experts, _, _ in (0..<experts).map { $0 == own ? 0.5 : 0 } }
+    let bos: Blend.Weights = { own, experts, layer, position in
+      position == 0 ? uniform(own, experts, layer, position) : own1(own, experts)
+    }
+    var blends: [Blend] = []
+    blends.append(Blend(name: "own expert alone (one-hot)", id: "own-1", weights: own(1)))
+    blends.append(
+      Blend(name: "own 0.9, the others 0.1 between them", id: "own-0.9", weights: own(0.9)))
+    blends.append(Blend(name: "own 0.75, the others 0.25", id: "own-0.75", weights: own(0.75)))
+    blends.append(Blend(name: "own 0.5, the others 0.5", id: "own-0.5", weights: own(0.5)))
+    blends.append(Blend(name: "own expert alone at half strength", id: "half", weights: half))
+    blends.append(Blend(name: "uniform (1/E each)", id: "uniform", weights: uniform))
+    blends.append(
+      Blend(name: "uniform at `<bos>` only, own elsewhere", id: "uniform-bos", weights: bos))
+    for layer in 0..<layers {
+      let atLayer: Blend.Weights = { own, experts, at, position in
+        at == layer ? uniform(own, experts, at, position) : own1(own, experts)
+      }
+      blends.append(
+        Blend(
+          name: "uniform at layer \(layer) only, own elsewhere", id: "uniform-layer\(layer)",
+          weights: atLayer))
+    }
+    return blends
   }
 
   /// The run that trains and measures `task`'s expert.
@@ -104,13 +153,36 @@ extension ReproducePlan {
   /// The run of the shared LoRA with `seed`.
   func sharedID(_ seed: UInt64) -> String { "shared/seed\(seed)" }
 
-  /// The run of the mixture `recipe` with `seed`.
+  /// The run of the fixed blend `id`.
+  func blendID(_ id: String) -> String { "blend/\(id)" }
+
+  /// The run of the mixture `recipe` with `seed`: every setting that can differ is in it.
   func mixerID(_ recipe: MixRecipe, seed: UInt64) -> String {
     let sites =
       SiteChoice(targets: recipe.targets)?.rawValue ?? recipe.targets.joined(separator: "+")
-    let loss =
-      recipe.loss.kind == .rsl ? "rsl-\(recipe.loss.entropy.rawValue)" : recipe.loss.kind.rawValue
+    let (routing, loss) = (recipe.routing, recipe.loss)
+    let lossName =
+      switch loss.kind {
+      case .rsl: "rsl-\(loss.entropy.rawValue)-a\(loss.alpha)-l\(loss.lambda)"
+      case .aux: "aux-a\(loss.alpha)"
+      case .none: "none"
+      }
     return
-      "mix/\(sites)/\(recipe.routing.mode.rawValue)-k\(recipe.routing.k)/\(loss)/n\(recipe.routerExamples)/seed\(seed)"
+      "mix/\(sites)/\(routing.input.rawValue)/\(routing.mode.rawValue)-k\(routing.k)/\(lossName)/n\(recipe.routerExamples)/seed\(seed)"
   }
+}
+
+/// Fixed weights for the experts, the routers bypassed (`Mixture.blending`).
+struct Blend {
+  /// Each expert's weight, given the task's own expert, the number of experts, the decoder
+  /// layer and the position in the sequence.
+  typealias Weights = (_ own: Int, _ experts: Int, _ layer: Int, _ position: Int) -> [Double]
+  var name: String
+  var id: String
+  var weights: Weights
+}
+
+/// Weight 1 on `own` of `experts`.
+private func own1(_ own: Int, _ experts: Int) -> [Double] {
+  (0..<experts).map { $0 == own ? 1 : 0 }
 }

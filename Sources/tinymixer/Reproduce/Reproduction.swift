@@ -46,6 +46,13 @@ final class Reproduction {
       Job(id: "base", label: "the frozen base", cost: 10) { try self.measureBase() }
     ]
     for task in tasks { jobs.append(expertJob(task)) }
+    jobs.append(
+      Job(
+        id: plan.blendID(plan.blends(layers: model.configuration.layers).last!.id),
+        label: "the experts under fixed blends", cost: 40
+      ) {
+        try self.measureBlends()
+      })
     for seed in plan.seeds {
       jobs.append(
         Job(
@@ -54,15 +61,12 @@ final class Reproduction {
         ) { try self.trainShared(seed: seed) })
       for (name, recipe) in plan.mainMixers() {
         jobs.append(
-          mixerJob(name, recipe: recipe, seed: seed, topK: seed == first && name == "rsl-spread"))
+          mixerJob(
+            "LoRA-Mixer, \(name)", recipe: recipe, seed: seed,
+            topK: seed == first && name == "default"))
       }
     }
-    let ablations: [(String, MixRecipe)] = [
-      ("no routing loss", plan.mixRecipe { $0.loss.kind = .none }),
-      ("soft routing, RSL", plan.mixRecipe { $0.routing.mode = .soft }),
-      ("top-k routing, RSL", plan.mixRecipe { $0.routing.mode = .topk }),
-    ]
-    for (name, recipe) in ablations { jobs.append(mixerJob(name, recipe: recipe, seed: first)) }
+    for (name, recipe) in plan.ablations() { jobs.append(mixerJob(name, recipe: recipe, seed: first)) }
     for count in plan.routerExampleCounts {
       jobs.append(
         mixerJob(
@@ -75,12 +79,6 @@ final class Reproduction {
             $0.routerExamples = count
             $0.loss.kind = .aux
           }, seed: first))
-    }
-    for sites in [SiteChoice.attention, .mlp] {
-      jobs.append(
-        mixerJob(
-          "\(sites.rawValue) sites only, RSL",
-          recipe: plan.mixRecipe { $0.targets = sites.targets }, seed: first))
     }
     return jobs
   }
@@ -190,6 +188,32 @@ final class Reproduction {
     return file
   }
 
+  /// Each task's accuracy with the frozen experts mixed by fixed weights at every site, the
+  /// routers bypassed (`ReproducePlan.blends`): how much blending the experts tolerate.
+  func measureBlends() throws {
+    let files = try tasks.map { try expert($0) }
+    detachAll()
+    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
+    let mixture = Mixture(model: model, experts: experts, seed: 0)
+    let count = tasks.count
+    for blend in plan.blends(layers: model.configuration.layers) {
+      let blendStarted = Date()
+      var run = record(
+        plan.blendID(blend.id), seed: 0,
+        equivalent: "none: \(blend.name), the same weights at every token, routers bypassed")
+      for (own, task) in tasks.enumerated() {
+        let examples = Array(project.examples(task, .test).prefix(plan.blendExamples))
+        run.accuracy[task.name] = mixture.blending({ layer, position in
+          blend.weights(own, count, layer, position)
+        }) { model.accuracy(examples, tokenizer: project.tokenizer) }
+      }
+      run.seconds = Date().timeIntervalSince(blendStarted)
+      results.runs[run.id] = run
+      print("    \(blend.name): mean \(percent(run.meanAccuracy(tasks.map(\.name))))")
+    }
+    detachAll()
+  }
+
   /// One LoRA with the experts' parameter budget, trained on every task's training
   /// examples together, measured on every task.
   func trainShared(seed: UInt64) throws {
@@ -252,9 +276,12 @@ final class Reproduction {
     run.balance = tally.mean(\.balance)
     run.tokenEntropy = tally.mean(\.meanEntropy)
     run.meanEntropy = tally.mean(\.entropyOfMean)
+    let perTask = routed.map { mixture.tally($0, tokenizer: project.tokenizer) }
     run.activation = Dictionary(
-      uniqueKeysWithValues: zip(tasks, routed).map {
-        ($0.name, mixture.tally($1, tokenizer: project.tokenizer).firstChoiceShare)
+      uniqueKeysWithValues: zip(tasks, perTask).map { ($0.name, $1.firstChoiceShare) })
+    run.ownWeightByLayer = Dictionary(
+      uniqueKeysWithValues: zip(tasks, perTask).enumerated().map { own, item in
+        (item.0.name, ownWeightByLayer(item.1, own: own))
       })
     if topK {
       run.accuracyByK = (1...tasks.count).map { k in
@@ -268,23 +295,60 @@ final class Reproduction {
     print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
   }
 
-  /// The `tinymixer mix` command that trains and measures the same mixture.
+  /// The mean weight `own` gets at each decoder layer's sites (its share of the update).
+  func ownWeightByLayer(_ tally: RoutingTally, own: Int) -> [Double] {
+    var sums = [Double](repeating: 0, count: model.configuration.layers)
+    var counts = sums
+    for site in tally.sites {
+      let layer = Mixture.decoderLayer(site.site)
+      sums[layer] += site.meanWeight[own]
+      counts[layer] += 1
+    }
+    return zip(sums, counts).map { $0 / max(1, $1) }
+  }
+
+  /// The `tinymixer mix` command that trains and measures the same mixture: the tasks and
+  /// every setting that differs from `mix`'s defaults.
   func mixCommand(_ recipe: MixRecipe, seed: UInt64) -> String {
-    var parts =
-      ["tinymixer mix"] + tasks.map(\.name) + [
-        "--routing \(recipe.routing.mode.rawValue)", "--loss \(recipe.loss.kind.rawValue)",
-      ]
-    if recipe.loss.kind == .rsl { parts.append("--entropy \(recipe.loss.entropy.rawValue)") }
-    parts += [
-      "--router-examples \(recipe.routerExamples)", "--steps \(recipe.training.steps)",
-      plan.batchSize.map { "--batch \($0)" } ?? "",
-      "--expert-steps \(plan.expertSteps)", "--seed \(seed)",
-    ]
-    if let sites = SiteChoice(targets: recipe.targets), sites != .all {
-      // The same experts, routed at some of their sites: plug and play.
-      parts.append("--sites \(sites.rawValue) --experts")
+    let standard = MixRecipe()
+    var parts = ["tinymixer mix"] + tasks.map(\.name)
+    let (routing, loss) = (recipe.routing, recipe.loss)
+    if routing.input != standard.routing.input {
+      parts.append("--router-input \(routing.input.rawValue)")
+    }
+    if routing.mode != standard.routing.mode { parts.append("--routing \(routing.mode.rawValue)") }
+    if routing.k != standard.routing.k { parts.append("--k \(routing.k)") }
+    if loss.kind != standard.loss.kind { parts.append("--loss \(loss.kind.rawValue)") }
+    if loss.kind == .rsl && loss.entropy != standard.loss.entropy {
+      parts.append("--entropy \(loss.entropy.rawValue)")
+    }
+    if loss.kind != .none && loss.alpha != standard.loss.alpha {
+      parts.append("--alpha-balance \(loss.alpha)")
+    }
+    if loss.kind == .rsl && loss.lambda != standard.loss.lambda {
+      parts.append("--lambda \(loss.lambda)")
+    }
+    if recipe.routerExamples != standard.routerExamples {
+      parts.append("--router-examples \(recipe.routerExamples)")
+    }
+    if recipe.training.steps != standard.training.steps {
+      parts.append("--steps \(recipe.training.steps)")
+    }
+    if let batch = plan.batchSize { parts.append("--batch \(batch)") }
+    if plan.expertSteps != ExpertRecipe.standard.training.steps {
+      parts.append("--expert-steps \(plan.expertSteps)")
+    }
+    if seed != 0 {
+      // Another seed's routers over the seed-0 experts: plug and play, as the reproduction
+      // shares the experts (`mix --seed N` alone would train seed-N experts).
+      parts.append("--seed \(seed)")
+    }
+    let sites = SiteChoice(targets: recipe.targets) ?? .all
+    if sites != .all { parts.append("--sites \(sites.rawValue)") }
+    if sites != .all || seed != 0 {
+      parts.append("--experts")
       parts += tasks.map { "\(folderName)/experts/\($0.name)" }
     }
-    return parts.filter { !$0.isEmpty }.joined(separator: " ")
+    return parts.joined(separator: " ")
   }
 }

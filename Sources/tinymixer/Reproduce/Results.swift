@@ -21,6 +21,8 @@ struct RunRecord: Codable {
   /// global load), and, per task, each expert's share of first choices on its tokens.
   var load: [Double]? = nil
   var activation: [String: [Double]]? = nil
+  /// Mixtures: per task, the mean weight its own expert gets at each decoder layer's sites.
+  var ownWeightByLayer: [String: [Double]]? = nil
   /// Mixtures: balance, mean token entropy and entropy of the mean routing, over the
   /// mixed evaluation set.
   var balance: Double? = nil

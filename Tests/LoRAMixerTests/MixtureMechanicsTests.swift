@@ -1,0 +1,156 @@
+import Autodiff
+import Foundation
+import NN
+import Testing
+import ToyTasks
+
+@testable import LoRAMixer
+
+// The mechanics the mixture's results rest on: fixed weights through the routed sites give
+// exactly what the experts give, the causal router sees no later token, and a router can
+// learn to tell two tasks apart.
+
+@Test func oneHotWeightsAtEverySiteGiveThatExpertsLogits() {
+  let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
+  let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
+  for expert in 0..<3 {
+    let alone = mixture.usingOnly(expert: expert) {
+      mixture.model.logits(tokens, batch: 2, length: 6)
+    }
+    let oneHot = mixture.blending({ _, _ in (0..<3).map { $0 == expert ? 1 : 0 } }) {
+      mixture.model.logits(tokens, batch: 2, length: 6)
+    }
+    expectClose(oneHot, alone, 1e-12, "expert \(expert)")
+  }
+  // The blend is undone afterwards: the routers route again.
+  let routed = mixture.inference { mixture.model.logits(tokens, batch: 2, length: 6) }
+  #expect(mixture.layers.allSatisfy { $0.adapter is RoutedSite })
+  #expect(routed.shape == [2, 6, 11])
+}
+
+@Test func halfTheWeightIsHalfTheExpertsUpdate() {
+  let (_, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings())
+  let rows = siteInput.reshaped([8, 5])
+  for expert in 0..<3 {
+    let half = Tensor(shape: [8, 3], scalars: (0..<24).map { $0 % 3 == expert ? 0.5 : 0 })
+    expectClose(
+      site.delta(rows, weights: half), adapters[expert].delta(rows) * 0.5, 1e-12,
+      "half of expert \(expert)")
+  }
+}
+
+@Test func hardSoftWithKEqualToEGoesForwardLikeSoft() {
+  let (hardsoft, _) = outputAndGradients(RoutingSettings(mode: .hardsoft, k: 3))
+  let (soft, _) = outputAndGradients(RoutingSettings(mode: .soft, k: 3))
+  expectClose(hardsoft, soft, 1e-12, "forward")
+}
+
+@Test func thePrefixMeanRouterSeesNoLaterToken() {
+  let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 30))
+  let settings = RoutingSettings(mode: .soft, input: .prefixMean, k: 2)
+  let x = TestValues.signed.tensor([2, 4, 5], seed: 40).reshaped([8, 5])
+  let routed = router.route(
+    x, length: 4, available: [true, true, true], settings: settings, training: true)
+  // Position t of each sequence is routed by the mean of its inputs 0...t (a linear router).
+  for sequence in 0..<2 {
+    for t in 0..<4 {
+      let rows = (0...t).map { sequence * 4 + $0 }
+      let mean = x.gatherRows(rows, shape: [rows.count]).mean(axes: [0], keepDimensions: true)
+      let alone = router.route(
+        mean, available: [true, true, true],
+        settings: RoutingSettings(mode: .soft, k: 2), training: true)
+      expectClose(
+        routed.probabilities.gatherRows([sequence * 4 + t], shape: [1]), alone.probabilities,
+        1e-12, "sequence \(sequence) position \(t)")
+    }
+  }
+  // Changing the last token of the first sequence changes its routing there only.
+  var changed = x.scalars
+  for column in 0..<5 { changed[3 * 5 + column] += 1 }
+  let after = router.route(
+    Tensor(shape: [8, 5], scalars: changed), length: 4, available: [true, true, true],
+    settings: settings, training: true)
+  for row in 0..<8 {
+    let same =
+      routed.probabilities.gatherRows([row], shape: [1]).scalars
+      == after.probabilities.gatherRows([row], shape: [1]).scalars
+    #expect(same == (row != 3), "row \(row)")
+  }
+}
+
+/// Two tasks that share no word but `<bos>`, `<sep>` and `<eos>`: task 0's prompts are
+/// words a0...a7 and its answer `yes`; task 1's are b0...b7 and `no`. Each expert learns its
+/// task's answer on a tiny random base; the routers, trained on the mixed set without task
+/// labels, must then send each task's tokens to its own expert. `<bos>` is left out of the
+/// count: it opens every sequence of both tasks, so no causal router can tell them apart there.
+@Test(arguments: [RouterInput.token, .prefixMean, .contentMean])
+func routersLearnToSeparateTasksWithDisjointWords(_ input: RouterInput) throws {
+  let words = (0..<8).map { "a\($0)" } + (0..<8).map { "b\($0)" } + ["yes", "no"]
+  let tokenizer = Tokenizer(words: words)
+  var generator = SeededGenerator(seed: 5)
+  let tasks = ["a", "b"].map { letter in
+    (0..<64).map { _ in
+      Example(
+        prompt: (0..<4).map { _ in "\(letter)\(Int.random(in: 0..<8, using: &generator))" }
+          .joined(separator: " "),
+        answer: letter == "a" ? "yes" : "no")
+    }
+  }
+  let model = LlamaForCausalLM(
+    LlamaConfiguration(
+      vocabularySize: tokenizer.count, hiddenSize: 16, layers: 2, heads: 2, intermediateSize: 32,
+      contextLength: 8),
+    seed: 1)
+  model.setTrainable(false)
+  var expertRecipe = ExpertRecipe.standard
+  expertRecipe.rank = 2
+  expertRecipe.alpha = 8
+  expertRecipe.training = TrainingSettings(steps: 40, batchSize: 16, learningRate: 1e-2)
+  var experts: [(name: String, adapters: [String: LoRA])] = []
+  for (index, examples) in tasks.enumerated() {
+    let (adapters, _) = try expertRecipe.train(
+      model, on: examples, tokenizer: tokenizer, seed: UInt64(index))
+    experts.append(
+      ("task\(index)", Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })))
+    #expect(model.accuracy(examples, tokenizer: tokenizer) == 1, "expert \(index) learns its task")
+  }
+  var recipe = MixRecipe()
+  recipe.routing.input = input
+  recipe.training = TrainingSettings(steps: 1000, batchSize: 16, learningRate: 3e-2)
+  let mixture = Mixture(model: model, experts: experts, settings: recipe.routing, seed: 3)
+  try mixture.train(
+    on: MixRecipe.mixedExamples(tasks, count: 128, seed: 3), tokenizer: tokenizer,
+    recipe: recipe, seed: 3)
+  for (index, examples) in tasks.enumerated() {
+    let batch = tokenizer.answerBatch(examples)
+    var tally = RoutingTally(mixture)
+    mixture.inference(recording: true) {
+      mixture.context.reset()
+      _ = mixture.model.logits(batch.tokens, batch: batch.batch, length: batch.length)
+      tally.add(
+        mixture,
+        tokens: Mixture.realTokens(batch).filter { batch.tokens[$0] != Tokenizer.begin })
+    }
+    let share = tally.firstChoiceShare[index]
+    print("\(input.rawValue) task \(index) own share \(share)", tally.sites.map { String(format: "%.2f", $0.firstChoiceShare[index]) })
+    #expect(share >= 0.9, "\(input.rawValue): task \(index)'s own expert first for \(share)")
+    #expect(mixture.accuracy(examples, tokenizer: tokenizer) == 1)
+  }
+}
+
+@Test func aMixerConfigRecordsWhatRoutesAToken() throws {
+  let folder = temporaryFolder("mixer-config")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  func read(_ input: String?) throws -> RoutingSettings {
+    let field = input.map { "\"router_input\": \"\($0)\", " } ?? ""
+    let text =
+      "{\"format\": \"tinymixer-mixer\", \"version\": 1, \"experts\": [{\"name\": \"a\", \"path\": \"experts/a\"}], \"target_modules\": [\"q_proj\"], \"routing_mode\": \"hardsoft\", \(field)\"top_k\": 1, \"inference_top_k\": 1, \"temperature\": 1.0}"
+    try Data(text.utf8).write(to: folder.appendingPathComponent(MixerFiles.configName))
+    return try MixerFiles.readConfig(folder).routing
+  }
+  for input in RouterInput.allCases { #expect(try read(input.rawValue).input == input) }
+  // Mixers written before the setting existed routed each token by its own input.
+  #expect(try read(nil).input == .token)
+  #expect(throws: ModelFileError.self) { try read("sequence-mean") }
+}
