@@ -53,13 +53,17 @@ final class Reproduction {
       ) {
         try self.measureBlends()
       })
+    // What does not depend on tinymixer's default recipe first, then the default over
+    // every seed.
     for seed in plan.seeds {
       jobs.append(
         Job(
           id: plan.sharedID(seed), label: "shared LoRA, seed \(seed)",
           cost: Double(plan.sharedSteps) * 0.12
         ) { try self.trainShared(seed: seed) })
-      for (name, recipe) in plan.mainMixers() {
+    }
+    for (name, recipe) in plan.mainMixers() {
+      for seed in plan.seeds {
         jobs.append(
           mixerJob(
             "LoRA-Mixer, \(name)", recipe: recipe, seed: seed,
