@@ -105,7 +105,7 @@ func lessonsFiveSixEightAndNinePrintWhatTheirReadmesShow(_ lesson: String) throw
   let cell = try #require(
     line("  LoRA-Mixer on toy-gsm8k: ", in: run.output)?.split(separator: ": ").last)
   let report = try packageFile("Tutorials/08-reproducing-the-paper/report/report.md")
-  let row = try #require(line("| LoRA-Mixer, RSL spread (as printed) |", in: report))
+  let row = try #require(line("| LoRA-Mixer, tinymixer's default", in: report))
   // The row's cells: the method, then toy-sst2, toy-cola, toy-gsm8k, ...
   #expect(row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }[3] == cell)
 }

@@ -41,7 +41,9 @@ func meanAndDeviation(_ values: [Double]) -> (Double, Double) {
   let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)
   return (mean, variance.squareRoot())
 }
-let mixer = { (seed: Int) in "mix/all/hardsoft-k2/rsl-spread/n2000/seed\(seed)" }
+let mixer = { (seed: Int) in
+  "mix/all/content-mean/hardsoft-k2/rsl-spread-a0.1-l0.01/n2000/seed\(seed)"
+}
 let cell = (0...2).map { results.runs[mixer($0)]!.accuracy["toy-gsm8k"]! }
 for (seed, value) in cell.enumerated() {
   print(String(format: "  %@: %.1f%%", mixer(seed), 100 * value))
@@ -54,8 +56,11 @@ let methods = [
   ("the frozen base", { (_: String) in "base" }),
   ("single-task experts", { (task: String) in "expert/\(task)/seed0" }),
   ("one shared LoRA", { (_: String) in "shared/seed0" }),
-  ("LoRA-Mixer, RSL spread", { (_: String) in mixer(0) }),
-  ("LoRA-Mixer, RSL sharpen", { (_: String) in "mix/all/hardsoft-k2/rsl-sharpen/n2000/seed0" }),
+  (
+    "LoRA-Mixer, per-token",
+    { (_: String) in "mix/all/token/hardsoft-k2/rsl-spread-a0.01-l0.01/n2000/seed0" }
+  ),
+  ("LoRA-Mixer, default", { (_: String) in mixer(0) }),
 ]
 for (name, id) in methods {
   let scores = results.tasks.map { results.runs[id($0)]!.accuracy[$0]! }
