@@ -46,7 +46,7 @@ extension GradientCheckCase {
     }
     for (kind, sign, input) in [
       (RoutingLossKind.rsl, EntropySign.spread, RouterInput.token), (.rsl, .sharpen, .token),
-      (.aux, .spread, .token), (.rsl, .spread, .prefixMean),
+      (.aux, .spread, .token), (.rsl, .spread, .prefixMean), (.rsl, .spread, .contentMean),
     ] {
       let name =
         (kind == .aux ? "aux balance loss" : "router with RSL (\(sign))")
@@ -81,7 +81,7 @@ extension GradientCheckCase {
       })
     for (mode, input) in [
       (RoutingMode.soft, RouterInput.token), (.topk, .token), (.soft, .prefixMean),
-      (.topk, .prefixMean),
+      (.topk, .contentMean),
     ] {
       cases.append(
         GradientCheckCase(

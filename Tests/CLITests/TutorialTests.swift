@@ -116,4 +116,5 @@ func lessonsFiveSixEightAndNinePrintWhatTheirReadmesShow(_ lesson: String) throw
   for step in 1...4 { #expect(run.output.contains("Step \(step):")) }
   #expect(run.output.contains("toy-cola: expert alone"))
   #expect(run.output.contains("toy-sst2 layer 0: first choice"))
+  #expect(run.output.contains("own weight"))
 }

@@ -45,16 +45,19 @@ import ToyTasks
   expectClose(hardsoft, soft, 1e-12, "forward")
 }
 
-@Test func thePrefixMeanRouterSeesNoLaterToken() {
+@Test(arguments: [RouterInput.prefixMean, .contentMean])
+func aSequenceRouterSeesNoLaterToken(_ input: RouterInput) {
   let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 30))
-  let settings = RoutingSettings(mode: .soft, input: .prefixMean, k: 2)
+  let settings = RoutingSettings(mode: .soft, input: input, k: 2)
   let x = TestValues.signed.tensor([2, 4, 5], seed: 40).reshaped([8, 5])
   let routed = router.route(
     x, length: 4, available: [true, true, true], settings: settings, training: true)
-  // Position t of each sequence is routed by the mean of its inputs 0...t (a linear router).
+  // Position t of each sequence is routed by the mean of its inputs 0...t (a linear router),
+  // or 1...t when `<bos>` (position 0) is left out, which routes by itself.
   for sequence in 0..<2 {
     for t in 0..<4 {
-      let rows = (0...t).map { sequence * 4 + $0 }
+      let first = input == .contentMean && t > 0 ? 1 : 0
+      let rows = (first...t).map { sequence * 4 + $0 }
       let mean = x.gatherRows(rows, shape: [rows.count]).mean(axes: [0], keepDimensions: true)
       let alone = router.route(
         mean, available: [true, true, true],

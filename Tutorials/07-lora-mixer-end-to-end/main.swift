@@ -53,13 +53,15 @@ for task in tasks {
   print(String(format: "  %@: %d steps, final loss %.4f", task.name, losses.count, losses.last!))
 }
 
-// Step 2. The mixture: a router at every q, k, v, o projection, experts frozen (stage 2).
+// Step 2. The mixture: a router at every projection, experts frozen (stage 2). Each token
+// is routed by the mean of its site's router logits over the sequence so far (`<bos>` left
+// out): tinymixer's default, not the paper's per-token router.
 print("\nStep 2: routers over the experts")
 let mixture = Mixture(model: model, experts: experts, settings: mixRecipe.routing, seed: 0)
 let mixed = MixRecipe.mixedExamples(
   tasks.map { examples($0, .train) }, count: mixRecipe.routerExamples, seed: 0)
 print(
-  "  \(mixture.sites.count) sites; routers \(mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }) numbers, trained on \(mixed.count) mixed examples without task labels"
+  "  \(mixture.sites.count) sites; routers \(mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }) numbers, routing by \(mixRecipe.routing.input.rawValue), trained on \(mixed.count) mixed examples without task labels"
 )
 let every = max(1, mixRecipe.training.steps / 4)
 try mixture.train(on: mixed, tokenizer: tokenizer, recipe: mixRecipe, seed: 0) { report in
@@ -81,18 +83,21 @@ for (index, task) in tasks.enumerated() {
       format: "  %@: expert alone %.1f%%, mixture %.1f%%", task.name, 100 * oracle, 100 * routed))
 }
 
-// Step 4. Where each task's tokens go: the share of top-k slots per expert, per layer.
-print("\nStep 4: which expert each task's tokens choose first, by layer")
-for task in tasks {
+// Step 4. Where each task's tokens go, per layer: the share of tokens whose first choice is
+// each expert, and the mean weight the task's own expert gets (its share of the update).
+print("\nStep 4: which expert each task's tokens choose first, and the own expert's weight, by layer")
+for (own, task) in tasks.enumerated() {
   let tally = mixture.tally(Array(examples(task, .test).prefix(100)), tokenizer: tokenizer)
   for layer in 0..<model.configuration.layers {
-    let sites = tally.sites.filter { $0.site.contains("layers.\(layer).") }
-    let shares = (0..<experts.count).map { expert in
-      sites.map { $0.firstChoiceShare[expert] }.reduce(0, +) / Double(sites.count)
+    let sites = tally.sites.filter { Mixture.decoderLayer($0.site) == layer }
+    func mean(_ value: (SiteTally) -> Double) -> Double {
+      sites.map(value).reduce(0, +) / Double(sites.count)
     }
+    let shares = (0..<experts.count).map { expert in mean { $0.firstChoiceShare[expert] } }
     print(
       "  \(task.name) layer \(layer): first choice "
         + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1) }.joined(
-          separator: ", "))
+          separator: ", ")
+        + String(format: "; own weight %.2f", mean { $0.meanWeight[own] }))
   }
 }

@@ -475,6 +475,7 @@ struct Report {
         + " and \(points(standard.average - shared.average)) \(side(standard.average - shared.average)) the shared LoRA."
     )
     found.append(try blendingFinding(paper: paper, expert: expert, paperRun: paperRun))
+    found.append(try beginningFinding(standard, expert: expert))
     found.append(
       "Specialisation: with the default router each task's own expert gets \(percent(diagonal(defaultRun))) of its tokens' first choices and a mean weight of \(Self.number(ownWeight(defaultRun)))%; with the paper's per-token router, \(percent(diagonal(paperRun))) and \(Self.number(ownWeight(paperRun)))%; without a routing loss (default router) \(percent(diagonal(try ablation("no routing loss"))))."
     )
@@ -505,8 +506,22 @@ struct Report {
     func blend(_ id: String) -> String { Self.number(blends[id]!.meanAccuracy(tasks)) }
     let layerZero = blends["uniform-layer0"]!.meanAccuracy(tasks)
     let lastLayer = blends["uniform-layer\(layerCount - 1)"]!.meanAccuracy(tasks)
+    let gap = points(paper.average - expert.average)
+    let weight = Self.number(ownWeight(paperRun))
     return
-      "Why the paper's per-token router falls short here (\(Self.number(paper.average))%, \(points(paper.average - expert.average)) below the experts): the experts tolerate little blending. With the routers bypassed, the own expert alone scores \(blend("own-1"))%, own 0.9 with the rest mixed in \(blend("own-0.9"))%, own 0.75 \(blend("own-0.75"))%, own 0.5 \(blend("own-0.5"))%, uniform weights \(blend("uniform"))%; blending only layer 0 costs more (\(Self.number(layerZero))%) than blending only the last layer (\(Self.number(lastLayer))%). So a mixture needs about 0.9 of the weight on the right expert at every site, the first layer above all. A per-token router cannot get there: at layer 0 its q, k and v sites see only the token's own embedding, and `<bos>`, `<sep>`, the answer words and many prompt words occur in several tasks, so it gives the own expert a mean weight of \(Self.number(ownWeight(paperRun)))% (seed \(first)). Routing each token by the mean of its site's router logits over the sequence so far lets a whole prompt vote, causally, and the own expert's weight rises to where the experts work."
+      "Why the paper's per-token router falls short here (\(Self.number(paper.average))%, \(gap) below the experts): the experts tolerate little blending. With the routers bypassed, the own expert alone scores \(blend("own-1"))%, own 0.9 with the rest mixed in \(blend("own-0.9"))%, own 0.75 \(blend("own-0.75"))%, own 0.5 \(blend("own-0.5"))%, uniform weights \(blend("uniform"))%; blending only layer 0 costs more (\(Self.number(layerZero))%) than blending only the last layer (\(Self.number(lastLayer))%). So a mixture needs about 0.9 of the weight on the right expert at every site, the first layer above all. A per-token router cannot get there: at layer 0 its q, k and v sites see only the token's own embedding, and `<bos>`, `<sep>`, the answer words and many prompt words occur in several tasks, so it gives the own expert a mean weight of \(weight)% (seed \(first)). Routing each token by the mean of its site's router logits over the sequence so far lets a whole prompt vote, causally, and the own expert's weight rises towards where the experts work."
+  }
+
+  /// What `<bos>` costs any causal router, from the blending table.
+  func beginningFinding(_ standard: Scores, expert: Scores) throws -> String {
+    let bos = try run(plan.blendID("uniform-bos"))
+    let scores: [(task: String, accuracy: Double)] = tasks.map { ($0, bos.accuracy[$0] ?? 0) }
+    let worst = scores.min { $0.accuracy < $1.accuracy }!
+    let difference = standard.average - expert.average
+    let side = difference >= 0 ? "above" : "below"
+    let mean = Self.number(bos.meanAccuracy(tasks))
+    return
+      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position. tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
   }
 
   func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
