@@ -85,7 +85,8 @@ for (index, task) in tasks.enumerated() {
 
 // Step 4. Where each task's tokens go, per layer: the share of tokens whose first choice is
 // each expert, and the mean weight the task's own expert gets (its share of the update).
-print("\nStep 4: which expert each task's tokens choose first, and the own expert's weight, by layer")
+print(
+  "\nStep 4: which expert each task's tokens choose first, and the own expert's weight, by layer")
 for (own, task) in tasks.enumerated() {
   let tally = mixture.tally(Array(examples(task, .test).prefix(100)), tokenizer: tokenizer)
   for layer in 0..<model.configuration.layers {

@@ -52,7 +52,9 @@ enum EvalCommand: Command {
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
     let recorded: URL?
     do {
-      recorded = try mixerFolder.map { URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel) }
+      recorded = try mixerFolder.map {
+        URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel)
+      }
     } catch { throw ToolError.failure("\(error)") }
     let (model, baseFolder, _) = try project.loadBase(arguments, recorded: recorded)
     var described = "the base model \(baseFolder.path)"

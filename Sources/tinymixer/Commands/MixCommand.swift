@@ -53,7 +53,9 @@ enum MixCommand: Command {
         name: "inference-k", valueName: "N", help: "experts per token at inference (default: --k)"),
       Option(
         name: "temperature", valueName: "X",
-        help: "the routers' softmax temperature τ, p = softmax(z / τ) (default: \(recipe.routing.temperature))"),
+        help:
+          "the routers' softmax temperature τ, p = softmax(z / τ) (default: \(recipe.routing.temperature))"
+      ),
       Option(
         name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
       Option(

@@ -310,7 +310,9 @@ struct Report {
       "First choices say which expert leads; the weight says how much of the update it supplies. For each task's test tokens, the mean weight of its own expert at each decoder layer's sites (seed \(first)); the blending table above says what a weight below about 0.9 costs."
     )
     document.line()
-    for (name, run) in [("tinymixer's default", defaultRun), ("the paper's per-token router", paperRun)] {
+    for (name, run) in [
+      ("tinymixer's default", defaultRun), ("the paper's per-token router", paperRun),
+    ] {
       document.line("**\(name)**, mean \(percent(ownWeight(run)))")
       document.line()
       document.table(

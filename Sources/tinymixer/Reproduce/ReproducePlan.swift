@@ -69,8 +69,7 @@ struct ReproducePlan: Equatable {
 
   /// The router recipe of this plan (tinymixer's default, or the paper's), adjusted by
   /// `change`.
-  func mixRecipe(paper: Bool = false, _ change: (inout MixRecipe) -> Void = { _ in }) -> MixRecipe
-  {
+  func mixRecipe(paper: Bool = false, _ change: (inout MixRecipe) -> Void = { _ in }) -> MixRecipe {
     var recipe = paper ? MixRecipe.paper : MixRecipe()
     recipe.training.steps = routerSteps
     recipe.training.batchSize = batchSize ?? recipe.training.batchSize

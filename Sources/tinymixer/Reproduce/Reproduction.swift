@@ -70,7 +70,9 @@ final class Reproduction {
             topK: seed == first && name == "default"))
       }
     }
-    for (name, recipe) in plan.ablations() { jobs.append(mixerJob(name, recipe: recipe, seed: first)) }
+    for (name, recipe) in plan.ablations() {
+      jobs.append(mixerJob(name, recipe: recipe, seed: first))
+    }
     for count in plan.routerExampleCounts {
       jobs.append(
         mixerJob(
