@@ -113,12 +113,14 @@ extension LlamaConfiguration {
       ropeTheta: try number("rope_theta", default: 10_000),
       tieWordEmbeddings: json["tie_word_embeddings"]?.bool ?? false,
       initializerRange: try number("initializer_range", default: 0.02))
+    // The sizes first: head_dim is compared with hidden_size / num_attention_heads, which
+    // needs a positive head count.
+    if let problem { throw ModelFileError(path, problem) }
     if let headSize = json["head_dim"]?.integer, headSize != self.headSize {
       throw ModelFileError(
         path,
         "head_dim \(headSize) differs from hidden_size / num_attention_heads = \(self.headSize)")
     }
-    if let problem { throw ModelFileError(path, problem) }
   }
 }
 

@@ -146,3 +146,22 @@ func validFiles() throws -> URL {
   for (reader, count) in refused { #expect(count > 0, "\(reader) refused none of its mutations") }
   #expect(refused["safetensors"]! > 1000, "most mutations of a safetensors file are invalid")
 }
+
+@Test func aRouterHoldingANaNIsNamedWhenTheMixerLoads() throws {
+  let folder = try validFiles()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let mixer = folder.appendingPathComponent("mixer")
+  let url = mixer.appendingPathComponent(MixerFiles.routersName)
+  var routers = try readSafeTensors(url)
+  let name = try #require(routers.tensors.keys.sorted().first)
+  let stored = try #require(Tensor(routers.tensors[name]!, dtype: .float32))
+  var scalars = stored.scalars
+  scalars[0] = .nan
+  routers.tensors[name] = SafeTensor(Tensor(shape: stored.shape, scalars: scalars))
+  try routers.write(to: url)
+  let model = LlamaForCausalLM(small, seed: 1)
+  let error = #expect(throws: ModelFileError.self) {
+    _ = try MixerFiles.load(from: mixer, onto: model)
+  }
+  #expect(error?.message == "router '\(name)' holds a NaN or an infinity", "\(String(describing: error))")
+}

@@ -112,3 +112,14 @@ let tiny = LlamaConfiguration(
   }
   #expect(error?.message.contains("more than tinymixer's limit of 1073741824") == true)
 }
+
+@Test func zeroHeadsBesideAHeadSizeAreRefusedNotDividedBy() throws {
+  let text = tiny.configJSON(tokenIds: [:]).compactText
+  let heads = "\"num_attention_heads\":\(tiny.heads)"
+  #expect(text.contains(heads) && text.contains("\"head_dim\""))
+  let json = try JSON.parse(text.replacingOccurrences(of: heads, with: "\"num_attention_heads\":0"))
+  let error = #expect(throws: ModelFileError.self) {
+    try LlamaConfiguration(configJSON: json, path: "config.json")
+  }
+  #expect(error?.message.contains("sizes must be positive") == true, "\(String(describing: error))")
+}
