@@ -20,7 +20,8 @@ import Testing
     ["gradcheck", "--filter", "no-such-operation"], "no gradient check matches 'no-such-operation'"
   ),
   (["bench", "matmul", "--runs", "zero"], "--runs needs a whole number"),
-  (["bench", "matmul", "--threads", "0"], "--threads needs a whole number of at least 1"),
+  (["bench", "matmul", "--threads", "0"], "--threads needs a whole number from 1 to 256"),
+  (["bench", "matmul", "--threads", "100000"], "--threads needs a whole number from 1 to 256"),
   (["bench", "lunch"], "unknown benchmark 'lunch'"),
   (["bench"], "missing what to measure"),
 ])

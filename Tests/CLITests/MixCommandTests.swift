@@ -73,6 +73,33 @@ import Testing
   #expect(route.output.contains("experts chosen by each token"))
   let drawing = try String(contentsOf: svg, encoding: .utf8)
   #expect(drawing.hasPrefix("<svg") && drawing.contains("toy-cola"))
+
+  // A saved mixer is evaluated as it routes at inference, with its own k or another.
+  let evaluated = try runProduct(
+    "tinymixer",
+    ["eval", "toy-cola", "--mixer", mixer.path, "--inference-k", "1", "--datasets", datasetsFolder])
+  #expect(evaluated.status == 0, "\(evaluated.error)")
+  #expect(evaluated.output.contains("toy-cola test: "))
+  #expect(evaluated.output.contains("with the mixer \(mixer.path) (top-1 of 2 experts)"))
+
+  // Experts named after no toy task (plug and play) are drawn against every toy task.
+  for (name, task) in [("alpha", "toy-sst2"), ("beta", "toy-cola")] {
+    try FileManager.default.copyItem(
+      at: runs.appendingPathComponent("\(task)/adapter"), to: runs.appendingPathComponent(name))
+  }
+  let renamed = runs.appendingPathComponent("renamed")
+  let pluggedRenamed = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "--experts", runs.appendingPathComponent("alpha").path,
+      runs.appendingPathComponent("beta").path, "--base", tinyBase, "--steps", "1", "--batch",
+      "8", "--router-examples", "8", "--out", renamed.path, "--datasets", datasetsFolder,
+    ])
+  #expect(pluggedRenamed.status == 0, "\(pluggedRenamed.error)")
+  let drawn = try runProduct(
+    "tinymixer", ["route", renamed.path, "--examples", "4", "--datasets", datasetsFolder])
+  #expect(drawn.status == 0, "\(drawn.error)")
+  #expect(drawn.output.contains("alpha") && drawn.output.contains("toy-humaneval"))
 }
 
 @Test func mixRefusesBadOptions() throws {

@@ -163,5 +163,6 @@ func validFiles() throws -> URL {
   let error = #expect(throws: ModelFileError.self) {
     _ = try MixerFiles.load(from: mixer, onto: model)
   }
-  #expect(error?.message == "router '\(name)' holds a NaN or an infinity", "\(String(describing: error))")
+  #expect(
+    error?.message == "router '\(name)' holds a NaN or an infinity", "\(String(describing: error))")
 }

@@ -47,8 +47,10 @@ func runTool(_ words: [String]) -> Int32 {
   do {
     let arguments = try Arguments(rest, accepting: command.options)
     if let threads = arguments.string("threads") {
-      guard let count = Int(threads), count >= 1 else {
-        throw ToolError.usage("--threads needs a whole number of at least 1, got '\(threads)'")
+      // A worker thread per count: past a few hundred there is nothing to gain on any
+      // machine, and a mistyped number would start that many threads.
+      guard let count = Int(threads), (1...256).contains(count) else {
+        throw ToolError.usage("--threads needs a whole number from 1 to 256, got '\(threads)'")
       }
       Parallelism.threadCount = count
     }

@@ -47,12 +47,10 @@ enum RouteCommand: Command {
     let layer = try arguments.string("layer").map { _ in
       try arguments.integer("layer", default: 0, in: 0...(layers - 1))
     }
-    let tasks = mixture.expertNames.compactMap(ToyTask.named)
-    guard !tasks.isEmpty else {
-      throw ToolError.failure(
-        "none of the experts (\(mixture.expertNames.joined(separator: ", "))) is named after a toy task"
-      )
-    }
+    // The rows: the toy tasks the experts are named after, or, for experts named otherwise
+    // (plug and play), every toy task.
+    let named = mixture.expertNames.compactMap(ToyTask.named)
+    let tasks = named.isEmpty ? ToyTask.all : named
 
     // The mean mixing weight of each expert on each task's tokens, at the chosen sites.
     let inLayer = { (path: String) in layer.map { path.contains("layers.\($0).") } ?? true }
