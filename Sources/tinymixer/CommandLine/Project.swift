@@ -93,6 +93,16 @@ struct Project {
     return (model, folder, 0)
   }
 
+  /// The base for the mixer in `mixer` (if any): `--base DIR` if given, else the base the
+  /// mixer records, else the cached one.
+  func loadBase(_ arguments: Arguments, mixer: URL?) throws -> (LlamaForCausalLM, URL, Double) {
+    let recorded: URL?
+    do {
+      recorded = try mixer.map { URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel) }
+    } catch { throw ToolError.failure("\(error)") }
+    return try loadBase(arguments, recorded: recorded)
+  }
+
   /// The model directory `folder`, frozen, if it was built on the task files' vocabulary.
   private func readBase(_ folder: URL) throws -> LlamaForCausalLM {
     let model: LlamaForCausalLM

@@ -47,13 +47,7 @@ enum DebugStateCommand: Command {
     let batch = project.tokenizer.answerBatch(examples)
 
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
-    let recorded: URL?
-    do {
-      recorded = try mixerFolder.map {
-        URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel)
-      }
-    } catch { throw ToolError.failure("\(error)") }
-    let (model, baseFolder, _) = try project.loadBase(arguments, recorded: recorded)
+    let (model, baseFolder, _) = try project.loadBase(arguments, mixer: mixerFolder)
     var described = "every weight of the base"
     var mixture: Mixture? = nil
     do {

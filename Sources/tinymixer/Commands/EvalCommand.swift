@@ -50,13 +50,7 @@ enum EvalCommand: Command {
       }
     } catch { throw ToolError.failure("\(error)") }
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
-    let recorded: URL?
-    do {
-      recorded = try mixerFolder.map {
-        URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel)
-      }
-    } catch { throw ToolError.failure("\(error)") }
-    let (model, baseFolder, _) = try project.loadBase(arguments, recorded: recorded)
+    let (model, baseFolder, _) = try project.loadBase(arguments, mixer: mixerFolder)
     var described = "the base model \(baseFolder.path)"
     if let adapter, let path = arguments.string("adapter") {
       do { try adapter.attach(to: model) } catch { throw ToolError.failure("\(error)") }
