@@ -205,7 +205,7 @@ struct Report {
     document.line("## Trainable parameters")
     document.line()
     document.line(
-      "The base has \(grouped(results.baseParameters)) parameters, all frozen. The paper's \"48% of the parameters\" compares what LoRA-Mixer trains with what the other methods train; here are the counts. The prefix-mean router has the same parameters as the per-token one."
+      "The base has \(grouped(results.baseParameters)) parameters, all frozen. The paper's \"48% of the parameters\" compares what LoRA-Mixer trains with what the other methods train; here are the counts. A router that averages its logits over the sequence has the same parameters as the per-token one."
     )
     document.line()
     document.table(
@@ -492,7 +492,7 @@ struct Report {
         "Data efficiency: with \(grouped(plan.routerExampleCounts.first!)) router examples RSL is \(points(low - lowAux)) \(side(low - lowAux)) the balance loss; with \(grouped(plan.routerExampleCounts.last!)), \(points(high - highAux)) \(side(high - highAux)). "
           + ((low - lowAux) > (high - highAux) + 0.005
             ? "RSL helps most with little router data, as the paper's Table 9 suggests."
-            : "The gap does not shrink with more data here, unlike the paper's Table 9."))
+            : "RSL does not help most with little router data here, unlike in the paper's Table 9."))
     }
     if let bestK = byK.indices.max(by: { byK[$0] < byK[$1] }) {
       found.append(
