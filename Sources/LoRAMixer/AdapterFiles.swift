@@ -107,6 +107,9 @@ public struct LoRAAdapterFile {
         throw ModelFileError(
           weightsURL.path, "key '\(key)' is not a matrix of floating-point numbers")
       }
+      guard matrix.scalars.allSatisfy(\.isFinite) else {
+        throw ModelFileError(weightsURL.path, "key '\(key)' holds a NaN or an infinity")
+      }
       parts[path, default: [:]][String(pieces[pieces.count - 2])] = matrix
     }
     guard !parts.isEmpty else {
@@ -135,8 +138,19 @@ public struct LoRAAdapterFile {
         )
       }
       let siteAlpha = patternValue(alphaPattern, for: path)?.double ?? alpha
-      sites[path] = Site(
-        down: down, up: up, scale: LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA))
+      let scale = LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA)
+      // A bound on |s · B A x| per unit of input: past the square root of Float's largest
+      // value, the next RMSNorm's square overflows and the loss is NaN.
+      let bound =
+        abs(scale) * (down.scalars.map(abs).max() ?? 0) * (up.scalars.map(abs).max() ?? 0)
+        * Double(expectedRank) * Double(down.shape[1])
+      guard bound.isFinite, bound < Double(Float.greatestFiniteMagnitude).squareRoot() else {
+        throw ModelFileError(
+          configURL.path,
+          "lora_alpha \(siteAlpha) gives layer '\(path)' a scale of \(scale), which makes its update overflow"
+        )
+      }
+      sites[path] = Site(down: down, up: up, scale: scale)
     }
     var adapter = LoRAAdapterFile(adapters: [], alpha: alpha, rsLoRA: rsLoRA, baseModel: "")
     adapter.sites = sites

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import NN
+import SafeTensors
 import ToyTasks
 
 /// How the frozen base model is made: its shape and its pretraining.
@@ -102,6 +103,7 @@ extension BaseRecipe {
       model.setTrainable(false)
       return (model, folder, 0)
     }
+    try checkWritable(folder)  // before the pretraining, not after
     willPretrain(folder)
     let started = Date()
     let model = try pretrain(tokenizer: tokenizer, tasks: tasks, report: report)

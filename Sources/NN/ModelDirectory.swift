@@ -102,6 +102,18 @@ extension LlamaConfiguration {
       guard let number = field.double else { throw ModelFileError(path, "\(key) is not a number") }
       return number
     }
+    // Fields that would change what the model computes, refused rather than ignored.
+    if let activation = json["hidden_act"], activation.string != "silu" {
+      throw ModelFileError(
+        path, "hidden_act is \(activation.compactText); tinymixer's Llama computes silu only")
+    }
+    if let scaling = json["rope_scaling"], scaling != .null {
+      throw ModelFileError(
+        path, "rope_scaling is set; tinymixer's rotary embedding is unscaled (null only)")
+    }
+    for key in ["attention_bias", "mlp_bias"] where json[key]?.bool == true {
+      throw ModelFileError(path, "\(key) is true; tinymixer's Llama projections have no bias")
+    }
     let heads = try integer("num_attention_heads")
     self.init(
       vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
@@ -179,6 +191,9 @@ extension LlamaForCausalLM {
       guard let values = Tensor(tensor, dtype: parameter.dtype) else {
         throw ModelFileError(
           path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
+      }
+      guard values.scalars.allSatisfy(\.isFinite) else {
+        throw ModelFileError(path, "tensor '\(name)' holds a NaN or an infinity")
       }
       parameter.assign(values.storage)
     }

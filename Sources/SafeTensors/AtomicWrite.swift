@@ -37,6 +37,30 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
   }
 }
 
+/// Checks that files can be written into `folder`, before the minutes of training whose
+/// result would go there: the folder (and any missing parent) is made, a file written and
+/// removed, and whatever this made is removed again, so the check leaves nothing behind.
+public func checkWritable(_ folder: URL) throws {
+  let manager = FileManager.default
+  var created = folder.standardizedFileURL
+  while !manager.fileExists(atPath: created.deletingLastPathComponent().path),
+    created.path != "/"
+  {
+    created.deleteLastPathComponent()
+  }
+  let existed = manager.fileExists(atPath: folder.path)
+  let probe = folder.appendingPathComponent(
+    ".write-check.\(ProcessInfo.processInfo.processIdentifier)")
+  defer {
+    try? manager.removeItem(at: probe)
+    if !existed { try? manager.removeItem(at: created) }
+  }
+  do {
+    try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+    try Data().write(to: probe)
+  } catch { throw FileWriteError(path: folder.path, reason: systemReason(error)) }
+}
+
 /// The system's reason for a file error from Foundation (`Not a directory`), without
 /// Foundation's framing.
 public func systemReason(_ error: Error) -> String {

@@ -115,4 +115,18 @@ func everySubcommandRefusesMissingAndExtraArguments(arguments: [String], message
   #expect(
     blocked.error == "tinymixer: error: cannot write \(file.path)/base: Not a directory\n",
     "\(blocked.error)")
+  #expect(!blocked.output.contains("pretrain step"), "found only after training")
+
+  // A cache that cannot be written is found before the base is pretrained on demand.
+  let cached = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--steps", "1", "--out", folder.appendingPathComponent("adapter").path,
+      "--datasets", datasetsFolder,
+    ], environment: ["TINYMIXER_CACHE": file.appendingPathComponent("cache").path])
+  #expect(cached.status == 1)
+  #expect(cached.error.hasPrefix("tinymixer: error: cannot write \(file.path)/cache/base-"))
+  #expect(cached.error.hasSuffix(": Not a directory\n"), "\(cached.error)")
+  #expect(!cached.output.contains("pretrain step"), "found only after pretraining")
+  #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("adapter").path))
 }

@@ -166,3 +166,57 @@ func validFiles() throws -> URL {
   #expect(
     error?.message == "router '\(name)' holds a NaN or an infinity", "\(String(describing: error))")
 }
+
+/// Rewrites tensor `name` (the first in name order if nil) of the safetensors file `url`,
+/// its first value set to `value`; returns the tensor's name.
+@discardableResult
+func plant(_ value: Double, in url: URL, tensor name: String? = nil) throws -> String {
+  var file = try readSafeTensors(url)
+  let name = name ?? file.tensors.keys.sorted().first!
+  let stored = try #require(Tensor(file.tensors[name]!, dtype: .float32))
+  var scalars = stored.scalars
+  scalars[0] = value
+  file.tensors[name] = SafeTensor(Tensor(shape: stored.shape, scalars: scalars))
+  try file.write(to: url)
+  return name
+}
+
+@Test(arguments: [Double.nan, .infinity])
+func nonFiniteWeightsAreNamedWhenABaseOrAnAdapterLoads(_ value: Double) throws {
+  let folder = try validFiles()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let model = folder.appendingPathComponent("model")
+  let weight = try plant(value, in: model.appendingPathComponent("model.safetensors"))
+  let baseError = #expect(throws: ModelFileError.self) {
+    _ = try LlamaForCausalLM.load(from: model)
+  }
+  #expect(baseError?.message == "tensor '\(weight)' holds a NaN or an infinity")
+
+  let adapter = folder.appendingPathComponent("mixer/experts/e0")
+  let key = try plant(value, in: adapter.appendingPathComponent("adapter_model.safetensors"))
+  let adapterError = #expect(throws: ModelFileError.self) {
+    _ = try LoRAAdapterFile.load(from: adapter)
+  }
+  #expect(adapterError?.message == "key '\(key)' holds a NaN or an infinity")
+}
+
+@Test func aLoRAScaleThatOverflowsTheUpdateIsRefused() throws {
+  let folder = try validFiles()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  let adapter = folder.appendingPathComponent("mixer/experts/e0")
+  // B away from zero (a fresh adapter's B is zero, and any scale of zero is zero).
+  let weights = adapter.appendingPathComponent("adapter_model.safetensors")
+  for key in try readSafeTensors(weights).tensors.keys where key.contains("lora_B") {
+    try plant(0.5, in: weights, tensor: key)
+  }
+  #expect(throws: Never.self) { _ = try LoRAAdapterFile.load(from: adapter) }
+  let config = adapter.appendingPathComponent("adapter_config.json")
+  let text = try String(contentsOf: config, encoding: .utf8)
+  let alpha = try #require(
+    text.range(of: #""lora_alpha" *: *[0-9.]+"#, options: .regularExpression))
+  try Data(text.replacingCharacters(in: alpha, with: "\"lora_alpha\": 1e30").utf8).write(to: config)
+  let error = #expect(throws: ModelFileError.self) { _ = try LoRAAdapterFile.load(from: adapter) }
+  #expect(
+    error?.message.contains("which makes its update overflow") == true,
+    "\(String(describing: error))")
+}

@@ -123,3 +123,30 @@ let tiny = LlamaConfiguration(
   }
   #expect(error?.message.contains("sizes must be positive") == true, "\(String(describing: error))")
 }
+
+@Test(arguments: [
+  ("\"hidden_act\":\"silu\"", "\"hidden_act\":\"gelu\"", "hidden_act is \"gelu\""),
+  ("\"mlp_bias\":false", "\"mlp_bias\":true", "mlp_bias is true"),
+  ("\"attention_bias\":false", "\"attention_bias\":true", "attention_bias is true"),
+  (
+    "\"mlp_bias\":false", "\"mlp_bias\":false,\"rope_scaling\":{\"factor\":2}",
+    "rope_scaling is set"
+  ),
+])
+func fieldsThatChangeTheComputationAreRefusedNotIgnored(
+  _ replacing: (String, String, String)
+) throws {
+  let (field, changed, message) = replacing
+  let text = tiny.configJSON(tokenIds: [:]).compactText
+  #expect(text.contains(field), "\(text)")
+  let json = try JSON.parse(text.replacingOccurrences(of: field, with: changed))
+  let error = #expect(throws: ModelFileError.self) {
+    try LlamaConfiguration(configJSON: json, path: "config.json")
+  }
+  #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+  // The fields as tinymixer writes them, and rope_scaling null, are read.
+  let plain = try JSON.parse(
+    text.replacingOccurrences(
+      of: "\"mlp_bias\":false", with: "\"mlp_bias\":false,\"rope_scaling\":null"))
+  #expect(try LlamaConfiguration(configJSON: plain, path: "config.json") == tiny)
+}

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 
 /// An error that ends the tool: a usage error (exit status 2) or a failed run (1).
 enum ToolError: Error, CustomStringConvertible {
@@ -133,12 +134,15 @@ struct Arguments {
   }
 
   /// Refuses, unless `--overwrite` was given, when `folder` already holds `file` (an
-  /// earlier run's `what`).
+  /// earlier run's `what`), and fails at once when `folder` cannot be written, before any
+  /// training.
   func refuseToOverwrite(_ folder: URL, holding file: String, what: String) throws {
-    guard !has("overwrite"),
+    if !has("overwrite"),
       FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path)
-    else { return }
-    throw ToolError.usage("\(folder.path) already holds \(what); pass --overwrite to replace it")
+    {
+      throw ToolError.usage("\(folder.path) already holds \(what); pass --overwrite to replace it")
+    }
+    do { try checkWritable(folder) } catch { throw ToolError.failure("\(error)") }
   }
 
   func expectPositionals(_ minimum: Int, _ maximum: Int, _ what: String) throws {
