@@ -130,14 +130,14 @@ public struct LoRAAdapterFile {
           weightsURL.path,
           "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
       }
-      let expectedRank = patternValue(rankPattern, for: path)?.integer ?? rank
+      let expectedRank = try patternValue(rankPattern, for: path)?.integer ?? rank
       guard down.shape[0] == expectedRank else {
         throw ModelFileError(
           weightsURL.path,
           "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(expectedRank) (r or rank_pattern)"
         )
       }
-      let siteAlpha = patternValue(alphaPattern, for: path)?.double ?? alpha
+      let siteAlpha = try patternValue(alphaPattern, for: path)?.double ?? alpha
       let scale = LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA)
       // A bound on |s · B A x| per unit of input: past the square root of Float's largest
       // value, the next RMSNorm's square overflows and the loss is NaN.
@@ -159,10 +159,22 @@ public struct LoRAAdapterFile {
     return adapter
   }
 
-  /// The value a PEFT `rank_pattern` or `alpha_pattern` gives `path`: the first key that
-  /// names the layer or a suffix of its path (PEFT matches `(.*\.)?key$`).
-  static func patternValue(_ pattern: [(String, JSON)], for path: String) -> JSON? {
-    pattern.first { key, _ in matches(path, key) }?.1
+  /// The value a PEFT `rank_pattern` or `alpha_pattern` gives `path`, as PEFT reads them
+  /// (`get_pattern_key` in `peft/utils/other.py`): the first key, in the file's order, that
+  /// as a regular expression matches the whole path or a dot-separated ending of it,
+  /// `re.match(rf"(.*\.)?({key})$", path)`. So `q_proj` matches every q_proj,
+  /// `layers\.[02]\.self_attn\.q_proj` those of layers 0 and 2, and `layers.1.mlp.up_proj`
+  /// (dots unescaped, matching any character) layer 1's.
+  static func patternValue(_ pattern: [(String, JSON)], for path: String) throws -> JSON? {
+    for (key, value) in pattern {
+      guard let expression = try? Regex("(.*\\.)?(\(key))") else {
+        throw ModelFileError(
+          "adapter_config.json",
+          "rank_pattern or alpha_pattern key '\(key)' is not a regular expression")
+      }
+      if (try? expression.wholeMatch(in: path)) != nil { return value }
+    }
+    return nil
   }
 
   /// Whether `path` is `name` or ends with `.name`.
@@ -172,8 +184,26 @@ public struct LoRAAdapterFile {
 
   /// The layers of `model` that `target_modules` selects: a list of names (each the whole
   /// path or its last components), a regular expression matched against the whole path,
-  /// or `all-linear` (every Linear but the output head).
+  /// or `all-linear` (every Linear but the output head); then, as PEFT does, only the layers
+  /// of the decoder blocks `layers_to_transform` lists (a number or a list), the block
+  /// number read after `layers_pattern` (default `layers`) in the path.
   public func targetedLayers(in model: Module) throws -> [String] {
+    let layers = try targetedByName(in: model)
+    guard let transform = config["layers_to_transform"], transform != .null else { return layers }
+    let blocks = transform.integer.map { [$0] } ?? transform.array?.compactMap(\.integer) ?? []
+    let names: [String] =
+      config["layers_pattern"]?.string.map { [$0] }
+      ?? config["layers_pattern"]?.array?.compactMap(\.string) ?? ["layers"]
+    return layers.filter { path in
+      let parts = path.split(separator: ".").map(String.init)
+      return zip(parts, parts.dropFirst()).contains { name, number in
+        names.contains(name) && Int(number).map(blocks.contains) == true
+      }
+    }
+  }
+
+  /// The layers `target_modules` selects by name.
+  func targetedByName(in model: Module) throws -> [String] {
     let linears = model.namedModules().filter { $0.module is Linear }.map(\.path)
     switch config["target_modules"] {
     case .some(.array(let names)):
@@ -193,25 +223,45 @@ public struct LoRAAdapterFile {
   }
 
   /// What reading this adapter onto `model` leaves out, never silently: keys that are not
-  /// LoRA weights, and layers `target_modules` selects that have no weights in the file.
+  /// LoRA weights, layers `target_modules` selects that have no weights in the file, and
+  /// weights of layers it does not select (PEFT does not apply them either).
   public func omissions(on model: Module) throws -> [String] {
-    let missing = Set(try targetedLayers(in: model)).subtracting(sites.keys).sorted()
+    let targeted = Set(try targetedLayers(in: model))
+    let missing = targeted.subtracting(sites.keys).sorted()
+    let untargeted =
+      config["target_modules"] == nil ? [] : Set(sites.keys).subtracting(targeted).sorted()
     return unplacedKeys.map { "key '\($0)' is not a lora_A or lora_B weight; not used" }
       + missing.map {
         "layer '\($0)' is targeted by target_modules but has no weights; left as the base"
       }
+      + untargeted.map {
+        "layer '\($0)' has weights but target_modules and layers_to_transform leave it out; not used"
+      }
   }
 
-  /// Attaches the adapter's layers to `model` (frozen), checking every path and shape.
+  /// Attaches the adapter's layers to `model` (frozen), checking every path and shape: the
+  /// layers `target_modules` and `layers_to_transform` select, as PEFT applies them (all of
+  /// them when the config names no target). Selecting no layer of the model is an error,
+  /// as in PEFT ("Target modules … not found in the base model").
   @discardableResult
   public func attach(to model: Module) throws -> [(path: String, adapter: LoRA)] {
+    var selected: Set<String>? = nil
+    if let targets = config["target_modules"], targets != .null {
+      selected = Set(try targetedLayers(in: model))
+      guard !selected!.isEmpty else {
+        throw ModelFileError(
+          "adapter_config.json",
+          "target_modules \(targets.compactText) selects no layer of the model (with layers_to_transform, if given)"
+        )
+      }
+    }
     model.setTrainable(false)
     let layers = Dictionary(
       uniqueKeysWithValues: model.namedModules().compactMap { path, module in
         (module as? Linear).map { (path, $0) }
       })
     var attached: [(String, LoRA)] = []
-    for path in sites.keys.sorted() {
+    for path in sites.keys.sorted() where selected?.contains(path) ?? true {
       let site = sites[path]!
       guard let linear = layers[path] else {
         throw ModelFileError(path, "the model has no layer at this path")

@@ -195,3 +195,96 @@ let layer = "model.layers"
       $0.name == $1.name && $0.tensor.doubles == $1.tensor.doubles
     })
 }
+
+/// PEFT reads `rank_pattern` and `alpha_pattern` keys as regular expressions matched
+/// against the whole layer path or a dot-separated ending of it, the first key in the
+/// file's order winning.
+@Test func rankAndAlphaPatternKeysAreRegularExpressionsAsPEFTReadsThem() throws {
+  let folder = temporaryFolder("peft-regex")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  var ranks: [String: Int] = [:]
+  for index in 0..<2 {
+    for projection in ["q_proj", "v_proj"] {
+      ranks["\(layer).\(index).self_attn.\(projection)"] = 2
+    }
+  }
+  ranks["\(layer).0.self_attn.q_proj"] = 3  // rank_pattern's first key
+  try writeAdapter(
+    folder,
+    config: loraConfig(
+      r: 2, alpha: 4, targets: .array([.string("q_proj"), .string("v_proj")]),
+      rankPattern: [(#"layers\.[0]\.self_attn\.q_proj"#, .integer(3))],
+      alphaPattern: [
+        (#"layers\.[1]\.self_attn\.v_proj"#, .double(64)),  // a regex over the path's ending
+        ("v_proj", .double(8)),  // every other v_proj: a suffix of whole components
+        ("attn.q", .double(100)),  // not a whole component: matches nothing
+      ]),
+    ranks: ranks, seed: 3)
+  let adapter = try LoRAAdapterFile.load(from: folder, dtype: .float64)
+  let scale = { (index: Int, projection: String) in
+    adapter.sites["\(layer).\(index).self_attn.\(projection)"]!.scale
+  }
+  #expect(adapter.sites["\(layer).0.self_attn.q_proj"]!.down.shape == [3, 16])
+  #expect(scale(0, "q_proj") == 4.0 / 3)  // rank 3 by its pattern, the default alpha
+  #expect(scale(1, "q_proj") == 2)  // 4 / 2: "attn.q" does not match "…self_attn.q_proj"
+  #expect(scale(1, "v_proj") == 32)  // 64 / 2, the first key that matches
+  #expect(scale(0, "v_proj") == 4)  // 8 / 2
+
+  // A key that is not a regular expression is named, not skipped.
+  try writeAdapter(
+    folder,
+    config: loraConfig(
+      r: 2, alpha: 4, targets: .array([.string("q_proj")]), rankPattern: [("q_proj[", .integer(3))]),
+    ranks: ["\(layer).0.self_attn.q_proj": 2], seed: 4)
+  #expect {
+    try LoRAAdapterFile.load(from: folder)
+  } throws: { error in "\(error)".contains("key 'q_proj[' is not a regular expression") }
+}
+
+/// PEFT applies an adapter only where `target_modules` (and `layers_to_transform`) say,
+/// whatever other weights the file holds, and refuses targets the model does not have.
+@Test func targetModulesAndLayersToTransformAreHonouredAsPEFTAppliesThem() throws {
+  let folder = temporaryFolder("peft-targets")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  var ranks: [String: Int] = [:]
+  for index in 0..<2 {
+    for projection in ["q_proj", "k_proj", "v_proj", "o_proj"] {
+      ranks["\(layer).\(index).self_attn.\(projection)"] = 2
+    }
+  }
+  func attached(_ config: JSON) throws -> [String] {
+    try writeAdapter(folder, config: config, ranks: ranks, seed: 5)
+    let model = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+    return try LoRAAdapterFile.load(from: folder, dtype: .float64).attach(to: model).map(\.path)
+  }
+  #expect(
+    try attached(loraConfig(r: 2, alpha: 4, targets: .array([.string("q_proj")])))
+      == ["\(layer).0.self_attn.q_proj", "\(layer).1.self_attn.q_proj"])
+  var onlyLayerZero = loraConfig(
+    r: 2, alpha: 4, targets: .array([.string("q_proj"), .string("v_proj")]))
+  onlyLayerZero = .object(onlyLayerZero.object! + [("layers_to_transform", .array([.integer(0)]))])
+  #expect(
+    try attached(onlyLayerZero) == ["\(layer).0.self_attn.q_proj", "\(layer).0.self_attn.v_proj"])
+  #expect {
+    try attached(loraConfig(r: 2, alpha: 4, targets: .array([.string("foo_proj")])))
+  } throws: { error in "\(error)".contains("target_modules [\"foo_proj\"] selects no layer") }
+
+  // The weights left out are named, and the model computes what PEFT's would: only q_proj.
+  try writeAdapter(
+    folder, config: loraConfig(r: 2, alpha: 4, targets: .array([.string("q_proj")])),
+    ranks: ranks, seed: 5)
+  let adapter = try LoRAAdapterFile.load(from: folder, dtype: .float64)
+  let model = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+  #expect(
+    try adapter.omissions(on: model).contains(
+      "layer '\(layer).1.self_attn.o_proj' has weights but target_modules and layers_to_transform leave it out; not used"
+    ))
+  try adapter.attach(to: model)
+  var onlyQ = adapter
+  onlyQ.sites = adapter.sites.filter { $0.key.hasSuffix("q_proj") }
+  let reference = LlamaForCausalLM(small, seed: 1, dtype: .float64)
+  try onlyQ.attach(to: reference)
+  #expect(
+    model.logits(tokens, batch: 2, length: 8).doubles
+      == reference.logits(tokens, batch: 2, length: 8).doubles)
+}
