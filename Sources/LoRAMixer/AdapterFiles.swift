@@ -53,7 +53,8 @@ public struct LoRAAdapterFile {
     ])
   }
 
-  /// Writes the two files into `directory` (created if needed), each atomically.
+  /// Writes the two files as the folder `directory`, as a whole (`replaceFolder`): a
+  /// failure leaves the previous adapter there, never its config beside new weights.
   public func save(to directory: URL) throws {
     var file = SafeTensorsFile(metadata: ["format": "pt"])
     for (path, site) in sites {
@@ -61,11 +62,12 @@ public struct LoRAAdapterFile {
         file.tensors["\(Self.keyPrefix)\(path).\(part).weight"] = SafeTensor(tensor)
       }
     }
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    try writeAtomically(
-      Data((config.prettyText() + "\n").utf8),
-      to: directory.appendingPathComponent("adapter_config.json"))
-    try file.write(to: directory.appendingPathComponent("adapter_model.safetensors"))
+    try replaceFolder(directory) { folder in
+      try writeAtomically(
+        Data((config.prettyText() + "\n").utf8),
+        to: folder.appendingPathComponent("adapter_config.json"))
+      try file.write(to: folder.appendingPathComponent("adapter_model.safetensors"))
+    }
   }
 
   /// Reads an adapter directory. Keys are matched with or without PEFT's

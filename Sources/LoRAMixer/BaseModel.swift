@@ -107,9 +107,19 @@ extension BaseRecipe {
     willPretrain(folder)
     let started = Date()
     let model = try pretrain(tokenizer: tokenizer, tasks: tasks, report: report)
-    try model.save(
-      to: folder, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
-    try tokenizer.save(to: folder, contextLength: model.configuration.contextLength)
+    try model.saveWithTokenizer(tokenizer, to: folder)
     return (model, folder, Date().timeIntervalSince(started))
+  }
+}
+
+extension LlamaForCausalLM {
+  /// Writes this model and `tokenizer` as the Hugging Face model directory `folder`, as a
+  /// whole (`replaceFolder`): a failure leaves the previous model there.
+  public func saveWithTokenizer(_ tokenizer: Tokenizer, to folder: URL) throws {
+    try replaceFolder(folder) { fresh in
+      try save(
+        to: fresh, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
+      try tokenizer.save(to: fresh, contextLength: configuration.contextLength)
+    }
   }
 }

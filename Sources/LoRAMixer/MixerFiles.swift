@@ -17,15 +17,25 @@ public enum MixerFiles {
   /// The routers' file name.
   public static let routersName = "router.safetensors"
 
-  /// Writes `mixture` with its `experts` (in the mixture's order) into `folder`, each file
-  /// atomically. `baseModel` is recorded as the base the experts were trained on, and `loss`,
-  /// if given, as the routing loss the routers trained with.
+  /// Writes `mixture` with its `experts` (in the mixture's order) as the folder
+  /// `destination`, as a whole (`replaceFolder`: a failure leaves the previous mixer).
+  /// `baseModel` is recorded as the base the experts were trained on, and `loss`, if given,
+  /// as the routing loss the routers trained with.
   public static func save(
     _ mixture: Mixture, experts: [LoRAAdapterFile], baseModel: String,
-    loss: RoutingLossSettings? = nil, to folder: URL
+    loss: RoutingLossSettings? = nil, to destination: URL
   ) throws {
     precondition(experts.count == mixture.expertNames.count, "one adapter file per expert")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try replaceFolder(destination) { folder in
+      try write(mixture, experts: experts, baseModel: baseModel, loss: loss, into: folder)
+    }
+  }
+
+  /// The files of `save`, written into `folder`.
+  static func write(
+    _ mixture: Mixture, experts: [LoRAAdapterFile], baseModel: String,
+    loss: RoutingLossSettings?, into folder: URL
+  ) throws {
     for (name, expert) in zip(mixture.expertNames, experts) {
       try expert.save(to: folder.appendingPathComponent("experts").appendingPathComponent(name))
     }

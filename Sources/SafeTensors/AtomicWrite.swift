@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A file that could not be written, and why.
 public struct FileWriteError: Error, CustomStringConvertible {
@@ -13,9 +14,11 @@ public struct FileWriteError: Error, CustomStringConvertible {
 /// Writes `data` to `url` through a temporary file in the same folder, renamed into place,
 /// so a reader never sees a half-written file and an interrupted write leaves the old one.
 ///
-/// Setting the environment variable `TINYMIXER_SIMULATE_FULL_DISK` makes every write fail
-/// as on a full disk, after the temporary file is made: the tests use it to check that a
-/// failed write leaves nothing behind.
+/// Setting the environment variable `TINYMIXER_SIMULATE_FULL_DISK` makes writes fail as on
+/// a full disk, after the temporary file is made: set to a whole number N, the N-th write of
+/// the process and every later one; set to anything else, every write. The tests use it to
+/// check that a failed write leaves nothing behind, and that a folder whose second file
+/// fails keeps its old contents.
 public func writeAtomically(_ data: Data, to url: URL) throws {
   let folder = url.deletingLastPathComponent()
   let temporary = folder.appendingPathComponent(
@@ -23,7 +26,7 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
   do {
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     try data.write(to: temporary)
-    if ProcessInfo.processInfo.environment["TINYMIXER_SIMULATE_FULL_DISK"] != nil {
+    if simulatingFullDisk() {
       throw FileWriteError(
         path: url.path, reason: "no space left on device (simulated: TINYMIXER_SIMULATE_FULL_DISK)")
     }
@@ -35,6 +38,55 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
     if error is FileWriteError { throw error }
     throw FileWriteError(path: url.path, reason: systemReason(error))
   }
+}
+
+/// The writes this process has made, counted for `TINYMIXER_SIMULATE_FULL_DISK`.
+private let writesMade = Atomic<Int>(0)
+
+/// Whether this write fails as on a full disk (see `writeAtomically`).
+private func simulatingFullDisk() -> Bool {
+  guard let setting = ProcessInfo.processInfo.environment["TINYMIXER_SIMULATE_FULL_DISK"] else {
+    return false
+  }
+  let write = writesMade.add(1, ordering: .relaxed).newValue
+  return write >= (Int(setting) ?? 1)
+}
+
+/// Writes a folder as a whole: `write` fills a temporary sibling folder, which then takes
+/// `folder`'s place by renaming. The old folder stays as it was until the new one is
+/// complete, and is removed only then, so a failure at any file leaves either the old
+/// folder or the new one, never a mix (and no temporary folder). Errors name the files as
+/// they would be in `folder`.
+public func replaceFolder(_ folder: URL, with write: (URL) throws -> Void) throws {
+  let manager = FileManager.default
+  let parent = folder.deletingLastPathComponent()
+  let tag = "\(folder.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier)"
+  let fresh = parent.appendingPathComponent(".\(tag).new")
+  let old = parent.appendingPathComponent(".\(tag).old")
+  func failure(_ reason: String) -> FileWriteError {
+    try? manager.removeItem(at: fresh)
+    return FileWriteError(path: folder.path, reason: reason)
+  }
+  try? manager.removeItem(at: fresh)
+  do {
+    try manager.createDirectory(at: fresh, withIntermediateDirectories: true)
+    try write(fresh)
+  } catch let error as FileWriteError {
+    try? manager.removeItem(at: fresh)
+    throw FileWriteError(
+      path: error.path.replacingOccurrences(of: fresh.path, with: folder.path),
+      reason: error.reason)
+  } catch { throw failure(systemReason(error)) }
+  let existed = manager.fileExists(atPath: folder.path)
+  if existed && rename(folder.path, old.path) != 0 {
+    throw failure(String(cString: strerror(errno)))
+  }
+  if rename(fresh.path, folder.path) != 0 {
+    let reason = String(cString: strerror(errno))
+    if existed { rename(old.path, folder.path) }
+    throw failure(reason)
+  }
+  if existed { try? manager.removeItem(at: old) }
 }
 
 /// Checks that files can be written into `folder`, before the minutes of training whose

@@ -170,3 +170,44 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
     run.error.contains(
       "toy-sst2/test.tsv:3: this example is 123 tokens long, more than the model's context of"))
 }
+
+/// A folder is written as a whole: when the second of an adapter's two files cannot be
+/// written, the previous adapter is left exactly as it was (not its new config beside its
+/// old weights), and no temporary folder is left behind.
+@Test func aFailureAtTheSecondFileOfAFolderLeavesThePreviousFolderIdentical() throws {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "folder-write-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let out = root.appendingPathComponent("adapter")
+  func train(_ extra: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+    try runProduct(
+      "tinymixer",
+      [
+        "train", "toy-sst2", "--base", tinyBase, "--steps", "1", "--batch", "8", "--out", out.path,
+        "--datasets", datasetsFolder,
+      ] + extra, environment: environment)
+  }
+  #expect(try train([]).status == 0)
+  let names = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+  #expect(names == ["adapter_config.json", "adapter_model.safetensors"])
+  let before = try names.map { try Data(contentsOf: out.appendingPathComponent($0)) }
+
+  // The same folder again, another α; the disk fills at the second write of the process.
+  let failed = try train(
+    ["--overwrite", "--alpha", "8"], environment: ["TINYMIXER_SIMULATE_FULL_DISK": "2"])
+  #expect(failed.status == 1)
+  #expect(
+    failed.error.hasPrefix(
+      "tinymixer: error: cannot write \(out.path)/adapter_model.safetensors: no space left"),
+    "\(failed.error)")
+  let after = try names.map { try Data(contentsOf: out.appendingPathComponent($0)) }
+  #expect(after == before, "the previous adapter changed")
+  #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["adapter"])
+
+  // Without the failure, the new adapter replaces the old one whole.
+  #expect(try train(["--overwrite", "--alpha", "8"]).status == 0)
+  let config = try String(
+    contentsOf: out.appendingPathComponent("adapter_config.json"), encoding: .utf8)
+  #expect(config.contains("\"lora_alpha\": 8"), "\(config)")
+  #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["adapter"])
+}

@@ -127,8 +127,6 @@ struct Project {
 
   /// Writes a model directory: config, weights and the tokenizer files.
   func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {
-    try model.save(
-      to: folder, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
-    try tokenizer.save(to: folder, contextLength: model.configuration.contextLength)
+    try model.saveWithTokenizer(tokenizer, to: folder)
   }
 }
