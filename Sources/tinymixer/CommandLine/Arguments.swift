@@ -7,21 +7,26 @@ enum ToolError: Error, CustomStringConvertible {
   case usage(String)
   /// The command was understood but could not do its work.
   case failure(String)
+  /// The output is being written by another run (exit status 2, no usage lines).
+  case busy(String)
 
   var description: String {
     switch self {
-    case .usage(let message), .failure(let message): message
+    case .usage(let message), .failure(let message), .busy(let message): message
     }
   }
 
   /// The process exit status for this error.
   var exitStatus: Int32 {
     switch self {
-    case .usage: 2
+    case .usage, .busy: 2
     case .failure: 1
     }
   }
 }
+
+/// The output folders this run holds, released when the command ends.
+nonisolated(unsafe) var heldFolders: [FolderLock] = []
 
 /// One option a command accepts: `--name VALUE`, or a flag `--name` when `valueName` is nil.
 struct Option {
@@ -135,14 +140,23 @@ struct Arguments {
 
   /// Refuses, unless `--overwrite` was given, when `folder` already holds `file` (an
   /// earlier run's `what`), and fails at once when `folder` cannot be written, before any
-  /// training.
+  /// training; then holds it for this run (`hold`).
   func refuseToOverwrite(_ folder: URL, holding file: String, what: String) throws {
+    do { try checkWritable(folder) } catch { throw ToolError.failure("\(error)") }
+    try hold(folder)
     if !has("overwrite"),
       FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path)
     {
       throw ToolError.usage("\(folder.path) already holds \(what); pass --overwrite to replace it")
     }
-    do { try checkWritable(folder) } catch { throw ToolError.failure("\(error)") }
+  }
+
+  /// Holds `folder` for this run (`FolderLock`) until the command ends: a second run into
+  /// the same folder is refused, told which process has it.
+  func hold(_ folder: URL) throws {
+    do { heldFolders.append(try FolderLock(folder)) } catch let error as FolderInUseError {
+      throw ToolError.busy(error.description)
+    } catch { throw ToolError.failure("\(error)") }
   }
 
   func expectPositionals(_ minimum: Int, _ maximum: Int, _ what: String) throws {

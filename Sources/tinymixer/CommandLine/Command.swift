@@ -44,6 +44,7 @@ func runTool(_ words: [String]) -> Int32 {
     print(help(for: command))
     return 0
   }
+  defer { heldFolders.removeAll() }
   do {
     let arguments = try Arguments(rest, accepting: command.options)
     if let threads = arguments.string("threads") {

@@ -45,6 +45,7 @@ enum ReproduceCommand: Command {
     if arguments.has("report-only") && arguments.has("overwrite") {
       throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
     }
+    try arguments.hold(out)
     if arguments.has("overwrite") {
       for name in ["results.json", "experts"] {
         try? FileManager.default.removeItem(at: out.appendingPathComponent(name))
