@@ -92,9 +92,15 @@ extension BaseRecipe {
   /// missing or unreadable there, pretrained on `tasks` and saved there (weights, config and
   /// tokenizer files). Returns the model (frozen), its folder, and the seconds spent
   /// pretraining (0 when it was cached).
+  ///
+  /// The pretraining checkpoints into that folder every `checkpointEvery` steps and when
+  /// `shouldStop` answers true (it then throws `TrainingError.interrupted`); a later call
+  /// finds the checkpoint and resumes from it, ending with the same base bit for bit.
+  /// `willPretrain` is told the folder and whether a checkpoint is resumed.
   public func loadOrPretrain(
     tokenizer: Tokenizer, tasks: [[Example]], cache: URL = BaseRecipe.cacheFolder,
-    willPretrain: (URL) -> Void = { _ in }, report: (StepReport) -> Void = { _ in }
+    checkpointEvery: Int = 100, shouldStop: @escaping () -> Bool = { false },
+    willPretrain: (URL, Bool) -> Void = { _, _ in }, report: (StepReport) -> Void = { _ in }
   ) throws -> (model: LlamaForCausalLM, folder: URL, pretrainingSeconds: Double) {
     let folder = cache.appendingPathComponent(fingerprint(tokenizer))
     if let model = try? LlamaForCausalLM.load(from: folder),
@@ -104,9 +110,15 @@ extension BaseRecipe {
       return (model, folder, 0)
     }
     try checkWritable(folder)  // before the pretraining, not after
-    willPretrain(folder)
+    let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
+    let resume = FileManager.default.fileExists(atPath: file.path)
+    willPretrain(folder, resume)
     let started = Date()
-    let model = try pretrain(tokenizer: tokenizer, tasks: tasks, report: report)
+    let model = try pretrain(
+      tokenizer: tokenizer, tasks: tasks,
+      checkpoint: CheckpointPolicy(
+        file: file, every: checkpointEvery, resume: resume, shouldStop: shouldStop),
+      report: report)
     try model.saveWithTokenizer(tokenizer, to: folder)
     return (model, folder, Date().timeIntervalSince(started))
   }

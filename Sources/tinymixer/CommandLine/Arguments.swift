@@ -9,10 +9,14 @@ enum ToolError: Error, CustomStringConvertible {
   case failure(String)
   /// The output is being written by another run (exit status 2, no usage lines).
   case busy(String)
+  /// Ctrl-C stopped the run after saving its state (exit status 130, as for SIGINT).
+  case interrupted(String)
 
   var description: String {
     switch self {
-    case .usage(let message), .failure(let message), .busy(let message): message
+    case .usage(let message), .failure(let message), .busy(let message),
+      .interrupted(let message):
+      message
     }
   }
 
@@ -21,6 +25,7 @@ enum ToolError: Error, CustomStringConvertible {
     switch self {
     case .usage, .busy: 2
     case .failure: 1
+    case .interrupted: 130
     }
   }
 }

@@ -50,13 +50,21 @@ struct Project {
   /// Returns it with its folder and the seconds spent pretraining (0 when cached).
   func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (LlamaForCausalLM, URL, Double) {
     var progress = ProgressDisplay("pretrain")
-    return try recipe.loadOrPretrain(
-      tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) },
-      willPretrain: { folder in
-        print(
-          "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
-        )
-      }, report: { progress.show($0) })
+    Interruption.install()  // Ctrl-C saves the pretraining, and the next run resumes it
+    do {
+      return try recipe.loadOrPretrain(
+        tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) },
+        shouldStop: { Interruption.isRequested },
+        willPretrain: { folder, resume in
+          print(
+            "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
+              + (resume ? "; resuming from its checkpoint" : ""))
+        }, report: { progress.show($0) })
+    } catch TrainingError.interrupted(let step, let file) {
+      throw ToolError.interrupted(
+        "interrupted while pretraining the base, after step \(step); the state is saved in \(file): run the same command again to resume it"
+      )
+    }
   }
 
   /// Refuses task files with an example longer than `contextLength` tokens (with `<bos>`,
