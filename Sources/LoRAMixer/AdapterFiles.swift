@@ -26,6 +26,8 @@ public struct LoRAAdapterFile {
   /// Keys of the weights file that are not a layer's `lora_A` or `lora_B` weight (PEFT's
   /// `lora_embedding_A`, `modules_to_save` copies, biases, ...): read, not used, and reported.
   public var unplacedKeys: [String] = []
+  /// The config file it was read from, for messages (`adapter_config.json` when made here).
+  public var configPath = "adapter_config.json"
 
   /// The prefix PEFT puts before a model's parameter names.
   public static let keyPrefix = "base_model.model."
@@ -132,14 +134,14 @@ public struct LoRAAdapterFile {
           weightsURL.path,
           "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
       }
-      let expectedRank = try patternValue(rankPattern, for: path)?.integer ?? rank
+      let expectedRank = try patternValue(rankPattern, for: path, in: configURL.path)?.integer ?? rank
       guard down.shape[0] == expectedRank else {
         throw ModelFileError(
           weightsURL.path,
           "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(expectedRank) (r or rank_pattern)"
         )
       }
-      let siteAlpha = try patternValue(alphaPattern, for: path)?.double ?? alpha
+      let siteAlpha = try patternValue(alphaPattern, for: path, in: configURL.path)?.double ?? alpha
       let scale = LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA)
       // A bound on |s · B A x| per unit of input: past the square root of Float's largest
       // value, the next RMSNorm's square overflows and the loss is NaN.
@@ -158,6 +160,7 @@ public struct LoRAAdapterFile {
     adapter.sites = sites
     adapter.config = config
     adapter.unplacedKeys = unplaced.sorted()
+    adapter.configPath = configURL.path
     return adapter
   }
 
@@ -167,11 +170,13 @@ public struct LoRAAdapterFile {
   /// `re.match(rf"(.*\.)?({key})$", path)`. So `q_proj` matches every q_proj,
   /// `layers\.[02]\.self_attn\.q_proj` those of layers 0 and 2, and `layers.1.mlp.up_proj`
   /// (dots unescaped, matching any character) layer 1's.
-  static func patternValue(_ pattern: [(String, JSON)], for path: String) throws -> JSON? {
+  static func patternValue(_ pattern: [(String, JSON)], for path: String, in file: String) throws
+    -> JSON?
+  {
     for (key, value) in pattern {
       guard let expression = try? Regex("(.*\\.)?(\(key))") else {
         throw ModelFileError(
-          "adapter_config.json",
+          file,
           "rank_pattern or alpha_pattern key '\(key)' is not a regular expression")
       }
       if (try? expression.wholeMatch(in: path)) != nil { return value }
@@ -216,7 +221,7 @@ public struct LoRAAdapterFile {
     case .some(.string(let pattern)):
       guard let expression = try? Regex(pattern) else {
         throw ModelFileError(
-          "adapter_config.json", "target_modules '\(pattern)' is not a regular expression")
+          configPath, "target_modules '\(pattern)' is not a regular expression")
       }
       return linears.filter { (try? expression.wholeMatch(in: $0)) != nil }
     default:
@@ -252,7 +257,7 @@ public struct LoRAAdapterFile {
       selected = Set(try targetedLayers(in: model))
       guard !selected!.isEmpty else {
         throw ModelFileError(
-          "adapter_config.json",
+          configPath,
           "target_modules \(targets.compactText) selects no layer of the model (with layers_to_transform, if given)"
         )
       }
