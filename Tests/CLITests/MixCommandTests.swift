@@ -82,6 +82,17 @@ import Testing
   #expect(evaluated.output.contains("toy-cola test: "))
   #expect(evaluated.output.contains("with the mixer \(mixer.path) (top-1 of 2 experts)"))
 
+  // debug-state on a mixer says that its loss leaves out the routing loss.
+  let state = runs.appendingPathComponent("state.safetensors")
+  let debugged = try runProduct(
+    "tinymixer",
+    [
+      "debug-state", "toy-cola", "--mixer", mixer.path, "--examples", "2", "--out", state.path,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(debugged.status == 0, "\(debugged.error)")
+  #expect(debugged.output.contains("training adds the routing loss"))
+
   // Experts named after no toy task (plug and play) are drawn against every toy task.
   for (name, task) in [("alpha", "toy-sst2"), ("beta", "toy-cola")] {
     try FileManager.default.copyItem(

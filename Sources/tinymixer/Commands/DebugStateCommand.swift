@@ -24,7 +24,7 @@ enum DebugStateCommand: Command {
     Option(
       name: "mixer", valueName: "DIR",
       help:
-        "a mixer folder: gradients of its routers, routing as in training (soft weights for hardsoft's backward)"
+        "a mixer folder: gradients of its routers, routing as in training (soft weights for hardsoft's backward); the loss is the task's cross-entropy alone, without the routing loss training adds"
     ),
     Option(
       name: "base", valueName: "DIR",
@@ -78,7 +78,8 @@ enum DebugStateCommand: Command {
 
     var file = SafeTensorsFile(metadata: [
       "format": "pt", "task": task.name, "base_model": baseFolder.path,
-      "loss": "mean cross-entropy over answer_mask positions, predicting targets",
+      "loss": "mean cross-entropy over answer_mask positions, predicting targets"
+        + (mixture == nil ? "" : " (without the routing loss that training adds)"),
     ])
     let shape = [batch.batch, batch.length]
     file.tensors["input_ids"] = SafeTensor(shape: shape, int64s: batch.tokens.map(Int64.init))
@@ -97,6 +98,11 @@ enum DebugStateCommand: Command {
           "%@: %d examples, %d × %d tokens, loss %.6f; gradients of %@ (%d tensors) written to %@",
         task.name, batch.batch, batch.batch, batch.length, loss.item, described, parameters.count,
         outPath))
+    if mixture != nil {
+      print(
+        "the loss is the answers' cross-entropy alone: training adds the routing loss (RSL or balance), which this file leaves out"
+      )
+    }
     return 0
   }
 }
