@@ -11,18 +11,21 @@ struct ProcessResult {
   let error: String
 }
 
+/// A product of this package, built beside the test bundle.
+func productURL(_ name: String) -> URL {
+  let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  let candidate = directory.appendingPathComponent(name)
+  // The test bundle may be a folder (macOS) inside the products folder.
+  if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+  return directory.deletingLastPathComponent().appendingPathComponent(name)
+}
+
 /// Runs a product of this package (built beside the test bundle) with `arguments`.
 func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
   -> ProcessResult
 {
-  let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  var candidate = directory.appendingPathComponent(name)
-  // The test bundle may be a folder (macOS) inside the products folder.
-  if !FileManager.default.fileExists(atPath: candidate.path) {
-    candidate = directory.deletingLastPathComponent().appendingPathComponent(name)
-  }
   let process = Process()
-  process.executableURL = candidate
+  process.executableURL = productURL(name)
   process.arguments = arguments
   process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   let output = Pipe()

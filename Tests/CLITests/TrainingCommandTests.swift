@@ -211,3 +211,38 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   #expect(config.contains("\"lora_alpha\": 8"), "\(config)")
   #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["adapter"])
 }
+
+/// Two runs into one output folder at once: the second is refused, told which process holds
+/// the folder, and the first finishes unharmed.
+@Test func aSecondRunIntoAFolderInUseIsRefused() throws {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "in-use-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let out = root.appendingPathComponent("adapter")
+  let arguments = [
+    "train", "toy-sst2", "--base", tinyBase, "--batch", "8", "--out", out.path, "--datasets",
+    datasetsFolder,
+  ]
+  // The first run, in the background, long enough to be caught at work.
+  let first = Process()
+  first.executableURL = productURL("tinymixer")
+  first.arguments = arguments + ["--steps", "100000"]
+  first.standardOutput = FileHandle.nullDevice
+  first.standardError = FileHandle.nullDevice
+  try first.run()
+  defer { if first.isRunning { first.terminate() } }
+  let lock = root.appendingPathComponent(".adapter.lock")
+  let deadline = Date().addingTimeInterval(60)
+  while Date() < deadline
+    && (try? String(contentsOf: lock, encoding: .utf8)) != "\(first.processIdentifier)"
+  {
+    Thread.sleep(forTimeInterval: 0.05)
+  }
+  let second = try runProduct("tinymixer", arguments + ["--steps", "1"])
+  #expect(second.status == 2)
+  #expect(
+    second.error
+      == "tinymixer: error: \(out.path) is being written by process \(first.processIdentifier); wait for it to finish or choose another folder\n",
+    "\(second.error)")
+  #expect(first.isRunning, "the first run was not disturbed")
+}
