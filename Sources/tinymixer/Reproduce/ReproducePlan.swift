@@ -134,6 +134,11 @@ extension ReproducePlan {
     blends.append(Blend(name: "uniform (1/E each)", id: "uniform", weights: uniform))
     blends.append(
       Blend(name: "uniform at `<bos>` only, own elsewhere", id: "uniform-bos", weights: bos))
+    let noneAtBos: Blend.Weights = { own, experts, _, position in
+      position == 0 ? [Double](repeating: 0, count: experts) : own1(own, experts)
+    }
+    blends.append(
+      Blend(name: "no expert at `<bos>`, own elsewhere", id: "none-bos", weights: noneAtBos))
     for layer in 0..<layers {
       let atLayer: Blend.Weights = { own, experts, at, position in
         at == layer ? uniform(own, experts, at, position) : own1(own, experts)

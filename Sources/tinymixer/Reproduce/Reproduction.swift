@@ -206,7 +206,9 @@ final class Reproduction {
       let blendStarted = Date()
       var run = record(
         plan.blendID(blend.id), seed: 0,
-        equivalent: "none: \(blend.name), the same weights at every token, routers bypassed")
+        equivalent:
+          "none: \(blend.name.replacingOccurrences(of: "`", with: "")), fixed weights, routers bypassed"
+      )
       for (own, task) in tasks.enumerated() {
         let examples = Array(project.examples(task, .test).prefix(plan.blendExamples))
         run.accuracy[task.name] = mixture.blending({ layer, position in
