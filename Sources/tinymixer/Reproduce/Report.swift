@@ -522,8 +522,9 @@ struct Report {
     let difference = standard.average - expert.average
     let side = difference >= 0 ? "above" : "below"
     let mean = Self.number(bos.meanAccuracy(tasks))
+    let none = try run(plan.blendID("none-bos"))
     return
-      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position. tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
+      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position, and leaving it with no expert at all is no better (\(Self.number(none.meanAccuracy(tasks)))%, \(worst.task) \(Self.number(none.accuracy[worst.task] ?? .nan))%). tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
   }
 
   func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
