@@ -5,7 +5,9 @@ import ToyTasks
 
 @testable import LoRAMixer
 
-@Test func anInterruptedAndResumedPretrainingEndsWithTheSameBaseBitForBit() throws {
+/// A tokenizer of 12 words, two small tasks over them, and a one-layer base recipe of 6
+/// steps: a pretraining that takes milliseconds.
+func tinyPretraining() -> (Tokenizer, [[Example]], BaseRecipe) {
   let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
   let tasks = [0, 1].map { task in
     (0..<10).map { Example(prompt: "w\($0) w\(($0 + 5 * task) % 12)", answer: "w\(task + 3)") }
@@ -13,6 +15,11 @@ import ToyTasks
   var recipe = BaseRecipe()
   (recipe.hiddenSize, recipe.layers, recipe.heads, recipe.intermediateSize) = (16, 1, 2, 16)
   recipe.training = TrainingSettings(steps: 6, batchSize: 4, learningRate: 1e-2)
+  return (tokenizer, tasks, recipe)
+}
+
+@Test func anInterruptedAndResumedPretrainingEndsWithTheSameBaseBitForBit() throws {
+  let (tokenizer, tasks, recipe) = tinyPretraining()
   let folder = temporaryFolder("pretrain-checkpoint")
   defer { try? FileManager.default.removeItem(at: folder) }
   let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
@@ -47,13 +54,7 @@ import ToyTasks
 /// Pretraining on demand (the first `train` or `mix` without a cached base) checkpoints
 /// into the cache folder when stopped, and the next call resumes it to the same base.
 @Test func anOnDemandPretrainingStoppedAndStartedAgainResumesToTheSameBase() throws {
-  let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
-  let tasks = [0, 1].map { task in
-    (0..<10).map { Example(prompt: "w\($0) w\(($0 + 5 * task) % 12)", answer: "w\(task + 3)") }
-  }
-  var recipe = BaseRecipe()
-  (recipe.hiddenSize, recipe.layers, recipe.heads, recipe.intermediateSize) = (16, 1, 2, 16)
-  recipe.training = TrainingSettings(steps: 6, batchSize: 4, learningRate: 1e-2)
+  let (tokenizer, tasks, recipe) = tinyPretraining()
   let caches = [temporaryFolder("cache-straight"), temporaryFolder("cache-stopped")]
   defer { for cache in caches { try? FileManager.default.removeItem(at: cache) } }
 
