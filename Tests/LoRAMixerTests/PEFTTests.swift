@@ -198,7 +198,8 @@ let layer = "model.layers"
 
 /// PEFT reads `rank_pattern` and `alpha_pattern` keys as regular expressions matched
 /// against the whole layer path or a dot-separated ending of it, the first key in the
-/// file's order winning.
+/// file's order winning. The expected ranks and scales below are the ones PEFT 0.21.2's own
+/// `get_pattern_key` (`peft/utils/other.py`) gives these keys and paths.
 @Test func rankAndAlphaPatternKeysAreRegularExpressionsAsPEFTReadsThem() throws {
   let folder = temporaryFolder("peft-regex")
   defer { try? FileManager.default.removeItem(at: folder) }
