@@ -134,7 +134,8 @@ public struct LoRAAdapterFile {
           weightsURL.path,
           "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
       }
-      let expectedRank = try patternValue(rankPattern, for: path, in: configURL.path)?.integer ?? rank
+      let expectedRank =
+        try patternValue(rankPattern, for: path, in: configURL.path)?.integer ?? rank
       guard down.shape[0] == expectedRank else {
         throw ModelFileError(
           weightsURL.path,

@@ -492,7 +492,8 @@ struct Report {
         "Data efficiency: with \(grouped(plan.routerExampleCounts.first!)) router examples RSL is \(points(low - lowAux)) \(side(low - lowAux)) the balance loss; with \(grouped(plan.routerExampleCounts.last!)), \(points(high - highAux)) \(side(high - highAux)). "
           + ((low - lowAux) > (high - highAux) + 0.005
             ? "RSL helps most with little router data, as the paper's Table 9 suggests."
-            : "RSL does not help most with little router data here, unlike in the paper's Table 9."))
+            : "RSL does not help most with little router data here, unlike in the paper's Table 9.")
+      )
     }
     if let bestK = byK.indices.max(by: { byK[$0] < byK[$1] }) {
       found.append(
