@@ -111,7 +111,7 @@ public struct LoRAAdapterFile {
         throw ModelFileError(
           weightsURL.path, "key '\(key)' is not a matrix of floating-point numbers")
       }
-      guard matrix.scalars.allSatisfy(\.isFinite) else {
+      guard matrix.isFinite else {
         throw ModelFileError(weightsURL.path, "key '\(key)' holds a NaN or an infinity")
       }
       parts[path, default: [:]][String(pieces[pieces.count - 2])] = matrix

@@ -177,7 +177,7 @@ public enum MixerFiles {
           url.path,
           "'\(name)' is \(stored.dtype.rawValue) \(stored.shape), expected floats \(weight.shape)")
       }
-      guard values.scalars.allSatisfy(\.isFinite) else {
+      guard values.isFinite else {
         throw ModelFileError(url.path, "router '\(name)' holds a NaN or an infinity")
       }
       weight.assign(values.storage)

@@ -121,6 +121,19 @@ public struct RoutingTally: Sendable {
   /// The mean over sites of each expert's share of first choices.
   public var firstChoiceShare: [Double] { meanOfVectors(\.firstChoiceShare) }
 
+  /// The mean of `value` over each decoder layer's sites, layer by layer (the layer read
+  /// from the site's path, `Mixture.decoderLayer`).
+  public func meanByLayer(_ value: (SiteTally) -> Double) -> [Double] {
+    let layers = sites.map { Mixture.decoderLayer($0.site) }
+    var sums = [Double](repeating: 0, count: (layers.max() ?? -1) + 1)
+    var counts = sums
+    for (site, layer) in zip(sites, layers) {
+      sums[layer] += value(site)
+      counts[layer] += 1
+    }
+    return zip(sums, counts).map { $0 / max(1, $1) }
+  }
+
   /// The sites where routing collapsed onto one expert.
   public var collapsedSites: [SiteTally] { sites.filter(\.collapsed) }
 

@@ -192,7 +192,7 @@ extension LlamaForCausalLM {
         throw ModelFileError(
           path, "\(SafeTensorsError.unsupportedDType(name: name, dtype: tensor.dtype))")
       }
-      guard values.scalars.allSatisfy(\.isFinite) else {
+      guard values.isFinite else {
         throw ModelFileError(path, "tensor '\(name)' holds a NaN or an infinity")
       }
       parameter.assign(values.storage)

@@ -230,7 +230,11 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   first.standardOutput = FileHandle.nullDevice
   first.standardError = FileHandle.nullDevice
   try first.run()
-  defer { if first.isRunning { first.terminate() } }
+  defer {
+    // Ended here whatever happened above, so that no run outlives the test.
+    kill(first.processIdentifier, SIGKILL)
+    first.waitUntilExit()
+  }
   let lock = root.appendingPathComponent(".adapter.lock")
   let deadline = Date().addingTimeInterval(60)
   while Date() < deadline

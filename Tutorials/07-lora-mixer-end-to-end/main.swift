@@ -89,16 +89,15 @@ print(
   "\nStep 4: which expert each task's tokens choose first, and the own expert's weight, by layer")
 for (own, task) in tasks.enumerated() {
   let tally = mixture.tally(Array(examples(task, .test).prefix(100)), tokenizer: tokenizer)
+  let shares = (0..<experts.count).map { expert in
+    tally.meanByLayer { $0.firstChoiceShare[expert] }
+  }
+  let ownWeight = tally.meanByLayer { $0.meanWeight[own] }
   for layer in 0..<model.configuration.layers {
-    let sites = tally.sites.filter { Mixture.decoderLayer($0.site) == layer }
-    func mean(_ value: (SiteTally) -> Double) -> Double {
-      sites.map(value).reduce(0, +) / Double(sites.count)
-    }
-    let shares = (0..<experts.count).map { expert in mean { $0.firstChoiceShare[expert] } }
     print(
       "  \(task.name) layer \(layer): first choice "
-        + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1) }.joined(
-          separator: ", ")
-        + String(format: "; own weight %.2f", mean { $0.meanWeight[own] }))
+        + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1[layer]) }
+        .joined(separator: ", ")
+        + String(format: "; own weight %.2f", ownWeight[layer]))
   }
 }

@@ -145,10 +145,9 @@ struct Arguments {
 
   /// Refuses, unless `--overwrite` was given, when `folder` already holds `file` (an
   /// earlier run's `what`), and fails at once when `folder` cannot be written, before any
-  /// training; then holds it for this run (`hold`).
+  /// training; then holds it for this run (`claim`).
   func refuseToOverwrite(_ folder: URL, holding file: String, what: String) throws {
-    do { try checkWritable(folder) } catch { throw ToolError.failure("\(error)") }
-    try hold(folder)
+    try claim(folder)
     if !has("overwrite"),
       FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path)
     {
@@ -156,9 +155,11 @@ struct Arguments {
     }
   }
 
-  /// Holds `folder` for this run (`FolderLock`) until the command ends: a second run into
-  /// the same folder is refused, told which process has it.
-  func hold(_ folder: URL) throws {
+  /// Checks that `folder` can be written, before any training, and holds it for this run
+  /// (`FolderLock`) until the command ends: a second run into the same folder is refused,
+  /// told which process has it.
+  func claim(_ folder: URL) throws {
+    do { try checkWritable(folder) } catch { throw ToolError.failure("\(error)") }
     do { heldFolders.append(try FolderLock(folder)) } catch let error as FolderInUseError {
       throw ToolError.busy(error.description)
     } catch { throw ToolError.failure("\(error)") }

@@ -58,14 +58,16 @@ enum EvalCommand: Command {
     }
     var mixture: Mixture? = nil
     if let mixerFolder {
-      do { mixture = try MixerFiles.load(from: mixerFolder, onto: model).mixture } catch {
+      let loaded: Mixture
+      do { loaded = try MixerFiles.load(from: mixerFolder, onto: model).mixture } catch {
         throw ToolError.failure("\(error)")
       }
-      let experts = mixture!.expertNames.count
-      mixture!.context.settings.inferenceK = try arguments.integer(
-        "inference-k", default: mixture!.context.settings.inferenceK, in: 1...experts)
+      let experts = loaded.expertNames.count
+      loaded.context.settings.inferenceK = try arguments.integer(
+        "inference-k", default: loaded.context.settings.inferenceK, in: 1...experts)
       described +=
-        " with the mixer \(mixerFolder.path) (top-\(mixture!.context.settings.inferenceK) of \(experts) experts)"
+        " with the mixer \(mixerFolder.path) (top-\(loaded.context.settings.inferenceK) of \(experts) experts)"
+      mixture = loaded
     }
     let examples = project.examples(task, split)
     let longest = examples.map { project.tokenizer.encode($0.answer).count }.max() ?? 1

@@ -1,6 +1,5 @@
 import Foundation
 import LoRAMixer
-import SafeTensors
 import ToyTasks
 
 /// `tinymixer reproduce`: every experiment of PAPER.md §7 on the toy tasks, into a report
@@ -46,8 +45,7 @@ enum ReproduceCommand: Command {
     if arguments.has("report-only") && arguments.has("overwrite") {
       throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
     }
-    do { try checkWritable(out) } catch { throw ToolError.failure("\(error)") }
-    try arguments.hold(out)
+    try arguments.claim(out)
     if arguments.has("overwrite") {
       for name in ["results.json", "experts"] {
         try? FileManager.default.removeItem(at: out.appendingPathComponent(name))

@@ -103,8 +103,6 @@ struct Report {
     var mean: [Double]
     /// The mean over seeds of the mean over tasks.
     var average: Double { Report.meanAndDeviation(mean).mean }
-    /// The mean over seeds on task `index`.
-    func task(_ index: Int) -> Double { Report.meanAndDeviation(perTask[index]).mean }
   }
 
   // MARK: Writing
@@ -180,7 +178,7 @@ struct Report {
     document.line("## Main table (the paper's Table 2)")
     document.line()
     document.line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far) and the balance weight α."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out) and the balance weight α."
     )
     document.line()
     // The base and the experts are one run each, the same for every seed: one value.
@@ -464,8 +462,6 @@ struct Report {
     let (paper, standard) = (main["paper"]!, main["default"]!)
     let defaultRun = try run(mainMixerID("default", seed: first))
     let paperRun = try run(mainMixerID("paper", seed: first))
-    func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
-    func side(_ value: Double) -> String { value >= 0 ? "above" : "below" }
     var found: [String] = []
     found.append(
       "The frozen base scores \(Self.number(base.average))% on average (chance level), the single-task experts \(Self.number(expert.average))%, the shared LoRA \(Self.number(shared.average))%."
@@ -521,12 +517,15 @@ struct Report {
     let scores: [(task: String, accuracy: Double)] = tasks.map { ($0, bos.accuracy[$0] ?? 0) }
     let worst = scores.min { $0.accuracy < $1.accuracy }!
     let difference = standard.average - expert.average
-    let side = difference >= 0 ? "above" : "below"
     let mean = Self.number(bos.meanAccuracy(tasks))
     let none = try run(plan.blendID("none-bos"))
     return
-      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position, and leaving it with no expert at all is no better (\(Self.number(none.meanAccuracy(tasks)))%, \(worst.task) \(Self.number(none.accuracy[worst.task] ?? .nan))%). tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
+      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position, and leaving it with no expert at all is no better (\(Self.number(none.meanAccuracy(tasks)))%, \(worst.task) \(Self.number(none.accuracy[worst.task] ?? .nan))%). tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side(difference)) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
   }
 
+  /// `4.0 points` for a difference of shares, whichever its sign.
   func points(_ value: Double) -> String { String(format: "%.1f points", 100 * abs(value)) }
+
+  /// Where a difference puts the first thing against the second.
+  func side(_ value: Double) -> String { value >= 0 ? "above" : "below" }
 }

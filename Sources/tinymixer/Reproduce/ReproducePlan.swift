@@ -120,33 +120,36 @@ extension ReproducePlan {
     let uniform: Blend.Weights = { _, experts, _, _ in
       [Double](repeating: 1 / Double(experts), count: experts)
     }
-    let half: Blend.Weights = { own, experts, _, _ in (0..<experts).map { $0 == own ? 0.5 : 0 } }
-    let bos: Blend.Weights = { own, experts, layer, position in
-      position == 0 ? uniform(own, experts, layer, position) : own1(own, experts)
-    }
-    var blends: [Blend] = []
-    blends.append(Blend(name: "own expert alone (one-hot)", id: "own-1", weights: own(1)))
-    blends.append(
-      Blend(name: "own 0.9, the others 0.1 between them", id: "own-0.9", weights: own(0.9)))
-    blends.append(Blend(name: "own 0.75, the others 0.25", id: "own-0.75", weights: own(0.75)))
-    blends.append(Blend(name: "own 0.5, the others 0.5", id: "own-0.5", weights: own(0.5)))
-    blends.append(Blend(name: "own expert alone at half strength", id: "half", weights: half))
-    blends.append(Blend(name: "uniform (1/E each)", id: "uniform", weights: uniform))
-    blends.append(
-      Blend(name: "uniform at `<bos>` only, own elsewhere", id: "uniform-bos", weights: bos))
-    let noneAtBos: Blend.Weights = { own, experts, _, position in
-      position == 0 ? [Double](repeating: 0, count: experts) : own1(own, experts)
-    }
-    blends.append(
-      Blend(name: "no expert at `<bos>`, own elsewhere", id: "none-bos", weights: noneAtBos))
-    for layer in 0..<layers {
-      let atLayer: Blend.Weights = { own, experts, at, position in
-        at == layer ? uniform(own, experts, at, position) : own1(own, experts)
+    let noExpert: Blend.Weights = { _, experts, _, _ in [Double](repeating: 0, count: experts) }
+    /// `weights` where `applies(layer, position)`, the own expert alone elsewhere.
+    func only(_ weights: @escaping Blend.Weights, where applies: @escaping (Int, Int) -> Bool)
+      -> Blend.Weights
+    {
+      { own, experts, layer, position in
+        applies(layer, position) ? weights(own, experts, layer, position) : own1(own, experts)
       }
+    }
+    var blends = [
+      Blend(name: "own expert alone (one-hot)", id: "own-1", weights: own(1)),
+      Blend(name: "own 0.9, the others 0.1 between them", id: "own-0.9", weights: own(0.9)),
+      Blend(name: "own 0.75, the others 0.25", id: "own-0.75", weights: own(0.75)),
+      Blend(name: "own 0.5, the others 0.5", id: "own-0.5", weights: own(0.5)),
+      Blend(
+        name: "own expert alone at half strength", id: "half",
+        weights: { own, experts, _, _ in own1(own, experts).map { $0 / 2 } }),
+      Blend(name: "uniform (1/E each)", id: "uniform", weights: uniform),
+      Blend(
+        name: "uniform at `<bos>` only, own elsewhere", id: "uniform-bos",
+        weights: only(uniform) { _, position in position == 0 }),
+      Blend(
+        name: "no expert at `<bos>`, own elsewhere", id: "none-bos",
+        weights: only(noExpert) { _, position in position == 0 }),
+    ]
+    for layer in 0..<layers {
       blends.append(
         Blend(
           name: "uniform at layer \(layer) only, own elsewhere", id: "uniform-layer\(layer)",
-          weights: atLayer))
+          weights: only(uniform) { at, _ in at == layer }))
     }
     return blends
   }

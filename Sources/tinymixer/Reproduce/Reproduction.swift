@@ -289,7 +289,7 @@ final class Reproduction {
       uniqueKeysWithValues: zip(tasks, perTask).map { ($0.name, $1.firstChoiceShare) })
     run.ownWeightByLayer = Dictionary(
       uniqueKeysWithValues: zip(tasks, perTask).enumerated().map { own, item in
-        (item.0.name, ownWeightByLayer(item.1, own: own))
+        (item.0.name, item.1.meanByLayer { $0.meanWeight[own] })
       })
     if topK {
       run.accuracyByK = (1...tasks.count).map { k in
@@ -301,18 +301,6 @@ final class Reproduction {
     }
     keep(run, started: started)
     print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
-  }
-
-  /// The mean weight `own` gets at each decoder layer's sites (its share of the update).
-  func ownWeightByLayer(_ tally: RoutingTally, own: Int) -> [Double] {
-    var sums = [Double](repeating: 0, count: model.configuration.layers)
-    var counts = sums
-    for site in tally.sites {
-      let layer = Mixture.decoderLayer(site.site)
-      sums[layer] += site.meanWeight[own]
-      counts[layer] += 1
-    }
-    return zip(sums, counts).map { $0 / max(1, $1) }
   }
 
   /// The `tinymixer mix` command that trains and measures the same mixture: the tasks and
