@@ -44,13 +44,16 @@ extension GradientCheckCase {
         routedSite(t, mode: mode)(t[0])
       }
     }
-    for (kind, sign, input) in [
-      (RoutingLossKind.rsl, EntropySign.spread, RouterInput.token), (.rsl, .sharpen, .token),
-      (.aux, .spread, .token), (.rsl, .spread, .prefixMean), (.rsl, .spread, .contentMean),
+    for (kind, sign, input, counting) in [
+      (RoutingLossKind.rsl, EntropySign.spread, RouterInput.token, BalanceCounting.token),
+      (.rsl, .sharpen, .token, .token), (.aux, .spread, .token, .token),
+      (.rsl, .spread, .prefixMean, .token), (.rsl, .spread, .contentMean, .token),
+      (.rsl, .spread, .contentMean, .sequence),
     ] {
       let name =
         (kind == .aux ? "aux balance loss" : "router with RSL (\(sign))")
         + (input == .token ? "" : ", \(input.rawValue) of 2 sequences")
+        + (counting == .token ? "" : ", balance per sequence")
       cases.append(
         .on(name, [([6, 5], .signed), ([4, 5], .signed)]) { t in
           let router = Router(weight: t[1])
@@ -59,8 +62,9 @@ extension GradientCheckCase {
             t[0], length: 3, available: [true, true, false, true], settings: settings,
             training: true)
           return routingLoss(
-            [(routing, 3)], tokens: [0, 2, 3, 5],
-            settings: RoutingLossSettings(kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3)
+            [(routing, 3)], tokens: [0, 2, 3, 5], length: 3,
+            settings: RoutingLossSettings(
+              kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3, counting: counting)
           ).loss
         })
     }

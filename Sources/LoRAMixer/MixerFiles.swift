@@ -67,7 +67,8 @@ public enum MixerFiles {
         loss.map {
           .object([
             ("kind", .string($0.kind.rawValue)), ("entropy", .string($0.entropy.rawValue)),
-            ("alpha", .double($0.alpha)), ("lambda", .double($0.lambda)),
+            ("alpha", .double($0.alpha)), ("balance_per", .string($0.counting.rawValue)),
+            ("lambda", .double($0.lambda)),
           ])
         } ?? .null
       ),

@@ -103,7 +103,8 @@ public final class Mixture {
     let task = model.loss(
       tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
       length: batch.length)
-    let routing = routingLoss(lastRoutings, tokens: tokens, settings: settings)
+    let routing = routingLoss(
+      lastRoutings, tokens: tokens, length: batch.length, settings: settings)
     var total = task + routing.loss
     if let (anchors, beta) = preservation { total = total + anchors.penalty(beta: beta) }
     return MixtureLoss(

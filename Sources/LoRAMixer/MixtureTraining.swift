@@ -20,14 +20,16 @@ public struct MixRecipe: Equatable, Hashable, Sendable {
   /// The projections that become routed sites.
   public var targets = allProjections
 
-  /// tinymixer's default: stage 2, hard-soft top-2, RSL spread as printed, with two
+  /// tinymixer's default: stage 2, hard-soft top-2, RSL spread as printed, with three
   /// departures from the paper, each measured on the six toy tasks (lesson 07, the
   /// reproduction's report): every token is routed by the mean of its site's router logits
-  /// over the sequence so far, `<bos>` left out (`RouterInput.contentMean`), and the
-  /// balance term weighs α = 0.1, not 0.01.
+  /// over the sequence so far, `<bos>` left out (`RouterInput.contentMean`); the balance
+  /// term weighs α = 0.1, not 0.01; and it counts sequences, not tokens, so that tasks
+  /// with short prompts do not draw other tasks' tokens to their experts.
   public init() {
     routing.input = .contentMean
     loss.alpha = 0.1
+    loss.counting = .sequence
   }
 
   /// LoRA-Mixer as the paper describes it: each token routed by its own input, RSL with

@@ -21,6 +21,16 @@ public enum EntropySign: String, CaseIterable, Sendable {
   public var sign: Double { self == .spread ? 1 : -1 }
 }
 
+/// What the balance term counts as one unit of load.
+public enum BalanceCounting: String, CaseIterable, Sendable {
+  /// Every routed token alike (the paper): a task with longer sequences is a larger load,
+  /// so even a perfectly specialised router looks unbalanced when tasks differ in length.
+  case token
+  /// Every sequence alike: each token weighs 1 / (its sequence's routed tokens), so a
+  /// router that sends each task to its own expert is balanced on an even mix of tasks.
+  case sequence
+}
+
 /// The routing loss and its coefficients.
 public struct RoutingLossSettings: Equatable, Hashable, Sendable {
   /// Which loss.
@@ -31,16 +41,19 @@ public struct RoutingLossSettings: Equatable, Hashable, Sendable {
   public var alpha: Double
   /// λ, the weight of the entropy term (RSL only).
   public var lambda: Double
+  /// What the balance term counts.
+  public var counting: BalanceCounting
 
-  /// RSL with α = λ = 0.01 and the printed sign, unless told otherwise.
+  /// RSL with α = λ = 0.01, the printed sign and token counting, unless told otherwise.
   public init(
     kind: RoutingLossKind = .rsl, entropy: EntropySign = .spread, alpha: Double = 0.01,
-    lambda: Double = 0.01
+    lambda: Double = 0.01, counting: BalanceCounting = .token
   ) {
     self.kind = kind
     self.entropy = entropy
     self.alpha = alpha
     self.lambda = lambda
+    self.counting = counting
   }
 }
 
@@ -57,18 +70,41 @@ public struct RoutingLossValue {
 /// The balance term of one site: `E · Σ_i p̄_i f_i`, over the rows `tokens` of the routing
 /// (nil: every row). p̄ is the mean dense probability (differentiable); f_i, the share of
 /// top-k slots expert i took, is a constant. E counts the experts present at the site.
-public func balanceTerm(_ routing: SiteRouting, tokens: [Int]?, experts: Int) -> Tensor {
+/// Counting by `.sequence` (the rows are sequences of `length` one after another) takes
+/// both means with each token weighing 1 / (its sequence's counted tokens).
+public func balanceTerm(
+  _ routing: SiteRouting, tokens: [Int]?, experts: Int, counting: BalanceCounting = .token,
+  length: Int? = nil
+) -> Tensor {
   let probabilities = rows(routing.probabilities, tokens)
-  let count = probabilities.shape[0]
-  let width = routing.probabilities.shape[1]
-  var slots = [Double](repeating: 0, count: width)
   let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
-  for token in counted {
-    for slot in 0..<routing.k { slots[routing.selected[token * routing.k + slot]] += 1 }
+  let weights = tokenWeights(counted, counting: counting, length: length)
+  var share = [Double](repeating: 0, count: routing.probabilities.shape[1])
+  for (token, weight) in zip(counted, weights) {
+    for slot in 0..<routing.k {
+      share[routing.selected[token * routing.k + slot]] += weight / Double(routing.k)
+    }
   }
-  let share = slots.map { $0 / Double(count * routing.k) }
-  let f = Tensor(shape: [width], scalars: share, dtype: probabilities.dtype)
-  return (probabilities.mean(axes: [0]) * f).sum() * Double(experts)
+  let f = Tensor(shape: [share.count], scalars: share, dtype: probabilities.dtype)
+  let meanProbability: Tensor
+  switch counting {
+  case .token: meanProbability = probabilities.mean(axes: [0])
+  case .sequence:
+    let w = Tensor(shape: [1, weights.count], scalars: weights, dtype: probabilities.dtype)
+    meanProbability = matmul(w, probabilities).reshaped([share.count])
+  }
+  return (meanProbability * f).sum() * Double(experts)
+}
+
+/// The weight of each of the `counted` rows in the balance term's means; they sum to 1.
+private func tokenWeights(_ counted: [Int], counting: BalanceCounting, length: Int?) -> [Double] {
+  guard counting == .sequence, let length else {
+    return Array(repeating: 1 / Double(counted.count), count: counted.count)
+  }
+  var perSequence: [Int: Int] = [:]
+  for row in counted { perSequence[row / length, default: 0] += 1 }
+  let sequences = Double(perSequence.count)
+  return counted.map { 1 / (Double(perSequence[$0 / length]!) * sequences) }
 }
 
 /// The mean over the rows `tokens` (nil: every row) of each token's routing entropy,
@@ -81,9 +117,10 @@ public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
 
 /// The routing loss of one batch (PAPER.md §4): each site's
 /// `α · balance - sign · λ · mean H` (`aux`: `α · balance`), averaged over the sites.
-/// `tokens` are the rows that count (the non-pad tokens), nil for all.
+/// `tokens` are the rows that count (the non-pad tokens), nil for all; the rows are
+/// sequences of `length` one after another (nil: one sequence).
 public func routingLoss(
-  _ routings: [(routing: SiteRouting, experts: Int)], tokens: [Int]?,
+  _ routings: [(routing: SiteRouting, experts: Int)], tokens: [Int]?, length: Int? = nil,
   settings: RoutingLossSettings
 ) -> RoutingLossValue {
   guard let dtype = routings.first?.routing.probabilities.dtype else {
@@ -93,7 +130,8 @@ public func routingLoss(
   var balance = 0.0
   var entropy = 0.0
   for (routing, experts) in routings {
-    let siteBalance = balanceTerm(routing, tokens: tokens, experts: experts)
+    let siteBalance = balanceTerm(
+      routing, tokens: tokens, experts: experts, counting: settings.counting, length: length)
     let siteEntropy = meanEntropy(routing, tokens: tokens)
     balance += siteBalance.item
     entropy += siteEntropy.item

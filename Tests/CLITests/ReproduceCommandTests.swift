@@ -5,7 +5,8 @@ import Testing
   import FoundationXML
 #endif
 
-/// Runs `tinymixer reproduce --plan tiny` into a fresh folder with `threads`.
+/// Runs `tinymixer reproduce --plan tiny` into a fresh folder with `threads` (and as many
+/// worker processes, one thread each).
 private func reproduceTiny(threads: String, into folder: URL) throws -> ProcessResult {
   try runProduct(
     "tinymixer",
@@ -25,7 +26,7 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
     of: folder.path.replacingOccurrences(of: "/", with: "\\/"), with: "<report>")
 }
 
-@Test func reproduceWritesACompleteReportTheSameOnOneAndTwoThreadsAndResumes() throws {
+@Test func reproduceWritesACompleteReportTheSameInOneProcessAndInTwoWorkersAndResumes() throws {
   let folders = (1...2).map { _ in
     FileManager.default.temporaryDirectory.appendingPathComponent(
       "reproduce-\(UUID().uuidString)")
@@ -35,6 +36,7 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
     let run = try reproduceTiny(threads: threads, into: folder)
     #expect(run.status == 0, "\(run.error)")
     #expect(run.output.contains("report written to"))
+    #expect(run.output.contains("2 workers of 1 thread(s) each") == (threads == "2"))
   }
   #expect(try resultsWithoutTimes(folders[0]) == resultsWithoutTimes(folders[1]))
 

@@ -164,6 +164,23 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   #expect(abs(tally.balance - balance) < 1e-9)
 }
 
+@Test func perSequenceBalanceCallsASpecialisedRouterBalancedWhateverTheLengths() {
+  // Two sequences of 4 rows: the first has 3 real tokens, all on expert 0; the second has
+  // 1 real token, on expert 1. Counting tokens, expert 0 carries 3/4 of the load.
+  var x = [Double](repeating: 0, count: 16)
+  for row in 0..<8 { x[row * 2 + (row < 4 ? 0 : 1)] = 1 }
+  let routing = Router(weight: Tensor(shape: [2, 2], scalars: [30, 0, 0, 30] as [Double])).route(
+    Tensor(shape: [8, 2], scalars: x), length: 4, available: [true, true],
+    settings: RoutingSettings(k: 1), training: true)
+  let real = [0, 1, 2, 4]
+  let perToken = balanceTerm(routing, tokens: real, experts: 2, counting: .token, length: 4)
+  let perSequence = balanceTerm(
+    routing, tokens: real, experts: 2, counting: .sequence, length: 4)
+  let expected: Double = 2 * (0.75 * 0.75 + 0.25 * 0.25)  // E · Σ p̄ f with p̄ = f = (3/4, 1/4)
+  #expect(abs(perToken.item - expected) < 1e-9)
+  #expect(abs(perSequence.item - 1) < 1e-9)
+}
+
 @Test func anAbsentExpertGetsNoProbabilityNoSlotAndNoEntropy() {
   let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 80))
   let routing = router.route(

@@ -31,7 +31,7 @@ enum MixCommand: Command {
   static let name = "mix"
   static let summary = "train routers (or routers and experts) over one LoRA expert per task"
   static let synopsis =
-    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--router-input token|prefix-mean|content-mean] [--k N] [--inference-k N] [--temperature X] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--router-input token|prefix-mean|content-mean] [--k N] [--inference-k N] [--temperature X] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--balance-per token|sequence] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
@@ -64,6 +64,11 @@ enum MixCommand: Command {
       Option(
         name: "alpha-balance", valueName: "X",
         help: "weight of the balance term (default: \(recipe.loss.alpha))"),
+      Option(
+        name: "balance-per", valueName: "UNIT",
+        help:
+          "what the balance term counts as one unit of load: token (as the paper) or sequence (default: \(recipe.loss.counting.rawValue))"
+      ),
       Option(
         name: "lambda", valueName: "X",
         help: "weight of the entropy term (default: \(recipe.loss.lambda))"),
@@ -283,6 +288,7 @@ enum MixCommand: Command {
     recipe.loss.entropy = try arguments.choice("entropy", default: recipe.loss.entropy)
     recipe.loss.alpha = try arguments.number(
       "alpha-balance", default: recipe.loss.alpha, in: 0...100)
+    recipe.loss.counting = try arguments.choice("balance-per", default: recipe.loss.counting)
     recipe.loss.lambda = try arguments.number("lambda", default: recipe.loss.lambda, in: 0...100)
     recipe.beta = try arguments.number("beta", default: recipe.beta, in: 0...1e6)
     recipe.routerExamples = try arguments.integer(
@@ -295,8 +301,9 @@ enum MixCommand: Command {
   static func describe(_ recipe: MixRecipe) -> String {
     let loss =
       switch recipe.loss.kind {
-      case .rsl: "RSL (\(recipe.loss.entropy), α \(recipe.loss.alpha), λ \(recipe.loss.lambda))"
-      case .aux: "balance loss (α \(recipe.loss.alpha))"
+      case .rsl:
+        "RSL (\(recipe.loss.entropy), α \(recipe.loss.alpha) per \(recipe.loss.counting), λ \(recipe.loss.lambda))"
+      case .aux: "balance loss (α \(recipe.loss.alpha) per \(recipe.loss.counting))"
       case .none: "no routing loss"
       }
     let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""

@@ -1,5 +1,7 @@
 import Foundation
+import Kernels
 import LoRAMixer
+import SafeTensors
 import ToyTasks
 
 /// `tinymixer reproduce`: every experiment of PAPER.md §7 on the toy tasks, into a report
@@ -9,7 +11,7 @@ enum ReproduceCommand: Command {
   static let summary =
     "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
   static let synopsis =
-    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--base DIR] [--datasets DIR]"
+    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
   static let options = [
     Option(
       name: "quick", valueName: nil,
@@ -27,7 +29,19 @@ enum ReproduceCommand: Command {
       help:
         "rewrite report.md and the figures from the folder's results.json, running nothing (it must be complete)"
     ),
-    .overwrite, .threads, Project.baseOption, Locations.datasetsOption,
+    .overwrite, .threads,
+    Option(
+      name: "workers", valueName: "N",
+      help:
+        "runs trained at once, each in its own process with threads/N threads (default: --threads, so one thread each)"
+    ),
+    Option(
+      name: "run-job", valueName: "ID",
+      help: "run the one run ID of the folder's plan (what each worker does; needs --job-output)"),
+    Option(
+      name: "job-output", valueName: "FILE",
+      help: "with --run-job: where to write the runs made, for the process that started it"),
+    Project.baseOption, Locations.datasetsOption,
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -45,6 +59,7 @@ enum ReproduceCommand: Command {
     if arguments.has("report-only") && arguments.has("overwrite") {
       throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
     }
+    if let id = arguments.string("run-job") { return try runWorker(id, plan, outName, arguments) }
     try arguments.claim(out)
     if arguments.has("overwrite") {
       for name in ["results.json", "experts"] {
@@ -83,7 +98,24 @@ enum ReproduceCommand: Command {
       project: project, model: model, baseFolder: baseFolder, plan: plan, folderName: outName,
       results: results!)
     Interruption.install()
-    try reproduction.run { Interruption.isRequested }
+    let pending = reproduction.pendingJobs()
+    let threads = Parallelism.threadCount
+    let workers = min(
+      try arguments.integer("workers", default: threads, in: 1...threads), pending.count)
+    if workers > 1 {
+      let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "tinymixer-reproduce-\(ProcessInfo.processInfo.processIdentifier)")
+      let common = [
+        "--plan", plan.name, "--out", outName, "--base", baseFolder.path, "--datasets",
+        project.datasets.path,
+      ]
+      print("\(workers) workers of \(threads / workers) thread(s) each; their logs in \(scratch.path)")
+      try Workers(
+        count: workers, threadsEach: threads / workers, commonArguments: common, scratch: scratch
+      ).run(pending, into: reproduction) { Interruption.isRequested }
+    } else {
+      try reproduction.run(pending) { Interruption.isRequested }
+    }
     if Interruption.isRequested {
       printError(
         "interrupted; the finished runs are in \(out.path): run the same command to continue")
@@ -93,6 +125,30 @@ enum ReproduceCommand: Command {
     print(
       "report written to \(out.appendingPathComponent("report.md").path) (with its figures and results.json) in \(formatDuration(Date().timeIntervalSince(started)))"
     )
+    return 0
+  }
+
+  /// A worker of `--workers`: runs the run `id` in the folder `out` (whose lock the process
+  /// that started it holds) and writes the runs it made to `--job-output`.
+  static func runWorker(
+    _ id: String, _ plan: ReproducePlan, _ outName: String, _ arguments: Arguments
+  ) throws -> Int32 {
+    let out = URL(fileURLWithPath: outName)
+    guard let output = arguments.string("job-output") else {
+      throw ToolError.usage("--run-job needs --job-output FILE")
+    }
+    guard let results = try Results.load(from: out), results.plan == plan.name else {
+      throw ToolError.usage("--run-job: \(out.path) holds no '\(plan.name)' reproduction")
+    }
+    let project = try Project(arguments)
+    let (model, baseFolder, _) = try project.loadBase(arguments)
+    let reproduction = Reproduction(
+      project: project, model: model, baseFolder: baseFolder, plan: plan,
+      folderName: outName, results: results)
+    let runs = try reproduction.runOnly(id)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    try writeAtomically(try encoder.encode(runs), to: URL(fileURLWithPath: output))
     return 0
   }
 }

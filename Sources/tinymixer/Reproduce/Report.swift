@@ -65,7 +65,7 @@ struct Report {
   var defaultRecipe: String {
     let recipe = plan.mixRecipe()
     return
-      "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha), λ \(recipe.loss.lambda)"
+      "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha) counted per \(recipe.loss.counting.rawValue), λ \(recipe.loss.lambda)"
   }
 
   /// The main table's methods by key: a row name, and the run at a seed for a task.
@@ -178,7 +178,7 @@ struct Report {
     document.line("## Main table (the paper's Table 2)")
     document.line()
     document.line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out) and the balance weight α."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out) and the balance term (its weight α, and whether it counts tokens or sequences)."
     )
     document.line()
     // The base and the experts are one run each, the same for every seed: one value.

@@ -103,6 +103,7 @@ extension ReproducePlan {
           $0.loss.kind = .aux
         }
       ),
+      ("balance counted per token", mixRecipe { $0.loss.counting = .token }),
       ("RSL sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
       ("no routing loss", mixRecipe { $0.loss.kind = .none }),
       ("soft routing", mixRecipe { $0.routing.mode = .soft }),
@@ -168,12 +169,13 @@ extension ReproducePlan {
     let sites =
       SiteChoice(targets: recipe.targets)?.rawValue ?? recipe.targets.joined(separator: "+")
     let (routing, loss) = (recipe.routing, recipe.loss)
-    let lossName =
+    let kindName =
       switch loss.kind {
       case .rsl: "rsl-\(loss.entropy.rawValue)-a\(loss.alpha)-l\(loss.lambda)"
       case .aux: "aux-a\(loss.alpha)"
       case .none: "none"
       }
+    let lossName = kindName + (loss.kind != .none && loss.counting == .sequence ? "-per-sequence" : "")
     return
       "mix/\(sites)/\(routing.input.rawValue)/\(routing.mode.rawValue)-k\(routing.k)/\(lossName)/n\(recipe.routerExamples)/seed\(seed)"
   }

@@ -20,11 +20,14 @@ final class Reproduction {
   /// The experts once read or trained, by task name.
   private var experts: [String: LoRAAdapterFile] = [:]
 
-  /// A unit of work: its id (the run it makes), its rough cost in seconds, and the work.
+  /// A unit of work: its id (the run it makes), its rough cost in seconds, whether it
+  /// trains an expert or needs every expert trained first, and the work.
   struct Job {
     var id: String
     var label: String
     var cost: Double
+    var isExpert = false
+    var needsExperts = false
     var run: () throws -> Void
   }
 
@@ -49,7 +52,7 @@ final class Reproduction {
     jobs.append(
       Job(
         id: plan.blendID(plan.blends(layers: model.configuration.layers).last!.id),
-        label: "the experts under fixed blends", cost: 40
+        label: "the experts under fixed blends", cost: 40, needsExperts: true
       ) {
         try self.measureBlends()
       })
@@ -89,15 +92,31 @@ final class Reproduction {
     return jobs
   }
 
-  /// Runs every job not done yet, with one progress line per job and the time left.
-  func run(stopRequested: () -> Bool) throws {
+  /// The jobs whose runs are not in the results yet, each once, in order.
+  func pendingJobs() -> [Job] {
     let jobs = jobs()
     var seen = Set<String>()
     let pending = jobs.filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
-    let total = pending.reduce(0) { $0 + $1.cost }
     print(
       "\(seen.count - pending.count) of \(seen.count) runs already in \(folder.path); \(pending.count) to run"
     )
+    return pending
+  }
+
+  /// Runs the job `id` alone and returns the runs it made (a worker's part of `Workers`).
+  func runOnly(_ id: String) throws -> [String: RunRecord] {
+    guard let job = jobs().first(where: { $0.id == id }) else {
+      throw ToolError.usage("--run-job: the plan '\(plan.name)' has no run '\(id)'")
+    }
+    let before = Set(results.runs.keys)
+    try job.run()
+    return results.runs.filter { !before.contains($0.key) }
+  }
+
+  /// Runs the `pending` jobs in this process, with one progress line per job and the time
+  /// left.
+  func run(_ pending: [Job], stopRequested: () -> Bool) throws {
+    let total = pending.reduce(0) { $0 + $1.cost }
     var done = 0.0
     let started = Date()
     for (index, job) in pending.enumerated() {
@@ -155,7 +174,7 @@ final class Reproduction {
   func expertJob(_ task: ToyTask) -> Job {
     Job(
       id: plan.expertID(task), label: "\(task.name) expert, seed \(plan.expertSeed)",
-      cost: Double(plan.expertSteps) * 0.08
+      cost: Double(plan.expertSteps) * 0.08, isExpert: true
     ) { _ = try self.expert(task) }
   }
 
@@ -251,7 +270,7 @@ final class Reproduction {
   func mixerJob(_ label: String, recipe: MixRecipe, seed: UInt64, topK: Bool = false) -> Job {
     Job(
       id: plan.mixerID(recipe, seed: seed), label: "mixture: \(label), seed \(seed)",
-      cost: Double(plan.routerSteps) * 0.2 + (topK ? 30 : 8)
+      cost: Double(plan.routerSteps) * 0.2 + (topK ? 30 : 8), needsExperts: true
     ) { try self.trainMixture(recipe, seed: seed, topK: topK) }
   }
 
@@ -320,6 +339,9 @@ final class Reproduction {
     }
     if loss.kind != .none && loss.alpha != standard.loss.alpha {
       parts.append("--alpha-balance \(loss.alpha)")
+    }
+    if loss.kind != .none && loss.counting != standard.loss.counting {
+      parts.append("--balance-per \(loss.counting.rawValue)")
     }
     if loss.kind == .rsl && loss.lambda != standard.loss.lambda {
       parts.append("--lambda \(loss.lambda)")

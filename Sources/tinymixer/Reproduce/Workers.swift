@@ -1,0 +1,101 @@
+import Foundation
+
+/// Runs a reproduction's jobs in worker processes, several at a time.
+///
+/// A router step is too small to keep two threads busy (one thread runs it about as fast as
+/// two), so two processes of one thread each do twice the work of one process of two. Each
+/// worker is `tinymixer reproduce --run-job ID --job-output FILE` on the same folder: it
+/// runs one job and writes the runs it made to FILE; the parent alone writes
+/// `results.json`. Runs are bitwise the same on any thread count, so the report does not
+/// depend on how many workers made it.
+struct Workers {
+  /// How many jobs run at once, and the threads each gets.
+  let count: Int
+  let threadsEach: Int
+  /// The arguments every worker gets besides its job and threads.
+  let commonArguments: [String]
+  /// Where the workers' records and logs go while they run.
+  let scratch: URL
+
+  /// A job running in a worker.
+  private struct Running {
+    var job: Reproduction.Job
+    var process: Process
+    var output: URL
+    var log: URL
+    var started: Date
+  }
+
+  /// Runs `jobs` (in order, except that a job needing the experts waits until every expert
+  /// job has finished), merging each finished job's runs into `reproduction.results` and
+  /// saving them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
+  func run(
+    _ jobs: [Reproduction.Job], into reproduction: Reproduction, stopRequested: () -> Bool
+  ) throws {
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      at: reproduction.folder, withIntermediateDirectories: true)
+    try reproduction.results.save(to: reproduction.folder)  // what the workers read
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    var waiting = jobs
+    var running: [Running] = []
+    var failure: String?
+    let started = Date()
+    var finished = 0
+    while !waiting.isEmpty || !running.isEmpty {
+      let expertsPending =
+        waiting.contains(where: \.isExpert) || running.contains(where: \.job.isExpert)
+      while running.count < count, failure == nil, !stopRequested(),
+        let next = waiting.firstIndex(where: { !$0.needsExperts || !expertsPending })
+      {
+        let job = waiting.remove(at: next)
+        running.append(try launch(job))
+        print(
+          "[started \(jobs.count - waiting.count)/\(jobs.count)] \(job.label)  (elapsed \(formatDuration(Date().timeIntervalSince(started))))"
+        )
+      }
+      if stopRequested() || failure != nil { waiting.removeAll() }
+      Thread.sleep(forTimeInterval: 0.2)
+      for worker in running where !worker.process.isRunning {
+        running.removeAll { $0.output == worker.output }
+        finished += 1
+        let seconds = formatDuration(Date().timeIntervalSince(worker.started))
+        guard worker.process.terminationStatus == 0,
+          let runs = try? JSONDecoder().decode(
+            [String: RunRecord].self, from: Data(contentsOf: worker.output))
+        else {
+          let log = (try? String(contentsOf: worker.log, encoding: .utf8)) ?? ""
+          let lastLines = log.split(separator: "\n").suffix(5).joined(separator: "\n")
+          failure = failure ?? "\(worker.job.label) failed (exit \(worker.process.terminationStatus)):\n\(lastLines)"
+          continue
+        }
+        reproduction.results.runs.merge(runs) { _, new in new }
+        try reproduction.results.save(to: reproduction.folder)
+        let mean = runs[worker.job.id].map {
+          ", mean test accuracy \(percent($0.meanAccuracy(reproduction.tasks.map(\.name))))"
+        }
+        print("[done \(finished)/\(jobs.count)] \(worker.job.label) in \(seconds)\(mean ?? "")")
+      }
+    }
+    if let failure { throw ToolError.failure(failure) }
+  }
+
+  /// Starts `job` in a worker process, its output to a log in `scratch`.
+  private func launch(_ job: Reproduction.Job) throws -> Running {
+    let name = job.id.replacingOccurrences(of: "/", with: "+")
+    let output = scratch.appendingPathComponent("\(name).json")
+    let log = scratch.appendingPathComponent("\(name).log")
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    let process = Process()
+    process.executableURL =
+      Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    process.arguments =
+      ["reproduce", "--run-job", job.id, "--job-output", output.path]
+      + ["--threads", String(threadsEach)] + commonArguments
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return Running(job: job, process: process, output: output, log: log, started: Date())
+  }
+}
