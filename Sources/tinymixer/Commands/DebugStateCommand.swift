@@ -12,9 +12,14 @@ enum DebugStateCommand: Command {
   static let summary =
     "write one batch's ids, logits, loss and gradients to a safetensors file (to compare frameworks)"
   static let synopsis =
-    "tinymixer debug-state <task> --out FILE [--examples N] [--adapter DIR | --mixer DIR] [--base DIR]"
+    "tinymixer debug-state (<task> --out FILE [--examples N] | --check FILE) [--adapter DIR | --mixer DIR] [--base DIR]"
   static let options: [Option] = [
     Option(name: "out", valueName: "FILE", help: "the safetensors file to write"),
+    Option(
+      name: "check", valueName: "FILE",
+      help:
+        "instead of writing: recompute the batch of FILE (written by another framework, or by --out) and compare every tensor in it, one OK or NOT OK line each; exit 1 if any differs"
+    ),
     Option(
       name: "examples", valueName: "N",
       help: "the first N training examples form the batch (default: 4)"),
@@ -33,21 +38,100 @@ enum DebugStateCommand: Command {
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(1, 1, "the task whose first training examples form the batch")
-    let task = try Project.task(arguments.positionals[0])
-    guard let outPath = arguments.string("out") else {
-      throw ToolError.usage("--out FILE is required")
-    }
+    let referencePath = arguments.string("check")
     if arguments.string("adapter") != nil && arguments.string("mixer") != nil {
       throw ToolError.usage("give --adapter or --mixer, not both")
     }
-    let count = try arguments.integer("examples", default: 4, in: 1...4096)
     let project = try Project(arguments)
-    let examples = Array(project.examples(task, .train).prefix(count))
-    let batch = project.tokenizer.answerBatch(examples)
+    let batch: Batch
+    let reference: SafeTensorsFile?
+    if let referencePath {
+      try arguments.expectPositionals(0, 0, "")
+      let file = try readReference(referencePath)
+      (batch, reference) = (try Batch(file, path: referencePath), file)
+    } else {
+      try arguments.expectPositionals(
+        1, 1, "the task whose first training examples form the batch")
+      guard arguments.string("out") != nil else {
+        throw ToolError.usage("--out FILE (or --check FILE) is required")
+      }
+      let task = try Project.task(arguments.positionals[0])
+      let count = try arguments.integer("examples", default: 4, in: 1...4096)
+      let examples = Array(project.examples(task, .train).prefix(count))
+      (batch, reference) = (Batch(project.tokenizer.answerBatch(examples), task: task.name), nil)
+    }
+    let state = try computeState(batch, project: project, arguments: arguments)
+    if let reference, let referencePath {
+      return compare(state.file, with: reference, path: referencePath)
+    }
+    let outPath = arguments.string("out")!
+    try state.file.write(to: URL(fileURLWithPath: outPath))
+    print(
+      String(
+        format:
+          "%@: %d examples, %d × %d tokens, loss %.6f; gradients of %@ (%d tensors) written to %@",
+        batch.task, batch.rows, batch.rows, batch.length, state.loss, state.described,
+        state.gradientCount, outPath))
+    if arguments.string("mixer") != nil {
+      print(
+        "the loss is the answers' cross-entropy alone: training adds the routing loss (RSL or balance), which this file leaves out"
+      )
+    }
+    return 0
+  }
 
+  /// One batch: ids, next-token targets and the positions the loss counts, row-major.
+  struct Batch {
+    var tokens: [Int]
+    var targets: [Int]
+    var mask: [Bool]
+    var rows: Int
+    var length: Int
+    var task: String
+
+    init(_ batch: TokenBatch, task: String) {
+      (tokens, targets, mask) = (batch.tokens, batch.targets, batch.mask)
+      (rows, length, self.task) = (batch.batch, batch.length, task)
+    }
+
+    /// The batch a reference file was made from.
+    init(_ file: SafeTensorsFile, path: String) throws {
+      guard let ids = file.tensors["input_ids"], ids.shape.count == 2,
+        let tokens = ids.int64s, let targets = file.tensors["targets"]?.int64s,
+        let mask = file.tensors["answer_mask"]?.doubles,
+        targets.count == tokens.count, mask.count == tokens.count
+      else {
+        throw ToolError.failure(
+          "\(path): a reference needs input_ids [rows, length] (I64), and targets (I64) and answer_mask of the same shape"
+        )
+      }
+      self.tokens = tokens.map { Int($0) }
+      self.targets = targets.map { Int($0) }
+      self.mask = mask.map { $0 != 0 }
+      (rows, length) = (ids.shape[0], ids.shape[1])
+      task = file.metadata["task"] ?? "the reference's batch"
+    }
+  }
+
+  /// The file's tensors (ids, logits, loss and a gradient per trainable tensor) and a few
+  /// facts for the summary line.
+  struct State {
+    var file: SafeTensorsFile
+    var loss: Double
+    var described: String
+    var gradientCount: Int
+  }
+
+  /// The logits, loss and gradients of `batch` through the base (and its adapter or mixer).
+  static func computeState(_ batch: Batch, project: Project, arguments: Arguments) throws
+    -> State
+  {
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
     let (model, baseFolder, _) = try project.loadBase(arguments, mixer: mixerFolder)
+    if let id = batch.tokens.first(where: { $0 < 0 || $0 >= model.configuration.vocabularySize }) {
+      throw ToolError.failure(
+        "token id \(id) is outside the base's vocabulary of \(model.configuration.vocabularySize)")
+    }
     var described = "every weight of the base"
     var mixture: Mixture? = nil
     do {
@@ -68,20 +152,19 @@ enum DebugStateCommand: Command {
     var logits: Tensor? = nil
     let loss = tape.record { () -> Tensor in
       mixture?.context.reset()
-      let output = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
-      logits = output
+      logits = model.logits(batch.tokens, batch: batch.rows, length: batch.length)
       return model.loss(
-        tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
+        tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.rows,
         length: batch.length)
     }
     let gradients = tape.gradients(of: loss)
 
     var file = SafeTensorsFile(metadata: [
-      "format": "pt", "task": task.name, "base_model": baseFolder.path,
+      "format": "pt", "task": batch.task, "base_model": baseFolder.path,
       "loss": "mean cross-entropy over answer_mask positions, predicting targets"
         + (mixture == nil ? "" : " (without the routing loss that training adds)"),
     ])
-    let shape = [batch.batch, batch.length]
+    let shape = [batch.rows, batch.length]
     file.tensors["input_ids"] = SafeTensor(shape: shape, int64s: batch.tokens.map(Int64.init))
     file.tensors["targets"] = SafeTensor(shape: shape, int64s: batch.targets.map(Int64.init))
     file.tensors["answer_mask"] = SafeTensor(shape: shape, floats: batch.mask.map { $0 ? 1 : 0 })
@@ -91,18 +174,55 @@ enum DebugStateCommand: Command {
       let gradient = gradients[tensor] ?? Tensor.zeros(tensor.shape, dtype: tensor.dtype)
       file.tensors["grad.\(name)"] = SafeTensor(gradient)
     }
-    try file.write(to: URL(fileURLWithPath: outPath))
-    print(
-      String(
-        format:
-          "%@: %d examples, %d × %d tokens, loss %.6f; gradients of %@ (%d tensors) written to %@",
-        task.name, batch.batch, batch.batch, batch.length, loss.item, described, parameters.count,
-        outPath))
-    if mixture != nil {
-      print(
-        "the loss is the answers' cross-entropy alone: training adds the routing loss (RSL or balance), which this file leaves out"
-      )
+    return State(
+      file: file, loss: loss.item, described: described, gradientCount: parameters.count)
+  }
+
+  /// The reference file at `path`, or a one-line error.
+  static func readReference(_ path: String) throws -> SafeTensorsFile {
+    do { return try SafeTensorsFile.read(from: URL(fileURLWithPath: path)) } catch {
+      throw ToolError.failure("\(path): \(error)")
     }
-    return 0
+  }
+
+  /// How far a recomputed tensor may be from the reference: `1e-4 · max |reference| + 1e-8`.
+  /// tinymixer computes in Float32; against a Float64 reference it is about 100 times closer.
+  static func tolerance(_ reference: [Double]) -> Double {
+    1e-4 * (reference.map(abs).max() ?? 0) + 1e-8
+  }
+
+  /// One line per tensor of `reference` (OK or NOT OK, with the largest difference and the
+  /// tolerance); 0 if every tensor is within its tolerance, else 1.
+  static func compare(_ ours: SafeTensorsFile, with reference: SafeTensorsFile, path: String)
+    -> Int32
+  {
+    var failures = 0
+    let inputs: Set = ["input_ids", "targets", "answer_mask"]
+    for name in reference.tensors.keys.sorted() where !inputs.contains(name) {
+      let expected = reference.tensors[name]!
+      guard let mine = ours.tensors[name], mine.shape == expected.shape,
+        let a = mine.doubles, let b = expected.doubles
+      else {
+        failures += 1
+        print(
+          "NOT OK  \(name): \(ours.tensors[name] == nil ? "not computed here" : "shape or type differs")"
+        )
+        continue
+      }
+      let difference = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+      let allowed = tolerance(b)
+      let ok = difference <= allowed
+      if !ok { failures += 1 }
+      print(
+        String(
+          format: "%@  %@: max |difference| %.2e (tolerance %.2e)", ok ? "OK    " : "NOT OK",
+          name, difference, allowed))
+    }
+    let checked = reference.tensors.keys.filter { !inputs.contains($0) }.count
+    print(
+      failures == 0
+        ? "all \(checked) tensors of \(path) agree"
+        : "\(failures) of \(checked) tensors of \(path) differ")
+    return failures == 0 ? 0 : 1
   }
 }
