@@ -3,7 +3,8 @@ import NN
 import ToyTasks
 
 /// A frozen base model whose chosen projections are routed sites over a bank of LoRA
-/// experts (PAPER.md §1-3): one router per site, every site sharing one `RoutingContext`.
+/// experts (Tutorials/the-paper.md §1-3): one router per site, every site sharing one
+/// `RoutingContext`.
 public final class Mixture {
   /// The model, with a `RoutedSite` as the adapter of every site.
   public let model: LlamaForCausalLM

@@ -1,7 +1,7 @@
 import Autodiff
 import NN
 
-/// A frozen Linear's mixture of LoRA experts (PAPER.md §2):
+/// A frozen Linear's mixture of LoRA experts (Tutorials/the-paper.md §2):
 ///
 ///     y = W x + Σ_e w_e(x) · s_e · B_e (A_e x)
 ///

@@ -1,7 +1,8 @@
 import Autodiff
 import NN
 
-/// How a router's probabilities become the weights that mix the experts (PAPER.md §3).
+/// How a router's probabilities become the weights that mix the experts
+/// (Tutorials/the-paper.md §3).
 public enum RoutingMode: String, CaseIterable, Sendable {
   /// w = p: every expert, weighted by the softmax; gradients reach every logit.
   case soft
@@ -22,7 +23,7 @@ public enum RouterInput: String, CaseIterable, Sendable {
   /// The mean of the site's router logits over the positions up to and including the
   /// token's, `z'_t = (1/(t+1)) Σ_{s≤t} R x_s`; for a linear router that is routing the
   /// prefix mean of the site's inputs. The routing of a sequence settles as it is read.
-  /// No new parameters; our departure from the paper (PAPER.md §3).
+  /// No new parameters; our departure from the paper (Tutorials/the-paper.md §3).
   case prefixMean = "prefix-mean"
   /// The same mean over the positions 1...t only, leaving out position 0 (`<bos>`, the same
   /// in every sequence), which is routed by its own logits.
@@ -97,10 +98,11 @@ public final class Router: Module {
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
   /// Routes the rows of `x` (`[tokens, inputs]`, sequences of `length` tokens one after
-  /// another; nil: one sequence) over the experts marked `available` (PAPER.md §3): logits
-  /// from `settings.input`, `p = softmax(z / τ)` with absent experts left out of the
-  /// softmax, `h` the top-k of p renormalised (ties to the lower index), and the weights by
-  /// `mode`. When `training` is false the routing is top-k with the inference k.
+  /// another; nil: one sequence) over the experts marked `available`
+  /// (Tutorials/the-paper.md §3): logits from `settings.input`, `p = softmax(z / τ)` with
+  /// absent experts left out of the softmax, `h` the top-k of p renormalised (ties to the
+  /// lower index), and the weights by `mode`. When `training` is false the routing is top-k
+  /// with the inference k.
   public func route(
     _ x: Tensor, length: Int? = nil, available: [Bool], settings: RoutingSettings,
     training: Bool
