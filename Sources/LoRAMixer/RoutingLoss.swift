@@ -2,7 +2,7 @@ import Autodiff
 
 /// Which routing loss is added to the task loss.
 public enum RoutingLossKind: String, CaseIterable, Sendable {
-  /// The Routing Specialization Loss: balance and per-token entropy (PAPER.md §4).
+  /// The Routing Specialization Loss: balance and per-token entropy (Tutorials/the-paper.md §4).
   case rsl
   /// The plain load-balancing loss alone, the baseline.
   case aux
@@ -10,7 +10,8 @@ public enum RoutingLossKind: String, CaseIterable, Sendable {
   case none
 }
 
-/// The sign of RSL's entropy term, on which the paper contradicts itself (PAPER.md §4).
+/// The sign of RSL's entropy term, on which the paper contradicts itself
+/// (Tutorials/the-paper.md §4).
 public enum EntropySign: String, CaseIterable, Sendable {
   /// The equation as printed: `- λ · H`, a bonus that spreads each token's routing.
   case spread
@@ -115,7 +116,7 @@ public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
   return -(rows(routing.probabilities, tokens) * logProbabilities).sum(axes: [-1]).mean()
 }
 
-/// The routing loss of one batch (PAPER.md §4): each site's
+/// The routing loss of one batch (Tutorials/the-paper.md §4): each site's
 /// `α · balance - sign · λ · mean H` (`aux`: `α · balance`), averaged over the sites.
 /// `tokens` are the rows that count (the non-pad tokens), nil for all; the rows are
 /// sequences of `length` one after another (nil: one sequence).
@@ -150,7 +151,7 @@ public func routingLoss(
 }
 
 /// `β · Σ ||θ - θ(0)||²` over the preserved experts' parameters: keeps experts that train
-/// with the router near where stage 1 left them (PAPER.md §4).
+/// with the router near where stage 1 left them (Tutorials/the-paper.md §4).
 public struct Preservation {
   /// The parameters held near their start, with their starting values.
   public let anchors: [(parameter: Tensor, start: Tensor)]

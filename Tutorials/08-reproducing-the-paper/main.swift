@@ -42,7 +42,7 @@ func meanAndDeviation(_ values: [Double]) -> (Double, Double) {
   return (mean, variance.squareRoot())
 }
 let mixer = { (seed: Int) in
-  "mix/all/content-mean/hardsoft-k2/rsl-spread-a0.1-l0.01/n2000/seed\(seed)"
+  "mix/all/content-mean/hardsoft-k2/rsl-spread-a0.1-l0.01-per-sequence/n2000/seed\(seed)"
 }
 let cell = (0...2).map { results.runs[mixer($0)]!.accuracy["toy-gsm8k"]! }
 for (seed, value) in cell.enumerated() {

@@ -53,7 +53,7 @@ enum DebugStateCommand: Command {
       try arguments.expectPositionals(
         1, 1, "the task whose first training examples form the batch")
       guard arguments.string("out") != nil else {
-        throw ToolError.usage("--out FILE (or --check FILE) is required")
+        throw ToolError.usage("--out FILE is required (or --check FILE to compare)")
       }
       let task = try Project.task(arguments.positionals[0])
       let count = try arguments.integer("examples", default: 4, in: 1...4096)

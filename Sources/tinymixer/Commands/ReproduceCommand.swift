@@ -4,8 +4,8 @@ import LoRAMixer
 import SafeTensors
 import ToyTasks
 
-/// `tinymixer reproduce`: every experiment of PAPER.md §7 on the toy tasks, into a report
-/// folder (report.md, SVG figures, results.json), resumable.
+/// `tinymixer reproduce`: every experiment of Tutorials/the-paper.md §7 on the toy tasks,
+/// into a report folder (report.md, SVG figures, results.json), resumable.
 enum ReproduceCommand: Command {
   static let name = "reproduce"
   static let summary =
@@ -109,7 +109,8 @@ enum ReproduceCommand: Command {
         "--plan", plan.name, "--out", outName, "--base", baseFolder.path, "--datasets",
         project.datasets.path,
       ]
-      print("\(workers) workers of \(threads / workers) thread(s) each; their logs in \(scratch.path)")
+      print(
+        "\(workers) workers of \(threads / workers) thread(s) each; their logs in \(scratch.path)")
       try Workers(
         count: workers, threadsEach: threads / workers, commonArguments: common, scratch: scratch
       ).run(pending, into: reproduction) { Interruption.isRequested }

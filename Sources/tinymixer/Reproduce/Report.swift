@@ -169,7 +169,7 @@ struct Report {
     document.line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
     document.line()
     document.line(
-      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs took \(formatDuration(allSeconds)) in all. Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs' own times add up to \(formatDuration(allSeconds)) (`reproduce` runs as many at once as it has threads, one thread each, so the wall time is shorter). Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     document.line()
   }
@@ -477,6 +477,7 @@ struct Report {
     found.append(
       "Specialisation: with the default router each task's own expert gets \(percent(diagonal(defaultRun))) of its tokens' first choices and a mean weight of \(Self.number(ownWeight(defaultRun)))%; with the paper's per-token router, \(percent(diagonal(paperRun))) and \(Self.number(ownWeight(paperRun)))%; without a routing loss (default router) \(percent(diagonal(try ablation("no routing loss"))))."
     )
+    found.append(try countingFinding(standard))
     let sharpen = try ablation("RSL sharpen").meanAccuracy(tasks)
     found.append(
       "Entropy sign: with the default router, RSL as printed (`spread`) scores \(Self.number(defaultRun.meanAccuracy(tasks)))% and as described (`sharpen`) \(Self.number(sharpen))% (seed \(first))."
@@ -511,16 +512,33 @@ struct Report {
       "Why the paper's per-token router falls short here (\(Self.number(paper.average))%, \(gap) below the experts): the experts tolerate little blending. With the routers bypassed, the own expert alone scores \(blend("own-1"))%, own 0.9 with the rest mixed in \(blend("own-0.9"))%, own 0.75 \(blend("own-0.75"))%, own 0.5 \(blend("own-0.5"))%, uniform weights \(blend("uniform"))%; blending only layer 0 costs more (\(Self.number(layerZero))%) than blending only the last layer (\(Self.number(lastLayer))%). So a mixture needs about 0.9 of the weight on the right expert at every site, the first layer above all. A per-token router cannot get there: at layer 0 its q, k and v sites see only the token's own embedding, and `<bos>`, `<sep>`, the answer words and many prompt words occur in several tasks, so it gives the own expert a mean weight of \(weight)% (seed \(first)). Routing each token by the mean of its site's router logits over the sequence so far lets a whole prompt vote, causally, and the own expert's weight rises towards where the experts work."
   }
 
-  /// What `<bos>` costs any causal router, from the blending table.
+  /// The balance term counted per sequence (the default) against per token, over the seeds.
+  func countingFinding(_ standard: Scores) throws -> String {
+    let perToken = try seeds.map {
+      try run(plan.mixerID(plan.tokenCounting.1, seed: $0)).meanAccuracy(tasks)
+    }
+    func list(_ values: [Double]) -> String {
+      values.map { Self.number($0) }.joined(separator: ", ")
+    }
+    return
+      "Balance counting: counted per sequence (the default) the mixture scores \(Self.cell(standard.mean))% (\(seedList): \(list(standard.mean))); counted per token, as the paper's formula does, \(Self.cell(perToken))% (\(list(perToken))). Counting tokens makes the experts of the tasks with short prompts (toy-cola's average 5 words, toy-humaneval's 20) look underused by a router that sends each task to its own expert, so the term draws other tasks' tokens to them."
+  }
+
+  /// Where the default still falls short, task by task, and what `<bos>` costs any causal
+  /// router (from the blending table).
   func beginningFinding(_ standard: Scores, expert: Scores) throws -> String {
+    let gaps = tasks.indices.map { index in
+      (task: tasks[index], gap: Report.meanAndDeviation(standard.perTask[index]).mean
+        - Report.meanAndDeviation(expert.perTask[index]).mean)
+    }.sorted { $0.gap < $1.gap }
+    let worstGaps = gaps.prefix(2).map { "\($0.task) \(points($0.gap)) \(side($0.gap))" }
+    let rest = gaps.dropFirst(2).map(\.gap).min() ?? 0
     let bos = try run(plan.blendID("uniform-bos"))
     let scores: [(task: String, accuracy: Double)] = tasks.map { ($0, bos.accuracy[$0] ?? 0) }
     let worst = scores.min { $0.accuracy < $1.accuracy }!
-    let difference = standard.average - expert.average
-    let mean = Self.number(bos.meanAccuracy(tasks))
     let none = try run(plan.blendID("none-bos"))
     return
-      "What is left: `<bos>` opens every sequence of every task, so no causal router can tell the tasks apart there, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(mean)% (\(worst.task) \(Self.number(worst.accuracy))%): the experts lean on their own version of that first position, and leaving it with no expert at all is no better (\(Self.number(none.meanAccuracy(tasks)))%, \(worst.task) \(Self.number(none.accuracy[worst.task] ?? .nan))%). tinymixer's default routes `<bos>` by its own logits, one learned blend for all tasks, and ends \(points(difference)) \(side(difference)) the experts. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
+      "What is left: the default's shortfall is uneven, \(worstGaps.joined(separator: " and ")) their experts, every other task within \(points(rest)); toy-cola and toy-sst2 are the two tasks whose prompts are plain English sentences, and a seed's routers sometimes send one task's tokens to the other's expert (the activation table). `<bos>` adds a floor no causal router can lift: it opens every sequence of every task, and every later token attends to its keys and values. Blending the experts at `<bos>` alone, the own expert everywhere else, scores \(Self.number(bos.meanAccuracy(tasks)))% (\(worst.task) \(Self.number(worst.accuracy))%), and leaving it with no expert is no better (\(Self.number(none.meanAccuracy(tasks)))%, \(worst.task) \(Self.number(none.accuracy[worst.task] ?? .nan))%): the experts lean on their own version of that first position. The default routes `<bos>` by its own logits, one learned blend for all tasks. Experts trained to leave `<bos>` untouched, or attention that reads `<bos>` through the reader's own routing, would remove that floor; neither is the paper's method, and neither is built here."
   }
 
   /// `4.0 points` for a difference of shares, whichever its sign.

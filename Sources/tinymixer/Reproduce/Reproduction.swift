@@ -3,9 +3,9 @@ import LoRAMixer
 import NN
 import ToyTasks
 
-/// Runs the experiments of PAPER.md §7 one by one on one base model, keeping every result
-/// in `results.json` and every expert as a PEFT adapter in the report folder, so that a
-/// rerun skips what is done.
+/// Runs the experiments of Tutorials/the-paper.md §7 on one base model, keeping every
+/// result in `results.json` and every expert as a PEFT adapter in the report folder, so
+/// that a rerun skips what is done.
 final class Reproduction {
   let project: Project
   let model: LlamaForCausalLM
@@ -75,6 +75,9 @@ final class Reproduction {
     }
     for (name, recipe) in plan.ablations() {
       jobs.append(mixerJob(name, recipe: recipe, seed: first))
+    }
+    for seed in plan.seeds.dropFirst() {
+      jobs.append(mixerJob(plan.tokenCounting.0, recipe: plan.tokenCounting.1, seed: seed))
     }
     for count in plan.routerExampleCounts {
       jobs.append(

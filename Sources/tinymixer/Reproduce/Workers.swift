@@ -64,9 +64,12 @@ struct Workers {
           let runs = try? JSONDecoder().decode(
             [String: RunRecord].self, from: Data(contentsOf: worker.output))
         else {
+          if stopRequested() { continue }  // Ctrl-C reached the worker too: rerun it next time
           let log = (try? String(contentsOf: worker.log, encoding: .utf8)) ?? ""
           let lastLines = log.split(separator: "\n").suffix(5).joined(separator: "\n")
-          failure = failure ?? "\(worker.job.label) failed (exit \(worker.process.terminationStatus)):\n\(lastLines)"
+          failure =
+            failure
+            ?? "\(worker.job.label) failed (exit \(worker.process.terminationStatus)):\n\(lastLines)"
           continue
         }
         reproduction.results.runs.merge(runs) { _, new in new }
