@@ -528,8 +528,11 @@ struct Report {
   /// router (from the blending table).
   func beginningFinding(_ standard: Scores, expert: Scores) throws -> String {
     let gaps = tasks.indices.map { index in
-      (task: tasks[index], gap: Report.meanAndDeviation(standard.perTask[index]).mean
-        - Report.meanAndDeviation(expert.perTask[index]).mean)
+      (
+        task: tasks[index],
+        gap: Report.meanAndDeviation(standard.perTask[index]).mean
+          - Report.meanAndDeviation(expert.perTask[index]).mean
+      )
     }.sorted { $0.gap < $1.gap }
     let worstGaps = gaps.prefix(2).map { "\($0.task) \(points($0.gap)) \(side($0.gap))" }
     let rest = gaps.dropFirst(2).map(\.gap).min() ?? 0
