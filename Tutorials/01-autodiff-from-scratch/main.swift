@@ -19,6 +19,15 @@ func f(_ x: Double) -> Double { x * x + 3 * x }
 let h = 1e-6
 show("f'(2) by the rule 2x + 3", 2 * 2 + 3)
 show("f'(2) by (f(x+h) − f(x−h)) / 2h", (f(2 + h) - f(2 - h)) / (2 * h))
+// x² + 3x has no third derivative, so its central difference has no truncation error. tanh
+// has one: its error shrinks like h² until rounding, which grows like ε/h, takes over.
+print("  the error of (tanh(x+h) − tanh(x−h)) / 2h at x = 0.5, against 1 − tanh²(0.5):")
+let exactSlope = 1 - tanh(0.5) * tanh(0.5)
+for power in 1...10 {
+  let step = Foundation.pow(10, -Double(power))
+  let estimate = (tanh(0.5 + step) - tanh(0.5 - step)) / (2 * step)
+  print(String(format: "    h = 1e-%02d: %.1e", power, abs(estimate - exactSlope)))
+}
 
 // Step 2. The chain rule, run backward by hand: y = tanh(w·x + b).
 print("\nStep 2: y = tanh(w·x + b) with w = 0.5, x = 2, b = -0.25, backward by hand")
