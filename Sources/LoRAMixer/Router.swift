@@ -9,8 +9,10 @@ public enum RoutingMode: String, CaseIterable, Sendable {
   /// w = h, the top-k renormalised: only the selected experts are computed, and only
   /// their logits learn.
   case topk
-  /// Forward like `topk`, backward like `soft` (straight-through): sparse and hard going
-  /// forward, dense coming back, so every logit learns.
+  /// Weights like `topk`, gradient like `soft` (straight-through): the experts are mixed by
+  /// the hard top-k weights, and every logit learns. Training still computes every
+  /// expert's output, because each logit's gradient, ⟨g, s_e B_e A_e x⟩, needs it; only
+  /// inference computes the selected experts alone.
   case hardsoft
 }
 
