@@ -11,8 +11,8 @@ public enum RoutingMode: String, CaseIterable, Sendable {
   case topk
   /// Weights like `topk`, gradient like `soft` (straight-through): the experts are mixed by
   /// the hard top-k weights, and every logit learns. Training still computes every
-  /// expert's output, because each logit's gradient, ⟨g, s_e B_e A_e x⟩, needs it; only
-  /// inference computes the selected experts alone.
+  /// expert's output: dL/dw_e = ⟨g, s_e B_e A_e x⟩ needs it, and through the softmax every
+  /// logit's gradient needs every w_e's. Only inference computes the selected experts alone.
   case hardsoft
 }
 
