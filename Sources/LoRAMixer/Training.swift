@@ -5,8 +5,13 @@ import ToyTasks
 
 /// The settings of one training run.
 public struct TrainingSettings: Equatable, Hashable, Sendable {
-  /// Optimizer steps.
-  public var steps: Int
+  /// Optimizer steps. Changing them moves a warmup left at its default (a twentieth of the
+  /// steps) along with them, so `--steps 2000` warms up for 100 steps, not the default's 50.
+  public var steps: Int {
+    didSet {
+      if warmupSteps == Self.defaultWarmup(oldValue) { warmupSteps = Self.defaultWarmup(steps) }
+    }
+  }
   /// Examples per step.
   public var batchSize: Int
   /// The peak learning rate, reached after the warmup.
@@ -31,12 +36,15 @@ public struct TrainingSettings: Equatable, Hashable, Sendable {
     self.steps = steps
     self.batchSize = batchSize
     self.learningRate = learningRate
-    self.warmupSteps = warmupSteps ?? max(1, steps / 20)
+    self.warmupSteps = warmupSteps ?? Self.defaultWarmup(steps)
     self.finalLearningRateFraction = finalLearningRateFraction
     self.weightDecay = weightDecay
     self.clipNorm = clipNorm
     self.seed = seed
   }
+
+  /// A twentieth of `steps`, at least one.
+  static func defaultWarmup(_ steps: Int) -> Int { max(1, steps / 20) }
 
   /// The learning rate at `step`.
   public func learningRate(at step: Int) -> Double {

@@ -210,3 +210,15 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   #expect(weights(resumed) == weights(straight))
   #expect(weights(interrupted) != weights(straight), "the run really stopped early")
 }
+
+@Test func changingTheStepsMovesADefaultWarmupButNotAChosenOne() {
+  var settings = TrainingSettings(steps: 1000, learningRate: 1e-3)
+  #expect(settings.warmupSteps == 50)
+  settings.steps = 2000
+  #expect(settings.warmupSteps == 100)
+  settings.steps = 10
+  #expect(settings.warmupSteps == 1)
+  var chosen = TrainingSettings(steps: 1000, learningRate: 1e-3, warmupSteps: 7)
+  chosen.steps = 2000
+  #expect(chosen.warmupSteps == 7)
+}
