@@ -71,37 +71,43 @@ public struct RoutingLossValue {
 /// The balance term of one site: `E · Σ_i p̄_i f_i`, over the rows `tokens` of the routing
 /// (nil: every row). p̄ is the mean dense probability (differentiable); f_i, the share of
 /// top-k slots expert i took, is a constant. E counts the experts present at the site.
-/// Counting by `.sequence` (the rows are sequences of `length` one after another) takes
-/// both means with each token weighing 1 / (its sequence's counted tokens).
+/// `weights` (from `balanceWeights`, one per counted row, summing to 1) make both means
+/// weighted ones; nil counts every row alike.
 public func balanceTerm(
-  _ routing: SiteRouting, tokens: [Int]?, experts: Int, counting: BalanceCounting = .token,
-  length: Int? = nil
+  _ routing: SiteRouting, tokens: [Int]?, experts: Int, weights: [Double]? = nil
 ) -> Tensor {
   let probabilities = rows(routing.probabilities, tokens)
   let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
-  let weights = tokenWeights(counted, counting: counting, length: length)
+  let rowWeights = weights ?? Array(repeating: 1 / Double(counted.count), count: counted.count)
   var share = [Double](repeating: 0, count: routing.probabilities.shape[1])
-  for (token, weight) in zip(counted, weights) {
+  for (token, weight) in zip(counted, rowWeights) {
     for slot in 0..<routing.k {
       share[routing.selected[token * routing.k + slot]] += weight / Double(routing.k)
     }
   }
   let f = Tensor(shape: [share.count], scalars: share, dtype: probabilities.dtype)
-  let meanProbability: Tensor
-  switch counting {
-  case .token: meanProbability = probabilities.mean(axes: [0])
-  case .sequence:
-    let w = Tensor(shape: [1, weights.count], scalars: weights, dtype: probabilities.dtype)
-    meanProbability = matmul(w, probabilities).reshaped([share.count])
-  }
+  let meanProbability =
+    if let weights {
+      matmul(
+        Tensor(shape: [1, weights.count], scalars: weights, dtype: probabilities.dtype),
+        probabilities
+      ).reshaped([share.count])
+    } else {
+      probabilities.mean(axes: [0])
+    }
   return (meanProbability * f).sum() * Double(experts)
 }
 
-/// The weight of each of the `counted` rows in the balance term's means; they sum to 1.
-private func tokenWeights(_ counted: [Int], counting: BalanceCounting, length: Int?) -> [Double] {
-  guard counting == .sequence, let length else {
-    return Array(repeating: 1 / Double(counted.count), count: counted.count)
-  }
+/// The balance term's weight for each of the rows `tokens` (nil: every row of `rowCount`)
+/// when it counts by `counting`: nil for `.token` (every row alike), else 1 / (the rows of
+/// its sequence) / (the sequences), the rows being sequences of `length` one after another
+/// (nil: one sequence). The same for every site of a batch, so computed once per batch.
+public func balanceWeights(
+  tokens: [Int]?, rowCount: Int, counting: BalanceCounting, length: Int?
+) -> [Double]? {
+  guard counting == .sequence else { return nil }
+  let counted = tokens ?? Array(0..<rowCount)
+  let length = length ?? rowCount
   var perSequence: [Int: Int] = [:]
   for row in counted { perSequence[row / length, default: 0] += 1 }
   let sequences = Double(perSequence.count)
@@ -130,9 +136,11 @@ public func routingLoss(
   var total = Tensor(0, dtype: dtype)
   var balance = 0.0
   var entropy = 0.0
+  let weights = balanceWeights(
+    tokens: tokens, rowCount: routings[0].routing.probabilities.shape[0],
+    counting: settings.counting, length: length)
   for (routing, experts) in routings {
-    let siteBalance = balanceTerm(
-      routing, tokens: tokens, experts: experts, counting: settings.counting, length: length)
+    let siteBalance = balanceTerm(routing, tokens: tokens, experts: experts, weights: weights)
     let siteEntropy = meanEntropy(routing, tokens: tokens)
     balance += siteBalance.item
     entropy += siteEntropy.item

@@ -16,6 +16,12 @@ public struct TokenBatch: Equatable, Sendable {
   /// Positions per row.
   public var length: Int
 
+  /// A batch from its parts (`tokens`, `targets` and `mask` row-major, `batch × length`).
+  public init(tokens: [Int], targets: [Int], mask: [Bool], batch: Int, length: Int) {
+    (self.tokens, self.targets, self.mask) = (tokens, targets, mask)
+    (self.batch, self.length) = (batch, length)
+  }
+
   /// Tokens the loss counts.
   public var scoredTokens: Int { mask.filter { $0 }.count }
 }

@@ -173,9 +173,10 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     Tensor(shape: [8, 2], scalars: x), length: 4, available: [true, true],
     settings: RoutingSettings(k: 1), training: true)
   let real = [0, 1, 2, 4]
-  let perToken = balanceTerm(routing, tokens: real, experts: 2, counting: .token, length: 4)
-  let perSequence = balanceTerm(
-    routing, tokens: real, experts: 2, counting: .sequence, length: 4)
+  #expect(balanceWeights(tokens: real, rowCount: 8, counting: .token, length: 4) == nil)
+  let weights = balanceWeights(tokens: real, rowCount: 8, counting: .sequence, length: 4)
+  let perToken = balanceTerm(routing, tokens: real, experts: 2)
+  let perSequence = balanceTerm(routing, tokens: real, experts: 2, weights: weights)
   let expected: Double = 2 * (0.75 * 0.75 + 0.25 * 0.25)  // E · Σ p̄ f with p̄ = f = (3/4, 1/4)
   #expect(abs(perToken.item - expected) < 1e-9)
   #expect(abs(perSequence.item - 1) < 1e-9)

@@ -43,12 +43,17 @@ enum DebugStateCommand: Command {
       throw ToolError.usage("give --adapter or --mixer, not both")
     }
     let project = try Project(arguments)
-    let batch: Batch
+    let batch: TokenBatch
+    let taskName: String
     let reference: SafeTensorsFile?
     if let referencePath {
       try arguments.expectPositionals(0, 0, "")
-      let file = try readReference(referencePath)
-      (batch, reference) = (try Batch(file, path: referencePath), file)
+      let file: SafeTensorsFile
+      do { file = try SafeTensorsFile.read(from: URL(fileURLWithPath: referencePath)) } catch {
+        throw ToolError.failure("\(error)")
+      }
+      batch = try Self.batch(from: file, path: referencePath)
+      (taskName, reference) = (file.metadata["task"] ?? "the reference's batch", file)
     } else {
       try arguments.expectPositionals(
         1, 1, "the task whose first training examples form the batch")
@@ -58,9 +63,10 @@ enum DebugStateCommand: Command {
       let task = try Project.task(arguments.positionals[0])
       let count = try arguments.integer("examples", default: 4, in: 1...4096)
       let examples = Array(project.examples(task, .train).prefix(count))
-      (batch, reference) = (Batch(project.tokenizer.answerBatch(examples), task: task.name), nil)
+      batch = project.tokenizer.answerBatch(examples)
+      (taskName, reference) = (task.name, nil)
     }
-    let state = try computeState(batch, project: project, arguments: arguments)
+    let state = try computeState(batch, task: taskName, project: project, arguments: arguments)
     if let reference, let referencePath {
       return compare(state.file, with: reference, path: referencePath)
     }
@@ -70,7 +76,7 @@ enum DebugStateCommand: Command {
       String(
         format:
           "%@: %d examples, %d × %d tokens, loss %.6f; gradients of %@ (%d tensors) written to %@",
-        batch.task, batch.rows, batch.rows, batch.length, state.loss, state.described,
+        taskName, batch.batch, batch.batch, batch.length, state.loss, state.described,
         state.gradientCount, outPath))
     if arguments.string("mixer") != nil {
       print(
@@ -80,37 +86,20 @@ enum DebugStateCommand: Command {
     return 0
   }
 
-  /// One batch: ids, next-token targets and the positions the loss counts, row-major.
-  struct Batch {
-    var tokens: [Int]
-    var targets: [Int]
-    var mask: [Bool]
-    var rows: Int
-    var length: Int
-    var task: String
-
-    init(_ batch: TokenBatch, task: String) {
-      (tokens, targets, mask) = (batch.tokens, batch.targets, batch.mask)
-      (rows, length, self.task) = (batch.batch, batch.length, task)
+  /// The batch a reference file was made from: its ids, targets and answer mask.
+  static func batch(from file: SafeTensorsFile, path: String) throws -> TokenBatch {
+    guard let ids = file.tensors["input_ids"], ids.shape.count == 2,
+      let tokens = ids.int64s, let targets = file.tensors["targets"]?.int64s,
+      let mask = file.tensors["answer_mask"]?.doubles,
+      targets.count == tokens.count, mask.count == tokens.count
+    else {
+      throw ToolError.failure(
+        "\(path): a reference needs input_ids [rows, length] (I64), and targets (I64) and answer_mask of the same shape"
+      )
     }
-
-    /// The batch a reference file was made from.
-    init(_ file: SafeTensorsFile, path: String) throws {
-      guard let ids = file.tensors["input_ids"], ids.shape.count == 2,
-        let tokens = ids.int64s, let targets = file.tensors["targets"]?.int64s,
-        let mask = file.tensors["answer_mask"]?.doubles,
-        targets.count == tokens.count, mask.count == tokens.count
-      else {
-        throw ToolError.failure(
-          "\(path): a reference needs input_ids [rows, length] (I64), and targets (I64) and answer_mask of the same shape"
-        )
-      }
-      self.tokens = tokens.map { Int($0) }
-      self.targets = targets.map { Int($0) }
-      self.mask = mask.map { $0 != 0 }
-      (rows, length) = (ids.shape[0], ids.shape[1])
-      task = file.metadata["task"] ?? "the reference's batch"
-    }
+    return TokenBatch(
+      tokens: tokens.map { Int($0) }, targets: targets.map { Int($0) }, mask: mask.map { $0 != 0 },
+      batch: ids.shape[0], length: ids.shape[1])
   }
 
   /// The file's tensors (ids, logits, loss and a gradient per trainable tensor) and a few
@@ -123,9 +112,9 @@ enum DebugStateCommand: Command {
   }
 
   /// The logits, loss and gradients of `batch` through the base (and its adapter or mixer).
-  static func computeState(_ batch: Batch, project: Project, arguments: Arguments) throws
-    -> State
-  {
+  static func computeState(
+    _ batch: TokenBatch, task: String, project: Project, arguments: Arguments
+  ) throws -> State {
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
     let (model, baseFolder, _) = try project.loadBase(arguments, mixer: mixerFolder)
     if let id = batch.tokens.first(where: { $0 < 0 || $0 >= model.configuration.vocabularySize }) {
@@ -152,19 +141,19 @@ enum DebugStateCommand: Command {
     var logits: Tensor? = nil
     let loss = tape.record { () -> Tensor in
       mixture?.context.reset()
-      logits = model.logits(batch.tokens, batch: batch.rows, length: batch.length)
+      logits = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
       return model.loss(
-        tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.rows,
+        tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
         length: batch.length)
     }
     let gradients = tape.gradients(of: loss)
 
     var file = SafeTensorsFile(metadata: [
-      "format": "pt", "task": batch.task, "base_model": baseFolder.path,
+      "format": "pt", "task": task, "base_model": baseFolder.path,
       "loss": "mean cross-entropy over answer_mask positions, predicting targets"
         + (mixture == nil ? "" : " (without the routing loss that training adds)"),
     ])
-    let shape = [batch.rows, batch.length]
+    let shape = [batch.batch, batch.length]
     file.tensors["input_ids"] = SafeTensor(shape: shape, int64s: batch.tokens.map(Int64.init))
     file.tensors["targets"] = SafeTensor(shape: shape, int64s: batch.targets.map(Int64.init))
     file.tensors["answer_mask"] = SafeTensor(shape: shape, floats: batch.mask.map { $0 ? 1 : 0 })
@@ -178,15 +167,10 @@ enum DebugStateCommand: Command {
       file: file, loss: loss.item, described: described, gradientCount: parameters.count)
   }
 
-  /// The reference file at `path`, or a one-line error.
-  static func readReference(_ path: String) throws -> SafeTensorsFile {
-    do { return try SafeTensorsFile.read(from: URL(fileURLWithPath: path)) } catch {
-      throw ToolError.failure("\(path): \(error)")
-    }
-  }
-
   /// How far a recomputed tensor may be from the reference: `1e-4 · max |reference| + 1e-8`.
-  /// tinymixer computes in Float32; against a Float64 reference it is about 100 times closer.
+  /// tinymixer computes in Float32; against the Float64 reference PyTorch made
+  /// (`Tests/Fixtures/pytorch-reference`) every tensor is at least 6 times inside it, and
+  /// a 3% change of the adapter's scale puts 29 tensors of 30 outside.
   static func tolerance(_ reference: [Double]) -> Double {
     1e-4 * (reference.map(abs).max() ?? 0) + 1e-8
   }

@@ -98,25 +98,12 @@ enum ReproduceCommand: Command {
       project: project, model: model, baseFolder: baseFolder, plan: plan, folderName: outName,
       results: results!)
     Interruption.install()
-    let pending = reproduction.pendingJobs()
-    let threads = Parallelism.threadCount
-    let workers = min(
-      try arguments.integer("workers", default: threads, in: 1...threads), pending.count)
-    if workers > 1 {
-      let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "tinymixer-reproduce-\(ProcessInfo.processInfo.processIdentifier)")
-      let common = [
+    try runPending(
+      reproduction, arguments,
+      common: [
         "--plan", plan.name, "--out", outName, "--base", baseFolder.path, "--datasets",
         project.datasets.path,
-      ]
-      print(
-        "\(workers) workers of \(threads / workers) thread(s) each; their logs in \(scratch.path)")
-      try Workers(
-        count: workers, threadsEach: threads / workers, commonArguments: common, scratch: scratch
-      ).run(pending, into: reproduction) { Interruption.isRequested }
-    } else {
-      try reproduction.run(pending) { Interruption.isRequested }
-    }
+      ])
     if Interruption.isRequested {
       printError(
         "interrupted; the finished runs are in \(out.path): run the same command to continue")
@@ -127,6 +114,27 @@ enum ReproduceCommand: Command {
       "report written to \(out.appendingPathComponent("report.md").path) (with its figures and results.json) in \(formatDuration(Date().timeIntervalSince(started)))"
     )
     return 0
+  }
+
+  /// Runs the jobs not done yet: in this process, or in `--workers` worker processes of
+  /// `threads / workers` threads each, given the `common` arguments besides their job.
+  static func runPending(_ reproduction: Reproduction, _ arguments: Arguments, common: [String])
+    throws
+  {
+    let pending = reproduction.pendingJobs()
+    let threads = Parallelism.threadCount
+    let workers = min(
+      try arguments.integer("workers", default: threads, in: 1...threads), pending.count)
+    guard workers > 1 else {
+      return try reproduction.run(pending) { Interruption.isRequested }
+    }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "tinymixer-reproduce-\(ProcessInfo.processInfo.processIdentifier)")
+    print(
+      "\(workers) workers of \(threads / workers) thread(s) each; their logs in \(scratch.path)")
+    try Workers(
+      count: workers, threadsEach: threads / workers, commonArguments: common, scratch: scratch
+    ).run(pending, into: reproduction) { Interruption.isRequested }
   }
 
   /// A worker of `--workers`: runs the run `id` in the folder `out` (whose lock the process

@@ -473,7 +473,7 @@ struct Report {
         + " and \(points(standard.average - shared.average)) \(side(standard.average - shared.average)) the shared LoRA."
     )
     found.append(try blendingFinding(paper: paper, expert: expert, paperRun: paperRun))
-    found.append(try beginningFinding(standard, expert: expert))
+    found.append(try whatIsLeftFinding(standard, expert: expert))
     found.append(
       "Specialisation: with the default router each task's own expert gets \(percent(diagonal(defaultRun))) of its tokens' first choices and a mean weight of \(Self.number(ownWeight(defaultRun)))%; with the paper's per-token router, \(percent(diagonal(paperRun))) and \(Self.number(ownWeight(paperRun)))%; without a routing loss (default router) \(percent(diagonal(try ablation("no routing loss"))))."
     )
@@ -526,7 +526,7 @@ struct Report {
 
   /// Where the default still falls short, task by task, and what `<bos>` costs any causal
   /// router (from the blending table).
-  func beginningFinding(_ standard: Scores, expert: Scores) throws -> String {
+  func whatIsLeftFinding(_ standard: Scores, expert: Scores) throws -> String {
     let gaps = tasks.indices.map { index in
       (
         task: tasks[index],
