@@ -7,22 +7,52 @@ import PackageDescription
 
 /// On x86-64 the numeric code is compiled for the CPU that builds it (`-target-cpu native`),
 /// because without FMA and AVX every SIMD multiply-add becomes a library call per lane
-/// (about 0.8 GFLOP/s instead of about 110 per core on the build machine).
-/// `TINYMIXER_PORTABLE=1 swift build` compiles the same source for baseline x86-64:
-/// slow, but correct, for a binary that must run on other machines.
-let portable = ProcessInfo.processInfo.environment["TINYMIXER_PORTABLE"] != nil
+/// (about 0.8 GFLOP/s instead of about 110 per core on the build machine). The matmul's
+/// register tile must fit the CPU's register file, so the build also tells the kernels
+/// which one to use (`Sources/Kernels/MatmulKernel.swift`): AVX-512 when `/proc/cpuinfo`
+/// lists avx512f, AVX2 otherwise (every x86-64 laptop since 2013; a Mac has no
+/// `/proc/cpuinfo`). arm64 always uses its NEON kernel.
+///
+/// `TINYMIXER_TARGET` chooses instead, for a binary that must run on other machines:
+/// `avx2` (`-target-cpu haswell`), `avx512` (`-target-cpu skylake-avx512`) or `portable`
+/// (baseline x86-64: correct, but slow; `TINYMIXER_PORTABLE=1` means the same).
+let environment = ProcessInfo.processInfo.environment
+let target =
+  environment["TINYMIXER_TARGET"]
+  ?? (environment["TINYMIXER_PORTABLE"] != nil ? "portable" : "native")
+
+/// The CPU's feature flags, as Linux lists them.
+func cpuFlags() -> Set<Substring> {
+  guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+  else { return [] }
+  return Set(line.split(separator: " "))
+}
+
 #if arch(x86_64)
-  let cpuFlags: [String] = portable ? [] : ["-target-cpu", "native"]
+  let (cpuOptions, kernel): ([String], String?) =
+    switch target {
+    case "portable": ([], nil)
+    case "avx2": (["-target-cpu", "haswell"], "TINYMIXER_AVX2")
+    case "avx512": (["-target-cpu", "skylake-avx512"], "TINYMIXER_AVX512")
+    default:
+      (
+        ["-target-cpu", "native"],
+        cpuFlags().contains("avx512f") ? "TINYMIXER_AVX512" : "TINYMIXER_AVX2"
+      )
+    }
 #else
-  let cpuFlags: [String] = []  // arm64 has fused multiply-add in its baseline.
+  let (cpuOptions, kernel): ([String], String?) = ([], nil)  // arm64: FMA in its baseline.
 #endif
 
 /// Settings shared by every target.
-let common: [SwiftSetting] = cpuFlags.isEmpty ? [] : [.unsafeFlags(cpuFlags)]
+let common: [SwiftSetting] =
+  (cpuOptions.isEmpty ? [] : [.unsafeFlags(cpuOptions)]) + (kernel.map { [.define($0)] } ?? [])
 
 /// Kernels are optimized even in debug builds: `swift test` builds debug, and unoptimized
 /// SIMD code runs 100 to 250 times slower, which would make every test that trains slow.
-let alwaysOptimized: [SwiftSetting] = common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let alwaysOptimized: [SwiftSetting] =
+  common + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 /// One executable target per tutorial lesson, so that `swift build` builds every lesson.
 func lesson(

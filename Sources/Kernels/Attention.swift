@@ -10,14 +10,20 @@ public func causalAttention(
   query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
   layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Float>,
   probabilities: UnsafeMutablePointer<Float>
-) { attentionForward(q, k, v, layout, scale, output, probabilities, matmul) }
+) {
+  attentionForward(
+    q, k, v, layout, scale, output, probabilities, { matmul($0, $1, into: $2, $3, accumulate: $4) })
+}
 
 /// Causal self-attention, in Double.
 public func causalAttention(
   query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
   layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Double>,
   probabilities: UnsafeMutablePointer<Double>
-) { attentionForward(q, k, v, layout, scale, output, probabilities, matmul) }
+) {
+  attentionForward(
+    q, k, v, layout, scale, output, probabilities, { matmul($0, $1, into: $2, $3, accumulate: $4) })
+}
 
 /// Backward of `causalAttention`, given its probabilities and the gradient of its output:
 /// with `P` the probabilities and `dO` the gradient,
@@ -28,7 +34,11 @@ public func causalAttentionBackward(
   probabilities: UnsafePointer<Float>, gradient dOut: UnsafePointer<Float>, layout: HeadLayout,
   scale: Double, dQuery: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>,
   dValue: UnsafeMutablePointer<Float>
-) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue, matmul) }
+) {
+  attentionBackward(
+    q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue,
+    { matmul($0, $1, into: $2, $3, accumulate: $4) })
+}
 
 /// Backward of `causalAttention`, in Double.
 public func causalAttentionBackward(
@@ -36,7 +46,11 @@ public func causalAttentionBackward(
   probabilities: UnsafePointer<Double>, gradient dOut: UnsafePointer<Double>, layout: HeadLayout,
   scale: Double, dQuery: UnsafeMutablePointer<Double>, dKey: UnsafeMutablePointer<Double>,
   dValue: UnsafeMutablePointer<Double>
-) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue, matmul) }
+) {
+  attentionBackward(
+    q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue,
+    { matmul($0, $1, into: $2, $3, accumulate: $4) })
+}
 
 /// The matmul of the element type, passed in so the generic code below reaches the
 /// concrete Float or Double kernel.

@@ -1,33 +1,58 @@
 /// `C = op(A) · op(B)` (or `C += …` with `accumulate`), fast.
 ///
 /// The ladder from the triple loop (`matmulReference`) to this function is lesson 02:
-/// a register-blocked SIMD microkernel computes an 8-row by 2-vector tile of C in
-/// registers over the whole inner dimension; B is read in panels as wide as the tile,
-/// packed into a contiguous copy where its rows are not contiguous or would collide in
-/// cache; tiles are grouped into cache-sized tasks; tasks run on
-/// `Parallelism.threadCount` threads. Each element of C is computed by one task in one
-/// fixed order, so results do not depend on the thread count.
+/// a register-blocked SIMD microkernel (below, one per instruction set)
+/// computes a tile of C in registers over the whole inner dimension; B is read in panels as
+/// wide as the tile, packed into a contiguous copy where its rows are not contiguous or
+/// would collide in cache; tiles are grouped into cache-sized tasks; tasks run on
+/// `Parallelism.threadCount` threads. Each element of C is one chain of fused
+/// multiply-adds computed by one task, so results depend neither on the thread count nor
+/// on the kernel.
 public func matmul(
   _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-  _ shape: MatmulShape, accumulate: Bool = false
+  _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
-  TiledMatmul<SIMD16<Float>>(a: a, b: b, c: c, shape: shape, accumulate: accumulate).run()
+  switch kernel {
+  case .avx512:
+    TiledMatmul<EightRowKernel<SIMD16<Float>>>(a, b, c, shape, accumulate).run()
+  case .avx2:
+    TiledMatmul<SixRowKernel<SIMD8<Float>>>(a, b, c, shape, accumulate).run()
+  case .neon:
+    TiledMatmul<TwelveRowKernel<SIMD4<Float>>>(a, b, c, shape, accumulate).run()
+  case .portable:
+    TiledMatmul<SixRowKernel<SIMD4<Float>>>(a, b, c, shape, accumulate).run()
+  }
 }
 
-/// `C = op(A) · op(B)` in Double, fast; see the Float version.
+/// `C = op(A) · op(B)` in Double, fast; see the Float version. A Double vector has half
+/// the lanes, so each kernel's Double tile is half as wide.
 public func matmul(
   _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
-  _ shape: MatmulShape, accumulate: Bool = false
+  _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
-  TiledMatmul<SIMD8<Double>>(a: a, b: b, c: c, shape: shape, accumulate: accumulate).run()
+  switch kernel {
+  case .avx512:
+    TiledMatmul<EightRowKernel<SIMD8<Double>>>(a, b, c, shape, accumulate).run()
+  case .avx2:
+    TiledMatmul<SixRowKernel<SIMD4<Double>>>(a, b, c, shape, accumulate).run()
+  case .neon:
+    TiledMatmul<TwelveRowKernel<SIMD2<Double>>>(a, b, c, shape, accumulate).run()
+  case .portable:
+    TiledMatmul<SixRowKernel<SIMD2<Double>>>(a, b, c, shape, accumulate).run()
+  }
 }
 
-/// Rows of C computed together by the microkernel.
-let tileRows = 8
-/// Tiles of rows per task.
-let tilesPerTask = 8
-/// Column panels per task.
-let panelsPerTask = 4
+/// Rows of C per task, about: a task's strip of A stays in the level-2 cache.
+let rowsPerTask = 64
+/// Columns of C per task, about: a task's panels of B stay in the level-2 cache.
+let columnsPerTask = 128
+/// Fewest tasks a large product is cut into, when it has enough row tiles.
+let minimumTasks = 8
+/// Steps of the inner dimension per pass over a task's tiles: a slice of a B panel this
+/// deep (16 KiB for a 16-wide Float panel) stays in the level-1 cache while every tile of
+/// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
+/// fused multiply-add chains where the previous slice left them.
+let depthPerPass = 256
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save.
 let largeProductFlops = 1.5e6
@@ -40,15 +65,25 @@ let largeProductFlops = 1.5e6
 /// Edge tiles read zero-padded copies of the last rows of A and last columns of B, so they
 /// run the same kernel. (Packing A too was measured slower: at n = 128 it costs as much as
 /// a quarter of the multiply, because only 4 panels reuse each packed strip.)
-private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
-  typealias Scalar = V.Scalar
+private struct TiledMatmul<Kernel: Microkernel> {
+  typealias Scalar = Kernel.Vector.Scalar
   let a: UnsafePointer<Scalar>
   let b: UnsafePointer<Scalar>
   let c: UnsafeMutablePointer<Scalar>
   let shape: MatmulShape
   let accumulate: Bool
 
-  var panelWidth: Int { 2 * V.scalarCount }
+  init(
+    _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
+    _ shape: MatmulShape, _ accumulate: Bool
+  ) {
+    (self.a, self.b, self.c, self.shape, self.accumulate) = (a, b, c, shape, accumulate)
+  }
+
+  var tileRows: Int { Kernel.rows }
+  var panelWidth: Int { 2 * Kernel.Vector.scalarCount }
+  var tilesPerTask: Int { max(1, rowsPerTask / tileRows) }
+  var panelsPerTask: Int { max(1, columnsPerTask / panelWidth) }
   var rowTiles: Int { (shape.m + tileRows - 1) / tileRows }
   var panels: Int { (shape.n + panelWidth - 1) / panelWidth }
   var stripSize: Int { shape.k * tileRows }
@@ -61,7 +96,13 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   var packB: Bool {
     shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
   }
-  /// Distinct matrices B in the batch: one when its batch stride is 0.
+  /// Whether A is read from packed strips rather than in place. A transposed A is: in
+  /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
+  /// apart, so every step of the kernel touches a new cache line and, at large sizes, a new
+  /// page (measured at n = 1024 on AVX2: 59 GFLOP/s in place).
+  var packA: Bool { shape.transposeA }
+  /// Distinct matrices A and B in the batch: one when the batch stride is 0.
+  var distinctA: Int { shape.batchStrideA == 0 ? 1 : shape.batch }
   var distinctB: Int { shape.batchStrideB == 0 ? 1 : shape.batch }
 
   func run() {
@@ -77,30 +118,58 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
       }
       return
     }
-    let packedCount = packB ? distinctB * panels * panelSize : 0
-    Scratch.with(Scalar.self, count: packedCount) { packed in
-      let packedB = packedCount > 0 ? packed : nil
-      if let packedB {
-        forEach(distinctB * panels) { task in
-          let matrix = task / panels
-          let panel = task % panels
-          packPanel(b + matrix * shape.batchStrideB, panel: panel, into: packedB + task * panelSize)
+    let bPanels = packB ? distinctB * panels : 0
+    // A transposed A is packed in chunks of 32 steps of p, each chunk reading whole rows
+    // of A's storage in order and writing them to every strip.
+    let chunk = 32
+    let chunks = (shape.k + chunk - 1) / chunk
+    let aChunks = packA ? distinctA * chunks : 0
+    let aSize = packA ? distinctA * rowTiles * stripSize : 0
+    Scratch.with(Scalar.self, count: bPanels * panelSize + aSize) { packed in
+      let packedB = packB ? packed : nil
+      let packedA = packA ? packed + bPanels * panelSize : nil
+      if bPanels + aChunks > 0 {
+        forEach(bPanels + aChunks) { task in
+          if task < bPanels {
+            let (matrix, panel) = task.quotientAndRemainder(dividingBy: panels)
+            packPanel(
+              b + matrix * shape.batchStrideB, panel: panel, into: packed + task * panelSize)
+          } else {
+            let (matrix, first) = (task - bPanels).quotientAndRemainder(dividingBy: chunks)
+            packTransposedA(
+              a + matrix * shape.batchStrideA,
+              steps: first * chunk..<min(shape.k, (first + 1) * chunk),
+              into: packedA! + matrix * rowTiles * stripSize)
+          }
         }
       }
-      let rowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
+      let (rowBlocks, tilesPerBlock) = rowBlocking
       let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
       forEach(shape.batch * rowBlocks * panelBlocks) { task in
-        let item = task / (rowBlocks * panelBlocks)
-        let block = task % (rowBlocks * panelBlocks)
+        let (item, block) = task.quotientAndRemainder(dividingBy: rowBlocks * panelBlocks)
+        let (rowBlock, panelBlock) = block.quotientAndRemainder(dividingBy: panelBlocks)
         multiplyBlock(
           item: item,
-          tiles: (block / panelBlocks)
-            * tilesPerTask..<min(rowTiles, (block / panelBlocks + 1) * tilesPerTask),
-          panels: (block % panelBlocks)
-            * panelsPerTask..<min(panels, (block % panelBlocks + 1) * panelsPerTask),
-          packedB: packedB)
+          tiles: rowBlock * tilesPerBlock..<min(rowTiles, (rowBlock + 1) * tilesPerBlock),
+          panels: panelBlock * panelsPerTask..<min(panels, (panelBlock + 1) * panelsPerTask),
+          packedA: packedA, packedB: packedB)
       }
     }
+  }
+
+  /// How the row tiles are grouped into tasks: as many tiles per task as fit
+  /// `rowsPerTask`, but a large product is cut into at least `minimumTasks` tasks when it
+  /// has the tiles, so that no thread waits long for the last one (an n = 128 product in
+  /// three tasks kept two threads busy for two thirds of its time). Groups are made even.
+  var rowBlocking: (blocks: Int, tilesPerBlock: Int) {
+    let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+    var blocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
+    if large && shape.batch * blocks * panelBlocks < minimumTasks {
+      let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
+      blocks = min(rowTiles, max(blocks, wanted))
+    }
+    let tilesPerBlock = (rowTiles + blocks - 1) / blocks
+    return ((rowTiles + tilesPerBlock - 1) / tilesPerBlock, tilesPerBlock)
   }
 
   /// Runs the tasks on all threads for a large product, in order on this thread otherwise.
@@ -109,64 +178,111 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   }
 
   /// Computes the C tiles `tiles × panels` of one item of the batch.
+  ///
+  /// With an inner dimension of at most `depthPerPass`, each tile goes straight to C
+  /// (edge tiles through a padded buffer). A deeper product is computed in slices of
+  /// `depthPerPass` into a buffer holding the task's whole block of C, then written out.
   func multiplyBlock(
-    item: Int, tiles: Range<Int>, panels: Range<Int>, packedB: UnsafeMutablePointer<Scalar>?
+    item: Int, tiles: Range<Int>, panels: Range<Int>, packedA: UnsafeMutablePointer<Scalar>?,
+    packedB: UnsafeMutablePointer<Scalar>?
   ) {
     let aItem = a + item * shape.batchStrideA
     let bItem = b + item * shape.batchStrideB
     let cItem = c + item * shape.batchStrideC
-    let n = shape.n
     let ldc = shape.leadingDimensionC
-    // Room for edge tiles: a padded strip of A's last rows, a padded panel of B's last
-    // columns, and a whole C tile.
-    Scratch.with(Scalar.self, count: stripSize + panelSize + tileRows * panelWidth) { scratch in
+    let blockWidth = panels.count * panelWidth
+    let blockSize = tiles.count * tileRows * blockWidth
+    // Room for a padded strip of A's last rows, a padded panel of B's last columns, and
+    // the block of C.
+    Scratch.with(Scalar.self, count: stripSize + panelSize + blockSize) { scratch in
       let edgeStrip = scratch
       let edgePanel = scratch + stripSize
-      let edgeTile = scratch + stripSize + panelSize
-      for panel in panels {
-        let column = panel * panelWidth
-        let columns = min(panelWidth, n - column)
-        var bPanel: UnsafePointer<Scalar>
-        var bRowStride = panelWidth
-        if let packedB {
-          bPanel = UnsafePointer(
-            packedB + ((distinctB == 1 ? 0 : item) * self.panels + panel) * panelSize)
-        } else if columns < panelWidth {
-          packPanel(bItem, panel: panel, into: edgePanel)
-          bPanel = UnsafePointer(edgePanel)
-        } else {
-          bPanel = bItem + column
-          bRowStride = shape.bRowStride
+      let block = scratch + stripSize + panelSize
+
+      /// Where the tile's rows of op(A) are read from, and their strides.
+      func aTile(_ tile: Int) -> (UnsafePointer<Scalar>, (row: Int, column: Int)) {
+        let row = tile * tileRows
+        if let packedA {
+          let strip = ((distinctA == 1 ? 0 : item) * rowTiles + tile) * stripSize
+          return (UnsafePointer(packedA + strip), (1, tileRows))
         }
-        for tile in tiles {
-          let row = tile * tileRows
-          let rows = min(tileRows, shape.m - row)
-          var aTile: UnsafePointer<Scalar>
-          var aStrides = (row: 1, column: tileRows)
-          if rows < tileRows {
-            packStrip(aItem, row: row, into: edgeStrip)
-            aTile = UnsafePointer(edgeStrip)
-          } else {
-            aTile = aItem + row * shape.aRowStride
-            aStrides = (row: shape.aRowStride, column: shape.aColumnStride)
-          }
-          let cTile = cItem + row * ldc + column
-          if rows == tileRows && columns == panelWidth {
-            microkernel(
-              shape.k, aTile, aStrides, bPanel, bRowStride, cTile, ldc, accumulate, vector: V.self)
-            continue
-          }
-          // An edge tile: compute the whole padded tile aside, keep the part inside C.
-          microkernel(
-            shape.k, aTile, aStrides, bPanel, bRowStride, edgeTile, panelWidth, false,
-            vector: V.self)
-          for r in 0..<rows {
-            for j in 0..<columns {
-              let value = edgeTile[r * panelWidth + j]
-              cTile[r * ldc + j] = accumulate ? cTile[r * ldc + j] + value : value
+        if row + tileRows > shape.m { return (UnsafePointer(edgeStrip), (1, tileRows)) }
+        return (aItem + row * shape.aRowStride, (shape.aRowStride, shape.aColumnStride))
+      }
+      /// Where the panel's columns of op(B) are read from, and their row stride.
+      func bPanel(_ panel: Int) -> (UnsafePointer<Scalar>, Int) {
+        if let packedB {
+          let offset = ((distinctB == 1 ? 0 : item) * self.panels + panel) * panelSize
+          return (UnsafePointer(packedB + offset), panelWidth)
+        }
+        if (panel + 1) * panelWidth > shape.n { return (UnsafePointer(edgePanel), panelWidth) }
+        return (bItem + panel * panelWidth, shape.bRowStride)
+      }
+      if packedA == nil && tiles.upperBound * tileRows > shape.m {
+        packStrip(aItem, row: (tiles.upperBound - 1) * tileRows, into: edgeStrip)
+      }
+      if packedB == nil && panels.upperBound * panelWidth > shape.n {
+        packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
+      }
+
+      if shape.k <= depthPerPass {
+        for panel in panels {
+          let (bp, bRowStride) = bPanel(panel)
+          for tile in tiles {
+            let (ap, aStrides) = aTile(tile)
+            let rows = min(tileRows, shape.m - tile * tileRows)
+            let columns = min(panelWidth, shape.n - panel * panelWidth)
+            let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
+            if rows == tileRows && columns == panelWidth {
+              Kernel.multiply(
+                depth: shape.k, a: ap, aStrides: aStrides, b: bp, bRowStride: bRowStride,
+                c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false)
+            } else {
+              // An edge tile: compute the whole padded tile aside, keep the part inside C.
+              Kernel.multiply(
+                depth: shape.k, a: ap, aStrides: aStrides, b: bp, bRowStride: bRowStride,
+                c: block, cRowStride: panelWidth, accumulate: false, resume: false)
+              writeOut(block, rowStride: panelWidth, rows: rows, columns: columns, into: cTile)
             }
           }
         }
+        return
+      }
+
+      for start in stride(from: 0, to: shape.k, by: depthPerPass) {
+        let depth = min(depthPerPass, shape.k - start)
+        for panel in panels {
+          let (bp, bRowStride) = bPanel(panel)
+          for tile in tiles {
+            let (ap, aStrides) = aTile(tile)
+            let blockTile =
+              block + (tile - tiles.lowerBound) * tileRows * blockWidth
+              + (panel - panels.lowerBound) * panelWidth
+            Kernel.multiply(
+              depth: depth, a: ap + start * aStrides.column, aStrides: aStrides,
+              b: bp + start * bRowStride, bRowStride: bRowStride,
+              c: blockTile, cRowStride: blockWidth, accumulate: false, resume: start > 0)
+          }
+        }
+      }
+      let row = tiles.lowerBound * tileRows
+      let column = panels.lowerBound * panelWidth
+      writeOut(
+        block, rowStride: blockWidth, rows: min(tiles.count * tileRows, shape.m - row),
+        columns: min(blockWidth, shape.n - column), into: cItem + row * ldc + column)
+    }
+  }
+
+  /// Writes (or, accumulating, adds) `rows × columns` computed values into C at `c`.
+  func writeOut(
+    _ values: UnsafeMutablePointer<Scalar>, rowStride: Int, rows: Int, columns: Int,
+    into c: UnsafeMutablePointer<Scalar>
+  ) {
+    let ldc = shape.leadingDimensionC
+    for r in 0..<rows {
+      for j in 0..<columns {
+        let value = values[r * rowStride + j]
+        c[r * ldc + j] = accumulate ? c[r * ldc + j] + value : value
       }
     }
   }
@@ -213,87 +329,80 @@ private struct TiledMatmul<V: SIMD> where V.Scalar: BinaryFloatingPoint {
 
   /// Copies rows `row ..< row + tileRows` of `op(A)` into `strip` as `k` groups of
   /// `tileRows` scalars, with zeros for rows past A's last.
+  /// (A not transposed; a transposed A is packed whole by `packTransposedA`.)
   func packStrip(_ a: UnsafePointer<Scalar>, row: Int, into strip: UnsafeMutablePointer<Scalar>) {
     let rows = min(tileRows, shape.m - row)
     if rows < tileRows { strip.update(repeating: 0, count: stripSize) }
-    if shape.transposeA {
-      // A is stored [k, m]: the tile's rows at one p are contiguous.
-      for p in 0..<shape.k {
-        (strip + p * tileRows).update(from: a + p * shape.leadingDimensionA + row, count: rows)
-      }
-    } else {
-      for r in 0..<rows {
-        let source = a + (row + r) * shape.leadingDimensionA
-        for p in 0..<shape.k { strip[p * tileRows + r] = source[p] }
+    for r in 0..<rows {
+      let source = a + (row + r) * shape.leadingDimensionA
+      for p in 0..<shape.k { strip[p * tileRows + r] = source[p] }
+    }
+  }
+
+  /// Copies steps `steps` of a transposed A (stored `[k, m]`) into every strip of `strips`
+  /// (`rowTiles` strips of `stripSize`), with zeros for rows past A's last.
+  func packTransposedA(
+    _ a: UnsafePointer<Scalar>, steps: Range<Int>, into strips: UnsafeMutablePointer<Scalar>
+  ) {
+    for p in steps {
+      let source = a + p * shape.leadingDimensionA
+      for tile in 0..<rowTiles {
+        let row = tile * tileRows
+        let target = strips + tile * stripSize + p * tileRows
+        if row + tileRows <= shape.m {
+          for r in 0..<tileRows { target[r] = source[row + r] }
+        } else {
+          for r in 0..<tileRows { target[r] = row + r < shape.m ? source[row + r] : 0 }
+        }
       }
     }
   }
 }
 
-/// Computes one `tileRows × 2·V.scalarCount` tile of C over the whole inner dimension,
-/// holding all sixteen accumulators in registers.
+// MARK: - The microkernels
+//
+// They live in this file, beside their caller, so that a build without whole-module
+// optimization (`swift test` builds debug) still specializes them for each vector type.
+
+/// A register tile: computes `rows × 2·Vector.scalarCount` elements of C over the whole
+/// inner dimension.
 ///
 /// `A[r, p]` is at `a[r * aStrides.row + p * aStrides.column]`; row `p` of the B panel is
 /// two vectors at `b + p * bRowStride`; row `r` of the C tile starts at `c + r * cRowStride`.
-@inline(never)
-private func microkernel<V: SIMD>(
-  _ depth: Int, _ a: UnsafePointer<V.Scalar>, _ aStrides: (row: Int, column: Int),
-  _ b: UnsafePointer<V.Scalar>, _ bRowStride: Int,
-  _ c: UnsafeMutablePointer<V.Scalar>, _ cRowStride: Int, _ accumulate: Bool, vector: V.Type
-) where V.Scalar: BinaryFloatingPoint {
-  var c00 = V()
-  var c01 = V()
-  var c10 = V()
-  var c11 = V()
-  var c20 = V()
-  var c21 = V()
-  var c30 = V()
-  var c31 = V()
-  var c40 = V()
-  var c41 = V()
-  var c50 = V()
-  var c51 = V()
-  var c60 = V()
-  var c61 = V()
-  var c70 = V()
-  var c71 = V()
-  let s = aStrides.row
-  var ap = a
-  var bp = UnsafeRawPointer(b)
-  let bStep = bRowStride * MemoryLayout<V.Scalar>.stride
-  let half = MemoryLayout<V>.stride
-  for _ in 0..<depth {
-    let b0 = bp.loadUnaligned(as: V.self)
-    let b1 = bp.loadUnaligned(fromByteOffset: half, as: V.self)
-    var x = V(repeating: ap[0])
-    c00.addProduct(x, b0)
-    c01.addProduct(x, b1)
-    x = V(repeating: ap[s])
-    c10.addProduct(x, b0)
-    c11.addProduct(x, b1)
-    x = V(repeating: ap[2 * s])
-    c20.addProduct(x, b0)
-    c21.addProduct(x, b1)
-    x = V(repeating: ap[3 * s])
-    c30.addProduct(x, b0)
-    c31.addProduct(x, b1)
-    x = V(repeating: ap[4 * s])
-    c40.addProduct(x, b0)
-    c41.addProduct(x, b1)
-    x = V(repeating: ap[5 * s])
-    c50.addProduct(x, b0)
-    c51.addProduct(x, b1)
-    x = V(repeating: ap[6 * s])
-    c60.addProduct(x, b0)
-    c61.addProduct(x, b1)
-    x = V(repeating: ap[7 * s])
-    c70.addProduct(x, b0)
-    c71.addProduct(x, b1)
-    ap += aStrides.column
-    bp += bStep
+/// With `resume`, the chains start from the partial sums at `c` instead of zero (a long
+/// inner dimension is walked in slices); with `accumulate`, the results are added to C.
+protocol Microkernel {
+  associatedtype Vector: SIMD where Vector.Scalar: BinaryFloatingPoint
+  static var rows: Int { get }
+  static func multiply(
+    depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
+    b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool)
+}
+
+/// One row of a tile: two vectors of accumulators.
+struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
+  var left: V
+  var right: V
+
+  /// Zero, or resuming: the partial sums already at `c`.
+  @inline(__always) init(_ c: UnsafeMutablePointer<V.Scalar>, resume: Bool) {
+    let p = UnsafeRawPointer(c)
+    left = resume ? p.loadUnaligned(as: V.self) : V()
+    right = resume ? p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self) : V()
   }
-  @inline(__always) func store(_ row: Int, _ left: V, _ right: V) {
-    let p = UnsafeMutableRawPointer(c + row * cRowStride)
+
+  /// `row += a · (b0, b1)`, two fused multiply-adds of one broadcast number of A.
+  @inline(__always) mutating func add(_ a: V.Scalar, _ b0: V, _ b1: V) {
+    let x = V(repeating: a)
+    left.addProduct(x, b0)
+    right.addProduct(x, b1)
+  }
+
+  /// Writes (or adds) the row to C at `c`.
+  @inline(__always) func store(_ c: UnsafeMutablePointer<V.Scalar>, accumulate: Bool) {
+    let p = UnsafeMutableRawPointer(c)
+    let half = MemoryLayout<V>.stride
     if accumulate {
       p.storeBytes(of: p.loadUnaligned(as: V.self) + left, as: V.self)
       p.storeBytes(
@@ -304,12 +413,154 @@ private func microkernel<V: SIMD>(
       p.storeBytes(of: right, toByteOffset: half, as: V.self)
     }
   }
-  store(0, c00, c01)
-  store(1, c10, c11)
-  store(2, c20, c21)
-  store(3, c30, c31)
-  store(4, c40, c41)
-  store(5, c50, c51)
-  store(6, c60, c61)
-  store(7, c70, c71)
+}
+
+/// The 6-row tile (AVX2 and portable): 12 accumulators.
+enum SixRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+  static var rows: Int { 6 }
+
+  @inline(never)
+  static func multiply(
+    depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
+    b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+  ) {
+    var c0 = TileRow<Vector>(c, resume: resume)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
+    let s = aStrides.row
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
+    let half = MemoryLayout<Vector>.stride
+    for _ in 0..<depth {
+      let b0 = bp.loadUnaligned(as: Vector.self)
+      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+      c0.add(ap[0], b0, b1)
+      c1.add(ap[s], b0, b1)
+      c2.add(ap[2 * s], b0, b1)
+      c3.add(ap[3 * s], b0, b1)
+      c4.add(ap[4 * s], b0, b1)
+      c5.add(ap[5 * s], b0, b1)
+      ap += aStrides.column
+      bp += bStep
+    }
+    c0.store(c, accumulate: accumulate)
+    c1.store(c + cRowStride, accumulate: accumulate)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate)
+  }
+}
+
+/// The 8-row tile (AVX-512): 16 accumulators.
+enum EightRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+  static var rows: Int { 8 }
+
+  @inline(never)
+  static func multiply(
+    depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
+    b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+  ) {
+    var c0 = TileRow<Vector>(c, resume: resume)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
+    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume)
+    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume)
+    let s = aStrides.row
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
+    let half = MemoryLayout<Vector>.stride
+    for _ in 0..<depth {
+      let b0 = bp.loadUnaligned(as: Vector.self)
+      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+      c0.add(ap[0], b0, b1)
+      c1.add(ap[s], b0, b1)
+      c2.add(ap[2 * s], b0, b1)
+      c3.add(ap[3 * s], b0, b1)
+      c4.add(ap[4 * s], b0, b1)
+      c5.add(ap[5 * s], b0, b1)
+      c6.add(ap[6 * s], b0, b1)
+      c7.add(ap[7 * s], b0, b1)
+      ap += aStrides.column
+      bp += bStep
+    }
+    c0.store(c, accumulate: accumulate)
+    c1.store(c + cRowStride, accumulate: accumulate)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate)
+  }
+}
+
+/// The 12-row tile (NEON): 24 accumulators.
+enum TwelveRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+  static var rows: Int { 12 }
+
+  @inline(never)
+  static func multiply(
+    depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
+    b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+  ) {
+    var c0 = TileRow<Vector>(c, resume: resume)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
+    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume)
+    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume)
+    var c8 = TileRow<Vector>(c + 8 * cRowStride, resume: resume)
+    var c9 = TileRow<Vector>(c + 9 * cRowStride, resume: resume)
+    var c10 = TileRow<Vector>(c + 10 * cRowStride, resume: resume)
+    var c11 = TileRow<Vector>(c + 11 * cRowStride, resume: resume)
+    let s = aStrides.row
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
+    let half = MemoryLayout<Vector>.stride
+    for _ in 0..<depth {
+      let b0 = bp.loadUnaligned(as: Vector.self)
+      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+      c0.add(ap[0], b0, b1)
+      c1.add(ap[s], b0, b1)
+      c2.add(ap[2 * s], b0, b1)
+      c3.add(ap[3 * s], b0, b1)
+      c4.add(ap[4 * s], b0, b1)
+      c5.add(ap[5 * s], b0, b1)
+      c6.add(ap[6 * s], b0, b1)
+      c7.add(ap[7 * s], b0, b1)
+      c8.add(ap[8 * s], b0, b1)
+      c9.add(ap[9 * s], b0, b1)
+      c10.add(ap[10 * s], b0, b1)
+      c11.add(ap[11 * s], b0, b1)
+      ap += aStrides.column
+      bp += bStep
+    }
+    c0.store(c, accumulate: accumulate)
+    c1.store(c + cRowStride, accumulate: accumulate)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate)
+    c8.store(c + 8 * cRowStride, accumulate: accumulate)
+    c9.store(c + 9 * cRowStride, accumulate: accumulate)
+    c10.store(c + 10 * cRowStride, accumulate: accumulate)
+    c11.store(c + 11 * cRowStride, accumulate: accumulate)
+  }
 }

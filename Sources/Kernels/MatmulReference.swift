@@ -17,9 +17,30 @@ public func matmulReference(
   referenceLoop(a, b, c, shape, accumulate)
 }
 
+/// The fast `matmul`'s exact arithmetic, one element at a time: each element of C is one
+/// chain of fused multiply-adds over `p` in increasing order, starting from zero, then
+/// added to C when accumulating.
+///
+/// Every microkernel must give these bits on every shape, whatever its tile; a test holds
+/// them to it. (The triple loop above rounds twice per term, so it differs in the last bits.)
+public func matmulChain(
+  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+  _ shape: MatmulShape, accumulate: Bool = false
+) {
+  referenceLoop(a, b, c, shape, accumulate, fused: true)
+}
+
+/// The fused-multiply-add chain in Double; see the Float version.
+public func matmulChain(
+  _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+  _ shape: MatmulShape, accumulate: Bool = false
+) {
+  referenceLoop(a, b, c, shape, accumulate, fused: true)
+}
+
 private func referenceLoop<T: FloatingPoint>(
   _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-  _ shape: MatmulShape, _ accumulate: Bool
+  _ shape: MatmulShape, _ accumulate: Bool, fused: Bool = false
 ) {
   for item in 0..<shape.batch {
     let a = a + item * shape.batchStrideA
@@ -31,7 +52,7 @@ private func referenceLoop<T: FloatingPoint>(
         for p in 0..<shape.k {
           let x = a[i * shape.aRowStride + p * shape.aColumnStride]
           let y = b[p * shape.bRowStride + j * shape.bColumnStride]
-          sum += x * y
+          if fused { sum.addProduct(x, y) } else { sum += x * y }
         }
         let index = i * shape.leadingDimensionC + j
         c[index] = accumulate ? c[index] + sum : sum

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Kernels
@@ -138,6 +139,52 @@ func fastMatmulMatchesReferenceOnOddShapes(m: Int) {
       let double = compare(Double.self, shape, accumulate: accumulate, storage: 19 * 50 * 50)
       #expect(float <= Float.tolerance, "Float \(shape): \(float)")
       #expect(double <= Double.tolerance, "Double \(shape): \(double)")
+    }
+  }
+}
+
+/// Every microkernel, on every shape, must give the bits of the sequential chain of fused
+/// multiply-adds (`matmulChain`): the tile shape decides only which elements are computed
+/// together. Kernels for other CPUs run here too (slower, where their tile spills).
+@Test(arguments: MatmulKernel.allCases)
+func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
+  var shapes: [MatmulShape] = []
+  for m in oddSizes {
+    for n in oddSizes {
+      for (ta, tb) in forms {
+        // Inner dimensions below and above one pass (`depthPerPass`), odd.
+        for k in [1, 17, depthPerPass + 33] {
+          shapes.append(MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
+        }
+      }
+    }
+  }
+  shapes.append(MatmulShape(m: 33, n: 65, k: 17, batch: 3, batchStrideB: 0))
+  shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))  // large: threads
+  // Operands drawn once, at the largest size; each shape reads their first elements.
+  let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
+  let (a32, b32, c32): ([Float], [Float], [Float]) =
+    (fill(count, seed: 3), fill(count, seed: 4), fill(count, seed: 5))
+  let (a64, b64, c64): ([Double], [Double], [Double]) =
+    (fill(count, seed: 3), fill(count, seed: 4), fill(count, seed: 5))
+  for shape in shapes {
+    for accumulate in [false, true] {
+      var (fast32, chain32, fast64, chain64) = (c32, c32, c64, c64)
+      matmul(a32, b32, into: &fast32, shape, accumulate: accumulate, kernel: kernel)
+      matmulChain(a32, b32, into: &chain32, shape, accumulate: accumulate)
+      matmul(a64, b64, into: &fast64, shape, accumulate: accumulate, kernel: kernel)
+      matmulChain(a64, b64, into: &chain64, shape, accumulate: accumulate)
+      #expect(sameBits(fast32, chain32), "\(kernel) Float \(shape) accumulate \(accumulate)")
+      #expect(sameBits(fast64, chain64), "\(kernel) Double \(shape) accumulate \(accumulate)")
+    }
+  }
+}
+
+/// Whether two arrays hold the same bytes.
+func sameBits<T>(_ x: [T], _ y: [T]) -> Bool {
+  x.withUnsafeBytes { x in
+    y.withUnsafeBytes { y in
+      x.count == y.count && memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
     }
   }
 }

@@ -57,9 +57,10 @@ func simdRows(
   }
 }
 
-// Rung 4: register blocking (the library's kernel on one thread). An 8 × 32 tile of C stays
-// in 16 SIMD registers for the whole inner loop; each step loads two vectors of B and eight
-// numbers of A for 16 fused multiply-adds. See Sources/Kernels/Matmul.swift.
+// Rung 4: register blocking (the library's kernel on one thread). A tile of C (6 × 16 on
+// AVX2, 8 × 32 on AVX-512, 12 × 8 on NEON) stays in SIMD registers for the whole inner
+// loop; each step loads two vectors of B and one number of A per row of the tile for two
+// fused multiply-adds per row. See Sources/Kernels/Matmul.swift.
 func registerBlocked(
   _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ n: Int
 ) {

@@ -7,13 +7,17 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base|train-mixer [--threads N] [--runs N] [--no-numpy] [--profile]"
+    "tinymixer bench matmul|train-base|train-mixer [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
       name: "runs", valueName: "N",
       help: "timed runs per measurement; the median is reported (default: 7)"),
     Option(name: "no-numpy", valueName: nil, help: "skip the numpy (OpenBLAS) comparison"),
+    Option(
+      name: "kernel", valueName: "NAME",
+      help: "matmul: the microkernel to time, avx512, avx2, neon or portable (default: the build's)"
+    ),
     Option(
       name: "profile", valueName: nil,
       help: "also print where a training step's time goes, by operation"),
@@ -24,7 +28,17 @@ enum BenchCommand: Command {
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
     switch arguments.positionals[0] {
     case "matmul":
-      try MatmulBenchmark(runs: runs, numpy: !arguments.has("no-numpy")).run()
+      let kernel = try arguments.string("kernel").map { name in
+        guard let kernel = MatmulKernel(rawValue: name) else {
+          throw ToolError.usage(
+            "unknown kernel '\(name)'; choose "
+              + MatmulKernel.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return kernel
+      }
+      try MatmulBenchmark(
+        runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native
+      ).run()
     case "train-base":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
     case "train-mixer":
@@ -39,25 +53,21 @@ enum BenchCommand: Command {
 
 /// The median time of one call of `body`, in seconds, over `runs` timed runs. Each run
 /// repeats `body` until it has taken at least `minimumSeconds`, after one warm-up call.
-func medianSeconds(runs: Int, minimumSeconds: Double = 0.02, _ body: () -> Void) -> Double {
-  func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-  var start = now()
-  body()
-  let once = max(now() - start, 1e-7)
-  let repeats = max(1, Int(minimumSeconds / once))
-  var times: [Double] = []
-  for _ in 0..<runs {
-    start = now()
-    for _ in 0..<repeats { body() }
-    times.append((now() - start) / Double(repeats))
-  }
-  return times.sorted()[times.count / 2]
+func medianSeconds(runs: Int, minimumSeconds: Double = 0.02, _ body: @escaping () -> Void)
+  -> Double
+{
+  let timer = RepeatedTimer(minimumSeconds: minimumSeconds, body)
+  return (0..<runs).map { _ in timer.seconds() }.sorted()[runs / 2]
 }
 
 /// GFLOP/s of the fast Float32 matmul on square and model shapes, beside numpy's.
+///
+/// The two are timed in turns, shape by shape and run by run (ours, then numpy's, `runs`
+/// times), so that a slow minute on a shared machine slows both sides of a ratio alike.
 struct MatmulBenchmark {
   let runs: Int
   let numpy: Bool
+  let kernel: MatmulKernel
 
   /// (name, m, k, n): the square sizes, then the products of the bench model of
   /// `tinymixer bench train-base` (2,048 tokens, width 128, MLP 384, vocabulary 512).
@@ -86,42 +96,49 @@ struct MatmulBenchmark {
 
   func run() throws {
     let threads = Parallelism.threadCount
+    print("kernel \(kernel.description)")
     print(
-      "Float32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs (GFLOP/s)\n"
-    )
-    var ours: [Double] = []
-    for (_, m, k, n) in Self.shapes {
-      for (_, transposeA, transposeB) in Self.forms {
-        ours.append(
-          measure(MatmulShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)))
+      kernel == .native
+        ? "(the build's choice for this CPU: see Package.swift; --kernel runs another)"
+        : "(not this build's choice, \(MatmulKernel.native.rawValue): run with --kernel)")
+    let python = numpy ? NumpyTimer(threads: threads) : nil
+    print(
+      "\nFloat32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs"
+        + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")\n")
+    var table = Table(["shape", "form", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
+    let rows = Self.shapes.flatMap { name, m, k, n in
+      Self.forms.map { form, ta, tb in
+        (name, form, MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
       }
     }
-    let theirs = numpy ? numpyGigaflops(threads: threads) : nil
-    var table = Table(["shape", "form", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
-    var index = 0
-    for (name, _, _, _) in Self.shapes {
-      for (form, _, _) in Self.forms {
-        let other = theirs?[index]
-        table.add([
-          name, form, String(format: "%.1f", ours[index]),
-          other.map { String(format: "%.1f", $0) } ?? "-",
-          other.map { String(format: "%.2f", ours[index] / $0) } ?? "-",
-        ])
-        index += 1
-      }
+    let training = Self.trainingProducts.map { name, m, k, n, ta, tb in
+      (name, "", MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
+    }
+    for (name, form, shape) in rows {
+      let (ours, theirs) = measure(shape, against: python)
+      table.add([
+        name, form, String(format: "%.1f", ours), theirs.map { String(format: "%.1f", $0) } ?? "-",
+        theirs.map { String(format: "%.2f", ours / $0) } ?? "-",
+      ])
     }
     print(table.rendered)
-    if numpy && theirs == nil { print("\nnumpy: not available (python3 with numpy not found)") }
+    if numpy && python == nil { print("\nnumpy: not available (python3 with numpy not found)") }
     print("\nThe products of one training step of the bench model (Linear in→out, 2,048 tokens):\n")
-    var steps = Table(["product", "shape", "GFLOP/s"], rightAligned: [2])
-    for (name, m, k, n, transposeA, transposeB) in Self.trainingProducts {
-      let shape = MatmulShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
-      steps.add([name, shape.description, String(format: "%.1f", measure(shape))])
+    var steps = Table(
+      ["product", "shape", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
+    for (name, _, shape) in training {
+      let (ours, theirs) = measure(shape, against: python)
+      steps.add([
+        name, shape.description, String(format: "%.1f", ours),
+        theirs.map { String(format: "%.1f", $0) } ?? "-",
+        theirs.map { String(format: "%.2f", ours / $0) } ?? "-",
+      ])
     }
     print(steps.rendered)
   }
 
-  func measure(_ shape: MatmulShape) -> Double {
+  /// Median GFLOP/s of ours and, if `python` is given, of numpy's, timed in turns.
+  func measure(_ shape: MatmulShape, against python: NumpyTimer?) -> (Double, Double?) {
     var generator = UInt64(0x1234_5678)
     func fill(_ count: Int) -> [Float] {
       (0..<count).map { _ in
@@ -132,51 +149,112 @@ struct MatmulBenchmark {
     let a = fill(shape.m * shape.k)
     let b = fill(shape.k * shape.n)
     var c = [Float](repeating: 0, count: shape.m * shape.n)
-    let seconds = medianSeconds(runs: runs) { matmul(a, b, into: &c, shape) }
-    return shape.flops / seconds / 1e9
+    let ours = RepeatedTimer { matmul(a, b, into: &c, shape, kernel: kernel) }
+    var oursSeconds: [Double] = []
+    var theirsSeconds: [Double] = []
+    for _ in 0..<runs {
+      if python != nil {
+        // OpenBLAS's idle threads spin for about 110 ms after its last product (measured
+        // here) before they sleep: timed then, ours would share the cores with them. And a
+        // core that has just been idle runs slower for a while on this virtual machine
+        // (a 20 ms batch at half speed), so each side runs one untimed batch first.
+        Thread.sleep(forTimeInterval: 0.15)
+        _ = ours.seconds()
+      }
+      oursSeconds.append(ours.seconds())
+      if let seconds = python?.seconds(shape) { theirsSeconds.append(seconds) }
+    }
+    func gigaflops(_ times: [Double]) -> Double {
+      shape.flops / times.sorted()[times.count / 2] / 1e9
+    }
+    return (gigaflops(oursSeconds), theirsSeconds.count == runs ? gigaflops(theirsSeconds) : nil)
+  }
+}
+
+/// Times a closure: each call of `seconds()` runs it enough times to take at least
+/// `minimumSeconds` (counted once, after a warm-up call) and returns the time per call.
+struct RepeatedTimer {
+  let body: () -> Void
+  let repeats: Int
+
+  init(minimumSeconds: Double = 0.02, _ body: @escaping () -> Void) {
+    self.body = body
+    let start = Self.now()
+    body()
+    repeats = max(1, Int(minimumSeconds / max(Self.now() - start, 1e-7)))
   }
 
-  /// numpy's GFLOP/s for the same shapes and forms, in the same order, or nil.
-  func numpyGigaflops(threads: Int) -> [Double]? {
-    let spec = Self.shapes.flatMap { _, m, k, n in
-      Self.forms.map { _, ta, tb in "(\(m),\(k),\(n),\(ta ? 1 : 0),\(tb ? 1 : 0))" }
-    }.joined(separator: ",")
-    let script = """
-      import time, numpy as np
-      def median_seconds(f, runs):
-          f(); start = time.perf_counter(); f(); once = max(time.perf_counter() - start, 1e-7)
-          repeats = max(1, int(0.02 / once)); times = []
-          for _ in range(runs):
-              start = time.perf_counter()
-              for _ in range(repeats): f()
-              times.append((time.perf_counter() - start) / repeats)
-          return sorted(times)[len(times) // 2]
-      for (m, k, n, ta, tb) in [\(spec)]:
-          rng = np.random.default_rng(0)
-          a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(np.float32)
-          b = rng.uniform(-1, 1, (n, k) if tb else (k, n)).astype(np.float32)
-          x = a.T if ta else a
-          y = b.T if tb else b
-          print(2 * m * n * k / median_seconds(lambda: x @ y, \(runs)) / 1e9, flush=True)
-      """
-    let process = Process()
+  func seconds() -> Double {
+    let start = Self.now()
+    for _ in 0..<repeats { body() }
+    return (Self.now() - start) / Double(repeats)
+  }
+
+  static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
+
+/// A python3 process with numpy that times `x @ y` for the shapes it is sent, one at a time.
+final class NumpyTimer {
+  let process = Process()
+  let input = Pipe()
+  let output = Pipe()
+  var pending = Data()
+
+  static let script = """
+    import sys, time, numpy as np
+    arrays = {}
+    for line in sys.stdin:
+        m, k, n, ta, tb = map(int, line.split())
+        if (m, k, n, ta, tb) not in arrays:
+            rng = np.random.default_rng(0)
+            a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(np.float32)
+            b = rng.uniform(-1, 1, (n, k) if tb else (k, n)).astype(np.float32)
+            x, y = (a.T if ta else a), (b.T if tb else b)
+            x @ y
+            start = time.perf_counter(); x @ y; once = max(time.perf_counter() - start, 1e-7)
+            arrays[(m, k, n, ta, tb)] = (x, y, max(1, int(0.02 / once)))
+        x, y, repeats = arrays[(m, k, n, ta, tb)]
+        for _ in range(repeats): x @ y  # untimed, as ours
+        start = time.perf_counter()
+        for _ in range(repeats): x @ y
+        print((time.perf_counter() - start) / repeats, flush=True)
+    """
+
+  /// Starts python3 with numpy on `threads` threads; nil if it is not there.
+  init?(threads: Int) {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script]
+    process.arguments = ["python3", "-c", "import numpy\n" + Self.script]
     var environment = ProcessInfo.processInfo.environment
     for variable in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
       environment[variable] = "\(threads)"
     }
     process.environment = environment
-    let output = Pipe()
+    process.standardInput = input
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     do { try process.run() } catch { return nil }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
+    // A first product tells whether numpy is there.
+    if seconds(MatmulShape(m: 1, n: 1, k: 1)) == nil { return nil }
+  }
+
+  deinit {
+    try? input.fileHandleForWriting.close()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { return nil }
-    let values = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
-      Double($0)
+  }
+
+  /// Seconds per `x @ y` for one timed batch, or nil if python has stopped.
+  func seconds(_ shape: MatmulShape) -> Double? {
+    let line =
+      "\(shape.m) \(shape.k) \(shape.n) \(shape.transposeA ? 1 : 0) \(shape.transposeB ? 1 : 0)\n"
+    do { try input.fileHandleForWriting.write(contentsOf: Data(line.utf8)) } catch { return nil }
+    while !pending.contains(UInt8(ascii: "\n")) {
+      let chunk = output.fileHandleForReading.availableData
+      if chunk.isEmpty { return nil }
+      pending.append(chunk)
     }
-    return values.count == Self.shapes.count * Self.forms.count ? values : nil
+    let end = pending.firstIndex(of: UInt8(ascii: "\n"))!
+    let value = Double(String(decoding: pending[..<end], as: UTF8.self))
+    pending.removeSubrange(...end)
+    return value
   }
 }

@@ -1,0 +1,72 @@
+/// The register tiles of the fast matmul, one per instruction set.
+///
+/// A microkernel computes a tile of `rows` rows of C by two SIMD vectors of columns over the
+/// whole inner dimension, with every accumulator in a register. How big a tile fits depends
+/// on the register file: per step of `p` the tile needs `2 · rows` accumulators, the two
+/// vectors of B and one broadcast number of A. A tile that needs more registers than the
+/// CPU has spills accumulators to the stack and reloads them at every step, and runs at
+/// about half speed. The shapes are the ones BLIS and OpenBLAS use for these CPUs:
+///
+/// | kernel | registers | tile (Float) | registers used |
+/// | --- | --- | --- | --- |
+/// | `avx512` | 32 × 512 bits | 8 × 32 | 16 + 2 + 1 = 19 |
+/// | `avx2` | 16 × 256 bits | 6 × 16 | 12 + 2 + 1 = 15 |
+/// | `neon` | 32 × 128 bits | 12 × 8 | 24 + 2 + 1 = 27 |
+/// | `portable` | 16 × 128 bits (SSE2) | 6 × 8 | 12 + 2 + 1 = 15 |
+///
+/// A Double vector holds half as many lanes, so Double tiles are half as wide.
+///
+/// Every kernel computes each element of C as one chain of fused multiply-adds over `p` in
+/// increasing order, starting from zero (then adds it to C when accumulating). The tile
+/// shape decides only which elements are computed together, so every kernel gives the same
+/// bits as `matmulChain`, and a test holds each of them to it.
+public enum MatmulKernel: String, CaseIterable, Sendable {
+  case avx512, avx2, neon, portable
+
+  /// The kernel this build was compiled for: `Package.swift` reads the CPU's features
+  /// (`/proc/cpuinfo` on Linux) and defines `TINYMIXER_AVX512` or `TINYMIXER_AVX2`;
+  /// `TINYMIXER_TARGET=avx2|avx512|portable` at build time chooses instead.
+  public static var native: MatmulKernel {
+    #if TINYMIXER_AVX512
+      .avx512
+    #elseif TINYMIXER_AVX2
+      .avx2
+    #elseif arch(arm64)
+      .neon
+    #else
+      .portable
+    #endif
+  }
+
+  /// Rows of C in one tile.
+  public var rows: Int {
+    switch self {
+    case .avx512: 8
+    case .avx2, .portable: 6
+    case .neon: 12
+    }
+  }
+
+  /// Float lanes in one SIMD vector; a tile is two vectors wide.
+  public var floatLanes: Int {
+    switch self {
+    case .avx512: 16
+    case .avx2: 8
+    case .neon, .portable: 4
+    }
+  }
+
+  /// For example `avx2: 6 × 16 Float tile (SIMD8<Float> × 2), 15 of 16 registers`.
+  public var description: String {
+    let (registers, total) =
+      switch self {
+      case .avx512: (19, "32 registers of 512 bits")
+      case .avx2: (15, "16 registers of 256 bits")
+      case .neon: (27, "32 registers of 128 bits")
+      case .portable: (15, "16 registers of 128 bits")
+      }
+    return
+      "\(rawValue): \(rows) × \(2 * floatLanes) Float tile (SIMD\(floatLanes)<Float> × 2, "
+      + "\(rows) × \(floatLanes) Double), \(registers) of \(total)"
+  }
+}
