@@ -14,6 +14,20 @@ public enum Parallelism {
     get { stored.load(ordering: .relaxed) }
     set { stored.store(max(1, newValue), ordering: .relaxed) }
   }
+
+  private static let spin = Atomic<Int>(100_000)
+
+  /// How long, in nanoseconds, an idle pool worker keeps checking for the next job before
+  /// it sleeps (default 100 µs; 0: sleep at once).
+  ///
+  /// A spinning worker starts the next job in about a microsecond, a sleeping one in tens
+  /// of microseconds; but while it spins it holds a core that another process could use.
+  /// A training step runs its jobs back to back, so a short spin keeps them fast, and a
+  /// process between steps (or waiting for input) uses no CPU. Lesson 02 measures both.
+  public static var idleSpinNanoseconds: Int {
+    get { spin.load(ordering: .relaxed) }
+    set { spin.store(max(0, newValue), ordering: .relaxed) }
+  }
 }
 
 /// Runs `body(task)` for every task in `0..<taskCount` and returns when all have finished.
@@ -41,13 +55,10 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
 /// Why not `DispatchQueue.concurrentPerform`: on the 2-core build machine (a virtual
 /// machine), a parked Dispatch worker takes tens of microseconds to wake, so two 17 µs tasks
 /// took 47 µs on two threads against 33 µs on one, and a training step is made of such
-/// tasks. A worker that spins for `spinDuration` after its last job starts the next one in
-/// about a microsecond. Lesson 02 shows the measurements.
+/// tasks. A worker that spins for `Parallelism.idleSpinNanoseconds` after its last job
+/// starts the next one in about a microsecond. Lesson 02 shows the measurements.
 final class WorkerPool: Sendable {
   static let shared = WorkerPool()
-
-  /// How long an idle worker keeps checking for new work before it sleeps.
-  static let spinDuration: UInt64 = 2_000_000  // nanoseconds
 
   private struct Job {
     let generation: Int
@@ -139,7 +150,7 @@ final class WorkerPool: Sendable {
 
   /// Spins for up to `spinDuration`, then sleeps, until the generation moves past `seen`.
   private func waitForNewGeneration(after seen: Int) -> Int {
-    let deadline = DispatchTime.now().uptimeNanoseconds + Self.spinDuration
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Parallelism.idleSpinNanoseconds)
     var spins = 0
     while true {
       let current = generation.load(ordering: .acquiring)
