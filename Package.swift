@@ -7,7 +7,8 @@ import PackageDescription
 
 /// On x86-64 the numeric code is compiled for the CPU that builds it (`-target-cpu native`),
 /// because without FMA and AVX every SIMD multiply-add becomes a library call per lane
-/// (about 0.8 GFLOP/s instead of about 110 per core on the build machine). The matmul's
+/// (0.5 to 0.7 GFLOP/s instead of 40 to 80 for one core of the 2-core AMD EPYC Zen 3 in
+/// lesson 02's register-blocked rung). The matmul's
 /// register tile must fit the CPU's register file, so the build also tells the kernels
 /// which one to use (`Sources/Kernels/MatmulKernel.swift`): AVX-512 when `/proc/cpuinfo`
 /// lists avx512f, AVX2 otherwise (every x86-64 laptop since 2013; a Mac has no

@@ -10,20 +10,14 @@ public func causalAttention(
   query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
   layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Float>,
   probabilities: UnsafeMutablePointer<Float>
-) {
-  attentionForward(
-    q, k, v, layout, scale, output, probabilities, { matmul($0, $1, into: $2, $3, accumulate: $4) })
-}
+) { attentionForward(q, k, v, layout, scale, output, probabilities) }
 
 /// Causal self-attention, in Double.
 public func causalAttention(
   query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
   layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Double>,
   probabilities: UnsafeMutablePointer<Double>
-) {
-  attentionForward(
-    q, k, v, layout, scale, output, probabilities, { matmul($0, $1, into: $2, $3, accumulate: $4) })
-}
+) { attentionForward(q, k, v, layout, scale, output, probabilities) }
 
 /// Backward of `causalAttention`, given its probabilities and the gradient of its output:
 /// with `P` the probabilities and `dO` the gradient,
@@ -34,11 +28,7 @@ public func causalAttentionBackward(
   probabilities: UnsafePointer<Float>, gradient dOut: UnsafePointer<Float>, layout: HeadLayout,
   scale: Double, dQuery: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>,
   dValue: UnsafeMutablePointer<Float>
-) {
-  attentionBackward(
-    q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue,
-    { matmul($0, $1, into: $2, $3, accumulate: $4) })
-}
+) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue) }
 
 /// Backward of `causalAttention`, in Double.
 public func causalAttentionBackward(
@@ -46,22 +36,11 @@ public func causalAttentionBackward(
   probabilities: UnsafePointer<Double>, gradient dOut: UnsafePointer<Double>, layout: HeadLayout,
   scale: Double, dQuery: UnsafeMutablePointer<Double>, dKey: UnsafeMutablePointer<Double>,
   dValue: UnsafeMutablePointer<Double>
-) {
-  attentionBackward(
-    q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue,
-    { matmul($0, $1, into: $2, $3, accumulate: $4) })
-}
-
-/// The matmul of the element type, passed in so the generic code below reaches the
-/// concrete Float or Double kernel.
-typealias MatmulFunction<T> = (
-  UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, MatmulShape, Bool
-) -> Void
+) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue) }
 
 private func attentionForward<T: KernelScalar>(
   _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ layout: HeadLayout,
-  _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>,
-  _ multiply: MatmulFunction<T>
+  _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>
 ) {
   let t = layout.length
   let d = layout.size
@@ -72,18 +51,19 @@ private func attentionForward<T: KernelScalar>(
     let base = layout.offset(batch: b, head: h)
     let p = probabilities + task * t * t
     // Scores S = Q·Kᵀ, then a causal softmax of each row, scaled.
-    multiply(
-      q + base, k + base, p,
+    T.matmul(
+      q + base, k + base, into: p,
       MatmulShape(m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld),
-      false)
+      accumulate: false)
     for row in 0..<t {
       let scores = p + row * t
       causalSoftmaxRow(scores, visible: row + 1, length: t, scale: T(scale))
     }
     // O = P·V.
-    multiply(
-      p, v + base, output + base,
-      MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), false)
+    T.matmul(
+      p, v + base, into: output + base,
+      MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), accumulate: false
+    )
   }
 }
 
@@ -104,7 +84,7 @@ private func attentionBackward<T: KernelScalar>(
   _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
   _ probabilities: UnsafePointer<T>, _ dOut: UnsafePointer<T>, _ layout: HeadLayout,
   _ scale: Double, _ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>,
-  _ dv: UnsafeMutablePointer<T>, _ multiply: MatmulFunction<T>
+  _ dv: UnsafeMutablePointer<T>
 ) {
   let t = layout.length
   let d = layout.size
@@ -116,15 +96,17 @@ private func attentionBackward<T: KernelScalar>(
     let p = probabilities + task * t * t
     Scratch.with(T.self, count: t * t) { ds in
       // dV = Pᵀ·dO.
-      multiply(
-        p, dOut + base, dv + base,
+      T.matmul(
+        p, dOut + base, into: dv + base,
         MatmulShape(
-          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld), false)
+          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld),
+        accumulate: false)
       // dP = dO·Vᵀ, then through the softmax: dS = P ⊙ (dP − ⟨dP, P⟩) · scale.
-      multiply(
-        dOut + base, v + base, ds,
+      T.matmul(
+        dOut + base, v + base, into: ds,
         MatmulShape(
-          m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld), false)
+          m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld),
+        accumulate: false)
       for row in 0..<t {
         let dRow = ds + row * t
         let pRow = p + row * t
@@ -133,13 +115,15 @@ private func attentionBackward<T: KernelScalar>(
         for s in (row + 1)..<t { dRow[s] = 0 }
       }
       // dQ = dS·K and dK = dSᵀ·Q.
-      multiply(
-        ds, k + base, dq + base,
-        MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), false)
-      multiply(
-        ds, q + base, dk + base,
+      T.matmul(
+        ds, k + base, into: dq + base,
+        MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld),
+        accumulate: false)
+      T.matmul(
+        ds, q + base, into: dk + base,
         MatmulShape(
-          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld), false)
+          m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld),
+        accumulate: false)
     }
   }
 }

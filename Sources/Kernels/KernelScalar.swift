@@ -11,6 +11,10 @@ protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
   static func tanh(_ x: Self) -> Self
   static func erf(_ x: Self) -> Self
   static func pow(_ x: Self, _ y: Self) -> Self
+  /// The fast `matmul` of this type, so generic kernels (attention) reach the concrete one.
+  static func matmul(
+    _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, into c: UnsafeMutablePointer<Self>,
+    _ shape: MatmulShape, accumulate: Bool)
 }
 
 extension Float: KernelScalar {
@@ -19,6 +23,12 @@ extension Float: KernelScalar {
   static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
   static func erf(_ x: Float) -> Float { Foundation.erf(x) }
   static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
+  static func matmul(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+    _ shape: MatmulShape, accumulate: Bool
+  ) {
+    Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
+  }
   static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
 }
 
@@ -28,6 +38,12 @@ extension Double: KernelScalar {
   static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
   static func erf(_ x: Double) -> Double { Foundation.erf(x) }
   static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+  static func matmul(
+    _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+    _ shape: MatmulShape, accumulate: Bool
+  ) {
+    Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
+  }
   static func exp(_ x: SIMD16<Double>) -> SIMD16<Double> {
     var result = x
     for lane in 0..<16 { result[lane] = Foundation.exp(x[lane]) }

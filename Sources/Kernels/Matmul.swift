@@ -53,6 +53,9 @@ let minimumTasks = 8
 /// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
 /// fused multiply-add chains where the previous slice left them.
 let depthPerPass = 256
+/// Steps of p per task when a transposed A is packed: enough tasks for every thread even
+/// when k is 128.
+let stepsPerPackingTask = 32
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save.
 let largeProductFlops = 1.5e6
@@ -60,11 +63,10 @@ let largeProductFlops = 1.5e6
 /// One product's plan: the tile grid, and where each tile of A and panel of B is read from.
 ///
 /// C is cut into tiles of `tileRows` rows by one panel of `panelWidth` columns (two SIMD
-/// vectors). A tile of A rows is read in place, with A's own strides. A panel of B is read
-/// in place (row stride n) or from a packed copy: `k` rows of `panelWidth` scalars.
-/// Edge tiles read zero-padded copies of the last rows of A and last columns of B, so they
-/// run the same kernel. (Packing A too was measured slower: at n = 128 it costs as much as
-/// a quarter of the multiply, because only 4 panels reuse each packed strip.)
+/// vectors). A tile's rows of A are read in place, with A's own strides, unless A is
+/// transposed (`packA`). A panel of B is read in place (row stride n) or from a packed
+/// copy (`packB`): `k` rows of `panelWidth` scalars. Edge tiles read zero-padded copies of
+/// the last rows of A and last columns of B, so they run the same kernel.
 private struct TiledMatmul<Kernel: Microkernel> {
   typealias Scalar = Kernel.Vector.Scalar
   let a: UnsafePointer<Scalar>
@@ -92,14 +94,16 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Whether B is read from a packed copy rather than in place. A transposed B must be:
   /// its panel rows are not contiguous. A large product also packs a B whose row stride is
   /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
-  /// cache set (measured at n = 1024: 190 to 205 GFLOP/s packed against 160 to 200 in place).
+  /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
+  /// 160 to 200 in place).
   var packB: Bool {
     shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
   }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
   /// apart, so every step of the kernel touches a new cache line and, at large sizes, a new
-  /// page (measured at n = 1024 on AVX2: 59 GFLOP/s in place).
+  /// page (n = 1024 on the AMD EPYC Zen 3, AVX2, 2 threads: 59 GFLOP/s in place, against
+  /// 99 for A·B in the same run).
   var packA: Bool { shape.transposeA }
   /// Distinct matrices A and B in the batch: one when the batch stride is 0.
   var distinctA: Int { shape.batchStrideA == 0 ? 1 : shape.batch }
@@ -119,9 +123,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
       return
     }
     let bPanels = packB ? distinctB * panels : 0
-    // A transposed A is packed in chunks of 32 steps of p, each chunk reading whole rows
-    // of A's storage in order and writing them to every strip.
-    let chunk = 32
+    // A transposed A is packed in chunks of `stepsPerPackingTask` steps of p, each chunk
+    // reading whole rows of A's storage in order and writing them to every strip.
+    let chunk = stepsPerPackingTask
     let chunks = (shape.k + chunk - 1) / chunk
     let aChunks = packA ? distinctA * chunks : 0
     let aSize = packA ? distinctA * rowTiles * stripSize : 0
@@ -179,9 +183,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Computes the C tiles `tiles × panels` of one item of the batch.
   ///
-  /// With an inner dimension of at most `depthPerPass`, each tile goes straight to C
-  /// (edge tiles through a padded buffer). A deeper product is computed in slices of
-  /// `depthPerPass` into a buffer holding the task's whole block of C, then written out.
+  /// The inner dimension is walked in passes of `depthPerPass`. A whole tile that one pass
+  /// covers goes straight to C. Any other tile (an edge tile, or any tile of a deeper
+  /// product) is computed in the task's block buffer, its chains resumed pass after pass,
+  /// and written to C at the end.
   func multiplyBlock(
     item: Int, tiles: Range<Int>, panels: Range<Int>, packedA: UnsafeMutablePointer<Scalar>?,
     packedB: UnsafeMutablePointer<Scalar>?
@@ -218,35 +223,21 @@ private struct TiledMatmul<Kernel: Microkernel> {
         if (panel + 1) * panelWidth > shape.n { return (UnsafePointer(edgePanel), panelWidth) }
         return (bItem + panel * panelWidth, shape.bRowStride)
       }
+      /// Whether the tile goes straight to C.
+      func direct(_ tile: Int, _ panel: Int) -> Bool {
+        shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m
+          && (panel + 1) * panelWidth <= shape.n
+      }
+      /// The tile's place in the block buffer.
+      func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
+        block + (tile - tiles.lowerBound) * tileRows * blockWidth
+          + (panel - panels.lowerBound) * panelWidth
+      }
       if packedA == nil && tiles.upperBound * tileRows > shape.m {
         packStrip(aItem, row: (tiles.upperBound - 1) * tileRows, into: edgeStrip)
       }
       if packedB == nil && panels.upperBound * panelWidth > shape.n {
         packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
-      }
-
-      if shape.k <= depthPerPass {
-        for panel in panels {
-          let (bp, bRowStride) = bPanel(panel)
-          for tile in tiles {
-            let (ap, aStrides) = aTile(tile)
-            let rows = min(tileRows, shape.m - tile * tileRows)
-            let columns = min(panelWidth, shape.n - panel * panelWidth)
-            let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
-            if rows == tileRows && columns == panelWidth {
-              Kernel.multiply(
-                depth: shape.k, a: ap, aStrides: aStrides, b: bp, bRowStride: bRowStride,
-                c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false)
-            } else {
-              // An edge tile: compute the whole padded tile aside, keep the part inside C.
-              Kernel.multiply(
-                depth: shape.k, a: ap, aStrides: aStrides, b: bp, bRowStride: bRowStride,
-                c: block, cRowStride: panelWidth, accumulate: false, resume: false)
-              writeOut(block, rowStride: panelWidth, rows: rows, columns: columns, into: cTile)
-            }
-          }
-        }
-        return
       }
 
       for start in stride(from: 0, to: shape.k, by: depthPerPass) {
@@ -255,21 +246,30 @@ private struct TiledMatmul<Kernel: Microkernel> {
           let (bp, bRowStride) = bPanel(panel)
           for tile in tiles {
             let (ap, aStrides) = aTile(tile)
-            let blockTile =
-              block + (tile - tiles.lowerBound) * tileRows * blockWidth
-              + (panel - panels.lowerBound) * panelWidth
-            Kernel.multiply(
-              depth: depth, a: ap + start * aStrides.column, aStrides: aStrides,
-              b: bp + start * bRowStride, bRowStride: bRowStride,
-              c: blockTile, cRowStride: blockWidth, accumulate: false, resume: start > 0)
+            let (a, b) = (ap + start * aStrides.column, bp + start * bRowStride)
+            if direct(tile, panel) {
+              Kernel.multiply(
+                depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
+                c: cItem + tile * tileRows * ldc + panel * panelWidth, cRowStride: ldc,
+                accumulate: accumulate, resume: false)
+            } else {
+              Kernel.multiply(
+                depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
+                c: blockTile(tile, panel), cRowStride: blockWidth, accumulate: false,
+                resume: start > 0)
+            }
           }
         }
       }
-      let row = tiles.lowerBound * tileRows
-      let column = panels.lowerBound * panelWidth
-      writeOut(
-        block, rowStride: blockWidth, rows: min(tiles.count * tileRows, shape.m - row),
-        columns: min(blockWidth, shape.n - column), into: cItem + row * ldc + column)
+      for panel in panels {
+        for tile in tiles where !direct(tile, panel) {
+          writeOut(
+            blockTile(tile, panel), rowStride: blockWidth,
+            rows: min(tileRows, shape.m - tile * tileRows),
+            columns: min(panelWidth, shape.n - panel * panelWidth),
+            into: cItem + tile * tileRows * ldc + panel * panelWidth)
+        }
+      }
     }
   }
 
@@ -295,10 +295,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let columns = min(panelWidth, shape.n - first)
     if columns < panelWidth { packed.update(repeating: 0, count: panelSize) }
     if shape.transposeB {
-      // B is stored [n, k]: column j of op(B) is a contiguous row of storage.
-      // Column j of op(B) is row j of storage. Copy in 8 × 8 blocks, so that both the
-      // rows read and the rows written stay in a few cache lines (measured 2 to 4 times
-      // faster than copying one column at a time).
+      // B is stored [n, k]: column j of op(B) is row j of storage. Copy in 8 × 8 blocks,
+      // so that both the rows read and the rows written stay in a few cache lines (measured
+      // 2 to 4 times faster than copying one column at a time).
       let ld = shape.leadingDimensionB
       let k = shape.k
       for j0 in stride(from: 0, to: columns, by: 8) {
@@ -363,6 +362,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
 //
 // They live in this file, beside their caller, so that a build without whole-module
 // optimization (`swift test` builds debug) still specializes them for each vector type.
+// Each is written out row by row: the compiler keeps accumulators in registers when they
+// are separate variables, and Swift has no fixed-size array of them short of `InlineArray`
+// (macOS 26 and later).
 
 /// A register tile: computes `rows × 2·Vector.scalarCount` elements of C over the whole
 /// inner dimension.

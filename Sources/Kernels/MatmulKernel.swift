@@ -20,8 +20,15 @@
 /// increasing order, starting from zero (then adds it to C when accumulating). The tile
 /// shape decides only which elements are computed together, so every kernel gives the same
 /// bits as `matmulChain`, and a test holds each of them to it.
-public enum MatmulKernel: String, CaseIterable, Sendable {
-  case avx512, avx2, neon, portable
+public enum MatmulKernel: String, CaseIterable, Sendable, CustomStringConvertible {
+  /// 8 × 32 Float (`EightRowKernel<SIMD16<Float>>`), for CPUs with AVX-512.
+  case avx512
+  /// 6 × 16 Float (`SixRowKernel<SIMD8<Float>>`), for x86-64 with AVX2 and FMA.
+  case avx2
+  /// 12 × 8 Float (`TwelveRowKernel<SIMD4<Float>>`), for arm64 (Apple Silicon).
+  case neon
+  /// 6 × 8 Float (`SixRowKernel<SIMD4<Float>>`), for baseline x86-64 (SSE2).
+  case portable
 
   /// The kernel this build was compiled for: `Package.swift` reads the CPU's features
   /// (`/proc/cpuinfo` on Linux) and defines `TINYMIXER_AVX512` or `TINYMIXER_AVX2`;
@@ -38,35 +45,34 @@ public enum MatmulKernel: String, CaseIterable, Sendable {
     #endif
   }
 
-  /// Rows of C in one tile.
-  public var rows: Int {
+  /// Rows of C in one tile, and Float lanes in each of its two vectors, as the kernel that
+  /// `matmul` runs for this case declares them.
+  var floatTile: (rows: Int, lanes: Int) {
     switch self {
-    case .avx512: 8
-    case .avx2, .portable: 6
-    case .neon: 12
+    case .avx512: (EightRowKernel<SIMD16<Float>>.rows, SIMD16<Float>.scalarCount)
+    case .avx2: (SixRowKernel<SIMD8<Float>>.rows, SIMD8<Float>.scalarCount)
+    case .neon: (TwelveRowKernel<SIMD4<Float>>.rows, SIMD4<Float>.scalarCount)
+    case .portable: (SixRowKernel<SIMD4<Float>>.rows, SIMD4<Float>.scalarCount)
     }
   }
 
-  /// Float lanes in one SIMD vector; a tile is two vectors wide.
-  public var floatLanes: Int {
+  /// The vector registers of the instruction set the kernel is made for.
+  var registerFile: String {
     switch self {
-    case .avx512: 16
-    case .avx2: 8
-    case .neon, .portable: 4
+    case .avx512: "32 registers of 512 bits"
+    case .avx2: "16 registers of 256 bits"
+    case .neon: "32 registers of 128 bits"
+    case .portable: "16 registers of 128 bits"
     }
   }
 
-  /// For example `avx2: 6 × 16 Float tile (SIMD8<Float> × 2), 15 of 16 registers`.
+  /// For example `avx2: 6 × 16 Float tile (SIMD8<Float> × 2, 6 × 8 Double), 15 of 16
+  /// registers of 256 bits`: the registers used are the accumulators, B's two vectors and
+  /// A's broadcast number.
   public var description: String {
-    let (registers, total) =
-      switch self {
-      case .avx512: (19, "32 registers of 512 bits")
-      case .avx2: (15, "16 registers of 256 bits")
-      case .neon: (27, "32 registers of 128 bits")
-      case .portable: (15, "16 registers of 128 bits")
-      }
+    let (rows, lanes) = floatTile
     return
-      "\(rawValue): \(rows) × \(2 * floatLanes) Float tile (SIMD\(floatLanes)<Float> × 2, "
-      + "\(rows) × \(floatLanes) Double), \(registers) of \(total)"
+      "\(rawValue): \(rows) × \(2 * lanes) Float tile (SIMD\(lanes)<Float> × 2, "
+      + "\(rows) × \(lanes) Double), \(2 * rows + 3) of \(registerFile)"
   }
 }

@@ -96,43 +96,38 @@ struct MatmulBenchmark {
 
   func run() throws {
     let threads = Parallelism.threadCount
-    print("kernel \(kernel.description)")
+    print("kernel \(kernel)")
     print(
       kernel == .native
         ? "(the build's choice for this CPU: see Package.swift; --kernel runs another)"
-        : "(not this build's choice, \(MatmulKernel.native.rawValue): run with --kernel)")
+        : "(chosen by --kernel; this build's own is \(MatmulKernel.native.rawValue))")
     let python = numpy ? NumpyTimer(threads: threads) : nil
     print(
       "\nFloat32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs"
         + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")\n")
-    var table = Table(["shape", "form", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
-    let rows = Self.shapes.flatMap { name, m, k, n in
-      Self.forms.map { form, ta, tb in
-        (name, form, MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
-      }
-    }
-    let training = Self.trainingProducts.map { name, m, k, n, ta, tb in
-      (name, "", MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
-    }
-    for (name, form, shape) in rows {
+    /// The measured cells of a row: ours, numpy's and their ratio.
+    func measuredCells(_ shape: MatmulShape) -> [String] {
       let (ours, theirs) = measure(shape, against: python)
-      table.add([
-        name, form, String(format: "%.1f", ours), theirs.map { String(format: "%.1f", $0) } ?? "-",
+      return [
+        String(format: "%.1f", ours), theirs.map { String(format: "%.1f", $0) } ?? "-",
         theirs.map { String(format: "%.2f", ours / $0) } ?? "-",
-      ])
+      ]
+    }
+    var table = Table(["shape", "form", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
+    for (name, m, k, n) in Self.shapes {
+      for (form, ta, tb) in Self.forms {
+        let shape = MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb)
+        table.add([name, form] + measuredCells(shape))
+      }
     }
     print(table.rendered)
     if numpy && python == nil { print("\nnumpy: not available (python3 with numpy not found)") }
     print("\nThe products of one training step of the bench model (Linear in→out, 2,048 tokens):\n")
     var steps = Table(
       ["product", "shape", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
-    for (name, _, shape) in training {
-      let (ours, theirs) = measure(shape, against: python)
-      steps.add([
-        name, shape.description, String(format: "%.1f", ours),
-        theirs.map { String(format: "%.1f", $0) } ?? "-",
-        theirs.map { String(format: "%.2f", ours / $0) } ?? "-",
-      ])
+    for (name, m, k, n, ta, tb) in Self.trainingProducts {
+      let shape = MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb)
+      steps.add([name, shape.description] + measuredCells(shape))
     }
     print(steps.rendered)
   }
@@ -154,10 +149,11 @@ struct MatmulBenchmark {
     var theirsSeconds: [Double] = []
     for _ in 0..<runs {
       if python != nil {
-        // OpenBLAS's idle threads spin for about 110 ms after its last product (measured
-        // here) before they sleep: timed then, ours would share the cores with them. And a
-        // core that has just been idle runs slower for a while on this virtual machine
-        // (a 20 ms batch at half speed), so each side runs one untimed batch first.
+        // OpenBLAS's idle threads spin for about 110 ms after its last product before they
+        // sleep (measured on the 2-core AMD EPYC Zen 3): timed then, ours would share the
+        // cores with them. And a core that has just been idle ran slower for a while on
+        // that virtual machine (a 20 ms batch at half speed), so each side runs one
+        // untimed batch first.
         Thread.sleep(forTimeInterval: 0.15)
         _ = ours.seconds()
       }
@@ -223,7 +219,7 @@ final class NumpyTimer {
   /// Starts python3 with numpy on `threads` threads; nil if it is not there.
   init?(threads: Int) {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import numpy\n" + Self.script]
+    process.arguments = ["python3", "-c", Self.script]
     var environment = ProcessInfo.processInfo.environment
     for variable in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
       environment[variable] = "\(threads)"
@@ -232,6 +228,9 @@ final class NumpyTimer {
     process.standardInput = input
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
+    // A python3 that stops (without numpy, say) must not take this process with it: a
+    // write to its pipe then fails instead of raising SIGPIPE.
+    signal(SIGPIPE, SIG_IGN)
     do { try process.run() } catch { return nil }
     // A first product tells whether numpy is there.
     if seconds(MatmulShape(m: 1, n: 1, k: 1)) == nil { return nil }

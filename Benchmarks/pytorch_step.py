@@ -1,0 +1,114 @@
+"""The training steps of `tinymixer bench train-base` and `bench train-mixer`, in PyTorch
+eager mode, for comparison on the same machine (not a dependency of the build or tests).
+
+    python pytorch_step.py base  [--runs 11] [--threads 2]   # needs torch, transformers
+    python pytorch_step.py mixer [--runs 11] [--threads 2]
+
+The same work as tinymixer's step: the bench model (Llama, vocabulary 512, width 128,
+4 layers of 4 heads, MLP 384, context 64), a random batch of 32 rows whose every token is
+scored, forward, backward and AdamW. `base` trains every parameter. `mixer` freezes the
+base and puts six rank-8 LoRA experts (alpha 16) and a router at q, k, v and o of every
+layer: hard-soft top-2 routing (the top-2 weights renormalised going forward, the dense
+softmax's gradient coming back), every expert computed, and RSL (alpha 0.01,
+lambda 0.01, the entropy as a bonus) averaged over the 16 sites. Prints the median
+milliseconds per step over `--runs` steps, after two warm-up steps.
+"""
+
+import argparse
+import time
+
+import torch
+from torch import nn
+from transformers import LlamaConfig, LlamaForCausalLM
+
+EXPERTS, RANK, ALPHA, TOP_K = 6, 8, 16.0, 2
+
+
+class RoutedLinear(nn.Module):
+    """A frozen Linear plus a router over LoRA experts: y = W x + sum_e w_e s B_e A_e x."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.base = base
+        inputs, outputs = base.in_features, base.out_features
+        self.down = nn.Parameter(torch.randn(EXPERTS, RANK, inputs) / inputs**0.5)
+        self.up = nn.Parameter(torch.randn(EXPERTS, outputs, RANK) * 0.01)
+        self.router = nn.Linear(inputs, EXPERTS, bias=False)
+        self.last = None  # (probabilities, selected) for the routing loss
+
+    def forward(self, x):
+        probabilities = torch.softmax(self.router(x), dim=-1)
+        top = probabilities.topk(TOP_K, dim=-1)
+        hard = torch.zeros_like(probabilities).scatter(
+            -1, top.indices, top.values / top.values.sum(-1, keepdim=True))
+        weights = hard + probabilities - probabilities.detach()  # straight-through
+        low = torch.einsum("bti,eri->bter", x, self.down)
+        experts = torch.einsum("bter,eor->bteo", low, self.up) * (ALPHA / RANK)
+        self.last = (probabilities, top.indices)
+        return self.base(x) + torch.einsum("bte,bteo->bto", weights, experts)
+
+
+def routing_loss(sites, alpha=0.01, lam=0.01):
+    total = 0.0
+    for site in sites:
+        probabilities, selected = site.last
+        p = probabilities.reshape(-1, EXPERTS)
+        share = torch.zeros(EXPERTS).index_add_(
+            0, selected.reshape(-1), torch.ones(selected.numel())) / selected.numel()
+        balance = EXPERTS * (p.mean(0) * share).sum()
+        entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1).mean()
+        total = total + alpha * balance - lam * entropy
+    return total / len(sites)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["base", "mixer"])
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--threads", type=int, default=2)
+    arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=512, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=4, intermediate_size=384, max_position_embeddings=64,
+        rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config)
+    sites = []
+    if arguments.what == "mixer":
+        model.requires_grad_(False)
+        for layer in model.model.layers:
+            attention = layer.self_attn
+            for name in ["q_proj", "k_proj", "v_proj", "o_proj"]:
+                routed = RoutedLinear(getattr(attention, name))
+                setattr(attention, name, routed)
+                sites.append(routed)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=1e-4)
+    rows = torch.randint(0, 512, (32, 65))
+    tokens, targets = rows[:, :-1], rows[:, 1:]
+
+    def step():
+        logits = model(input_ids=tokens).logits
+        loss = nn.functional.cross_entropy(logits.reshape(-1, 512), targets.reshape(-1))
+        if sites:
+            loss = loss + routing_loss(sites)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(arguments.runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    print(f"pytorch {arguments.what}: {1000 * times[len(times) // 2]:.1f} ms/step "
+          f"(median of {arguments.runs}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {sum(p.numel() for p in trained)} trained)")
+
+
+if __name__ == "__main__":
+    main()
