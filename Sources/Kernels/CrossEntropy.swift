@@ -29,9 +29,6 @@ public func crossEntropyRowsBackward(
   into dlogits: UnsafeMutablePointer<Double>
 ) { crossEntropyBackwardLoop(logits, targets, weights, logSumExp, scale, rows, classes, dlogits) }
 
-/// Rows per chunk: about `elementwiseGrain` elements.
-private func rowGrain(_ classes: Int) -> Int { max(1, elementwiseGrain / max(1, classes)) }
-
 private func crossEntropyLoop<T: KernelScalar>(
   _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int>, _ weights: UnsafePointer<T>,
   _ rows: Int, _ classes: Int, _ logSumExp: UnsafeMutablePointer<T>
@@ -39,7 +36,7 @@ private func crossEntropyLoop<T: KernelScalar>(
   precondition(classes > 0, "cross-entropy over zero classes")
   // Each chunk of rows writes its partial sum; the partials are added in chunk order, so
   // the total does not depend on the thread count.
-  let grain = rowGrain(classes)
+  let grain = rowsPerChunk(classes)
   let chunks = (rows + grain - 1) / grain
   return Scratch.with(Double.self, count: max(1, chunks)) { partials in
     forEachChunk(rows, grain: grain) { range in
@@ -72,7 +69,7 @@ private func crossEntropyBackwardLoop<T: KernelScalar>(
   _ logSumExp: UnsafePointer<T>, _ scale: Double, _ rows: Int, _ classes: Int,
   _ dlogits: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(rows, grain: rowGrain(classes)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(classes)) { range in
     for r in range {
       let out = dlogits + r * classes
       let w = T(scale) * weights[r]

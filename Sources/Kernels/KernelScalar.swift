@@ -70,3 +70,7 @@ func forEachChunk(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// Elements per chunk for elementwise work: enough that a chunk outweighs handing it to a
 /// thread (about a microsecond).
 let elementwiseGrain = 1 << 15
+
+/// Rows per chunk for row kernels: rows of `rowLength` elements, about `elementwiseGrain`
+/// elements in all (at least one row).
+func rowsPerChunk(_ rowLength: Int) -> Int { max(1, elementwiseGrain / max(1, rowLength)) }

@@ -28,9 +28,6 @@ public func rmsNormRowsBackward(
   dx: UnsafeMutablePointer<Double>?, dWeight: UnsafeMutablePointer<Double>?
 ) { rmsNormBackwardLoop(x, weight, inverseRMS, g, rows, columns, dx, dWeight) }
 
-/// Rows per chunk for row kernels: about `elementwiseGrain` elements.
-func rowsPerChunk(_ columns: Int) -> Int { max(1, elementwiseGrain / max(1, columns)) }
-
 private func rmsNormLoop<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ epsilon: Double, _ rows: Int, _ columns: Int,
   _ y: UnsafeMutablePointer<T>, _ inverseRMS: UnsafeMutablePointer<T>

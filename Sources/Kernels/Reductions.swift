@@ -56,7 +56,7 @@ private func sumLoop<T: KernelScalar>(
 ) {
   if inner == 1 {
     // Row sums.
-    forEachChunk(outer, grain: max(1, elementwiseGrain / max(1, length))) { rows in
+    forEachChunk(outer, grain: rowsPerChunk(length)) { rows in
       for o in rows { out[o] = contiguousSum(x + o * length, length) }
     }
     return

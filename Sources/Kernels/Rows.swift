@@ -17,7 +17,7 @@ private func topKLoop<T: KernelScalar>(
 ) {
   precondition(k >= 0 && k <= columns, "top-\(k) of \(columns) columns")
   guard k > 0 else { return }
-  forEachChunk(rows, grain: max(1, elementwiseGrain / max(1, columns * k))) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns * k)) { range in
     for r in range {
       let row = x + r * columns
       let value = values + r * k
@@ -73,7 +73,7 @@ private func gatherLoop<T: KernelScalar>(
   _ table: UnsafePointer<T>, _ rowLength: Int, _ indices: UnsafePointer<Int>, _ count: Int,
   _ out: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(count, grain: max(1, elementwiseGrain / max(1, rowLength))) { range in
+  forEachChunk(count, grain: rowsPerChunk(rowLength)) { range in
     for i in range {
       (out + i * rowLength).update(from: table + indices[i] * rowLength, count: rowLength)
     }

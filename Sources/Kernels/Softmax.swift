@@ -67,7 +67,7 @@ private func softmaxLoop<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rows: Int, _ columns: Int, log: Bool
 ) {
   guard columns > 0 else { return }
-  forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
     for r in range {
       let x = x + r * columns
       let y = y + r * columns
@@ -90,7 +90,7 @@ private func softmaxBackwardLoop<T: KernelScalar>(
   _ rows: Int, _ columns: Int, log: Bool
 ) {
   guard columns > 0 else { return }
-  forEachChunk(rows, grain: max(1, elementwiseGrain / columns)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
     for r in range {
       let y = y + r * columns
       let g = g + r * columns

@@ -56,9 +56,8 @@ struct StridedWalk {
     // `elementwiseGrain` elements.
     let piecesPerRow = max(1, inner / elementwiseGrain)
     let pieceLength = (inner + piecesPerRow - 1) / piecesPerRow
-    let rowsPerChunk = max(1, elementwiseGrain / inner)
     let units = rows * piecesPerRow
-    forEachChunk(units, grain: piecesPerRow > 1 ? 1 : rowsPerChunk) { range in
+    forEachChunk(units, grain: piecesPerRow > 1 ? 1 : rowsPerChunk(inner)) { range in
       for unit in range {
         let row = unit / piecesPerRow
         let piece = unit % piecesPerRow

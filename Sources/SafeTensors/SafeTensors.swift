@@ -29,9 +29,6 @@ public enum SafeTensorsDType: String, CaseIterable, Sendable, Comparable {
     }
   }
 
-  /// Whether tinymixer converts this type to floating point when reading.
-  public var isReadable: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
-
   public static func < (a: Self, b: Self) -> Bool {
     allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
   }

@@ -21,9 +21,6 @@ public struct TokenBatch: Equatable, Sendable {
     (self.tokens, self.targets, self.mask) = (tokens, targets, mask)
     (self.batch, self.length) = (batch, length)
   }
-
-  /// Tokens the loss counts.
-  public var scoredTokens: Int { mask.filter { $0 }.count }
 }
 
 extension Tokenizer {
