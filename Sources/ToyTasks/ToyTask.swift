@@ -49,6 +49,16 @@ public struct ToyTask: Sendable {
   public func load(_ split: Split, from datasets: URL) throws -> [Example] {
     try TaskFile.read(file(split, in: datasets))
   }
+
+  /// The `Datasets` folder a program reads: `./Datasets` when the working directory has one
+  /// (run from a clone's root, it reads that clone's files, as `tinymixer` does), else the
+  /// one under `sourceRoot`, the package the program was built from (run from any other
+  /// folder).
+  public static func datasetsFolder(sourceRoot: URL) -> URL {
+    let local = URL(fileURLWithPath: "Datasets")
+    return FileManager.default.fileExists(atPath: local.path)
+      ? local : sourceRoot.appendingPathComponent("Datasets")
+  }
 }
 
 extension ToyTask {

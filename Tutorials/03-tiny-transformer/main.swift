@@ -79,9 +79,10 @@ show("silu(g) =", swiglu(gate: g, up: Tensor.ones([5], dtype: .float64)).scalars
 
 // Step 5. The whole model, with Hugging Face's parameter names.
 print("\nStep 5: the decoder")
-let datasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent()
-  .deletingLastPathComponent().appendingPathComponent("Datasets")
+// ./Datasets when run from the clone's root, else the one of the clone this was built from.
+let datasets = ToyTask.datasetsFolder(
+  sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent())
 let train = try ToyTask.sst2.load(.train, from: datasets)
 let dev = try ToyTask.sst2.load(.dev, from: datasets)
 let tokenizer = Tokenizer(examples: train + dev + (try ToyTask.sst2.load(.test, from: datasets)))

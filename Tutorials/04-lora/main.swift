@@ -57,9 +57,10 @@ print(
 
 // Step 4. A LoRA expert for toy-sst2 on the frozen base model, as `tinymixer train` does.
 print("\nStep 4: a toy-sst2 expert on the frozen base")
-let datasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent()
-  .deletingLastPathComponent().appendingPathComponent("Datasets")
+// ./Datasets when run from the clone's root, else the one of the clone this was built from.
+let datasets = ToyTask.datasetsFolder(
+  sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent())
 let splits = try ToyTask.all.map { task in
   try Split.allCases.map { try task.load($0, from: datasets) }
 }

@@ -9,8 +9,10 @@ import NN
 import ToyTasks
 
 let quick = CommandLine.arguments.contains("--quick")
-let datasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Datasets")
+// ./Datasets when run from the clone's root, else the one of the clone this was built from.
+let datasets = ToyTask.datasetsFolder(
+  sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent())
 let tasks: [ToyTask] = [.sst2, .cola]
 let splits = try ToyTask.all.map { task in
   try Dictionary(

@@ -13,9 +13,7 @@ enum Locations {
       }
       return url
     }
-    let local = URL(fileURLWithPath: "Datasets")
-    if FileManager.default.fileExists(atPath: local.path) { return local }
-    return sourceRoot.appendingPathComponent("Datasets")
+    return ToyTask.datasetsFolder(sourceRoot: sourceRoot)
   }
 
   /// The package folder this binary was built from.
