@@ -88,24 +88,38 @@ extension BaseRecipe {
     return home.appendingPathComponent(".cache/tinymixer")
   }
 
-  /// The base model for `tokenizer` from `cache` (a folder named by `fingerprint`), or, if
-  /// missing or unreadable there, pretrained on `tasks` and saved there (weights, config and
-  /// tokenizer files). Returns the model (frozen), its folder, and the seconds spent
-  /// pretraining (0 when it was cached).
+  /// The base model for `tokenizer` from `cache` (a folder named by `fingerprint`); if
+  /// missing or unreadable there, the copy of the same name under `shipped` (the bases
+  /// committed with the sources), saved into the cache; else pretrained on `tasks` and saved
+  /// there (weights, config and tokenizer files). Returns the model (frozen), its folder in
+  /// the cache, and the seconds spent pretraining (0 when it was cached or shipped).
   ///
   /// The pretraining checkpoints into that folder every `checkpointEvery` steps and when
   /// `shouldStop` answers true (it then throws `TrainingError.interrupted`); a later call
   /// finds the checkpoint and resumes from it, ending with the same base bit for bit.
-  /// `willPretrain` is told the folder and whether a checkpoint is resumed.
+  /// `willPretrain` is told the folder and whether a checkpoint is resumed; `willCopy`, the
+  /// shipped folder a base is read from.
   public func loadOrPretrain(
     tokenizer: Tokenizer, tasks: [[Example]], cache: URL = BaseRecipe.cacheFolder,
-    checkpointEvery: Int = 100, shouldStop: @escaping () -> Bool = { false },
-    willPretrain: (URL, Bool) -> Void = { _, _ in }, report: (StepReport) -> Void = { _ in }
+    shipped: URL? = nil, checkpointEvery: Int = 100, shouldStop: @escaping () -> Bool = { false },
+    willPretrain: (URL, Bool) -> Void = { _, _ in }, willCopy: (URL) -> Void = { _ in },
+    report: (StepReport) -> Void = { _ in }
   ) throws -> (model: LlamaForCausalLM, folder: URL, pretrainingSeconds: Double) {
     let folder = cache.appendingPathComponent(fingerprint(tokenizer))
     if let model = try? LlamaForCausalLM.load(from: folder),
       (try? Tokenizer.load(from: folder)) == tokenizer
     {
+      model.setTrainable(false)
+      return (model, folder, 0)
+    }
+    // The fingerprint names the recipe and the vocabulary, so a shipped base of that name
+    // is what pretraining would make (`tinymixer pretrain --check` compares the two).
+    if let source = shipped?.appendingPathComponent(fingerprint(tokenizer)),
+      let model = try? LlamaForCausalLM.load(from: source),
+      (try? Tokenizer.load(from: source)) == tokenizer
+    {
+      willCopy(source)
+      try model.saveWithTokenizer(tokenizer, to: folder)
       model.setTrainable(false)
       return (model, folder, 0)
     }

@@ -21,11 +21,13 @@ func productURL(_ name: String) -> URL {
 }
 
 /// Runs a product of this package (built beside the test bundle) with `arguments`.
-func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
-  -> ProcessResult
-{
+func runProduct(
+  _ name: String, _ arguments: [String], environment: [String: String] = [:],
+  directory: URL? = nil
+) throws -> ProcessResult {
   let process = Process()
   process.executableURL = productURL(name)
+  if let directory { process.currentDirectoryURL = directory }
   process.arguments = arguments
   process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
   let output = Pipe()

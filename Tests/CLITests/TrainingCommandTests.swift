@@ -250,3 +250,41 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
     "\(second.error)")
   #expect(first.isRunning, "the first run was not disturbed")
 }
+
+/// `pretrain --check` pretrains again and compares every weight with the base shipped in
+/// the working directory's `Models/`: identical passes, one changed weight fails by name.
+@Test func pretrainCheckComparesTheShippedBaseBitForBit() throws {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "shipped-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let tiny = [
+    "--steps", "2", "--hidden", "16", "--layers", "1", "--heads", "2", "--intermediate", "16",
+    "--batch", "8", "--datasets", datasetsFolder,
+  ]
+  let cache = root.appendingPathComponent("cache")
+  let made = try runProduct(
+    "tinymixer", ["pretrain"] + tiny, environment: ["TINYMIXER_CACHE": cache.path])
+  #expect(made.status == 0, "\(made.error)")
+  let models = root.appendingPathComponent("Models")
+  try FileManager.default.moveItem(at: cache, to: models)
+
+  let same = try runProduct("tinymixer", ["pretrain", "--check"] + tiny, directory: root)
+  #expect(same.status == 0, "\(same.error)")
+  #expect(same.output.contains("is bit for bit what this pretraining makes"), "\(same.output)")
+
+  let folder = try #require(
+    try FileManager.default.contentsOfDirectory(atPath: models.path).first)
+  let file = models.appendingPathComponent("\(folder)/model.safetensors")
+  var bytes = try Data(contentsOf: file)
+  bytes[bytes.count - 1] ^= 0x01  // an exponent bit of the file's last weight
+  try bytes.write(to: file)
+  let changed = try runProduct("tinymixer", ["pretrain", "--check"] + tiny, directory: root)
+  #expect(changed.status == 1)
+  #expect(
+    changed.output.contains("differs from this pretraining in 1 tensor ("), "\(changed.output)")
+
+  let missing = try runProduct(
+    "tinymixer", ["pretrain", "--check", "--seed", "1"] + tiny, directory: root)
+  #expect(missing.status != 0)
+  #expect(missing.error.contains("no shipped base for this recipe and vocabulary"))
+}

@@ -82,3 +82,63 @@ func tinyPretraining() -> (Tokenizer, [[Example]], BaseRecipe) {
   // The finished base replaced the folder whole: the checkpoint is gone.
   #expect(!FileManager.default.fileExists(atPath: file.path))
 }
+
+/// A base shipped with the sources (a folder named by the recipe's fingerprint) is read
+/// and cached instead of pretrained; one made on another vocabulary is not.
+@Test func aShippedBaseIsCachedInsteadOfPretrained() throws {
+  let (tokenizer, tasks, recipe) = tinyPretraining()
+  let (shipped, cache) = (temporaryFolder("shipped"), temporaryFolder("cache-empty"))
+  defer { for folder in [shipped, cache] { try? FileManager.default.removeItem(at: folder) } }
+  let made = try recipe.loadOrPretrain(tokenizer: tokenizer, tasks: tasks, cache: shipped)
+
+  var events: [String] = []
+  let read = try recipe.loadOrPretrain(
+    tokenizer: tokenizer, tasks: tasks, cache: cache, shipped: shipped,
+    willPretrain: { _, _ in events.append("pretrain") },
+    willCopy: { events.append("copy \($0.lastPathComponent)") })
+  #expect(events == ["copy \(recipe.fingerprint(tokenizer))"])
+  #expect(read.pretrainingSeconds == 0)
+  #expect(read.folder.path == cache.appendingPathComponent(recipe.fingerprint(tokenizer)).path)
+  #expect(
+    read.model.namedParameters().map(\.tensor.floats)
+      == made.model.namedParameters().map(\.tensor.floats))
+  // The cache now holds the same files, byte for byte.
+  for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+    #expect(
+      try Data(contentsOf: read.folder.appendingPathComponent(file))
+        == Data(contentsOf: made.folder.appendingPathComponent(file)), "\(file)")
+  }
+
+  // Another vocabulary has another fingerprint: the shipped base is not used.
+  let other = Tokenizer(words: (0..<13).map { "w\($0)" })
+  events = []
+  let otherCache = temporaryFolder("cache-other")
+  defer { try? FileManager.default.removeItem(at: otherCache) }
+  _ = try recipe.loadOrPretrain(
+    tokenizer: other, tasks: tasks, cache: otherCache, shipped: shipped,
+    willPretrain: { _, _ in events.append("pretrain") },
+    willCopy: { events.append("copy \($0.lastPathComponent)") })
+  #expect(events == ["pretrain"])
+}
+
+/// The base shipped in `Models/` is named by the default recipe's fingerprint on the task
+/// files' vocabulary: a change to either leaves it unused (and `tinymixer pretrain --check`
+/// compares its weights with a fresh pretraining).
+@Test func theShippedBaseIsTheDefaultRecipesOnTheTaskFiles() throws {
+  let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+  let datasets = packageRoot.appendingPathComponent("Datasets")
+  let examples = try ToyTask.all.flatMap { task in
+    try Split.allCases.flatMap { try task.load($0, from: datasets) }
+  }
+  let tokenizer = Tokenizer(examples: examples)
+  let models = packageRoot.appendingPathComponent("Models")
+  let shipped = try FileManager.default.contentsOfDirectory(atPath: models.path).filter {
+    !$0.hasPrefix(".")
+  }
+  #expect(shipped == [BaseRecipe().fingerprint(tokenizer)])
+  let folder = models.appendingPathComponent(BaseRecipe().fingerprint(tokenizer))
+  #expect(try Tokenizer.load(from: folder) == tokenizer)
+  let model = try LlamaForCausalLM.load(from: folder)
+  #expect(model.configuration == BaseRecipe().configuration(vocabularySize: tokenizer.count))
+}

@@ -76,8 +76,10 @@ if quick {
   cache = FileManager.default.temporaryDirectory.appendingPathComponent(
     "lesson04-\(ProcessInfo.processInfo.processIdentifier)")
 }
+// The cached base, else the one shipped in Models/, else pretrained (about a minute).
 let (model, _, _) = try base.loadOrPretrain(
-  tokenizer: tokenizer, tasks: splits.map { $0[0] }, cache: cache)
+  tokenizer: tokenizer, tasks: splits.map { $0[0] }, cache: cache,
+  shipped: datasets.deletingLastPathComponent().appendingPathComponent("Models"))
 let (train, dev, test) = (
   try ToyTask.sst2.load(.train, from: datasets), try ToyTask.sst2.load(.dev, from: datasets),
   try ToyTask.sst2.load(.test, from: datasets)

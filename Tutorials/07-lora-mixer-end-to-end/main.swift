@@ -44,8 +44,10 @@ if quick {
 
 // Step 1. The frozen base (cached by `tinymixer`), and one expert per task (stage 1).
 print("Step 1: the base and one LoRA expert per task")
+// The cached base, else the one shipped in Models/, else pretrained (about a minute).
 let (model, _, _) = try base.loadOrPretrain(
-  tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) }, cache: cache)
+  tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) }, cache: cache,
+  shipped: datasets.deletingLastPathComponent().appendingPathComponent("Models"))
 var experts: [(name: String, adapters: [String: LoRA])] = []
 for task in tasks {
   let (adapters, losses) = try expertRecipe.train(

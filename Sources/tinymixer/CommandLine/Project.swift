@@ -46,19 +46,25 @@ struct Project {
     BaseRecipe.cacheFolder.appendingPathComponent(recipe.fingerprint(tokenizer))
   }
 
-  /// The base model: read from the cache, or pretrained (with progress) and saved there.
-  /// Returns it with its folder and the seconds spent pretraining (0 when cached).
+  /// The base model: read from the cache, else from the copy shipped in `Models/` (saved
+  /// into the cache), else pretrained (with progress) and saved there. Returns it with its
+  /// folder and the seconds spent pretraining (0 when cached or shipped).
   func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (LlamaForCausalLM, URL, Double) {
     var progress = ProgressDisplay("pretrain")
     Interruption.install()  // Ctrl-C saves the pretraining, and the next run resumes it
     do {
       return try recipe.loadOrPretrain(
         tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) },
-        shouldStop: { Interruption.isRequested },
+        shipped: Locations.shippedBases, shouldStop: { Interruption.isRequested },
         willPretrain: { folder, resume in
           print(
             "pretraining the base model (\(recipe.training.steps) steps; cached afterwards in \(folder.path))"
               + (resume ? "; resuming from its checkpoint" : ""))
+        },
+        willCopy: { source in
+          print(
+            "base model read from \(source.path), the copy shipped with the sources (`tinymixer pretrain --check` pretrains it again and compares); cached in \(baseDirectory(recipe).path)"
+          )
         }, report: { progress.show($0) })
     } catch TrainingError.interrupted(let step, let file) {
       throw ToolError.interrupted(

@@ -9,7 +9,7 @@ enum PretrainCommand: Command {
   static let summary =
     "pretrain the base model on every task's prompts and save it (the cache, by default)"
   static let synopsis =
-    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR] [--checkpoint-every N] [--resume] [--check]"
   static var options: [Option] {
     let standard = BaseRecipe()
     return Option.training(standard.training, batchUnit: "sequences") + [
@@ -25,7 +25,14 @@ enum PretrainCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "the model directory to write (default: the cache folder for this recipe)"),
-    ] + Option.checkpointing("the training state") + [Locations.datasetsOption]
+    ] + Option.checkpointing("the training state") + [
+      Option(
+        name: "check", valueName: nil,
+        help:
+          "pretrain, write nothing, and compare bit for bit with the base shipped in Models/ for this recipe"
+      ),
+      Locations.datasetsOption,
+    ]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
@@ -43,6 +50,7 @@ enum PretrainCommand: Command {
     }
 
     let project = try Project(arguments)
+    if arguments.has("check") { return try check(recipe, project) }
     let folder =
       arguments.string("out").map { URL(fileURLWithPath: $0) } ?? project.baseDirectory(recipe)
     try arguments.refuseToOverwrite(folder, holding: "model.safetensors", what: "a model")
@@ -72,6 +80,41 @@ enum PretrainCommand: Command {
       )
     }
     print("saved to \(folder.path)")
+    return 0
+  }
+
+  /// `--check`: pretrains `recipe` in memory and compares every weight, bit for bit, with
+  /// the base shipped under `Models/` by the recipe's fingerprint. Exit 0 when identical.
+  static func check(_ recipe: BaseRecipe, _ project: Project) throws -> Int32 {
+    let shipped = Locations.shippedBases.appendingPathComponent(
+      recipe.fingerprint(project.tokenizer))
+    let expected: LlamaForCausalLM
+    do { expected = try LlamaForCausalLM.load(from: shipped) } catch {
+      throw ToolError.failure(
+        "no shipped base for this recipe and vocabulary at \(shipped.path): \(error)")
+    }
+    try project.checkLengths(contextLength: recipe.contextLength)
+    let started = Date()
+    var progress = ProgressDisplay("pretrain")
+    let model = try recipe.pretrain(
+      tokenizer: project.tokenizer, tasks: ToyTask.all.map { project.examples($0, .train) },
+      report: { progress.show($0) })
+    let shippedWeights = Dictionary(
+      uniqueKeysWithValues: expected.namedParameters().map { ($0.name, $0.tensor.scalars) })
+    var differing: [String] = []
+    for (name, tensor) in model.namedParameters() where shippedWeights[name] != tensor.scalars {
+      differing.append(name)
+    }
+    let seconds = String(format: "%.1f s", Date().timeIntervalSince(started))
+    guard differing.isEmpty else {
+      print(
+        "the shipped base \(shipped.path) differs from this pretraining in \(differing.count == 1 ? "1 tensor" : "\(differing.count) tensors") (\(differing.prefix(3).joined(separator: ", ")); \(seconds))"
+      )
+      return 1
+    }
+    print(
+      "the shipped base \(shipped.path) is bit for bit what this pretraining makes (\(shippedWeights.count) tensors; \(seconds))"
+    )
     return 0
   }
 }
