@@ -29,6 +29,17 @@ public enum Parallelism {
     get { spin.load(ordering: .relaxed) }
     set { spin.store(max(0, newValue), ordering: .relaxed) }
   }
+
+  private static let reversed = Atomic<Bool>(false)
+
+  /// For tests: run every job's tasks on the calling thread, last task first. Which thread
+  /// runs a task, and when, must never change a result; a threaded run cannot be made to
+  /// schedule tasks any particular way, but this order is the opposite of a one-thread run's,
+  /// every time, so a result that depends on the order of tasks is caught for certain.
+  static var reversesTasks: Bool {
+    get { reversed.load(ordering: .relaxed) }
+    set { reversed.store(newValue, ordering: .relaxed) }
+  }
 }
 
 /// Runs `body(task)` for every task in `0..<taskCount` and returns when all have finished.
@@ -37,6 +48,10 @@ public enum Parallelism {
 /// a time. With one thread or one task, or when the pool is already running another job
 /// (a nested or concurrent call), the tasks run on the calling thread in order.
 public func parallelFor(_ taskCount: Int, _ body: (Int) -> Void) {
+  if Parallelism.reversesTasks {
+    for task in (0..<taskCount).reversed() { body(task) }
+    return
+  }
   let helpers = min(Parallelism.threadCount, taskCount) - 1
   if helpers < 1 || !WorkerPool.shared.run(taskCount, helpers: helpers, body) {
     for task in 0..<taskCount { body(task) }

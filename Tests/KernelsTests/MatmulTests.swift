@@ -197,18 +197,56 @@ func sameBits<T>(_ x: [T], _ y: [T]) -> Bool {
   #expect(c == [0, 0, 0, 0])
 }
 
-@Test func matmulIsBitwiseIdenticalOnOneAndTwoThreads() {
+@Test func matmulIsBitwiseIdenticalWhateverRunsItsTasks() {
   let shape = MatmulShape(m: 257, n: 190, k: 300, transposeB: true)
   let a: [Float] = fill(shape.m * shape.k, seed: 7)
   let b: [Float] = fill(shape.k * shape.n, seed: 8)
+  func product() -> [Float] {
+    var c = [Float](repeating: 0, count: shape.m * shape.n)
+    matmul(a, b, into: &c, shape)
+    return c
+  }
   var results: [[Float]] = []
   for threads in [1, 2, 3] {
     Parallelism.threadCount = threads
-    var c = [Float](repeating: 0, count: shape.m * shape.n)
-    matmul(a, b, into: &c, shape)
-    results.append(c)
+    results.append(product())
   }
   Parallelism.threadCount = 2
-  #expect(results[0] == results[1])
-  #expect(results[0] == results[2])
+  // Threads may or may not take tasks (the pool may be busy with another test); the
+  // reversed order is certain to differ from one thread's.
+  Parallelism.reversesTasks = true
+  results.append(product())
+  Parallelism.reversesTasks = false
+  for result in results.dropFirst() { #expect(result == results[0]) }
+}
+
+/// A set of threads, filled from the pool's threads.
+private final class ThreadsSeen: @unchecked Sendable {
+  private let lock = NSLock()
+  private var seen = Set<ObjectIdentifier>()
+  func add() { lock.withLock { _ = seen.insert(ObjectIdentifier(Thread.current)) } }
+  var count: Int { lock.withLock { seen.count } }
+}
+
+@Test func thePoolRunsAJobsTasksOnMoreThanOneThread() {
+  // Another test may hold the pool: try until it takes this job (`run` answers false).
+  let threads = ThreadsSeen()
+  var ran = false
+  for _ in 0..<10_000 where !ran {
+    ran = WorkerPool.shared.run(64, helpers: 1) { _ in
+      threads.add()
+      usleep(200)
+    }
+    if !ran { usleep(1000) }
+  }
+  #expect(ran)
+  #expect(threads.count == 2, "the caller and one worker each ran tasks")
+}
+
+@Test func reversedTasksRunLastFirstOnTheCallingThread() {
+  Parallelism.reversesTasks = true
+  var order: [Int] = []
+  parallelFor(4) { order.append($0) }
+  Parallelism.reversesTasks = false
+  #expect(order == [3, 2, 1, 0])
 }
