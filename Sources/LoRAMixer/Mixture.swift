@@ -101,9 +101,7 @@ public final class Mixture {
     let batch = tokenizer.answerBatch(examples)
     let tokens = Self.realTokens(batch)
     context.reset()
-    let task = model.loss(
-      tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
-      length: batch.length)
+    let task = model.loss(batch)
     let routing = routingLoss(
       lastRoutings, tokens: tokens, length: batch.length, settings: settings)
     var total = task + routing.loss

@@ -164,16 +164,21 @@ public func train(
 }
 
 extension LlamaForCausalLM {
+  /// The mean cross-entropy of the next-token predictions where `batch.mask` is set (the
+  /// five-argument `loss` with the batch's fields).
+  public func loss(_ batch: TokenBatch) -> Tensor {
+    loss(
+      tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
+      length: batch.length)
+  }
+
   /// The loss of `examples` scored on their answers (`answersOnly`) or on every token.
   public func loss(_ examples: [Example], tokenizer: Tokenizer, answersOnly: Bool = true) -> (
     value: Tensor, tokens: Int
   ) {
     let batch =
       answersOnly ? tokenizer.answerBatch(examples) : tokenizer.languageModelBatch(examples)
-    let value = loss(
-      tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
-      length: batch.length)
-    return (value, batch.tokens.count)
+    return (loss(batch), batch.tokens.count)
   }
 
   /// The greedy answers to `examples`' prompts.

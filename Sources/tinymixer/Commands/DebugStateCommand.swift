@@ -142,9 +142,7 @@ enum DebugStateCommand: Command {
     let loss = tape.record { () -> Tensor in
       mixture?.context.reset()
       logits = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
-      return model.loss(
-        tokens: batch.tokens, targets: batch.targets, mask: batch.mask, batch: batch.batch,
-        length: batch.length)
+      return model.loss(batch)
     }
     let gradients = tape.gradients(of: loss)
 
