@@ -59,10 +59,9 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
     report: (StepReport) -> Void = { _ in }
   ) throws -> LlamaForCausalLM {
     let model = LlamaForCausalLM(configuration(vocabularySize: tokenizer.count), seed: seed)
-    let order = BatchOrder(
-      pretrainingExamples(tasks), batchSize: training.batchSize, seed: training.seed)
     _ = try train(
-      parameters: model.namedParameters(), order: order, settings: training, checkpoint: checkpoint,
+      parameters: model.namedParameters(), examples: pretrainingExamples(tasks),
+      settings: training, checkpoint: checkpoint,
       loss: {
         model.loss($0, tokenizer: tokenizer, answersOnly: false)
       }, report: report)

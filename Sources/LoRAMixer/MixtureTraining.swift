@@ -101,7 +101,7 @@ extension Mixture {
     defer { context.training = false }
     return try LoRAMixer.train(
       parameters: routerParameters() + (recipe.joint ? expertParameters() : []),
-      order: BatchOrder(examples, batchSize: settings.batchSize, seed: seed), settings: settings,
+      examples: examples, settings: settings,
       checkpoint: checkpoint,
       loss: { batch in
         let loss = self.loss(

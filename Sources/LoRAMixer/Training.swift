@@ -92,15 +92,17 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   }
 }
 
-/// Trains `parameters` with AdamW to lower `loss(batch)` on the batches `order` gives,
-/// calling `report` after every step. `loss` builds the scalar loss of a batch of examples
-/// (on the active tape). With a `checkpoint` policy the state is saved periodically (and
-/// the run can resume from it, or stop early when asked). Returns the loss of every step.
+/// Trains `parameters` with AdamW to lower `loss(batch)` on batches of `examples`
+/// (`settings.batchSize` each, in the order `settings.seed` shuffles), calling `report`
+/// after every step. `loss` builds the scalar loss of a batch of examples (on the active
+/// tape). With a `checkpoint` policy the state is saved periodically (and the run can resume
+/// from it, or stop early when asked). Returns the loss of every step.
 public func train(
-  parameters: [(name: String, tensor: Tensor)], order: BatchOrder, settings: TrainingSettings,
+  parameters: [(name: String, tensor: Tensor)], examples: [Example], settings: TrainingSettings,
   checkpoint: CheckpointPolicy? = nil,
   loss: ([Example]) -> (value: Tensor, tokens: Int), report: (StepReport) -> Void = { _ in }
 ) throws -> [Double] {
+  let order = BatchOrder(examples, batchSize: settings.batchSize, seed: settings.seed)
   let optimizer = AdamW(parameters: parameters.map(\.tensor), weightDecay: settings.weightDecay)
   let start = DispatchTime.now().uptimeNanoseconds
   var losses: [Double] = []
@@ -245,9 +247,8 @@ extension ExpertRecipe {
     var settings = training
     settings.seed = seed
     let losses = try LoRAMixer.train(
-      parameters: model.trainableParameters(),
-      order: BatchOrder(examples, batchSize: settings.batchSize, seed: seed),
-      settings: settings, checkpoint: checkpoint, loss: { model.loss($0, tokenizer: tokenizer) },
+      parameters: model.trainableParameters(), examples: examples, settings: settings,
+      checkpoint: checkpoint, loss: { model.loss($0, tokenizer: tokenizer) },
       report: report)
     return (adapters, losses)
   }

@@ -61,7 +61,7 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   let tokenizer = Tokenizer(words: (0..<12).map { "w\($0)" })
   let examples = (0..<8).map { Example(prompt: "w\($0) w\($0 + 1)", answer: "w\($0 % 3)") }
   _ = try train(
-    parameters: trainable, order: BatchOrder(examples, batchSize: 4, seed: 0),
+    parameters: trainable, examples: examples,
     settings: TrainingSettings(steps: 3, batchSize: 4, learningRate: 1e-2),
     loss: { model.loss($0, tokenizer: tokenizer) })
   let base = model.namedParameters().filter { !$0.name.contains("lora_") }.map { $0.tensor.scalars }
@@ -145,14 +145,14 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
 
 @Test func aNonFiniteLossOrGradientStopsTrainingAndNamesTheStep() {
   let w = Tensor(shape: [2], scalars: [Float(1), 2], requiresGradient: true)
-  let order = BatchOrder([Example(prompt: "a", answer: "b")], batchSize: 1, seed: 0)
+  let examples = [Example(prompt: "a", answer: "b")]
   let settings = TrainingSettings(steps: 5, batchSize: 1, learningRate: 0.1)
   var calls = 0
   #expect(
     throws: TrainingError.nonFinite(
       step: 3, what: "the loss", location: "forward pass: operation 1 of 2 (multiply)")
   ) {
-    try train(parameters: [("w", w)], order: order, settings: settings) { _ in
+    try train(parameters: [("w", w)], examples: examples, settings: settings) { _ in
       calls += 1
       return (calls == 3 ? (w * Double.nan).sum() : (w * w).sum(), 1)
     }
@@ -164,7 +164,9 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
       step: 1, what: "the gradient of v",
       location: "backward pass: the gradient through operation 1 of 2 (sqrt)")
   ) {
-    try train(parameters: [("v", v)], order: order, settings: settings) { _ in (sqrt(v).sum(), 1) }
+    try train(parameters: [("v", v)], examples: examples, settings: settings) { _ in
+      (sqrt(v).sum(), 1)
+    }
   }
   #expect(v.floats == [0, 1], "no update from a non-finite gradient")
   #expect(

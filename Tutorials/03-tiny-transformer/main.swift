@@ -99,7 +99,7 @@ print("\nStep 6: training all \(model.parameterCount) parameters on toy-sst2 for
 print(
   String(format: "  dev accuracy before: %.1f%%", 100 * model.accuracy(dev, tokenizer: tokenizer)))
 _ = try LoRAMixer.train(
-  parameters: model.namedParameters(), order: BatchOrder(train, batchSize: 32, seed: 0),
+  parameters: model.namedParameters(), examples: train,
   settings: TrainingSettings(steps: steps, batchSize: 32, learningRate: 1e-3, weightDecay: 0.01),
   loss: { model.loss($0, tokenizer: tokenizer) },
   report: { report in
