@@ -106,22 +106,8 @@ enum MixCommand: Command {
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
+    let (tasks, folders) = try tasksAndFolders(arguments)
     let plugAndPlay = arguments.has("experts")
-    let folders = plugAndPlay ? arguments.positionals.filter { ToyTask.named($0) == nil } : []
-    let taskNames = arguments.positionals.filter { !folders.contains($0) }
-    guard taskNames.count >= (plugAndPlay ? 1 : 2), !plugAndPlay || folders.count >= 2 else {
-      throw ToolError.usage(
-        plugAndPlay
-          ? "--experts needs two or more adapter folders and at least one task to train the routers on"
-          : "two or more tasks to mix (for example toy-sst2 toy-cola)")
-    }
-    let tasks = try taskNames.map(Project.task)
-    guard Set(tasks.map(\.name)).count == tasks.count else {
-      throw ToolError.usage("each task may be named once")
-    }
-    if plugAndPlay && arguments.has("joint") {
-      throw ToolError.usage("--experts routes over frozen adapters; it cannot be --joint")
-    }
     let recipe = try mixRecipe(arguments, experts: plugAndPlay ? folders.count : tasks.count)
     let sites = try arguments.choice("sites", default: SiteChoice.all)
     let seed = UInt64(try arguments.integer("seed", default: 0))
@@ -142,41 +128,17 @@ enum MixCommand: Command {
 
     // Stage 1: one expert per task, trained on that task alone; or, plug and play, the
     // adapters in the folders given.
-    var expertFiles: [LoRAAdapterFile] = []
-    var experts: [(name: String, adapters: [String: LoRA])] = []
-    if plugAndPlay {
-      for path in folders {
-        let folder = URL(fileURLWithPath: path)
-        let file: LoRAAdapterFile
-        do { file = try LoRAAdapterFile.load(from: folder) } catch {
-          throw ToolError.failure("\(error)")
-        }
-        let name = expertName(folder)
-        guard !experts.contains(where: { $0.name == name }) else {
-          throw ToolError.usage("two experts would be named '\(name)'; rename a folder")
-        }
-        let ranks = Set(file.sites.values.map(\.rank)).sorted().map(String.init)
-        print(
-          "\(name): \(file.sites.count) adapted layers, rank \(ranks.joined(separator: "/")), from \(folder.path)"
-        )
-        for omission in try file.omissions(on: model) { print("  note: \(omission)") }
-        expertFiles.append(file)
-        experts.append((name, try attachedAdapters(file, model)))
-      }
-    } else {
-      for task in tasks {
-        let file = try project.expert(
-          task, recipe: expertRecipe, model: model, baseFolder: baseFolder,
-          folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs),
-          seed: seed)
-        expertFiles.append(file)
-        experts.append((task.name, try attachedAdapters(file, model)))
-      }
-    }
+    let experts =
+      plugAndPlay
+      ? try readExperts(folders, model: model)
+      : try trainExperts(
+        tasks, recipe: expertRecipe, sites: sites, seed: seed, runs: runs, project: project,
+        model: model, baseFolder: baseFolder)
 
     // Stage 2 (or joint): the routers over the experts, on a mixed set without task labels.
     let mixture = Mixture(
-      model: model, experts: experts, targets: sites.targets, settings: recipe.routing, seed: seed)
+      model: model, experts: experts.map { ($0.name, $0.adapters) }, targets: sites.targets,
+      settings: recipe.routing, seed: seed)
     let mixed = MixRecipe.mixedExamples(
       tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
     let routerCount = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
@@ -186,18 +148,121 @@ enum MixCommand: Command {
     )
     // Each task's expert alone (oracle routing) and the base, measured before the routers
     // train: with --joint the experts change, and the mixture is compared with stage 1.
+    let before = accuracyBefore(tasks, mixture: mixture, project: project)
+    let trainingStarted = Date()
+    try trainRouters(
+      mixture, on: mixed, recipe: recipe, seed: seed, checkpoint: checkpoint, project: project)
+    let trainingSeconds = Date().timeIntervalSince(trainingStarted)
+    printComparison(tasks, mixture: mixture, before: before, recipe: recipe, project: project)
+
+    let trained = recipe.joint ? routerCount + expertCount : routerCount
+    print(
+      "\nparameters: base \(grouped(baseCount)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(baseCount + routerCount + expertCount))) of all"
+    )
+    try MixerFiles.save(
+      mixture, experts: experts.map(\.file), baseModel: baseFolder.path, loss: recipe.loss,
+      to: out)
+    try? FileManager.default.removeItem(at: checkpoint.file)
+    print(
+      String(
+        format: "wall time: %.1f s (routers %.1f s)", Date().timeIntervalSince(started),
+        trainingSeconds))
+    print("mixer saved to \(out.path) (mixer_config.json, router.safetensors, experts/)")
+    print("see its routing with: tinymixer route \(out.path)")
+    return 0
+  }
+
+  /// The tasks named on the command line, and (plug and play) the adapter folders.
+  static func tasksAndFolders(_ arguments: Arguments) throws -> ([ToyTask], [String]) {
+    let plugAndPlay = arguments.has("experts")
+    let folders = plugAndPlay ? arguments.positionals.filter { ToyTask.named($0) == nil } : []
+    let taskNames = arguments.positionals.filter { !folders.contains($0) }
+    guard taskNames.count >= (plugAndPlay ? 1 : 2), !plugAndPlay || folders.count >= 2 else {
+      throw ToolError.usage(
+        plugAndPlay
+          ? "--experts needs two or more adapter folders and at least one task to train the routers on"
+          : "two or more tasks to mix (for example toy-sst2 toy-cola)")
+    }
+    let tasks = try taskNames.map(Project.task)
+    guard Set(tasks.map(\.name)).count == tasks.count else {
+      throw ToolError.usage("each task may be named once")
+    }
+    if plugAndPlay && arguments.has("joint") {
+      throw ToolError.usage("--experts routes over frozen adapters; it cannot be --joint")
+    }
+    return (tasks, folders)
+  }
+
+  /// An expert: its name, its adapter file, and its adapters attached to the model.
+  typealias Expert = (name: String, file: LoRAAdapterFile, adapters: [String: LoRA])
+
+  /// Plug and play: the PEFT adapters in `folders`, each named after its folder.
+  static func readExperts(_ folders: [String], model: LlamaForCausalLM) throws -> [Expert] {
+    var experts: [Expert] = []
+    for path in folders {
+      let folder = URL(fileURLWithPath: path)
+      let file: LoRAAdapterFile
+      do { file = try LoRAAdapterFile.load(from: folder) } catch {
+        throw ToolError.failure("\(error)")
+      }
+      let name = expertName(folder)
+      guard !experts.contains(where: { $0.name == name }) else {
+        throw ToolError.usage("two experts would be named '\(name)'; rename a folder")
+      }
+      let ranks = Set(file.sites.values.map(\.rank)).sorted().map(String.init)
+      print(
+        "\(name): \(file.sites.count) adapted layers, rank \(ranks.joined(separator: "/")), from \(folder.path)"
+      )
+      for omission in try file.omissions(on: model) { print("  note: \(omission)") }
+      experts.append((name, file, try attachedAdapters(file, model)))
+    }
+    return experts
+  }
+
+  /// Stage 1: each task's expert, read from `runs` if it was trained there on this base,
+  /// else trained now and saved there.
+  static func trainExperts(
+    _ tasks: [ToyTask], recipe: ExpertRecipe, sites: SiteChoice, seed: UInt64, runs: URL,
+    project: Project, model: LlamaForCausalLM, baseFolder: URL
+  ) throws -> [Expert] {
+    try tasks.map { task in
+      let file = try project.expert(
+        task, recipe: recipe, model: model, baseFolder: baseFolder,
+        folder: Locations.expertFolder(task, sites: sites.rawValue, seed: seed, runs: runs),
+        seed: seed)
+      return (task.name, file, try attachedAdapters(file, model))
+    }
+  }
+
+  /// Each task's test accuracy with its own expert alone (if one is named after it) and
+  /// with the base alone.
+  static func accuracyBefore(_ tasks: [ToyTask], mixture: Mixture, project: Project) -> [String: (
+    expert: Double?, base: Double
+  )] {
     var before: [String: (expert: Double?, base: Double)] = [:]
     for task in tasks {
       let test = project.examples(task, .test)
       let expert = mixture.expertNames.firstIndex(of: task.name).map { index in
-        mixture.usingOnly(expert: index) { model.accuracy(test, tokenizer: project.tokenizer) }
+        mixture.usingOnly(expert: index) {
+          mixture.model.accuracy(test, tokenizer: project.tokenizer)
+        }
       }
       before[task.name] = (
-        expert, model.withoutAdapters { model.accuracy(test, tokenizer: project.tokenizer) }
+        expert,
+        mixture.model.withoutAdapters {
+          mixture.model.accuracy(test, tokenizer: project.tokenizer)
+        }
       )
     }
+    return before
+  }
 
-    let trainingStarted = Date()
+  /// Trains the routers (and experts, when joint) with progress, then prints the routing
+  /// logged at a few steps and warns of any site whose routing collapsed.
+  static func trainRouters(
+    _ mixture: Mixture, on mixed: [Example], recipe: MixRecipe, seed: UInt64,
+    checkpoint: CheckpointPolicy, project: Project
+  ) throws {
     var progress = ProgressDisplay(recipe.joint ? "joint" : "routers")
     var lastTally: RoutingTally? = nil
     var logged: [String] = []
@@ -218,7 +283,6 @@ enum MixCommand: Command {
             + tally.summary(expertNames: mixture.expertNames))
       }
     }
-    let trainingSeconds = Date().timeIntervalSince(trainingStarted)
     print("routing while training (per batch, averaged over sites):")
     logged.forEach { print($0) }
     for site in lastTally?.collapsedSites ?? [] {
@@ -226,8 +290,14 @@ enum MixCommand: Command {
         "warning: routing collapsed at \(site.site): \(mixture.expertNames[site.firstChoiceShare.firstIndex(of: site.firstChoiceShare.max()!)!]) is the first choice of \(percent(site.firstChoiceShare.max()!)) of tokens"
       )
     }
+  }
 
-    // Evaluation: each task's test split with the mixture, its own expert alone, the base.
+  /// Each task's test accuracy with the mixture beside its expert and the base, and which
+  /// expert each task's tokens choose first.
+  static func printComparison(
+    _ tasks: [ToyTask], mixture: Mixture, before: [String: (expert: Double?, base: Double)],
+    recipe: MixRecipe, project: Project
+  ) {
     var table = Table(
       ["task", "base", "stage-1 expert (oracle)", "mixture", "mixture − expert"],
       rightAligned: [1, 2, 3, 4])
@@ -255,21 +325,6 @@ enum MixCommand: Command {
       routingTable.add([task.name] + tally.firstChoiceShare.map(percent))
     }
     print(routingTable.rendered)
-
-    let trained = recipe.joint ? routerCount + expertCount : routerCount
-    print(
-      "\nparameters: base \(grouped(baseCount)) (frozen), experts \(grouped(expertCount)) (\(recipe.joint ? "trained" : "frozen")), routers \(grouped(routerCount)); trained in this run \(grouped(trained)), \(percent(Double(trained) / Double(baseCount + routerCount + expertCount))) of all"
-    )
-    try MixerFiles.save(
-      mixture, experts: expertFiles, baseModel: baseFolder.path, loss: recipe.loss, to: out)
-    try? FileManager.default.removeItem(at: checkpoint.file)
-    print(
-      String(
-        format: "wall time: %.1f s (routers %.1f s)", Date().timeIntervalSince(started),
-        trainingSeconds))
-    print("mixer saved to \(out.path) (mixer_config.json, router.safetensors, experts/)")
-    print("see its routing with: tinymixer route \(out.path)")
-    return 0
   }
 
   /// The recipe the options describe.
