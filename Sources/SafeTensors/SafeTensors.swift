@@ -196,9 +196,31 @@ public struct SafeTensorsFile: Equatable, Sendable {
     return try parse(data)
   }
 
-  /// Parses and validates a whole file's bytes.
+  /// Parses and validates a whole file's bytes: the header, each entry, then the data.
   public static func parse(_ data: Data) throws -> SafeTensorsFile {
     let bytes = [UInt8](data)
+    let (pairs, headerEnd) = try header(bytes)
+    var file = SafeTensorsFile()
+    var entries: [Entry] = []
+    for (name, value) in pairs {
+      if name == "__metadata__" {
+        file.metadata = try metadata(value)
+      } else {
+        entries.append(try entry(name, value))
+      }
+    }
+    file.tensors = try tensors(entries, data: bytes[headerEnd...])
+    return file
+  }
+
+  /// One tensor's line of the header, validated on its own.
+  private struct Entry {
+    let name: String, dtype: SafeTensorsDType, shape: [Int], start: Int, end: Int
+  }
+
+  /// The header's name-value pairs, and where the data begins: the 8-byte length, the
+  /// bounds, UTF-8, a JSON object without duplicate names, and the tensor count.
+  private static func header(_ bytes: [UInt8]) throws -> (pairs: [(String, JSON)], end: Int) {
     guard bytes.count >= 8 else { throw SafeTensorsError.fileTooSmall(bytes: bytes.count) }
     let length = bytes[0..<8].enumerated().reduce(UInt64(0)) {
       $0 | UInt64($1.element) << (8 * UInt64($1.offset))
@@ -227,51 +249,55 @@ public struct SafeTensorsFile: Equatable, Sendable {
     guard tensorCount <= SafeTensorsFile.maximumTensorCount else {
       throw SafeTensorsError.tooManyTensors(count: tensorCount)
     }
+    return (pairs, headerEnd)
+  }
 
-    var file = SafeTensorsFile()
-    var entries: [(name: String, dtype: SafeTensorsDType, shape: [Int], start: Int, end: Int)] = []
-    for (name, value) in pairs {
-      if name == "__metadata__" {
-        guard let metadata = value.object else {
-          throw SafeTensorsError.metadataNotStrings(key: nil)
-        }
-        for (key, item) in metadata {
-          guard let string = item.string else {
-            throw SafeTensorsError.metadataNotStrings(key: key)
-          }
-          file.metadata[key] = string
-        }
-        continue
-      }
-      guard let info = value.object, Set(info.map(\.0)) == ["dtype", "shape", "data_offsets"] else {
-        throw SafeTensorsError.badEntry(
-          name: name, reason: "must hold exactly dtype, shape and data_offsets")
-      }
-      guard let dtypeName = value["dtype"]?.string else {
-        throw SafeTensorsError.badEntry(name: name, reason: "dtype is not a string")
-      }
-      guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-        throw SafeTensorsError.unknownDType(name: name, dtype: dtypeName)
-      }
-      guard let shapeValues = value["shape"]?.array else {
-        throw SafeTensorsError.badEntry(name: name, reason: "shape is not an array")
-      }
-      let shape = shapeValues.compactMap { $0.integer }
-      guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else {
-        throw SafeTensorsError.badEntry(name: name, reason: "shape must be non-negative integers")
-      }
-      guard let offsets = value["data_offsets"]?.array, offsets.count == 2,
-        let start = offsets[0].integer, let end = offsets[1].integer, start >= 0, end >= 0
-      else {
-        throw SafeTensorsError.badEntry(
-          name: name, reason: "data_offsets must be two non-negative integers")
-      }
-      entries.append((name, dtype, shape, start, end))
+  /// `__metadata__`: an object of strings.
+  private static func metadata(_ value: JSON) throws -> [String: String] {
+    guard let pairs = value.object else { throw SafeTensorsError.metadataNotStrings(key: nil) }
+    var metadata: [String: String] = [:]
+    for (key, item) in pairs {
+      guard let string = item.string else { throw SafeTensorsError.metadataNotStrings(key: key) }
+      metadata[key] = string
     }
+    return metadata
+  }
 
-    // The data offsets, in order, must tile the data from 0 to the end of the file, and each
-    // range must hold exactly shape × element size bytes.
-    let dataSize = bytes.count - headerEnd
+  /// A tensor's entry: exactly dtype, shape and data_offsets, each of its kind.
+  private static func entry(_ name: String, _ value: JSON) throws -> Entry {
+    guard let info = value.object, Set(info.map(\.0)) == ["dtype", "shape", "data_offsets"] else {
+      throw SafeTensorsError.badEntry(
+        name: name, reason: "must hold exactly dtype, shape and data_offsets")
+    }
+    guard let dtypeName = value["dtype"]?.string else {
+      throw SafeTensorsError.badEntry(name: name, reason: "dtype is not a string")
+    }
+    guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+      throw SafeTensorsError.unknownDType(name: name, dtype: dtypeName)
+    }
+    guard let shapeValues = value["shape"]?.array else {
+      throw SafeTensorsError.badEntry(name: name, reason: "shape is not an array")
+    }
+    let shape = shapeValues.compactMap { $0.integer }
+    guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }) else {
+      throw SafeTensorsError.badEntry(name: name, reason: "shape must be non-negative integers")
+    }
+    guard let offsets = value["data_offsets"]?.array, offsets.count == 2,
+      let start = offsets[0].integer, let end = offsets[1].integer, start >= 0, end >= 0
+    else {
+      throw SafeTensorsError.badEntry(
+        name: name, reason: "data_offsets must be two non-negative integers")
+    }
+    return Entry(name: name, dtype: dtype, shape: shape, start: start, end: end)
+  }
+
+  /// The tensors' bytes. The data offsets, in order, must tile `data` from its start to the
+  /// end of the file, and each range must hold exactly shape × element size bytes.
+  private static func tensors(_ entries: [Entry], data: ArraySlice<UInt8>) throws -> [String:
+    SafeTensor]
+  {
+    let dataSize = data.count
+    var tensors: [String: SafeTensor] = [:]
     var expectedStart = 0
     for entry in entries.sorted(by: { ($0.start, $0.end) < ($1.start, $1.end) }) {
       guard entry.start == expectedStart else {
@@ -300,15 +326,16 @@ public struct SafeTensorsFile: Equatable, Sendable {
       guard entry.end <= dataSize else {
         throw SafeTensorsError.offsetsPastEnd(name: entry.name, end: entry.end, dataSize: dataSize)
       }
-      file.tensors[entry.name] = SafeTensor(
+      let first = data.startIndex
+      tensors[entry.name] = SafeTensor(
         dtype: entry.dtype, shape: entry.shape,
-        bytes: Data(bytes[headerEnd + entry.start..<headerEnd + entry.end]))
+        bytes: Data(data[first + entry.start..<first + entry.end]))
       expectedStart = entry.end
     }
     guard expectedStart == dataSize else {
       throw SafeTensorsError.trailingData(dataEnd: expectedStart, dataSize: dataSize)
     }
-    return file
+    return tensors
   }
 }
 
