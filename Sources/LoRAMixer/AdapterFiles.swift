@@ -93,8 +93,31 @@ public struct LoRAAdapterFile {
     }
     let rsLoRA = config["use_rslora"]?.bool ?? false
     let weightsURL = directory.appendingPathComponent("adapter_model.safetensors")
-    let file = try readSafeTensors(weightsURL)
+    let (parts, unplaced) = try factors(
+      of: try readSafeTensors(weightsURL), in: weightsURL, dtype: dtype)
+    let rankPattern = config["rank_pattern"]?.object ?? []
+    let alphaPattern = config["alpha_pattern"]?.object ?? []
+    var sites: [String: Site] = [:]
+    for (path, pair) in parts {
+      sites[path] = try site(
+        path, pair, weightsPath: weightsURL.path, configPath: configURL.path,
+        rank: { try patternValue(rankPattern, for: path, in: configURL.path)?.integer ?? rank },
+        alpha: { try patternValue(alphaPattern, for: path, in: configURL.path)?.double ?? alpha },
+        rsLoRA: rsLoRA)
+    }
+    var adapter = LoRAAdapterFile(adapters: [], alpha: alpha, rsLoRA: rsLoRA, baseModel: "")
+    adapter.sites = sites
+    adapter.config = config
+    adapter.unplacedKeys = unplaced.sorted()
+    adapter.configPath = configURL.path
+    return adapter
+  }
 
+  /// The `lora_A` and `lora_B` matrices of `file` by layer path (finite floating-point
+  /// matrices, or an error naming the key), and the keys that are neither.
+  private static func factors(of file: SafeTensorsFile, in weightsURL: URL, dtype: DType) throws
+    -> (parts: [String: [String: Tensor]], unplaced: [String])
+  {
     var parts: [String: [String: Tensor]] = [:]
     var unplaced: [String] = []
     for (key, stored) in file.tensors {
@@ -120,49 +143,46 @@ public struct LoRAAdapterFile {
       throw ModelFileError(
         weightsURL.path, "no lora_A or lora_B weights among its \(file.tensors.count) keys")
     }
-    let rankPattern = config["rank_pattern"]?.object ?? []
-    let alphaPattern = config["alpha_pattern"]?.object ?? []
-    var sites: [String: Site] = [:]
-    for (path, pair) in parts {
-      guard let down = pair["lora_A"], let up = pair["lora_B"] else {
-        throw ModelFileError(
-          weightsURL.path,
-          "layer '\(path)' has only \(pair.keys.first!), not both lora_A and lora_B")
-      }
-      guard down.shape[0] == up.shape[1] else {
-        throw ModelFileError(
-          weightsURL.path,
-          "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
-      }
-      let expectedRank =
-        try patternValue(rankPattern, for: path, in: configURL.path)?.integer ?? rank
-      guard down.shape[0] == expectedRank else {
-        throw ModelFileError(
-          weightsURL.path,
-          "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(expectedRank) (r or rank_pattern)"
-        )
-      }
-      let siteAlpha = try patternValue(alphaPattern, for: path, in: configURL.path)?.double ?? alpha
-      let scale = LoRA.scale(rank: expectedRank, alpha: siteAlpha, rsLoRA: rsLoRA)
-      // A bound on |s · B A x| per unit of input: past the square root of Float's largest
-      // value, the next RMSNorm's square overflows and the loss is NaN.
-      let bound =
-        abs(scale) * (down.scalars.map(abs).max() ?? 0) * (up.scalars.map(abs).max() ?? 0)
-        * Double(expectedRank) * Double(down.shape[1])
-      guard bound.isFinite, bound < Double(Float.greatestFiniteMagnitude).squareRoot() else {
-        throw ModelFileError(
-          configURL.path,
-          "lora_alpha \(siteAlpha) gives layer '\(path)' a scale of \(scale), which makes its update overflow"
-        )
-      }
-      sites[path] = Site(down: down, up: up, scale: scale)
+    return (parts, unplaced)
+  }
+
+  /// One layer's adapter from its factors: both present, agreeing on the rank, that rank the
+  /// config's (`rank`, read only once the factors are checked), and a scale from `alpha`
+  /// whose update cannot overflow.
+  private static func site(
+    _ path: String, _ pair: [String: Tensor], weightsPath: String, configPath: String,
+    rank siteRank: () throws -> Int, alpha siteAlpha: () throws -> Double, rsLoRA: Bool
+  ) throws -> Site {
+    guard let down = pair["lora_A"], let up = pair["lora_B"] else {
+      throw ModelFileError(
+        weightsPath, "layer '\(path)' has only \(pair.keys.first!), not both lora_A and lora_B")
     }
-    var adapter = LoRAAdapterFile(adapters: [], alpha: alpha, rsLoRA: rsLoRA, baseModel: "")
-    adapter.sites = sites
-    adapter.config = config
-    adapter.unplacedKeys = unplaced.sorted()
-    adapter.configPath = configURL.path
-    return adapter
+    guard down.shape[0] == up.shape[1] else {
+      throw ModelFileError(
+        weightsPath,
+        "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
+    }
+    let rank = try siteRank()
+    guard down.shape[0] == rank else {
+      throw ModelFileError(
+        weightsPath,
+        "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(rank) (r or rank_pattern)"
+      )
+    }
+    let alpha = try siteAlpha()
+    let scale = LoRA.scale(rank: rank, alpha: alpha, rsLoRA: rsLoRA)
+    // A bound on |s · B A x| per unit of input: past the square root of Float's largest
+    // value, the next RMSNorm's square overflows and the loss is NaN.
+    let bound =
+      abs(scale) * (down.scalars.map(abs).max() ?? 0) * (up.scalars.map(abs).max() ?? 0)
+      * Double(rank) * Double(down.shape[1])
+    guard bound.isFinite, bound < Double(Float.greatestFiniteMagnitude).squareRoot() else {
+      throw ModelFileError(
+        configPath,
+        "lora_alpha \(alpha) gives layer '\(path)' a scale of \(scale), which makes its update overflow"
+      )
+    }
+    return Site(down: down, up: up, scale: scale)
   }
 
   /// The value a PEFT `rank_pattern` or `alpha_pattern` gives `path`, as PEFT reads them
