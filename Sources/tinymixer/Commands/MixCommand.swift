@@ -284,7 +284,7 @@ enum MixCommand: Command {
       }
     }
     print("routing while training (per batch, averaged over sites):")
-    logged.forEach { print($0) }
+    for line in logged { print(line) }
     for site in lastTally?.collapsedSites ?? [] {
       print(
         "warning: routing collapsed at \(site.site): \(mixture.expertNames[site.firstChoiceShare.firstIndex(of: site.firstChoiceShare.max()!)!]) is the first choice of \(percent(site.firstChoiceShare.max()!)) of tokens"
