@@ -46,7 +46,7 @@ func meanAndDeviation(_ values: [Double]) -> (Double, Double) {
   return (mean, variance.squareRoot())
 }
 let mixer = { (seed: Int) in
-  "mix/all/content-mean/hardsoft-k2/rsl-spread-a0.1-l0.01-per-sequence/n2000/seed\(seed)"
+  "mix/all/content-mean/hardsoft-k2/rsl-spread-a0.1-l0.01-per-sequence/n4000/seed\(seed)"
 }
 let cell = (0...2).map { results.runs[mixer($0)]!.accuracy["toy-gsm8k"]! }
 for (seed, value) in cell.enumerated() {
@@ -58,8 +58,11 @@ print(String(format: "  LoRA-Mixer on toy-gsm8k: %.1f ± %.1f", 100 * mean, 100 
 print("\nStep 3: the mean over tasks, method by method (seed 0)")
 let methods = [
   ("the frozen base", { (_: String) in "base" }),
+  ("a bag of words", { (_: String) in "bag-of-words" }),
   ("single-task experts", { (task: String) in "expert/\(task)/seed0" }),
   ("one shared LoRA", { (_: String) in "shared/seed0" }),
+  ("shared, experts' steps", { (_: String) in "shared-all-steps/seed0" }),
+  ("LoRAHub", { (_: String) in "lorahub/seed0" }),
   (
     "LoRA-Mixer, per-token",
     { (_: String) in "mix/all/token/hardsoft-k2/rsl-spread-a0.01-l0.01/n2000/seed0" }

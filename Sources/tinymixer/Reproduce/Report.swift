@@ -1,4 +1,5 @@
 import Foundation
+import LoRAMixer
 import SafeTensors
 import ToyTasks
 
@@ -65,7 +66,7 @@ struct Report {
   var defaultRecipe: String {
     let recipe = plan.mixRecipe()
     return
-      "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha) counted per \(recipe.loss.counting.rawValue), λ \(recipe.loss.lambda)"
+      "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha) counted per \(recipe.loss.counting.rawValue), λ \(recipe.loss.lambda), \(grouped(recipe.routerExamples)) router examples"
   }
 
   /// The main table's methods by key: a row name, and the run at a seed for a task.
@@ -76,12 +77,25 @@ struct Report {
     return [
       ("base", "base model (frozen)", { _, _ in "base" }),
       (
+        "words", "bag of words (naive Bayes on the prompt's words, no model)",
+        { _, _ in "bag-of-words" }
+      ),
+      (
         "experts", "single-task LoRA (oracle routing)",
         { _, task in plan.expertID(ToyTask.named(task)!) }
       ),
       (
         "shared", "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank)",
         { seed, _ in plan.sharedID(seed) }
+      ),
+      (
+        "shared-all-steps",
+        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank), \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) steps (all the experts' together)",
+        { seed, _ in plan.sharedID(seed, allExpertsSteps: true) }
+      ),
+      (
+        "lorahub", "LoRAHub (experts composed by their matrices, weights searched per task)",
+        { seed, _ in plan.loraHubID(seed) }
       ),
       ("paper", "LoRA-Mixer as the paper describes it (per-token router)", mixer("paper")),
       ("default", "LoRA-Mixer, tinymixer's default (\(defaultRecipe))", mixer("default")),
@@ -169,7 +183,7 @@ struct Report {
     document.line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
     document.line()
     document.line(
-      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps; routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs' own times add up to \(formatDuration(allSeconds)) (`reproduce` runs as many at once as it has threads, one thread each, so the wall time is shorter). Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps, and \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) (the experts' total); routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs' own times add up to \(formatDuration(allSeconds)) (`reproduce` runs as many at once as it has threads, one thread each, so the wall time is shorter). Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     document.line()
   }
@@ -178,14 +192,14 @@ struct Report {
     document.line("## Main table (the paper's Table 2)")
     document.line()
     document.line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out) and the balance term (its weight α, and whether it counts tokens or sequences)."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model, the bag of words has no randomness, and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. LoRAHub is told each task: its weights are searched on \(LoRAHubRecipe().examples) of the task's training examples (\(LoRAHubRecipe().budget) evaluations of a (1+1) evolution strategy, L1 penalty \(LoRAHubRecipe().l1)), and the composition is tested on that task. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out), the balance term (its weight α, and whether it counts tokens or sequences) and the mixed examples the routers train on (\(grouped(plan.mixRecipe(paper: true).routerExamples)) as in the paper, or \(grouped(plan.mixRecipe().routerExamples)))."
     )
     document.line()
     // The base and the experts are one run each, the same for every seed: one value.
     document.table(
       ["method"] + tasks + ["mean"],
       scored.enumerated().map { index, item in
-        let cell = { (values: [Double]) in Self.cell(index < 2 ? [values[0]] : values) }
+        let cell = { (values: [Double]) in Self.cell(index < 3 ? [values[0]] : values) }
         return [item.1] + item.2.perTask.map(cell) + [cell(item.2.mean)]
       })
   }
@@ -212,6 +226,9 @@ struct Report {
         row("one single-task expert", expertParameters[0]),
         row("all \(tasks.count) experts (stage 1)", allExperts),
         row("shared LoRA", shared),
+        row(
+          "LoRAHub's weights (\(tasks.count) per task)",
+          try run(plan.loraHubID(first)).trainedParameters),
         row("LoRA-Mixer routers (stage 2)", routers),
         row("LoRA-Mixer, experts and routers", allExperts + routers),
       ])
@@ -458,14 +475,17 @@ struct Report {
   func findings(
     _ main: [String: Scores], efficiency: (rsl: [Double], aux: [Double]), byK: [Double]
   ) throws -> [String] {
-    let (base, expert, shared) = (main["base"]!, main["experts"]!, main["shared"]!)
+    let (base, words) = (main["base"]!, main["words"]!)
+    let (expert, shared) = (main["experts"]!, main["shared"]!)
     let (paper, standard) = (main["paper"]!, main["default"]!)
     let defaultRun = try run(mainMixerID("default", seed: first))
     let paperRun = try run(mainMixerID("paper", seed: first))
     var found: [String] = []
     found.append(
-      "The frozen base scores \(Self.number(base.average))% on average (chance level), the single-task experts \(Self.number(expert.average))%, the shared LoRA \(Self.number(shared.average))%."
+      "The frozen base scores \(Self.number(base.average))% on average (chance level), the single-task experts \(Self.number(expert.average))%, the shared LoRA \(Self.number(shared.average))% after \(plan.sharedSteps) steps and \(Self.number(main["shared-all-steps"]!.average))% after \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)), as many steps and examples as all the experts together."
     )
+    found.append(wordsFinding(words, shared: shared))
+    found.append(try loraHubFinding(main["lorahub"]!, expert: expert))
     let gap = standard.average - expert.average
     found.append(
       "tinymixer's default LoRA-Mixer (\(defaultRecipe)) scores \(Self.number(standard.average))%, \(points(gap)) \(side(gap)) the single-task experts "
@@ -500,6 +520,41 @@ struct Report {
     return found
   }
 
+  /// What the prompt's words alone decide, beside the shared LoRA.
+  func wordsFinding(_ words: Scores, shared: Scores) -> String {
+    let byWords = tasks.indices.filter { words.perTask[$0][0] >= 0.95 }
+    func list(_ indices: [Int], _ scores: Scores) -> String {
+      indices.map {
+        "\(tasks[$0]) \(Self.number(Report.meanAndDeviation(scores.perTask[$0]).mean))%"
+      }
+      .joined(separator: ", ")
+    }
+    let decided =
+      byWords.isEmpty
+      ? "no task is decided by its words alone"
+      : "the words alone decide \(list(byWords, words)), where the shared LoRA scores \(list(byWords, shared))"
+    return
+      "A bag of words (naive Bayes on each prompt's words, fitted on the task's training split, no model and no word order) scores \(Self.number(words.average))% on average; \(decided). Every other task needs more than which words occur (their order, negation, agreement)."
+  }
+
+  /// LoRAHub against the experts, and what weights its search found.
+  func loraHubFinding(_ hub: Scores, expert: Scores) throws -> String {
+    let composition = try run(plan.loraHubID(first)).composition ?? [:]
+    let own = tasks.indices.compactMap { index in composition[tasks[index]].map { abs($0[index]) } }
+    let others = tasks.indices.flatMap { index in
+      (composition[tasks[index]] ?? []).enumerated().filter { $0.offset != index }.map {
+        abs($0.element)
+      }
+    }
+    let unmoved = composition.values.count { $0.allSatisfy { $0 == 0 } }
+    func mean(_ values: [Double]) -> String {
+      String(format: "%.2f", values.reduce(0, +) / Double(max(1, values.count)))
+    }
+    let gap = hub.average - expert.average
+    return
+      "LoRAHub, told each task and given \(LoRAHubRecipe().examples) of its examples, scores \(Self.number(hub.average))%, \(points(gap)) \(side(gap)) the experts; its search (seed \(first)) gives the task's own expert a mean |w| of \(mean(own)) and the others \(mean(others)), \(unmoved == 0 ? "and finds a composition better than the base for every task" : "and in \(unmoved) of \(tasks.count) tasks finds nothing better than the base (every w still 0)") within its \(LoRAHubRecipe().budget) evaluations. Composing matrices multiplies them: with weight w on one expert alone the update is w² times that expert's (so −1 serves as well as 1), and two experts add cross terms w_i w_j B_i A_j that neither was trained with."
+  }
+
   /// Why the paper's per-token router falls short here, from the blending table.
   func blendingFinding(paper: Scores, expert: Scores, paperRun: RunRecord) throws -> String {
     let blends = Dictionary(uniqueKeysWithValues: try blendRuns().map { ($0.id, $0.run) })
@@ -520,8 +575,14 @@ struct Report {
     func list(_ values: [Double]) -> String {
       values.map { Self.number($0) }.joined(separator: ", ")
     }
+    let tokenMean = perToken.reduce(0, +) / Double(perToken.count)
+    let why =
+      tokenMean < standard.average - 0.005
+      ? "Counting tokens makes the experts of the tasks with short prompts (toy-cola's average 5 words, toy-humaneval's 20) look underused by a router that sends each task to its own expert, so the term draws other tasks' tokens to them."
+      : "Counting tokens costs nothing here, with \(grouped(plan.mixRecipe().routerExamples)) router examples; with 2,000 it lost a task on one seed of three (lesson 07), which is why the default counts sequences."
     return
-      "Balance counting: counted per sequence (the default) the mixture scores \(Self.cell(standard.mean))% (\(seedList): \(list(standard.mean))); counted per token, as the paper's formula does, \(Self.cell(perToken))% (\(list(perToken))). Counting tokens makes the experts of the tasks with short prompts (toy-cola's average 5 words, toy-humaneval's 20) look underused by a router that sends each task to its own expert, so the term draws other tasks' tokens to them."
+      "Balance counting: counted per sequence (the default) the mixture scores \(Self.cell(standard.mean))% (\(seedList): \(list(standard.mean))); counted per token, as the paper's formula does, \(Self.cell(perToken))% (\(list(perToken))). "
+      + why
   }
 
   /// Where the default still falls short, task by task, and what `<bos>` costs any causal

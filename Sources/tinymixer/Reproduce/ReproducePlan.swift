@@ -58,12 +58,14 @@ struct ReproducePlan: Equatable {
   }
 
   /// One LoRA for every task with as many parameters as all the experts together: the
-  /// rank of one expert times the number of experts, at the same α / rank.
-  func sharedRecipe(experts: Int) -> ExpertRecipe {
+  /// rank of one expert times the number of experts, at the same α / rank. It trains
+  /// `sharedSteps`, or, with `allExpertsSteps`, as many steps (and so examples) as all the
+  /// experts together.
+  func sharedRecipe(experts: Int, allExpertsSteps: Bool = false) -> ExpertRecipe {
     var recipe = expertRecipe
     recipe.rank *= experts
     recipe.alpha *= Double(experts)
-    recipe.training.steps = sharedSteps
+    recipe.training.steps = allExpertsSteps ? expertSteps * experts : sharedSteps
     return recipe
   }
 
@@ -164,8 +166,14 @@ extension ReproducePlan {
   /// The run that trains and measures `task`'s expert.
   func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(expertSeed)" }
 
-  /// The run of the shared LoRA with `seed`.
-  func sharedID(_ seed: UInt64) -> String { "shared/seed\(seed)" }
+  /// The run of the shared LoRA with `seed`, trained `sharedSteps` or as long as all the
+  /// experts together.
+  func sharedID(_ seed: UInt64, allExpertsSteps: Bool = false) -> String {
+    allExpertsSteps ? "shared-all-steps/seed\(seed)" : "shared/seed\(seed)"
+  }
+
+  /// The run of LoRAHub with `seed` (every task's search).
+  func loraHubID(_ seed: UInt64) -> String { "lorahub/seed\(seed)" }
 
   /// The run of the fixed blend `id`.
   func blendID(_ id: String) -> String { "blend/\(id)" }

@@ -46,7 +46,10 @@ final class Reproduction {
   func jobs() -> [Job] {
     let first = plan.seeds[0]
     var jobs: [Job] = [
-      Job(id: "base", label: "the frozen base", cost: 10) { try self.measureBase() }
+      Job(id: "base", label: "the frozen base", cost: 10) { try self.measureBase() },
+      Job(id: "bag-of-words", label: "the bag-of-words baseline", cost: 2) {
+        try self.measureBagOfWords()
+      },
     ]
     for task in tasks { jobs.append(expertJob(task)) }
     jobs.append(
@@ -64,6 +67,21 @@ final class Reproduction {
           id: plan.sharedID(seed), label: "shared LoRA, seed \(seed)",
           cost: Double(plan.sharedSteps) * 0.12
         ) { try self.trainShared(seed: seed) })
+    }
+    // The shared LoRA again, as long as all the experts together: the fair budget.
+    for seed in plan.seeds {
+      jobs.append(
+        Job(
+          id: plan.sharedID(seed, allExpertsSteps: true),
+          label: "shared LoRA with the experts' total steps, seed \(seed)",
+          cost: Double(plan.expertSteps * tasks.count) * 0.12
+        ) { try self.trainShared(seed: seed, allExpertsSteps: true) })
+    }
+    for seed in plan.seeds {
+      jobs.append(
+        Job(
+          id: plan.loraHubID(seed), label: "LoRAHub, seed \(seed)", cost: 20, needsExperts: true
+        ) { try self.composeLoRAHub(seed: seed) })
     }
     for (name, recipe) in plan.mainMixers() {
       for seed in plan.seeds {
@@ -170,6 +188,51 @@ final class Reproduction {
     keep(run, started: started)
   }
 
+  /// Naive Bayes over each task's prompt words, fitted on its training split: what the
+  /// words alone tell, with no model and no word order.
+  func measureBagOfWords() throws {
+    let started = Date()
+    var run = record("bag-of-words", seed: 0, equivalent: "tinymixer datasets --baselines")
+    for task in tasks {
+      run.accuracy[task.name] = BagOfWordsBaseline(training: project.examples(task, .train))
+        .accuracy(test(task))
+    }
+    keep(run, started: started)
+  }
+
+  /// LoRAHub: for each task, the experts composed by their matrices with the weights its
+  /// search finds on a few of the task's training examples (drawn by `seed`), then tested
+  /// on the task.
+  func composeLoRAHub(seed: UInt64) throws {
+    let started = Date()
+    let files = try tasks.map { try expert($0) }
+    detachAll()
+    let experts = try files.map { try attachedAdapters($0, model) }
+    detachAll()
+    let recipe = LoRAHubRecipe()
+    var run = record(
+      plan.loraHubID(seed), seed: seed,
+      equivalent:
+        "none: LoRAHub over the \(tasks.count) experts, \(recipe.examples) training examples per task, \(recipe.budget) evaluations"
+    )
+    var composition: [String: [Double]] = [:]
+    for task in tasks {
+      let few = MixRecipe.mixedExamples(
+        [project.examples(task, .train)], count: recipe.examples, seed: seed)
+      let found = recipe.search(
+        model, experts: experts, examples: few, tokenizer: project.tokenizer, seed: seed)
+      run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
+      composition[task.name] = found.weights
+      print(
+        "    \(task.name): weights \(found.weights.map { String(format: "%.2f", $0) }.joined(separator: " ")), accuracy \(percent(run.accuracy[task.name]!))"
+      )
+      detachAll()
+    }
+    run.composition = composition
+    run.trainedParameters = tasks.count * experts.count
+    keep(run, started: started)
+  }
+
   func expertFolder(_ task: ToyTask) -> URL {
     folder.appendingPathComponent("experts/\(task.name)")
   }
@@ -246,17 +309,17 @@ final class Reproduction {
 
   /// One LoRA with the experts' parameter budget, trained on every task's training
   /// examples together, measured on every task.
-  func trainShared(seed: UInt64) throws {
+  func trainShared(seed: UInt64, allExpertsSteps: Bool = false) throws {
     let started = Date()
     detachAll()
-    let recipe = plan.sharedRecipe(experts: tasks.count)
+    let recipe = plan.sharedRecipe(experts: tasks.count, allExpertsSteps: allExpertsSteps)
     var progress = ProgressDisplay("  shared")
     let (adapters, losses) = try recipe.train(
       model, on: tasks.flatMap { project.examples($0, .train) }, tokenizer: project.tokenizer,
       seed: seed
     ) { progress.show($0) }
     var run = record(
-      plan.sharedID(seed), seed: seed,
+      plan.sharedID(seed, allExpertsSteps: allExpertsSteps), seed: seed,
       equivalent:
         "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
     )

@@ -28,6 +28,8 @@ struct RunRecord: Codable {
   var balance: Double? = nil
   var tokenEntropy: Double? = nil
   var meanEntropy: Double? = nil
+  /// LoRAHub: per task, the weight its search gave each expert (in the tasks' order).
+  var composition: [String: [Double]]? = nil
   /// Mean accuracy over the tasks by inference k (the top-k curve), if measured.
   var accuracyByK: [Double]? = nil
   /// Trainable parameters of the run.

@@ -75,8 +75,11 @@ struct Workers {
         }
         reproduction.results.runs.merge(runs) { _, new in new }
         try reproduction.results.save(to: reproduction.folder)
-        let mean = runs[worker.job.id].map {
-          ", mean test accuracy \(percent($0.meanAccuracy(reproduction.tasks.map(\.name))))"
+        // Over the tasks the run measured: an expert is tested on its own task only.
+        let mean = runs[worker.job.id].flatMap { run -> String? in
+          let measured = reproduction.tasks.map(\.name).filter { run.accuracy[$0] != nil }
+          guard !measured.isEmpty else { return nil }
+          return ", mean test accuracy \(percent(run.meanAccuracy(measured)))"
         }
         print("[done \(finished)/\(jobs.count)] \(worker.job.label) in \(seconds)\(mean ?? "")")
       }
