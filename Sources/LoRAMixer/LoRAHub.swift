@@ -42,8 +42,8 @@ public func composeByMatrices(_ experts: [[String: LoRA]], weights: [Double]) ->
       parts.allSatisfy { $0.rank == parts[0].rank && $0.scale == parts[0].scale },
       "experts composed by their matrices need the same rank and scale at \(path)")
     func sum(_ factor: (LoRA) -> Tensor) -> Tensor {
-      zip(parts, weights).map { factor($0).detached() * $1 }.dropFirst().reduce(
-        factor(parts[0]).detached() * weights[0], +)
+      let terms = zip(parts, weights).map { factor($0).detached() * $1 }
+      return terms.dropFirst().reduce(terms[0], +)
     }
     composed[path] = LoRA(
       down: Linear(weight: sum(\.down.weight)), up: Linear(weight: sum(\.up.weight)),

@@ -50,15 +50,19 @@ public struct ToyTask: Sendable {
     try TaskFile.read(file(split, in: datasets))
   }
 
-  /// The `Datasets` folder a program reads: `./Datasets` when the working directory has one
-  /// (run from a clone's root, it reads that clone's files, as `tinymixer` does), else the
-  /// one under `sourceRoot`, the package the program was built from (run from any other
-  /// folder).
+  /// The `Datasets` folder a program reads (see `packageFolder`).
   public static func datasetsFolder(sourceRoot: URL) -> URL {
-    let local = URL(fileURLWithPath: "Datasets")
-    return FileManager.default.fileExists(atPath: local.path)
-      ? local : sourceRoot.appendingPathComponent("Datasets")
+    packageFolder("Datasets", sourceRoot: sourceRoot)
   }
+}
+
+/// The package folder `name` a program reads: `./name` when the working directory has one
+/// (run from a clone's root, it reads that clone's files), else the one under
+/// `sourceRoot`, the package the program was built from (run from any other folder).
+public func packageFolder(_ name: String, sourceRoot: URL) -> URL {
+  let local = URL(fileURLWithPath: name)
+  return FileManager.default.fileExists(atPath: local.path)
+    ? local : sourceRoot.appendingPathComponent(name)
 }
 
 extension ToyTask {

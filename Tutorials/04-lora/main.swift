@@ -57,10 +57,11 @@ print(
 
 // Step 4. A LoRA expert for toy-sst2 on the frozen base model, as `tinymixer train` does.
 print("\nStep 4: a toy-sst2 expert on the frozen base")
-// ./Datasets when run from the clone's root, else the one of the clone this was built from.
-let datasets = ToyTask.datasetsFolder(
-  sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent())
+// ./Datasets and ./Models when run from the clone's root, else those of the clone this was
+// built from.
+let sourceRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent()
+let datasets = ToyTask.datasetsFolder(sourceRoot: sourceRoot)
 let splits = try ToyTask.all.map { task in
   try Split.allCases.map { try task.load($0, from: datasets) }
 }
@@ -79,7 +80,7 @@ if quick {
 // The cached base, else the one shipped in Models/, else pretrained (about a minute).
 let (model, _, _) = try base.loadOrPretrain(
   tokenizer: tokenizer, tasks: splits.map { $0[0] }, cache: cache,
-  shipped: datasets.deletingLastPathComponent().appendingPathComponent("Models"))
+  shipped: packageFolder("Models", sourceRoot: sourceRoot))
 let (train, dev, test) = (
   try ToyTask.sst2.load(.train, from: datasets), try ToyTask.sst2.load(.dev, from: datasets),
   try ToyTask.sst2.load(.test, from: datasets)

@@ -9,10 +9,11 @@ import NN
 import ToyTasks
 
 let quick = CommandLine.arguments.contains("--quick")
-// ./Datasets when run from the clone's root, else the one of the clone this was built from.
-let datasets = ToyTask.datasetsFolder(
-  sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent())
+// ./Datasets and ./Models when run from the clone's root, else those of the clone this was
+// built from.
+let sourceRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent()
+let datasets = ToyTask.datasetsFolder(sourceRoot: sourceRoot)
 let tasks: [ToyTask] = [.sst2, .cola]
 let splits = try ToyTask.all.map { task in
   try Dictionary(
@@ -47,7 +48,7 @@ print("Step 1: the base and one LoRA expert per task")
 // The cached base, else the one shipped in Models/, else pretrained (about a minute).
 let (model, _, _) = try base.loadOrPretrain(
   tokenizer: tokenizer, tasks: ToyTask.all.map { examples($0, .train) }, cache: cache,
-  shipped: datasets.deletingLastPathComponent().appendingPathComponent("Models"))
+  shipped: packageFolder("Models", sourceRoot: sourceRoot))
 var experts: [(name: String, adapters: [String: LoRA])] = []
 for task in tasks {
   let (adapters, losses) = try expertRecipe.train(

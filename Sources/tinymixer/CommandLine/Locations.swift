@@ -18,11 +18,7 @@ enum Locations {
 
   /// The pretrained bases shipped with the sources, each named by its recipe's fingerprint:
   /// `./Models` if the working directory has one, else the source tree's.
-  static var shippedBases: URL {
-    let local = URL(fileURLWithPath: "Models")
-    return FileManager.default.fileExists(atPath: local.path)
-      ? local : sourceRoot.appendingPathComponent("Models")
-  }
+  static var shippedBases: URL { packageFolder("Models", sourceRoot: sourceRoot) }
 
   /// The package folder this binary was built from.
   static let sourceRoot = URL(fileURLWithPath: #filePath)
