@@ -62,7 +62,7 @@ extension GradientCheckCase {
             t[0], length: 3, available: [true, true, false, true], settings: settings,
             training: true)
           return routingLoss(
-            [(routing, 3)], tokens: [0, 2, 3, 5], length: 3,
+            [(routing, 3)], tokens: [0, 2, 3, 5], sequences: [0, 0, 0, 1, 1, 1],
             settings: RoutingLossSettings(
               kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3, counting: counting)
           ).loss

@@ -93,22 +93,53 @@ public final class Mixture {
 
   /// The loss of `examples`: next-token cross-entropy on the answers, plus the routing
   /// loss over the real tokens, plus the preservation penalty if given. Routes as
-  /// training does when `context.training` is set.
+  /// training does when `context.training` is set. The examples run as up to
+  /// `lengthGroups` groups of similar length (`Tokenizer.answerBatches`); the routing loss
+  /// sees the whole batch at once, every site's routing of the groups joined, real tokens
+  /// only, and those joined routings are what the context holds afterwards.
   public func loss(
     _ examples: [Example], tokenizer: Tokenizer, routingLoss settings: RoutingLossSettings,
-    preservation: (Preservation, beta: Double)? = nil
+    preservation: (Preservation, beta: Double)? = nil, lengthGroups: Int = 1
   ) -> MixtureLoss {
-    let batch = tokenizer.answerBatch(examples)
-    let tokens = Self.realTokens(batch)
+    let batches = tokenizer.answerBatches(examples, groups: lengthGroups)
     context.reset()
-    let task = model.loss(batch)
+    let task = model.weightedLoss(batches)
+    let sequences = joinRealTokens(of: batches)
     let routing = routingLoss(
-      lastRoutings, tokens: tokens, length: batch.length, settings: settings)
+      lastRoutings, tokens: nil, sequences: sequences, settings: settings)
     var total = task + routing.loss
     if let (anchors, beta) = preservation { total = total + anchors.penalty(beta: beta) }
     return MixtureLoss(
-      value: total, task: task.item, routing: routing, tokens: batch.tokens.count,
-      realTokens: tokens)
+      value: total, task: task.item, routing: routing,
+      tokens: batches.reduce(0) { $0 + $1.tokens.count })
+  }
+
+  /// Replaces the routings the sites recorded over `batches` (run one after another since
+  /// the last reset, so each site recorded once per batch) by one routing per site of the
+  /// batches' real tokens, batch after batch. Returns the sequence of each of those rows,
+  /// numbered across the batches.
+  func joinRealTokens(of batches: [TokenBatch]) -> [Int] {
+    let records = context.records
+    let perBatch = records.count / max(1, batches.count)
+    precondition(perBatch * batches.count == records.count, "a site did not record every batch")
+    let rows = batches.map(Self.realTokens)
+    var sequences: [Int] = []
+    var first = 0
+    for (batch, real) in zip(batches, rows) {
+      sequences += real.map { first + $0 / batch.length }
+      first += batch.batch
+    }
+    context.replaceRecords(
+      (0..<perBatch).map { index in
+        let site = records[index].site
+        let parts = rows.indices.map { part in
+          let record = records[part * perBatch + index]
+          precondition(record.site === site, "the sites recorded in a different order")
+          return (record.routing, rows[part])
+        }
+        return (site, SiteRouting.joined(parts))
+      })
+    return sequences
   }
 
   /// `body`'s result with the mixture routing as at inference (top-k with the inference k,
@@ -217,8 +248,6 @@ public struct MixtureLoss {
   public var task: Double
   /// The routing loss and its terms.
   public var routing: RoutingLossValue
-  /// Positions in the batch, padding included.
+  /// Positions computed, padding included.
   public var tokens: Int
-  /// The positions holding real tokens.
-  public var realTokens: [Int]
 }

@@ -76,6 +76,29 @@ public struct SiteRouting {
   public let sparse: Bool
 }
 
+extension SiteRouting {
+  /// One routing of the given rows of several routings of the same site, part after part:
+  /// a batch run as groups of similar length, kept to its real tokens. The tensors are
+  /// gathered on the tape, so a loss of the joined routing trains the router as a loss of
+  /// the parts would.
+  public static func joined(_ parts: [(routing: SiteRouting, rows: [Int])]) -> SiteRouting {
+    precondition(!parts.isEmpty, "nothing to join")
+    let k = parts[0].routing.k
+    precondition(parts.allSatisfy { $0.routing.k == k }, "the parts route different k")
+    func join(_ tensor: (SiteRouting) -> Tensor) -> Tensor {
+      let gathered = parts.map { tensor($0.routing).gatherRows($0.rows, shape: [$0.rows.count]) }
+      return gathered.count == 1 ? gathered[0] : concatenate(gathered, along: 0)
+    }
+    return SiteRouting(
+      scaledLogits: join(\.scaledLogits), probabilities: join(\.probabilities),
+      weights: join(\.weights),
+      selected: parts.flatMap { part in
+        part.rows.flatMap { part.routing.selected[($0 * k)..<($0 * k + k)] }
+      },
+      k: k, sparse: parts[0].routing.sparse)
+  }
+}
+
 /// A linear router, `z = R x` with `R: [experts, inputs]` and no bias.
 public final class Router: Module {
   /// `R`, `[experts, inputs]`.
@@ -184,5 +207,10 @@ public final class RoutingContext {
 
   func record(_ site: RoutedSite, _ routing: SiteRouting) {
     if recording { records.append((site, routing)) }
+  }
+
+  /// Puts `records` in place of the recorded ones (the joined routings of a grouped batch).
+  func replaceRecords(_ records: [(site: RoutedSite, routing: SiteRouting)]) {
+    self.records = records
   }
 }

@@ -99,19 +99,19 @@ public func balanceTerm(
 }
 
 /// The balance term's weight for each of the rows `tokens` (nil: every row of `rowCount`)
-/// when it counts by `counting`: nil for `.token` (every row alike), else 1 / (the rows of
-/// its sequence) / (the sequences), the rows being sequences of `length` one after another
+/// when it counts by `counting`: nil for `.token` (every row alike), else 1 / (the counted
+/// rows of its sequence) / (the sequences), `sequences[row]` naming each row's sequence
 /// (nil: one sequence). The same for every site of a batch, so computed once per batch.
 public func balanceWeights(
-  tokens: [Int]?, rowCount: Int, counting: BalanceCounting, length: Int?
+  tokens: [Int]?, rowCount: Int, counting: BalanceCounting, sequences: [Int]?
 ) -> [Double]? {
   guard counting == .sequence else { return nil }
   let counted = tokens ?? Array(0..<rowCount)
-  let length = length ?? rowCount
+  let sequenceOf = { (row: Int) in sequences?[row] ?? 0 }
   var perSequence: [Int: Int] = [:]
-  for row in counted { perSequence[row / length, default: 0] += 1 }
-  let sequences = Double(perSequence.count)
-  return counted.map { 1 / (Double(perSequence[$0 / length]!) * sequences) }
+  for row in counted { perSequence[sequenceOf(row), default: 0] += 1 }
+  let count = Double(perSequence.count)
+  return counted.map { 1 / (Double(perSequence[sequenceOf($0)]!) * count) }
 }
 
 /// The mean over the rows `tokens` (nil: every row) of each token's routing entropy,
@@ -124,10 +124,10 @@ public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
 
 /// The routing loss of one batch (Tutorials/the-paper.md §4): each site's
 /// `α · balance - sign · λ · mean H` (`aux`: `α · balance`), averaged over the sites.
-/// `tokens` are the rows that count (the non-pad tokens), nil for all; the rows are
-/// sequences of `length` one after another (nil: one sequence).
+/// `tokens` are the rows that count (the non-pad tokens), nil for all; `sequences[row]`
+/// names each row's sequence (nil: one sequence), for a balance counted per sequence.
 public func routingLoss(
-  _ routings: [(routing: SiteRouting, experts: Int)], tokens: [Int]?, length: Int? = nil,
+  _ routings: [(routing: SiteRouting, experts: Int)], tokens: [Int]?, sequences: [Int]? = nil,
   settings: RoutingLossSettings
 ) -> RoutingLossValue {
   guard let dtype = routings.first?.routing.probabilities.dtype else {
@@ -138,7 +138,7 @@ public func routingLoss(
   var entropy = 0.0
   let weights = balanceWeights(
     tokens: tokens, rowCount: routings[0].routing.probabilities.shape[0],
-    counting: settings.counting, length: length)
+    counting: settings.counting, sequences: sequences)
   for (routing, experts) in routings {
     let siteBalance = balanceTerm(routing, tokens: tokens, experts: experts, weights: weights)
     let siteEntropy = meanEntropy(routing, tokens: tokens)

@@ -26,13 +26,18 @@ public struct TrainingSettings: Equatable, Hashable, Sendable {
   public var clipNorm: Double
   /// The seed of the data order.
   public var seed: UInt64
+  /// Each batch runs as up to this many groups of similar length (`answerBatches`): the same
+  /// loss with less padding, worth it where the tasks of a batch differ in length. 1 runs
+  /// every batch padded as one.
+  public var lengthGroups: Int
 
   /// Settings with the defaults used for toy tasks.
   public init(
     steps: Int, batchSize: Int = 32, learningRate: Double, warmupSteps: Int? = nil,
     finalLearningRateFraction: Double = 0.1, weightDecay: Double = 0, clipNorm: Double = 1,
-    seed: UInt64 = 0
+    seed: UInt64 = 0, lengthGroups: Int = 1
   ) {
+    self.lengthGroups = lengthGroups
     self.steps = steps
     self.batchSize = batchSize
     self.learningRate = learningRate
@@ -174,13 +179,32 @@ extension LlamaForCausalLM {
       length: batch.length)
   }
 
-  /// The loss of `examples` scored on their answers (`answersOnly`) or on every token.
-  public func loss(_ examples: [Example], tokenizer: Tokenizer, answersOnly: Bool = true) -> (
-    value: Tensor, tokens: Int
-  ) {
-    let batch =
-      answersOnly ? tokenizer.answerBatch(examples) : tokenizer.languageModelBatch(examples)
-    return (loss(batch), batch.tokens.count)
+  /// The loss of `examples` scored on their answers (`answersOnly`) or on every token,
+  /// and the positions computed (padding included). Answers-only batches run as up to
+  /// `lengthGroups` groups of similar length, each group's mean weighted by its share of the
+  /// scored positions, so the result is the mean over the whole batch.
+  public func loss(
+    _ examples: [Example], tokenizer: Tokenizer, answersOnly: Bool = true, lengthGroups: Int = 1
+  ) -> (value: Tensor, tokens: Int) {
+    guard answersOnly else {
+      let batch = tokenizer.languageModelBatch(examples)
+      return (loss(batch), batch.tokens.count)
+    }
+    let batches = tokenizer.answerBatches(examples, groups: lengthGroups)
+    return (weightedLoss(batches), batches.reduce(0) { $0 + $1.tokens.count })
+  }
+
+  /// The mean cross-entropy over the scored positions of all `batches`: each batch's mean
+  /// weighted by its share of them.
+  public func weightedLoss(_ batches: [TokenBatch]) -> Tensor {
+    let scored = batches.map { $0.mask.count { $0 } }
+    let total = Double(max(1, scored.reduce(0, +)))
+    var sum: Tensor? = nil
+    for (index, batch) in batches.enumerated() {
+      let part = batches.count == 1 ? loss(batch) : loss(batch) * (Double(scored[index]) / total)
+      sum = sum.map { $0 + part } ?? part
+    }
+    return sum ?? Tensor(0)
   }
 
   /// The greedy answers to `examples`' prompts.
@@ -248,7 +272,8 @@ extension ExpertRecipe {
     settings.seed = seed
     let losses = try LoRAMixer.train(
       parameters: model.trainableParameters(), examples: examples, settings: settings,
-      checkpoint: checkpoint, loss: { model.loss($0, tokenizer: tokenizer) },
+      checkpoint: checkpoint,
+      loss: { model.loss($0, tokenizer: tokenizer, lengthGroups: settings.lengthGroups) },
       report: report)
     return (adapters, losses)
   }

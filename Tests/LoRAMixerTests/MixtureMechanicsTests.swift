@@ -171,3 +171,38 @@ func ownShares(_ input: RouterInput, steps: Int) throws -> [Double] {
   #expect(try read(nil).input == .token)
   #expect(throws: ModelFileError.self) { try read("sequence-mean") }
 }
+
+/// A batch run as groups of similar length has the loss and the gradients of the batch
+/// padded as one: the task loss weighs each group by its scored tokens, and the routing
+/// loss sees every group's real tokens at once, counting tokens or sequences.
+@Test func aBatchRunInLengthGroupsHasTheWholeBatchsLossAndGradients() {
+  let tokenizer = Tokenizer(words: ["a", "b", "c", "d", "yes", "no"])
+  let examples = ["a b c", "d", "a b", "c", "b c d", "a"].enumerated().map {
+    Example(prompt: $1, answer: $0 % 2 == 0 ? "yes" : "no")
+  }
+  #expect(tokenizer.answerBatches(examples, groups: 3).count == 3)
+  for counting in BalanceCounting.allCases {
+    let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
+    mixture.context.settings.input = .contentMean
+    mixture.context.training = true
+    let settings = RoutingLossSettings(alpha: 0.3, lambda: 0.2, counting: counting)
+    let routers = mixture.routerParameters().map(\.tensor)
+    func lossAndGradients(groups: Int) -> (MixtureLoss, [Tensor]) {
+      var loss: MixtureLoss? = nil
+      let (_, gradients) = valueAndGradients(of: routers) {
+        loss = mixture.loss(
+          examples, tokenizer: tokenizer, routingLoss: settings, lengthGroups: groups)
+        return loss!.value
+      }
+      return (loss!, gradients)
+    }
+    let (whole, wholeGradients) = lossAndGradients(groups: 1)
+    let (grouped, groupedGradients) = lossAndGradients(groups: 3)
+    #expect(grouped.tokens < whole.tokens, "the groups compute less padding")
+    #expect(abs(grouped.value.item - whole.value.item) < 1e-12, "\(counting)")
+    #expect(abs(grouped.routing.balance - whole.routing.balance) < 1e-12, "\(counting)")
+    for (a, b) in zip(groupedGradients, wholeGradients) {
+      expectClose(a, b, 1e-12, "router gradient, balance per \(counting)")
+    }
+  }
+}

@@ -173,8 +173,10 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     Tensor(shape: [8, 2], scalars: x), length: 4, available: [true, true],
     settings: RoutingSettings(k: 1), training: true)
   let real = [0, 1, 2, 4]
-  #expect(balanceWeights(tokens: real, rowCount: 8, counting: .token, length: 4) == nil)
-  let weights = balanceWeights(tokens: real, rowCount: 8, counting: .sequence, length: 4)
+  let sequences = [0, 0, 0, 0, 1, 1, 1, 1]
+  #expect(balanceWeights(tokens: real, rowCount: 8, counting: .token, sequences: sequences) == nil)
+  let weights = balanceWeights(
+    tokens: real, rowCount: 8, counting: .sequence, sequences: sequences)
   let perToken = balanceTerm(routing, tokens: real, experts: 2)
   let perSequence = balanceTerm(routing, tokens: real, experts: 2, weights: weights)
   let expected: Double = 2 * (0.75 * 0.75 + 0.25 * 0.25)  // E · Σ p̄ f with p̄ = f = (3/4, 1/4)

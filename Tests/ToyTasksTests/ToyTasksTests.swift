@@ -61,12 +61,12 @@ func splitsShareNoPrompt(task name: String) {
   let batch = tokenizer.answerBatch([
     Example(prompt: "a b", answer: "yes"), Example(prompt: "c", answer: "yes"),
   ])
-  // Row 0: <bos> a b <sep> yes <eos>; row 1: <bos> c <sep> yes <eos> <pad>.
+  // Row 0: <bos> a b <sep> yes → a b <sep> yes <eos>; row 1: <bos> c <sep> yes <pad>.
   #expect(batch.length == 5)
   #expect(Array(batch.tokens[0..<5]) == [2, 5, 6, 3, 8])
   #expect(Array(batch.targets[0..<5]) == [5, 6, 3, 8, 4])
   #expect(Array(batch.mask[0..<5]) == [false, false, false, true, true])
-  #expect(Array(batch.tokens[5..<10]) == [2, 7, 3, 8, 4])
+  #expect(Array(batch.tokens[5..<10]) == [2, 7, 3, 8, 0])
   #expect(Array(batch.targets[5..<10]) == [7, 3, 8, 4, 0])
   #expect(Array(batch.mask[5..<10]) == [false, false, true, true, false])
   #expect(
@@ -199,4 +199,36 @@ private func words(_ example: Example) -> [String] {
   }
   let trained = Set(splits[.train]!.map(digits))
   #expect(splits[.test]!.allSatisfy { !trained.contains(digits($0)) })
+}
+
+@Test func lengthGroupsCutWherePaddingIsLeast() {
+  #expect(lengthGroups([2, 2, 3, 9, 9], groups: 2) == [0..<3, 3..<5])
+  #expect(lengthGroups([2, 2, 3, 9, 9], groups: 3) == [0..<2, 2..<3, 3..<5])
+  #expect(lengthGroups([2, 2, 3, 9, 9], groups: 1) == [0..<5])
+  // Equal lengths gain nothing from a cut: one group.
+  #expect(lengthGroups([4, 4, 4], groups: 3) == [0..<3])
+  #expect(lengthGroups([], groups: 3).isEmpty)
+}
+
+@Test func answerBatchesKeepEveryExampleOnceInLessPadding() {
+  let tokenizer = Tokenizer(words: ["a", "b", "c", "yes"])
+  let examples = ["a b c a b c", "a", "b c", "a b c a b", "c"].map {
+    Example(prompt: $0, answer: "yes")
+  }
+  let whole = tokenizer.answerBatch(examples)
+  let groups = tokenizer.answerBatches(examples, groups: 2)
+  #expect(groups.count == 2)
+  #expect(groups.map(\.batch) == [3, 2])
+  #expect(groups.reduce(0) { $0 + $1.tokens.count } < whole.tokens.count)
+  // The rows of the groups are the rows of the whole batch, unpadded, in another order.
+  func rows(_ batch: TokenBatch) -> [[Int]] {
+    (0..<batch.batch).map { row in
+      Array(batch.tokens[(row * batch.length)..<((row + 1) * batch.length)]).filter {
+        $0 != Tokenizer.pad
+      }
+    }
+  }
+  let order = { (a: [Int], b: [Int]) in a.lexicographicallyPrecedes(b) }
+  #expect(groups.flatMap(rows).sorted(by: order) == rows(whole).sorted(by: order))
+  #expect(groups.map { $0.mask.count { $0 } }.reduce(0, +) == whole.mask.count { $0 })
 }

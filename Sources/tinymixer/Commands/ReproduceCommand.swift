@@ -11,14 +11,16 @@ enum ReproduceCommand: Command {
   static let summary =
     "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
   static let synopsis =
-    "tinymixer reproduce [--quick | --plan full|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
+    "tinymixer reproduce [--quick | --plan full|extended|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
   static let options = [
     Option(
       name: "quick", valueName: nil,
       help: "one seed and cut budgets: a complete report in a few minutes (--plan quick)"),
     Option(
       name: "plan", valueName: "NAME",
-      help: "full (3 seeds), quick, or tiny (a few steps of each run, for tests) (default: full)"),
+      help:
+        "full (3 seeds, the findings' runs), extended (full and the data-efficiency table, every ablation, every seed of the long shared LoRA), quick, or tiny (a few steps of each run, for tests) (default: full)"
+    ),
     Option(
       name: "out", valueName: "DIR",
       help:
@@ -51,7 +53,8 @@ enum ReproduceCommand: Command {
       !arguments.has("quick") || planName == "quick"
     else {
       throw ToolError.usage(
-        "--plan: expected full, quick or tiny (and --quick only with quick), got '\(planName)'")
+        "--plan: expected full, extended, quick or tiny (and --quick only with quick), got '\(planName)'"
+      )
     }
     let outName =
       arguments.string("out") ?? (plan == .full ? "runs/reproduce" : "runs/reproduce-\(plan.name)")

@@ -69,41 +69,43 @@ struct Report {
       "\(recipe.routing.input.rawValue) router, \(recipe.routing.mode) top-\(recipe.routing.k), RSL \(recipe.loss.entropy.rawValue) with α \(recipe.loss.alpha) counted per \(recipe.loss.counting.rawValue), λ \(recipe.loss.lambda), \(grouped(recipe.routerExamples)) router examples"
   }
 
-  /// The main table's methods by key: a row name, and the run at a seed for a task.
-  var methods: [(key: String, name: String, id: (UInt64, String) -> String)] {
+  /// The main table's methods by key: a row name, the run at a seed for a task, and the
+  /// seeds it ran with.
+  var methods: [(key: String, name: String, id: (UInt64, String) -> String, seeds: [UInt64])] {
     func mixer(_ name: String) -> (UInt64, String) -> String {
       { seed, _ in mainMixerID(name, seed: seed) }
     }
+    let sharedAll = plan.sharedAllStepsSeeds
     return [
-      ("base", "base model (frozen)", { _, _ in "base" }),
+      ("base", "base model (frozen)", { _, _ in "base" }, [first]),
       (
         "words", "bag of words (naive Bayes on the prompt's words, no model)",
-        { _, _ in "bag-of-words" }
+        { _, _ in "bag-of-words" }, [first]
       ),
       (
         "experts", "single-task LoRA (oracle routing)",
-        { _, task in plan.expertID(ToyTask.named(task)!) }
+        { _, task in plan.expertID(ToyTask.named(task)!) }, [first]
       ),
       (
         "shared", "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank)",
-        { seed, _ in plan.sharedID(seed) }
+        { seed, _ in plan.sharedID(seed) }, seeds
       ),
       (
         "shared-all-steps",
-        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank), \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) steps (all the experts' together)",
-        { seed, _ in plan.sharedID(seed, allExpertsSteps: true) }
+        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank), \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) steps (all the experts' together\(sharedAll.count == seeds.count ? "" : sharedAll.count == 1 ? ", seed \(first) only" : ", seeds \(sharedAll.map(String.init).joined(separator: ", "))"))",
+        { seed, _ in plan.sharedID(seed, allExpertsSteps: true) }, sharedAll
       ),
       (
         "lorahub", "LoRAHub (experts composed by their matrices, weights searched per task)",
-        { seed, _ in plan.loraHubID(seed) }
+        { seed, _ in plan.loraHubID(seed) }, seeds
       ),
-      ("paper", "LoRA-Mixer as the paper describes it (per-token router)", mixer("paper")),
-      ("default", "LoRA-Mixer, tinymixer's default (\(defaultRecipe))", mixer("default")),
+      ("paper", "LoRA-Mixer as the paper describes it (per-token router)", mixer("paper"), seeds),
+      ("default", "LoRA-Mixer, tinymixer's default (\(defaultRecipe))", mixer("default"), seeds),
     ]
   }
 
-  /// Per-task and mean accuracies of a method over the seeds.
-  func scores(_ id: (UInt64, String) -> String) throws -> Scores {
+  /// Per-task and mean accuracies of a method over `seeds`.
+  func scores(_ id: (UInt64, String) -> String, seeds: [UInt64]) throws -> Scores {
     let perTask = try tasks.map { task in
       try seeds.map { try run(id($0, task)).accuracy[task] ?? .nan }
     }
@@ -147,7 +149,7 @@ struct Report {
 
   func write(to folder: URL) throws {
     var document = Document()
-    let scored = try methods.map { ($0.key, $0.name, try scores($0.id)) }
+    let scored = try methods.map { ($0.key, $0.name, try scores($0.id, seeds: $0.seeds)) }
     let main = Dictionary(uniqueKeysWithValues: scored.map { ($0.0, $0.2) })
     header(&document)
     mainTable(&document, scored)
@@ -192,16 +194,12 @@ struct Report {
     document.line("## Main table (the paper's Table 2)")
     document.line()
     document.line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model, the bag of words has no randomness, and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. LoRAHub is told each task: its weights are searched on \(LoRAHubRecipe().examples) of the task's training examples (\(LoRAHubRecipe().budget) evaluations of a (1+1) evolution strategy, L1 penalty \(LoRAHubRecipe().l1)), and the composition is tested on that task. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out), the balance term (its weight α, and whether it counts tokens or sequences) and the mixed examples the routers train on (\(grouped(plan.mixRecipe(paper: true).routerExamples)) as in the paper, or \(grouped(plan.mixRecipe().routerExamples)))."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model, the bag of words has no randomness, and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. LoRAHub is told each task: its weights are searched on \(LoRAHubRecipe().examples) of the task's training examples (\(LoRAHubRecipe().budget) evaluations of a (1+1) evolution strategy, L1 penalty \(LoRAHubRecipe().l1)), and the composition is tested on that task. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out), the weight α of the balance term and the mixed examples the routers train on (\(grouped(plan.mixRecipe(paper: true).routerExamples)) as in the paper, or \(grouped(plan.mixRecipe().routerExamples)))."
     )
     document.line()
-    // The base and the experts are one run each, the same for every seed: one value.
     document.table(
       ["method"] + tasks + ["mean"],
-      scored.enumerated().map { index, item in
-        let cell = { (values: [Double]) in Self.cell(index < 3 ? [values[0]] : values) }
-        return [item.1] + item.2.perTask.map(cell) + [cell(item.2.mean)]
-      })
+      scored.map { item in [item.1] + item.2.perTask.map(Self.cell) + [Self.cell(item.2.mean)] })
   }
 
   func parameters(_ document: inout Document) throws {
@@ -339,6 +337,7 @@ struct Report {
   /// RSL's and the balance loss's mean accuracy at each router data count.
   func dataEfficiency(_ document: inout Document) throws -> (rsl: [Double], aux: [Double]) {
     let counts = plan.routerExampleCounts
+    guard !counts.isEmpty else { return ([], []) }
     let rsl = try counts.map { count in
       try run(plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first))
         .meanAccuracy(tasks)
@@ -497,7 +496,7 @@ struct Report {
     found.append(
       "Specialisation: with the default router each task's own expert gets \(percent(diagonal(defaultRun))) of its tokens' first choices and a mean weight of \(Self.number(ownWeight(defaultRun)))%; with the paper's per-token router, \(percent(diagonal(paperRun))) and \(Self.number(ownWeight(paperRun)))%; without a routing loss (default router) \(percent(diagonal(try ablation("no routing loss"))))."
     )
-    found.append(try countingFinding(standard))
+    found.append(try countingFinding(defaultRun))
     let sharpen = try ablation("RSL sharpen").meanAccuracy(tasks)
     found.append(
       "Entropy sign: with the default router, RSL as printed (`spread`) scores \(Self.number(defaultRun.meanAccuracy(tasks)))% and as described (`sharpen`) \(Self.number(sharpen))% (seed \(first))."
@@ -567,22 +566,17 @@ struct Report {
       "Why the paper's per-token router falls short here (\(Self.number(paper.average))%, \(gap) below the experts): the experts tolerate little blending. With the routers bypassed, the own expert alone scores \(blend("own-1"))%, own 0.9 with the rest mixed in \(blend("own-0.9"))%, own 0.75 \(blend("own-0.75"))%, own 0.5 \(blend("own-0.5"))%, uniform weights \(blend("uniform"))%; blending only layer 0 costs more (\(Self.number(layerZero))%) than blending only the last layer (\(Self.number(lastLayer))%). So a mixture needs about 0.9 of the weight on the right expert at every site, the first layer above all. A per-token router cannot get there: at layer 0 its q, k and v sites see only the token's own embedding, and `<bos>`, `<sep>`, the answer words and many prompt words occur in several tasks, so it gives the own expert a mean weight of \(weight)% (seed \(first)). Routing each token by the mean of its site's router logits over the sequence so far lets a whole prompt vote, causally, and the own expert's weight rises towards where the experts work."
   }
 
-  /// The balance term counted per sequence (the default) against per token, over the seeds.
-  func countingFinding(_ standard: Scores) throws -> String {
-    let perToken = try seeds.map {
-      try run(plan.mixerID(plan.tokenCounting.1, seed: $0)).meanAccuracy(tasks)
-    }
-    func list(_ values: [Double]) -> String {
-      values.map { Self.number($0) }.joined(separator: ", ")
-    }
-    let tokenMean = perToken.reduce(0, +) / Double(perToken.count)
-    let why =
-      tokenMean < standard.average - 0.005
-      ? "Counting tokens makes the experts of the tasks with short prompts (toy-cola's average 5 words, toy-humaneval's 20) look underused by a router that sends each task to its own expert, so the term draws other tasks' tokens to them."
-      : "Counting tokens costs nothing here, with \(grouped(plan.mixRecipe().routerExamples)) router examples; with 2,000 it lost a task on one seed of three (lesson 07), which is why the default counts sequences."
+  /// The balance term counted per token (the paper's formula and the default) against per
+  /// sequence, on the first seed.
+  func countingFinding(_ defaultRun: RunRecord) throws -> String {
+    let perToken = defaultRun.meanAccuracy(tasks)
+    let perSequence = try ablation(plan.sequenceCounting.0).meanAccuracy(tasks)
+    let verdict =
+      perSequence > perToken + 0.005
+      ? "so counting sequences, which keeps the experts of the tasks with short prompts from looking underused by a router that sends each task to its own expert, helps here"
+      : "so with \(grouped(plan.mixRecipe().routerExamples)) router examples the default keeps the paper's way; with 2,000, counting tokens lost a task on one seed of three (lesson 07)"
     return
-      "Balance counting: counted per sequence (the default) the mixture scores \(Self.cell(standard.mean))% (\(seedList): \(list(standard.mean))); counted per token, as the paper's formula does, \(Self.cell(perToken))% (\(list(perToken))). "
-      + why
+      "Balance counting (seed \(first)): counted per token, as the paper's formula and the default do, the mixture scores \(Self.number(perToken))%; counted per sequence \(Self.number(perSequence))%, \(verdict)."
   }
 
   /// Where the default still falls short, task by task, and what `<bos>` costs any causal

@@ -17,7 +17,7 @@ struct ReproducePlan: Equatable {
   var sharedSteps: Int
   /// Steps of each router training (stage 2): `tinymixer mix`'s default in the full plan.
   var routerSteps: Int
-  /// Router examples of the data-efficiency experiment.
+  /// Router examples of the data-efficiency experiment (none: no such experiment).
   var routerExampleCounts: [Int]
   /// Test examples per task in every evaluation (the first ones of the test split).
   var testExamples: Int
@@ -27,13 +27,31 @@ struct ReproducePlan: Equatable {
   var blendExamples: Int
   /// Examples per step of every training, if not the recipes' own.
   var batchSize: Int? = nil
+  /// How many seeds train the shared LoRA as long as all the experts together: its runs
+  /// are the plan's longest (six times an expert's steps on mixed batches).
+  var sharedAllStepsSeedCount = 1
+  /// Whether the ablations include the two no finding rests on (soft routing, attention
+  /// sites only).
+  var everyAblation = true
 
-  /// Three seeds at the default expert budget.
+  /// Three seeds at the default budgets: the main table, the blending table, the routing
+  /// figures and the ablations the findings cite, in under 45 minutes on two cores.
   static let full = ReproducePlan(
     name: "full", seeds: [0, 1, 2], expertSteps: ExpertRecipe.standard.training.steps,
     sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: MixRecipe().training.steps,
-    routerExampleCounts: [250, 2000, 4000], testExamples: 1000, routingExamples: 100,
-    blendExamples: 100)
+    routerExampleCounts: [], testExamples: 1000, routingExamples: 100, blendExamples: 100,
+    everyAblation: false)
+
+  /// The full plan and more: the router data efficiency (the paper's Table 9), every
+  /// ablation, and the shared LoRA at the experts' total steps on every seed.
+  static let extended: ReproducePlan = {
+    var plan = full
+    plan.name = "extended"
+    plan.routerExampleCounts = [250, 2000, 4000]
+    plan.sharedAllStepsSeedCount = plan.seeds.count
+    plan.everyAblation = true
+    return plan
+  }()
 
   /// One seed, cut budgets.
   static let quick = ReproducePlan(
@@ -44,10 +62,13 @@ struct ReproducePlan: Equatable {
   static let tiny = ReproducePlan(
     name: "tiny", seeds: [0, 1], expertSteps: 2, sharedSteps: 2, routerSteps: 2,
     routerExampleCounts: [16, 32], testExamples: 8, routingExamples: 4, blendExamples: 4,
-    batchSize: 8)
+    batchSize: 8, sharedAllStepsSeedCount: 2)
 
   /// The plans by name.
-  static let all = [full, quick, tiny]
+  static let all = [full, extended, quick, tiny]
+
+  /// The seeds of the shared LoRA trained as long as all the experts together.
+  var sharedAllStepsSeeds: [UInt64] { Array(seeds.prefix(sharedAllStepsSeedCount)) }
 
   /// The expert recipe of this plan.
   var expertRecipe: ExpertRecipe {
@@ -60,12 +81,14 @@ struct ReproducePlan: Equatable {
   /// One LoRA for every task with as many parameters as all the experts together: the
   /// rank of one expert times the number of experts, at the same α / rank. It trains
   /// `sharedSteps`, or, with `allExpertsSteps`, as many steps (and so examples) as all the
-  /// experts together.
+  /// experts together; its batches mix the tasks, so they run in length groups as the
+  /// routers' do.
   func sharedRecipe(experts: Int, allExpertsSteps: Bool = false) -> ExpertRecipe {
     var recipe = expertRecipe
     recipe.rank *= experts
     recipe.alpha *= Double(experts)
     recipe.training.steps = allExpertsSteps ? expertSteps * experts : sharedSteps
+    recipe.training.lengthGroups = MixRecipe().training.lengthGroups
     return recipe
   }
 
@@ -94,10 +117,10 @@ extension ReproducePlan {
     [("paper", mixRecipe(paper: true)), ("default", mixRecipe())]
   }
 
-  /// The default with its balance term counting tokens, as the paper's does: measured on
-  /// every seed, because what it changes is how often a seed's routers confuse two tasks.
-  var tokenCounting: (String, MixRecipe) {
-    ("balance counted per token", mixRecipe { $0.loss.counting = .token })
+  /// The default with its balance term counting sequences instead of tokens: each token
+  /// weighs one over its sequence's tokens, so tasks of every length weigh alike.
+  var sequenceCounting: (String, MixRecipe) {
+    ("balance counted per sequence", mixRecipe { $0.loss.counting = .sequence })
   }
 
   /// The variants measured on the first seed, by name: the default recipe with one thing
@@ -111,12 +134,15 @@ extension ReproducePlan {
           $0.loss.kind = .aux
         }
       ),
-      tokenCounting,
+      sequenceCounting,
       ("RSL sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
       ("no routing loss", mixRecipe { $0.loss.kind = .none }),
-      ("soft routing", mixRecipe { $0.routing.mode = .soft }),
-      ("attention sites only", mixRecipe { $0.targets = SiteChoice.attention.targets }),
     ]
+      + (everyAblation
+        ? [
+          ("soft routing", mixRecipe { $0.routing.mode = .soft }),
+          ("attention sites only", mixRecipe { $0.targets = SiteChoice.attention.targets }),
+        ] : [])
   }
 
   /// The fixed blends of the experts the reproduction measures, the routers bypassed.

@@ -69,7 +69,7 @@ final class Reproduction {
         ) { try self.trainShared(seed: seed) })
     }
     // The shared LoRA again, as long as all the experts together: the fair budget.
-    for seed in plan.seeds {
+    for seed in plan.sharedAllStepsSeeds {
       jobs.append(
         Job(
           id: plan.sharedID(seed, allExpertsSteps: true),
@@ -93,9 +93,6 @@ final class Reproduction {
     }
     for (name, recipe) in plan.ablations() {
       jobs.append(mixerJob(name, recipe: recipe, seed: first))
-    }
-    for seed in plan.seeds.dropFirst() {
-      jobs.append(mixerJob(plan.tokenCounting.0, recipe: plan.tokenCounting.1, seed: seed))
     }
     for count in plan.routerExampleCounts {
       jobs.append(
