@@ -46,8 +46,10 @@ extension Tokenizer {
   /// six toy tasks padded as one is about 60% real tokens, as three groups over 90%. The
   /// groups are cut in the examples sorted by length where they pad least (ties keep the
   /// given order). Every row is computed alone by the model, so a loss summed over the
-  /// groups is the loss of the whole batch, up to the order of the additions.
+  /// groups is the loss of the whole batch, up to the order of the additions. One group is
+  /// `answerBatch` itself, rows in the given order, so results stay bit for bit the same.
   public func answerBatches(_ examples: [Example], groups: Int) -> [TokenBatch] {
+    guard groups > 1 else { return [answerBatch(examples)] }
     let sequences = examples.map(sequence)
     let order = sequences.indices.sorted {
       (sequences[$0].ids.count, $0) < (sequences[$1].ids.count, $1)
