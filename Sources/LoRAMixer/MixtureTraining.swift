@@ -26,15 +26,18 @@ public struct MixRecipe: Equatable, Hashable, Sendable {
   /// The projections that become routed sites.
   public var targets = allProjections
 
-  /// tinymixer's default: stage 2, hard-soft top-2, RSL spread as printed and counting
-  /// tokens, with three departures from the paper, each measured on the six toy tasks
-  /// (lesson 07, the reproduction's report): every token is routed by the mean of its
-  /// site's router logits over the sequence so far, `<bos>` left out
-  /// (`RouterInput.contentMean`); the balance term weighs α = 0.1, not 0.01; and the
+  /// tinymixer's default: stage 2, hard-soft top-2, RSL spread as printed, with four
+  /// departures from the paper, each measured on the six toy tasks (lesson 07, the
+  /// reproduction's report): every token is routed by the mean of its site's router logits
+  /// over the sequence so far, `<bos>` left out (`RouterInput.contentMean`); the balance
+  /// term weighs α = 0.1, not 0.01; it counts sequences, not tokens, so that tasks with
+  /// short prompts do not draw other tasks' tokens to their experts (counting tokens, one
+  /// seed of three lost toy-cola, with 2,000 router examples and again with 4,000); and the
   /// routers train on 4,000 mixed examples, not 2,000.
   public init() {
     routing.input = .contentMean
     loss.alpha = 0.1
+    loss.counting = .sequence
   }
 
   /// LoRA-Mixer as the paper describes it: each token routed by its own input, RSL with

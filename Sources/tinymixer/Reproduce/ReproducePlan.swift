@@ -117,10 +117,9 @@ extension ReproducePlan {
     [("paper", mixRecipe(paper: true)), ("default", mixRecipe())]
   }
 
-  /// The default with its balance term counting sequences instead of tokens: each token
-  /// weighs one over its sequence's tokens, so tasks of every length weigh alike.
-  var sequenceCounting: (String, MixRecipe) {
-    ("balance counted per sequence", mixRecipe { $0.loss.counting = .sequence })
+  /// The default with its balance term counting tokens, as the paper's formula does.
+  var tokenCounting: (String, MixRecipe) {
+    ("balance counted per token", mixRecipe { $0.loss.counting = .token })
   }
 
   /// The variants measured on the first seed, by name: the default recipe with one thing
@@ -134,7 +133,7 @@ extension ReproducePlan {
           $0.loss.kind = .aux
         }
       ),
-      sequenceCounting,
+      tokenCounting,
       ("RSL sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
       ("no routing loss", mixRecipe { $0.loss.kind = .none }),
     ]

@@ -27,9 +27,10 @@ struct Workers {
     var started: Date
   }
 
-  /// Runs `jobs` (in order, except that a job needing the experts waits until every expert
-  /// job has finished), merging each finished job's runs into `reproduction.results` and
-  /// saving them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
+  /// Runs `jobs`, the costliest ready one first (a job needing the experts is ready once
+  /// every expert job has finished), so that the last jobs are short and no worker idles
+  /// long at the end; merges each finished job's runs into `reproduction.results` and saves
+  /// them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
   func run(
     _ jobs: [Reproduction.Job], into reproduction: Reproduction, stopRequested: () -> Bool
   ) throws {
@@ -47,7 +48,8 @@ struct Workers {
       let expertsPending =
         waiting.contains(where: \.isExpert) || running.contains(where: \.job.isExpert)
       while running.count < count, failure == nil, !stopRequested(),
-        let next = waiting.firstIndex(where: { !$0.needsExperts || !expertsPending })
+        let next = waiting.indices.filter({ !waiting[$0].needsExperts || !expertsPending })
+          .max(by: { waiting[$0].cost < waiting[$1].cost })
       {
         let job = waiting.remove(at: next)
         running.append(try launch(job))
