@@ -37,7 +37,6 @@ public struct TrainingSettings: Equatable, Hashable, Sendable {
     finalLearningRateFraction: Double = 0.1, weightDecay: Double = 0, clipNorm: Double = 1,
     seed: UInt64 = 0, lengthGroups: Int = 1
   ) {
-    self.lengthGroups = lengthGroups
     self.steps = steps
     self.batchSize = batchSize
     self.learningRate = learningRate
@@ -46,6 +45,7 @@ public struct TrainingSettings: Equatable, Hashable, Sendable {
     self.weightDecay = weightDecay
     self.clipNorm = clipNorm
     self.seed = seed
+    self.lengthGroups = lengthGroups
   }
 
   /// A twentieth of `steps`, at least one.
@@ -194,17 +194,13 @@ extension LlamaForCausalLM {
     return (weightedLoss(batches), batches.reduce(0) { $0 + $1.tokens.count })
   }
 
-  /// The mean cross-entropy over the scored positions of all `batches`: each batch's mean
-  /// weighted by its share of them.
+  /// The mean cross-entropy over the scored positions of all `batches` (at least one): each
+  /// batch's mean weighted by its share of them.
   public func weightedLoss(_ batches: [TokenBatch]) -> Tensor {
-    let scored = batches.map { $0.mask.count { $0 } }
-    let total = Double(max(1, scored.reduce(0, +)))
-    var sum: Tensor? = nil
-    for (index, batch) in batches.enumerated() {
-      let part = batches.count == 1 ? loss(batch) : loss(batch) * (Double(scored[index]) / total)
-      sum = sum.map { $0 + part } ?? part
-    }
-    return sum ?? Tensor(0)
+    let scored = batches.map { Double($0.mask.count { $0 }) }
+    let total = max(1, scored.reduce(0, +))
+    let parts = zip(batches, scored).map { loss($0) * ($1 / total) }
+    return parts.dropFirst().reduce(parts[0], +)
   }
 
   /// The greedy answers to `examples`' prompts.

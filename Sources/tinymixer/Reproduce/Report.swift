@@ -76,6 +76,11 @@ struct Report {
       { seed, _ in mainMixerID(name, seed: seed) }
     }
     let sharedAll = plan.sharedAllStepsSeeds
+    let sharedAllSeeds =
+      sharedAll == seeds
+      ? ""
+      : ", " + (sharedAll.count == 1 ? "seed " : "seeds ")
+        + sharedAll.map(String.init).joined(separator: ", ") + " only"
     return [
       ("base", "base model (frozen)", { _, _ in "base" }, [first]),
       (
@@ -92,7 +97,7 @@ struct Report {
       ),
       (
         "shared-all-steps",
-        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank), \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) steps (all the experts' together\(sharedAll.count == seeds.count ? "" : sharedAll.count == 1 ? ", seed \(first) only" : ", seeds \(sharedAll.map(String.init).joined(separator: ", "))"))",
+        "shared LoRA, rank \(plan.sharedRecipe(experts: tasks.count).rank), \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) steps (all the experts' together\(sharedAllSeeds))",
         { seed, _ in plan.sharedID(seed, allExpertsSteps: true) }, sharedAll
       ),
       (

@@ -35,7 +35,8 @@ struct ReproducePlan: Equatable {
   var everyAblation = true
 
   /// Three seeds at the default budgets: the main table, the blending table, the routing
-  /// figures and the ablations the findings cite, in under 45 minutes on two cores.
+  /// figures and the ablations the findings cite (42 min 31 s on the 2-core AMD EPYC Zen 4,
+  /// AVX-512; lesson 08).
   static let full = ReproducePlan(
     name: "full", seeds: [0, 1, 2], expertSteps: ExpertRecipe.standard.training.steps,
     sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: MixRecipe().training.steps,
