@@ -70,45 +70,63 @@ let package = Package(
     .executable(name: "tinymixer", targets: ["tinymixer"])
   ],
   targets: [
+    .target(name: "Random", swiftSettings: common),
     .target(name: "Kernels", swiftSettings: alwaysOptimized),
-    .target(name: "Autodiff", dependencies: ["Kernels"], swiftSettings: common),
+    .target(name: "Autodiff", dependencies: ["Kernels", "Random"], swiftSettings: common),
     .target(
-      name: "NN", dependencies: ["Autodiff", "Kernels", "SafeTensors"], swiftSettings: common),
+      name: "NN", dependencies: ["Autodiff", "Kernels", "Random", "SafeTensors"],
+      swiftSettings: common),
     .target(name: "SafeTensors", swiftSettings: common),
-    .target(name: "ToyTasks", dependencies: ["Autodiff", "SafeTensors"], swiftSettings: common),
+    .target(name: "ToyTasks", dependencies: ["Random", "SafeTensors"], swiftSettings: common),
     .target(
-      name: "LoRAMixer", dependencies: ["NN", "ToyTasks", "SafeTensors"], swiftSettings: common),
+      name: "Training", dependencies: ["Autodiff", "NN", "Random", "SafeTensors", "ToyTasks"],
+      swiftSettings: common),
+    .target(
+      name: "LoRAMixer", dependencies: ["NN", "Random", "SafeTensors", "ToyTasks", "Training"],
+      swiftSettings: common),
+    .target(
+      name: "Experiments",
+      dependencies: ["Kernels", "LoRAMixer", "NN", "SafeTensors", "ToyTasks", "Training"],
+      swiftSettings: common),
     .executableTarget(
       name: "tinymixer",
-      dependencies: ["Kernels", "Autodiff", "NN", "SafeTensors", "ToyTasks", "LoRAMixer"],
+      dependencies: [
+        "Autodiff", "Experiments", "Kernels", "LoRAMixer", "NN", "Random", "SafeTensors",
+        "ToyTasks", "Training",
+      ],
       swiftSettings: common),
 
-    lesson("lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff"]),
+    lesson(
+      "lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff", "Random"]),
     lesson("lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Kernels"]),
     lesson(
       "lesson03-tiny-transformer", folder: "03-tiny-transformer",
-      dependencies: ["Autodiff", "Kernels", "NN", "ToyTasks", "LoRAMixer"]),
+      dependencies: ["Autodiff", "Kernels", "NN", "Random", "ToyTasks", "Training"]),
     lesson(
-      "lesson04-lora", folder: "04-lora", dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
+      "lesson04-lora", folder: "04-lora",
+      dependencies: ["Autodiff", "LoRAMixer", "NN", "Random", "ToyTasks", "Training"]),
     lesson("lesson05-routing", folder: "05-routing", dependencies: ["Autodiff", "LoRAMixer"]),
     lesson(
       "lesson06-routing-specialization-loss", folder: "06-routing-specialization-loss",
-      dependencies: ["Autodiff", "LoRAMixer"]),
+      dependencies: ["Autodiff", "LoRAMixer", "NN", "Random"]),
     lesson(
       "lesson07-lora-mixer-end-to-end", folder: "07-lora-mixer-end-to-end",
-      dependencies: ["Autodiff", "NN", "ToyTasks", "LoRAMixer"]),
+      dependencies: ["Autodiff", "LoRAMixer", "NN", "ToyTasks", "Training"]),
     lesson(
-      "lesson08-reproducing-the-paper", folder: "08-reproducing-the-paper", dependencies: [],
-      exclude: ["report"]),
+      "lesson08-reproducing-the-paper", folder: "08-reproducing-the-paper",
+      dependencies: ["Experiments", "LoRAMixer", "ToyTasks"], exclude: ["report"]),
     lesson(
       "lesson09-files-and-other-frameworks", folder: "09-files-and-other-frameworks",
-      dependencies: ["Autodiff", "NN", "SafeTensors", "LoRAMixer"]),
+      dependencies: ["Autodiff", "LoRAMixer", "NN", "SafeTensors"]),
 
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
     .testTarget(name: "NNTests", dependencies: ["NN"], swiftSettings: common),
     .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], swiftSettings: common),
     .testTarget(name: "ToyTasksTests", dependencies: ["ToyTasks"], swiftSettings: common),
+    .testTarget(
+      name: "TrainingTests", dependencies: ["Autodiff", "Training", "SafeTensors"],
+      swiftSettings: common),
     .testTarget(
       name: "LoRAMixerTests", dependencies: ["LoRAMixer", "SafeTensors"], swiftSettings: common),
     .testTarget(

@@ -1,4 +1,5 @@
 import Kernels
+import Random
 
 /// A gradient check of one operation on fixed Float64 inputs: one row of
 /// `tinymixer gradcheck`'s table and one `swift test` case.

@@ -204,25 +204,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let edgePanel = scratch + stripSize
       let block = scratch + stripSize + panelSize
 
-      /// Where the tile's rows of op(A) are read from, and their strides.
-      func aTile(_ tile: Int) -> (UnsafePointer<Scalar>, (row: Int, column: Int)) {
-        let row = tile * tileRows
-        if let packedA {
-          let strip = ((distinctA == 1 ? 0 : item) * rowTiles + tile) * stripSize
-          return (UnsafePointer(packedA + strip), (1, tileRows))
-        }
-        if row + tileRows > shape.m { return (UnsafePointer(edgeStrip), (1, tileRows)) }
-        return (aItem + row * shape.aRowStride, (shape.aRowStride, shape.aColumnStride))
-      }
-      /// Where the panel's columns of op(B) are read from, and their row stride.
-      func bPanel(_ panel: Int) -> (UnsafePointer<Scalar>, Int) {
-        if let packedB {
-          let offset = ((distinctB == 1 ? 0 : item) * self.panels + panel) * panelSize
-          return (UnsafePointer(packedB + offset), panelWidth)
-        }
-        if (panel + 1) * panelWidth > shape.n { return (UnsafePointer(edgePanel), panelWidth) }
-        return (bItem + panel * panelWidth, shape.bRowStride)
-      }
       /// Whether the tile goes straight to C.
       func direct(_ tile: Int, _ panel: Int) -> Bool {
         shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m
@@ -243,9 +224,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
       for start in stride(from: 0, to: shape.k, by: depthPerPass) {
         let depth = min(depthPerPass, shape.k - start)
         for panel in panels {
-          let (bp, bRowStride) = bPanel(panel)
+          let (bp, bRowStride) = columnsOfB(
+            panel, item: item, packedB: packedB, edgePanel: edgePanel)
           for tile in tiles {
-            let (ap, aStrides) = aTile(tile)
+            let (ap, aStrides) = rowsOfA(
+              tile, item: item, packedA: packedA, edgeStrip: edgeStrip)
             let (a, b) = (ap + start * aStrides.column, bp + start * bRowStride)
             if direct(tile, panel) {
               Kernel.multiply(
@@ -271,6 +254,38 @@ private struct TiledMatmul<Kernel: Microkernel> {
         }
       }
     }
+  }
+
+  /// Where tile `tile`'s rows of op(A) are read from, and their strides: the packed strips,
+  /// the task's padded `edgeStrip` for the last rows, or A itself.
+  func rowsOfA(
+    _ tile: Int, item: Int, packedA: UnsafeMutablePointer<Scalar>?,
+    edgeStrip: UnsafeMutablePointer<Scalar>
+  ) -> (UnsafePointer<Scalar>, (row: Int, column: Int)) {
+    let row = tile * tileRows
+    if let packedA {
+      let strip = ((distinctA == 1 ? 0 : item) * rowTiles + tile) * stripSize
+      return (UnsafePointer(packedA + strip), (1, tileRows))
+    }
+    if row + tileRows > shape.m { return (UnsafePointer(edgeStrip), (1, tileRows)) }
+    return (
+      a + item * shape.batchStrideA + row * shape.aRowStride,
+      (shape.aRowStride, shape.aColumnStride)
+    )
+  }
+
+  /// Where panel `panel`'s columns of op(B) are read from, and their row stride: the
+  /// packed panels, the task's padded `edgePanel` for the last columns, or B itself.
+  func columnsOfB(
+    _ panel: Int, item: Int, packedB: UnsafeMutablePointer<Scalar>?,
+    edgePanel: UnsafeMutablePointer<Scalar>
+  ) -> (UnsafePointer<Scalar>, Int) {
+    if let packedB {
+      let offset = ((distinctB == 1 ? 0 : item) * panels + panel) * panelSize
+      return (UnsafePointer(packedB + offset), panelWidth)
+    }
+    if (panel + 1) * panelWidth > shape.n { return (UnsafePointer(edgePanel), panelWidth) }
+    return (b + item * shape.batchStrideB + panel * panelWidth, shape.bRowStride)
   }
 
   /// Writes (or, accumulating, adds) `rows × columns` computed values into C at `c`.

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import NN
+import Random
 
 /// A low-rank update of a Linear, as in LoRA and PEFT:
 ///

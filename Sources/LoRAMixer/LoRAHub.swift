@@ -1,6 +1,8 @@
 import Autodiff
 import NN
+import Random
 import ToyTasks
+import Training
 
 /// LoRAHub (Huang et al. 2023; its code: sail-sg/lorahub), one of the paper's baselines:
 /// for one task, a weight per frozen expert that composes the experts *by their matrices*,

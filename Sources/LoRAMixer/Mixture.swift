@@ -1,6 +1,8 @@
 import Autodiff
 import NN
+import Random
 import ToyTasks
+import Training
 
 /// A frozen base model whose chosen projections are routed sites over a bank of LoRA
 /// experts (Tutorials/the-paper.md §1-3): one router per site, every site sharing one

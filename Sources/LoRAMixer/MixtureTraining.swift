@@ -1,6 +1,8 @@
 import Autodiff
 import NN
+import Random
 import ToyTasks
+import Training
 
 /// How a mixture's routers (stage 2) or routers and experts (joint) are trained
 /// (Tutorials/the-paper.md §5).
@@ -107,7 +109,7 @@ extension Mixture {
     var last: MixtureLoss? = nil
     context.training = true
     defer { context.training = false }
-    return try LoRAMixer.train(
+    return try Training.train(
       parameters: routerParameters() + (recipe.joint ? expertParameters() : []),
       examples: examples, settings: settings,
       checkpoint: checkpoint,

@@ -1,5 +1,6 @@
 import Autodiff
 import NN
+import Random
 
 /// How a router's probabilities become the weights that mix the experts
 /// (Tutorials/the-paper.md §3).

@@ -1,4 +1,5 @@
 import Autodiff
+import Random
 
 /// A table of one vector per token: `embedding(tokens)` picks rows.
 public final class Embedding: Module {

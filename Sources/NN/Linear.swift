@@ -1,4 +1,5 @@
 import Autodiff
+import Random
 
 /// `y = x · Wᵀ` with `W` of shape `[out, in]` (no bias: Llama's projections have none),
 /// plus an adapter's term when one is attached.

@@ -1,5 +1,6 @@
 import Autodiff
 import Kernels
+import Random
 
 /// A Llama-style decoder-only transformer with Hugging Face's `LlamaForCausalLM` names:
 ///

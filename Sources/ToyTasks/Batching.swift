@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// Token sequences for a causal language model, padded into a `[batch, length]` grid.
 ///

@@ -52,12 +52,16 @@ public struct Tokenizer: Equatable, Sendable {
 
   /// A short, stable fingerprint of the vocabulary (FNV-1a of every token), so that a model
   /// saved with another vocabulary is recognised, rebuilt and never misread.
-  public var fingerprint: String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in tokens.joined(separator: "\n").utf8 {
-      hash ^= UInt64(byte)
-      hash = hash &* 0x0000_0100_0000_01B3
-    }
-    return String(hash, radix: 16)
+  public var fingerprint: String { stableHash(tokens.joined(separator: "\n")) }
+}
+
+/// FNV-1a (64 bits) of `text`'s UTF-8 bytes, in hexadecimal: a name that is the same on
+/// every machine and Swift version (Swift's own `Hasher` is seeded per process).
+public func stableHash(_ text: String) -> String {
+  var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+  for byte in text.utf8 {
+    hash ^= UInt64(byte)
+    hash = hash &* 0x0000_0100_0000_01B3
   }
+  return String(hash, radix: 16)
 }

@@ -1,5 +1,5 @@
-import Autodiff
 import Foundation
+import Random
 
 /// A toy task: how its examples are made, how many of each split, and the seed that makes
 /// the committed files.

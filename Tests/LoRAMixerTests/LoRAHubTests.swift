@@ -2,6 +2,7 @@ import Autodiff
 import NN
 import Testing
 import ToyTasks
+import Training
 
 @testable import LoRAMixer
 

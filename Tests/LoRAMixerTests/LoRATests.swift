@@ -1,9 +1,11 @@
 import Autodiff
 import Foundation
 import NN
+import Random
 import SafeTensors
 import Testing
 import ToyTasks
+import Training
 
 @testable import Kernels
 @testable import LoRAMixer

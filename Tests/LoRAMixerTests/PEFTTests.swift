@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import NN
+import Random
 import SafeTensors
 import Testing
 

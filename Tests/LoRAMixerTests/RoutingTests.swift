@@ -1,8 +1,10 @@
 import Autodiff
 import Foundation
 import NN
+import Random
 import Testing
 import ToyTasks
+import Training
 
 @testable import LoRAMixer
 

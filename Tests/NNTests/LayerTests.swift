@@ -1,5 +1,6 @@
 import Autodiff
 import Kernels
+import Random
 import Testing
 
 @testable import NN

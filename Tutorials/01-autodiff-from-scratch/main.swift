@@ -3,6 +3,7 @@
 
 import Autodiff
 import Foundation
+import Random
 
 func show(_ label: String, _ value: Double) {
   print("  \(label) = \(String(format: "%.6f", value))")

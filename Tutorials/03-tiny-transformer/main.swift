@@ -4,9 +4,10 @@
 import Autodiff
 import Foundation
 import Kernels
-import LoRAMixer
 import NN
+import Random
 import ToyTasks
+import Training
 
 let quick = CommandLine.arguments.contains("--quick")
 func show(_ label: String, _ values: [Double], digits: Int = 4) {
@@ -98,7 +99,7 @@ let steps = quick ? 20 : 400
 print("\nStep 6: training all \(model.parameterCount) parameters on toy-sst2 for \(steps) steps")
 print(
   String(format: "  dev accuracy before: %.1f%%", 100 * model.accuracy(dev, tokenizer: tokenizer)))
-_ = try LoRAMixer.train(
+_ = try Training.train(
   parameters: model.namedParameters(), examples: train,
   settings: TrainingSettings(steps: steps, batchSize: 32, learningRate: 1e-3, weightDecay: 0.01),
   loss: { model.loss($0, tokenizer: tokenizer) },

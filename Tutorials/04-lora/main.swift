@@ -5,7 +5,9 @@ import Autodiff
 import Foundation
 import LoRAMixer
 import NN
+import Random
 import ToyTasks
+import Training
 
 let quick = CommandLine.arguments.contains("--quick")
 

@@ -6,6 +6,7 @@ import Autodiff
 import Foundation
 import LoRAMixer
 import NN
+import Random
 
 let experts = 4
 /// 256 random token vectors of width 8.

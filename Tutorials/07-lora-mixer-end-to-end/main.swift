@@ -7,6 +7,7 @@ import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 let quick = CommandLine.arguments.contains("--quick")
 // ./Datasets and ./Models when run from the clone's root, else those of the clone this was

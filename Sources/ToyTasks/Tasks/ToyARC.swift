@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-arc, mirroring ARC: multiple-choice questions over facts learned in training.
 ///

@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-cola, mirroring CoLA: is a sentence grammatical?
 ///

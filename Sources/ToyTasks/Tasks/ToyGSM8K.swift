@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-gsm8k, mirroring GSM8K: a two-step word problem with small numbers.
 ///

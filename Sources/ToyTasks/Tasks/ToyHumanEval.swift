@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-humaneval, mirroring HumanEval: what does a tiny straight-line program print?
 ///

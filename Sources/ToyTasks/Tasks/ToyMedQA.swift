@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-medqa, mirroring MedQA: a diagnosis from a few symptoms.
 ///

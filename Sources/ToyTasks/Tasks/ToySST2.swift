@@ -1,4 +1,4 @@
-import Autodiff
+import Random
 
 /// toy-sst2, mirroring SST-2: is a one-sentence movie review positive or negative?
 ///

@@ -1,7 +1,9 @@
+import Experiments
 import Foundation
 import Kernels
 import LoRAMixer
 import SafeTensors
+import Training
 
 /// A subcommand of `tinymixer`.
 protocol Command {

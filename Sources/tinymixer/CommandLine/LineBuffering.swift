@@ -1,3 +1,5 @@
+import Experiments
+
 #if canImport(Glibc)
   @preconcurrency import Glibc
 #elseif canImport(Darwin)

@@ -1,5 +1,7 @@
+import Experiments
 import Foundation
 import LoRAMixer
+import Training
 
 extension Option {
   /// `--steps`, `--lr` and `--batch`, with `defaults` shown in their help.

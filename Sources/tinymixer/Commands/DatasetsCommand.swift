@@ -1,6 +1,8 @@
+import Experiments
 import Foundation
 import SafeTensors
 import ToyTasks
+import Training
 
 /// `tinymixer datasets`: the toy tasks, their files, and regenerating them.
 enum DatasetsCommand: Command {

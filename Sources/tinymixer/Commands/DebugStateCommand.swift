@@ -1,9 +1,11 @@
 import Autodiff
+import Experiments
 import Foundation
 import LoRAMixer
 import NN
 import SafeTensors
 import ToyTasks
+import Training
 
 /// `tinymixer debug-state`: one batch's inputs, logits, loss and every trainable gradient,
 /// in one safetensors file, to check tinymixer against another framework.

@@ -1,7 +1,9 @@
+import Experiments
 import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 /// `tinymixer eval <task>`: exact-match accuracy of a base model, of a base with an
 /// adapter, or of a saved mixer, on a task's split.

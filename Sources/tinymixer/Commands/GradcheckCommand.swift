@@ -1,4 +1,5 @@
 import Autodiff
+import Experiments
 import Foundation
 import LoRAMixer
 import NN

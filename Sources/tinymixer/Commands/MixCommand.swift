@@ -1,29 +1,10 @@
+import Experiments
 import Foundation
 import LoRAMixer
 import NN
 import SafeTensors
 import ToyTasks
-
-/// Where experts and routed sites go: every projection (the toy default), the paper's
-/// attention projections, or the MLP's.
-enum SiteChoice: String, CaseIterable {
-  case attention, mlp, all
-
-  /// The projection names.
-  var targets: [String] {
-    switch self {
-    case .attention: attentionProjections
-    case .mlp: mlpProjections
-    case .all: allProjections
-    }
-  }
-
-  /// The choice whose projections are exactly `targets`, if there is one.
-  init?(targets: [String]) {
-    guard let choice = Self.allCases.first(where: { $0.targets == targets }) else { return nil }
-    self = choice
-  }
-}
+import Training
 
 /// `tinymixer mix <task...>`: stage-1 experts (trained if missing), then routers (stage 2)
 /// or routers and experts (joint), then each task's accuracy beside its expert and the base.
@@ -108,8 +89,9 @@ enum MixCommand: Command {
   static func run(_ arguments: Arguments) throws -> Int32 {
     let (tasks, folders) = try tasksAndFolders(arguments)
     let plugAndPlay = arguments.has("experts")
-    let recipe = try mixRecipe(arguments, experts: plugAndPlay ? folders.count : tasks.count)
     let sites = try arguments.choice("sites", default: SiteChoice.all)
+    var recipe = try mixRecipe(arguments, experts: plugAndPlay ? folders.count : tasks.count)
+    recipe.targets = sites.targets
     let seed = UInt64(try arguments.integer("seed", default: 0))
     var expertRecipe = ExpertRecipe.standard
     expertRecipe.targets = sites.targets
@@ -136,11 +118,9 @@ enum MixCommand: Command {
         model: model, baseFolder: baseFolder)
 
     // Stage 2 (or joint): the routers over the experts, on a mixed set without task labels.
-    let mixture = Mixture(
-      model: model, experts: experts.map { ($0.name, $0.adapters) }, targets: sites.targets,
-      settings: recipe.routing, seed: seed)
-    let mixed = MixRecipe.mixedExamples(
-      tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
+    let mixture = project.mixture(
+      recipe, over: experts.map { ($0.name, $0.adapters) }, model: model, seed: seed)
+    let mixed = project.mixedExamples(tasks, recipe: recipe, seed: seed)
     let routerCount = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
     let expertCount = mixture.expertParameters().reduce(0) { $0 + $1.tensor.count }
     print(
@@ -153,7 +133,9 @@ enum MixCommand: Command {
     try trainRouters(
       mixture, on: mixed, recipe: recipe, seed: seed, checkpoint: checkpoint, project: project)
     let trainingSeconds = Date().timeIntervalSince(trainingStarted)
-    printComparison(tasks, mixture: mixture, before: before, recipe: recipe, project: project)
+    let after = project.testAccuracy(of: mixture, on: tasks)
+    printComparison(
+      tasks, mixture: mixture, before: before, after: after, recipe: recipe, project: project)
 
     let trained = recipe.joint ? routerCount + expertCount : routerCount
     print(
@@ -192,9 +174,6 @@ enum MixCommand: Command {
     }
     return (tasks, folders)
   }
-
-  /// An expert: its name, its adapter file, and its adapters attached to the model.
-  typealias Expert = (name: String, file: LoRAAdapterFile, adapters: [String: LoRA])
 
   /// Plug and play: the PEFT adapters in `folders`, each named after its folder.
   static func readExperts(_ folders: [String], model: LlamaForCausalLM) throws -> [Expert] {
@@ -268,9 +247,7 @@ enum MixCommand: Command {
     var logged: [String] = []
     let logEvery = max(1, recipe.training.steps / 4)
     Interruption.install()
-    try mixture.train(
-      on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed, checkpoint: checkpoint
-    ) {
+    try project.train(mixture, on: mixed, recipe: recipe, seed: seed, checkpoint: checkpoint) {
       report in
       progress.show(report.step)
       let (step, steps) = (report.step.step, report.step.steps)
@@ -296,14 +273,13 @@ enum MixCommand: Command {
   /// expert each task's tokens choose first.
   static func printComparison(
     _ tasks: [ToyTask], mixture: Mixture, before: [String: (expert: Double?, base: Double)],
-    recipe: MixRecipe, project: Project
+    after: [String: Double], recipe: MixRecipe, project: Project
   ) {
     var table = Table(
       ["task", "base", "stage-1 expert (oracle)", "mixture", "mixture − expert"],
       rightAligned: [1, 2, 3, 4])
     for task in tasks {
-      let test = project.examples(task, .test)
-      let mixtureAccuracy = mixture.accuracy(test, tokenizer: project.tokenizer)
+      let mixtureAccuracy = after[task.name]!
       let (expertAccuracy, baseAccuracy) = before[task.name]!
       table.add([
         task.name, percent(baseAccuracy), expertAccuracy.map(percent) ?? "no expert named so",
@@ -364,48 +340,5 @@ enum MixCommand: Command {
     let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""
     return
       "\(recipe.routing.mode) top-\(recipe.routing.k) routed by \(recipe.routing.input.rawValue), \(loss)\(preservation)"
-  }
-}
-
-/// An expert's name from its folder: the folder's name, or its parent's when the folder is
-/// called `adapter` (`runs/toy-sst2/adapter` is `toy-sst2`).
-func expertName(_ folder: URL) -> String {
-  let last = folder.standardizedFileURL.lastPathComponent
-  return last == "adapter"
-    ? folder.standardizedFileURL.deletingLastPathComponent().lastPathComponent : last
-}
-
-/// Attaches `file` to `model`, as a failure naming the file when it does not fit.
-func attachedAdapters(_ file: LoRAAdapterFile, _ model: LlamaForCausalLM) throws -> [String: LoRA] {
-  do {
-    return Dictionary(
-      uniqueKeysWithValues: try file.attach(to: model).map { ($0.path, $0.adapter) })
-  } catch { throw ToolError.failure("\(error)") }
-}
-
-extension Project {
-  /// Task `task`'s stage-1 expert on `model`: read from `folder` if it was trained there on
-  /// this base at the recipe's targets, else trained by `recipe` now (with progress) and
-  /// saved there.
-  func expert(
-    _ task: ToyTask, recipe: ExpertRecipe, model: LlamaForCausalLM, baseFolder: URL,
-    folder: URL, seed: UInt64
-  ) throws -> LoRAAdapterFile {
-    if let file = try? LoRAAdapterFile.load(from: folder),
-      file.config["base_model_name_or_path"]?.string == baseFolder.path,
-      Set(file.sites.keys) == Set(model.linearLayers(named: recipe.targets).map(\.path))
-    {
-      print("\(task.name): expert read from \(folder.path)")
-      return file
-    }
-    print(
-      "\(task.name): training its expert (\(recipe.training.steps) steps; saved to \(folder.path))")
-    var progress = ProgressDisplay(task.name)
-    let (adapters, _) = try recipe.train(
-      model, on: examples(task, .train), tokenizer: tokenizer, seed: seed
-    ) { progress.show($0) }
-    let file = LoRAAdapterFile(adapters: adapters, alpha: recipe.alpha, baseModel: baseFolder.path)
-    try file.save(to: folder)
-    return file
   }
 }

@@ -1,7 +1,9 @@
+import Experiments
 import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 /// `tinymixer pretrain`: the base model, a language model of every task's prompts.
 enum PretrainCommand: Command {

@@ -1,7 +1,9 @@
+import Experiments
 import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 /// `tinymixer train <task>`: a LoRA expert for one task on the frozen base model.
 enum TrainCommand: Command {

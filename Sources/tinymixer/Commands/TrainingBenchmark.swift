@@ -1,8 +1,10 @@
 import Autodiff
+import Experiments
 import Foundation
 import Kernels
 import LoRAMixer
 import NN
+import Random
 
 /// Training steps of the bench model on a fixed random batch: median time, throughput,
 /// effective GFLOP/s and peak memory, and optionally the time per operation.

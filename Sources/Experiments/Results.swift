@@ -2,19 +2,19 @@ import Foundation
 import SafeTensors
 
 /// What one run of the reproduction measured, with what made it.
-struct RunRecord: Codable {
+public struct RunRecord: Codable {
   /// The run's name: its whole configuration, so equal configurations share one run.
-  var id: String
+  public var id: String
   /// The command that made it (`tinymixer reproduce`, with `--quick` if so), and the
   /// standalone command that trains and measures the same thing.
-  var command: String
-  var equivalent: String
+  public var command: String
+  public var equivalent: String
   /// The seed of the run (data order, initial weights).
-  var seed: Int
+  public var seed: Int
   /// Wall-clock seconds the run took.
   var seconds: Double
   /// Test accuracy by task name.
-  var accuracy: [String: Double] = [:]
+  public var accuracy: [String: Double] = [:]
   /// Training loss per step (the task loss for mixtures), thinned to at most 200 points.
   var losses: [Double] = []
   /// Mixtures: each expert's share of the selections over a mixed evaluation set (the
@@ -43,18 +43,25 @@ struct RunRecord: Codable {
 
 /// The reproduction's `results.json`: its settings and every finished run. Saved after each
 /// run (atomically), so an interrupted reproduction resumes where it stopped.
-struct Results: Codable {
+public struct Results: Codable {
   /// The plan the runs followed; a folder made by another plan is refused, not mixed.
-  var plan: String
+  public var plan: String
   /// The base model's folder the experts were trained on.
-  var base: String?
+  public var base: String?
   /// The tasks, in order; expert i is task i's.
-  var tasks: [String]
-  var baseParameters: Int
-  var runs: [String: RunRecord] = [:]
+  public var tasks: [String]
+  /// The base model's parameter count.
+  public var baseParameters: Int
+  /// Every finished run, by id.
+  public var runs: [String: RunRecord] = [:]
+
+  /// Results with no run yet.
+  public init(plan: String, base: String?, tasks: [String], baseParameters: Int) {
+    (self.plan, self.base, self.tasks, self.baseParameters) = (plan, base, tasks, baseParameters)
+  }
 
   /// The results in `folder`, if any.
-  static func load(from folder: URL) throws -> Results? {
+  public static func load(from folder: URL) throws -> Results? {
     let file = folder.appendingPathComponent("results.json")
     guard FileManager.default.fileExists(atPath: file.path) else { return nil }
     do {

@@ -3,11 +3,11 @@ import ToyTasks
 
 /// The budgets of a reproduction: the full run (3 seeds, the default expert budget) or the
 /// quick one (1 seed, every budget cut so it finishes in a few minutes).
-struct ReproducePlan: Equatable {
+public struct ReproducePlan: Equatable, Sendable {
   /// `full`, `quick` or `tiny`.
-  var name: String
+  public var name: String
   /// Seeds of the main table; the other experiments use the first.
-  var seeds: [UInt64]
+  public var seeds: [UInt64]
   /// Steps of each single-task expert (stage 1), and its seed: the experts are trained
   /// once and shared by every seed's routers (training them per seed would add about 4
   /// minutes: an expert takes 35 to 40 s).
@@ -37,7 +37,7 @@ struct ReproducePlan: Equatable {
   /// Three seeds at the default budgets: the main table, the blending table, the routing
   /// figures and the ablations the findings cite (42 min 31 s on the 2-core AMD EPYC Zen 4,
   /// AVX-512; lesson 08).
-  static let full = ReproducePlan(
+  public static let full = ReproducePlan(
     name: "full", seeds: [0, 1, 2], expertSteps: ExpertRecipe.standard.training.steps,
     sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: MixRecipe().training.steps,
     routerExampleCounts: [], testExamples: 1000, routingExamples: 100, blendExamples: 100,
@@ -66,7 +66,7 @@ struct ReproducePlan: Equatable {
     batchSize: 8, sharedAllStepsSeedCount: 2)
 
   /// The plans by name.
-  static let all = [full, extended, quick, tiny]
+  public static let all = [full, extended, quick, tiny]
 
   /// The seeds of the shared LoRA trained as long as all the experts together.
   var sharedAllStepsSeeds: [UInt64] { Array(seeds.prefix(sharedAllStepsSeedCount)) }
@@ -190,22 +190,22 @@ extension ReproducePlan {
   }
 
   /// The run that trains and measures `task`'s expert.
-  func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(expertSeed)" }
+  public func expertID(_ task: ToyTask) -> String { "expert/\(task.name)/seed\(expertSeed)" }
 
   /// The run of the shared LoRA with `seed`, trained `sharedSteps` or as long as all the
   /// experts together.
-  func sharedID(_ seed: UInt64, allExpertsSteps: Bool = false) -> String {
+  public func sharedID(_ seed: UInt64, allExpertsSteps: Bool = false) -> String {
     allExpertsSteps ? "shared-all-steps/seed\(seed)" : "shared/seed\(seed)"
   }
 
   /// The run of LoRAHub with `seed` (every task's search).
-  func loraHubID(_ seed: UInt64) -> String { "lorahub/seed\(seed)" }
+  public func loraHubID(_ seed: UInt64) -> String { "lorahub/seed\(seed)" }
 
   /// The run of the fixed blend `id`.
   func blendID(_ id: String) -> String { "blend/\(id)" }
 
   /// The run of the mixture `recipe` with `seed`: every setting that can differ is in it.
-  func mixerID(_ recipe: MixRecipe, seed: UInt64) -> String {
+  public func mixerID(_ recipe: MixRecipe, seed: UInt64) -> String {
     let sites =
       SiteChoice(targets: recipe.targets)?.rawValue ?? recipe.targets.joined(separator: "+")
     let (routing, loss) = (recipe.routing, recipe.loss)

@@ -5,9 +5,12 @@ import ToyTasks
 
 /// Writes `report.md` and the SVG figures from a reproduction's results: every number in
 /// them is read from `results.json`, and the text says what the numbers show.
-struct Report {
+public struct Report {
   let results: Results
   let plan: ReproducePlan
+
+  /// The report of `results`, made by `plan`.
+  public init(results: Results, plan: ReproducePlan) { (self.results, self.plan) = (results, plan) }
 
   var tasks: [String] { results.tasks }
   /// The tasks' names without `toy-`, for axes and narrow table headers.
@@ -27,7 +30,7 @@ struct Report {
   // MARK: Statistics
 
   /// Mean and sample standard deviation.
-  static func meanAndDeviation(_ values: [Double]) -> (mean: Double, deviation: Double?) {
+  public static func meanAndDeviation(_ values: [Double]) -> (mean: Double, deviation: Double?) {
     let mean = values.reduce(0, +) / Double(values.count)
     guard values.count > 1 else { return (mean, nil) }
     let variance =
@@ -152,7 +155,8 @@ struct Report {
   /// `93.2` for a share.
   static func number(_ value: Double) -> String { String(format: "%.1f", 100 * value) }
 
-  func write(to folder: URL) throws {
+  /// Writes `report.md` and the figures into `folder`.
+  public func write(to folder: URL) throws {
     var document = Document()
     let scored = try methods.map { ($0.key, $0.name, try scores($0.id, seeds: $0.seeds)) }
     let main = Dictionary(uniqueKeysWithValues: scored.map { ($0.0, $0.2) })

@@ -9,7 +9,7 @@ import Foundation
 /// runs one job and writes the runs it made to FILE; the parent alone writes
 /// `results.json`. Runs are bitwise the same on any thread count, so the report does not
 /// depend on how many workers made it.
-struct Workers {
+public struct Workers {
   /// How many jobs run at once, and the threads each gets.
   let count: Int
   let threadsEach: Int
@@ -17,6 +17,13 @@ struct Workers {
   let commonArguments: [String]
   /// Where the workers' records and logs go while they run.
   let scratch: URL
+
+  /// `count` workers of `threadsEach` threads, each started with `commonArguments`, their
+  /// records and logs in `scratch`.
+  public init(count: Int, threadsEach: Int, commonArguments: [String], scratch: URL) {
+    (self.count, self.threadsEach) = (count, threadsEach)
+    (self.commonArguments, self.scratch) = (commonArguments, scratch)
+  }
 
   /// A job running in a worker.
   private struct Running {
@@ -31,7 +38,7 @@ struct Workers {
   /// every expert job has finished), so that the last jobs are short and no worker idles
   /// long at the end; merges each finished job's runs into `reproduction.results` and saves
   /// them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
-  func run(
+  public func run(
     _ jobs: [Reproduction.Job], into reproduction: Reproduction, stopRequested: () -> Bool
   ) throws {
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)

@@ -9,7 +9,7 @@ struct ChartSeries {
 
 /// Small SVG charts for the report: grouped bars and lines, each with a title, labelled
 /// axes and a legend, and nothing a browser needs a script for.
-enum Chart {
+public enum Chart {
   static let width = 720.0, height = 400.0
   static let plot = (left: 70.0, right: 190.0, top: 50.0, bottom: 70.0)
   static let colors = [
@@ -162,7 +162,7 @@ enum Chart {
   }
 
   /// `string` safe inside SVG text and attribute values (also used by `tinymixer route`).
-  static func escaped(_ string: String) -> String {
+  public static func escaped(_ string: String) -> String {
     string.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
       .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
   }

@@ -1,9 +1,15 @@
+import Autodiff
 import Foundation
 import NN
 import Testing
 import ToyTasks
 
-@testable import LoRAMixer
+@testable import Training
+
+/// A fresh folder path under the temporary directory.
+func temporaryFolder(_ name: String) -> URL {
+  FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+}
 
 /// A tokenizer of 12 words, two small tasks over them, and a one-layer base recipe of 6
 /// steps: a pretraining that takes milliseconds.

@@ -1,19 +1,21 @@
 /// A plain-text table with a header row and aligned columns.
-struct Table {
+public struct Table {
   let header: [String]
   var rows: [[String]] = []
   /// Which columns are right-aligned (numbers).
   var rightAligned: Set<Int> = []
 
-  init(_ header: [String], rightAligned: Set<Int> = []) {
+  /// An empty table under `header`.
+  public init(_ header: [String], rightAligned: Set<Int> = []) {
     self.header = header
     self.rightAligned = rightAligned
   }
 
-  mutating func add(_ row: [String]) { rows.append(row) }
+  /// Appends a row.
+  public mutating func add(_ row: [String]) { rows.append(row) }
 
   /// The table as lines of text.
-  var rendered: String {
+  public var rendered: String {
     let all = [header] + rows
     let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
     func line(_ row: [String]) -> String {

@@ -1,17 +1,19 @@
 import Foundation
 import LoRAMixer
+import Training
 
 /// Shows a training run's progress: on a terminal, one line rewritten in place; otherwise a
 /// plain line every tenth of the run, so logs stay readable.
-struct ProgressDisplay {
+public struct ProgressDisplay {
   let label: String
   let interactive = isatty(STDOUT_FILENO) != 0
   private var lastShown = 0
 
-  init(_ label: String) { self.label = label }
+  /// A display whose lines start with `label`.
+  public init(_ label: String) { self.label = label }
 
   /// Shows `report`.
-  mutating func show(_ report: StepReport) {
+  public mutating func show(_ report: StepReport) {
     let rate = Double(report.tokens * report.step) / max(report.elapsed, 1e-9)
     let left = report.elapsed / Double(report.step) * Double(report.steps - report.step)
     let clipped = report.clippedSteps > 0 ? "  clipped \(report.clippedSteps)" : ""
@@ -30,17 +32,17 @@ struct ProgressDisplay {
 }
 
 /// `m:ss` for a number of seconds.
-func formatDuration(_ seconds: Double) -> String {
+public func formatDuration(_ seconds: Double) -> String {
   guard seconds.isFinite else { return "?" }
   let whole = Int(seconds.rounded())
   return String(format: "%d:%02d", whole / 60, whole % 60)
 }
 
 /// A percentage with one decimal.
-func percent(_ fraction: Double) -> String { String(format: "%.1f%%", 100 * fraction) }
+public func percent(_ fraction: Double) -> String { String(format: "%.1f%%", 100 * fraction) }
 
 /// A count with thousands separators: 65,536.
-func grouped(_ value: Int) -> String {
+public func grouped(_ value: Int) -> String {
   let digits = String(value)
   var result = ""
   for (index, character) in digits.reversed().enumerated() {

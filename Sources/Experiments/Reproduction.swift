@@ -2,11 +2,12 @@ import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 /// Runs the experiments of Tutorials/the-paper.md §7 on one base model, keeping every
 /// result in `results.json` and every expert as a PEFT adapter in the report folder, so
 /// that a rerun skips what is done.
-final class Reproduction {
+public final class Reproduction {
   let project: Project
   let model: LlamaForCausalLM
   let baseFolder: URL
@@ -15,14 +16,15 @@ final class Reproduction {
   /// results), and as a URL.
   let folderName: String
   var folder: URL { URL(fileURLWithPath: folderName) }
-  var results: Results
+  /// Every run finished so far.
+  public var results: Results
   let tasks = ToyTask.all
   /// The experts once read or trained, by task name.
   private var experts: [String: LoRAAdapterFile] = [:]
 
   /// A unit of work: its id (the run it makes), its rough cost in seconds, whether it
   /// trains an expert or needs every expert trained first, and the work.
-  struct Job {
+  public struct Job {
     var id: String
     var label: String
     var cost: Double
@@ -31,7 +33,9 @@ final class Reproduction {
     var run: () throws -> Void
   }
 
-  init(
+  /// A reproduction of `plan` on `model` (read from `baseFolder`), into the folder
+  /// `folderName`, continuing `results`.
+  public init(
     project: Project, model: LlamaForCausalLM, baseFolder: URL, plan: ReproducePlan,
     folderName: String, results: Results
   ) {
@@ -111,7 +115,7 @@ final class Reproduction {
   }
 
   /// The jobs whose runs are not in the results yet, each once, in order.
-  func pendingJobs() -> [Job] {
+  public func pendingJobs() -> [Job] {
     let jobs = jobs()
     var seen = Set<String>()
     let pending = jobs.filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
@@ -122,7 +126,7 @@ final class Reproduction {
   }
 
   /// Runs the job `id` alone and returns the runs it made (a worker's part of `Workers`).
-  func runOnly(_ id: String) throws -> [String: RunRecord] {
+  public func runOnly(_ id: String) throws -> [String: RunRecord] {
     guard let job = jobs().first(where: { $0.id == id }) else {
       throw ToolError.usage("--run-job: the plan '\(plan.name)' has no run '\(id)'")
     }
@@ -133,7 +137,7 @@ final class Reproduction {
 
   /// Runs the `pending` jobs in this process, with one progress line per job and the time
   /// left.
-  func run(_ pending: [Job], stopRequested: () -> Bool) throws {
+  public func run(_ pending: [Job], stopRequested: () -> Bool) throws {
     let total = pending.reduce(0) { $0 + $1.cost }
     var done = 0.0
     let started = Date()
@@ -343,21 +347,17 @@ final class Reproduction {
     let files = try tasks.map { try expert($0) }
     detachAll()
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
-    let mixture = Mixture(
-      model: model, experts: experts, targets: recipe.targets, settings: recipe.routing, seed: seed)
-    let mixed = MixRecipe.mixedExamples(
-      tasks.map { project.examples($0, .train) }, count: recipe.routerExamples, seed: seed)
+    let mixture = project.mixture(recipe, over: experts, model: model, seed: seed)
+    let mixed = project.mixedExamples(tasks, recipe: recipe, seed: seed)
     var progress = ProgressDisplay("  routers")
     var taskLosses: [Double] = []
-    try mixture.train(on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed) {
+    try project.train(mixture, on: mixed, recipe: recipe, seed: seed) {
       progress.show($0.step)
       taskLosses.append($0.task)
     }
     var run = record(
       plan.mixerID(recipe, seed: seed), seed: seed, equivalent: mixCommand(recipe, seed: seed))
-    for task in tasks {
-      run.accuracy[task.name] = mixture.accuracy(test(task), tokenizer: project.tokenizer)
-    }
+    run.accuracy = project.testAccuracy(of: mixture, on: tasks, limit: plan.testExamples)
     run.losses = thinned(taskLosses)
     run.trainedParameters = mixture.routerParameters().reduce(0) { $0 + $1.tensor.count }
     let routed = tasks.map { Array(project.examples($0, .test).prefix(plan.routingExamples)) }

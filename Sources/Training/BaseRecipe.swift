@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import NN
+import Random
 import SafeTensors
 import ToyTasks
 
@@ -31,14 +32,14 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
 
   /// A name that changes whenever the recipe or the vocabulary does: the cache folder of
   /// the base model, so one built on another vocabulary is rebuilt, never misread.
+  ///
+  /// The recipe is described by Swift's own printing of it, so a field added later is in the
+  /// name without anyone remembering to add it; the module names Swift prints before nested
+  /// types (`Training.TrainingSettings(`) are left out, so moving a type to another module
+  /// does not rename every base.
   public func fingerprint(_ tokenizer: Tokenizer) -> String {
-    let description = "\(self)|\(tokenizer.fingerprint)"
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in description.utf8 {
-      hash ^= UInt64(byte)
-      hash = hash &* 0x0000_0100_0000_01B3
-    }
-    return "base-" + String(hash, radix: 16)
+    let description = "\(self)".replacing(/\b\w+\.(?=\w+\()/, with: "")
+    return "base-" + stableHash(description + "|" + tokenizer.fingerprint)
   }
 
   /// The pretraining examples: each task's training prompts with a random answer of that task.

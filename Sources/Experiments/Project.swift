@@ -2,18 +2,21 @@ import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
+import Training
 
 /// What the training commands share: the task files, the tokenizer over all of them, and
 /// the cached base model.
-struct Project {
-  let datasets: URL
-  let tokenizer: Tokenizer
+public struct Project {
+  /// The folder of the task files.
+  public let datasets: URL
+  /// The tokenizer over every task's files.
+  public let tokenizer: Tokenizer
   /// Every task's splits, read from its files.
   let splits: [String: [Split: [Example]]]
 
-  /// Reads every task's files under `--datasets` (or the default folder).
-  init(_ arguments: Arguments) throws {
-    datasets = try Locations.datasets(arguments)
+  /// Reads every task's files under `datasets`.
+  public init(datasets: URL) throws {
+    self.datasets = datasets
     var splits: [String: [Split: [Example]]] = [:]
     for task in ToyTask.all {
       var files: [Split: [Example]] = [:]
@@ -30,7 +33,7 @@ struct Project {
   }
 
   /// The task named `name`, or a usage error listing the tasks.
-  static func task(_ name: String) throws -> ToyTask {
+  public static func task(_ name: String) throws -> ToyTask {
     guard let task = ToyTask.named(name) else {
       throw ToolError.usage(
         "unknown task '\(name)'; tasks: \(ToyTask.all.map(\.name).joined(separator: ", "))")
@@ -39,10 +42,10 @@ struct Project {
   }
 
   /// The examples of `task`'s `split`.
-  func examples(_ task: ToyTask, _ split: Split) -> [Example] { splits[task.name]![split]! }
+  public func examples(_ task: ToyTask, _ split: Split) -> [Example] { splits[task.name]![split]! }
 
   /// Where the base model of `recipe` is cached.
-  func baseDirectory(_ recipe: BaseRecipe) -> URL {
+  public func baseDirectory(_ recipe: BaseRecipe) -> URL {
     BaseRecipe.cacheFolder.appendingPathComponent(recipe.fingerprint(tokenizer))
   }
 
@@ -75,7 +78,7 @@ struct Project {
 
   /// Refuses task files with an example longer than `contextLength` tokens (with `<bos>`,
   /// `<sep>` and `<eos>`), naming its file and line: the model cannot read past its context.
-  func checkLengths(contextLength: Int) throws {
+  public func checkLengths(contextLength: Int) throws {
     for task in ToyTask.all {
       for split in Split.allCases {
         for (index, example) in examples(task, split).enumerated() {
@@ -90,14 +93,11 @@ struct Project {
     }
   }
 
-  /// The base model: `--base DIR` if given, else `recorded` (the base a saved mixer
-  /// names) if given, else the cached one (pretrained if missing); with its folder and the
-  /// seconds spent pretraining. Every example must fit the model's context.
-  func loadBase(_ arguments: Arguments, recorded: URL? = nil) throws -> (
-    LlamaForCausalLM, URL, Double
-  ) {
-    guard let folder = arguments.string("base").map({ URL(fileURLWithPath: $0) }) ?? recorded
-    else {
+  /// The base model: the directory `folder` if given, else the cached one (pretrained if
+  /// missing); with its folder and the seconds spent pretraining. Every example must fit
+  /// the model's context.
+  public func loadBase(_ folder: URL?) throws -> (LlamaForCausalLM, URL, Double) {
+    guard let folder else {
       // Checked before the minutes a missing base takes to pretrain.
       try checkLengths(contextLength: BaseRecipe().contextLength)
       return try baseModel()
@@ -105,16 +105,6 @@ struct Project {
     let model = try readBase(folder)
     try checkLengths(contextLength: model.configuration.contextLength)
     return (model, folder, 0)
-  }
-
-  /// The base for the mixer in `mixer` (if any): `--base DIR` if given, else the base the
-  /// mixer records, else the cached one.
-  func loadBase(_ arguments: Arguments, mixer: URL?) throws -> (LlamaForCausalLM, URL, Double) {
-    let recorded: URL?
-    do {
-      recorded = try mixer.map { URL(fileURLWithPath: try MixerFiles.readConfig($0).baseModel) }
-    } catch { throw ToolError.failure("\(error)") }
-    return try loadBase(arguments, recorded: recorded)
   }
 
   /// The model directory `folder`, frozen, if it was built on the task files' vocabulary.
@@ -134,13 +124,8 @@ struct Project {
     return model
   }
 
-  /// `--base DIR`, read by `loadBase`.
-  static let baseOption = Option(
-    name: "base", valueName: "DIR",
-    help: "a base model directory (default: the cached base, pretrained if missing)")
-
   /// Writes a model directory: config, weights and the tokenizer files.
-  func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {
+  public func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {
     try model.saveWithTokenizer(tokenizer, to: folder)
   }
 }
