@@ -375,11 +375,11 @@ public final class Reproduction {
       })
     if topK {
       run.accuracyByK = (1...tasks.count).map { k in
-        mixture.context.settings.inferenceK = k
+        mixture.settings.inferenceK = k
         return tasks.map { mixture.accuracy(test($0), tokenizer: project.tokenizer) }.reduce(0, +)
           / Double(tasks.count)
       }
-      mixture.context.settings.inferenceK = recipe.routing.inferenceK
+      mixture.settings.inferenceK = recipe.routing.inferenceK
     }
     keep(run, started: started)
     print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")

@@ -41,7 +41,8 @@ extension GradientCheckCase {
     ]
     var cases = [RoutingMode.soft, .topk].map { mode in
       GradientCheckCase.on("routed site, \(mode) top-2 of 3 (+1 absent)", siteInputs) { t in
-        routedSite(t, mode: mode)(t[0])
+        let (linear, state) = routedSite(t, mode: mode)
+        return state.run(.training) { linear(t[0]) }.result
       }
     }
     for (kind, sign, input, counting) in [
@@ -56,11 +57,9 @@ extension GradientCheckCase {
         + (counting == .token ? "" : ", balance per sequence")
       cases.append(
         .on(name, [([6, 5], .signed), ([4, 5], .signed)]) { t in
-          let router = Router(weight: t[1])
+          let router = Router(weight: t[1], present: [true, true, false, true])
           let settings = RoutingSettings(mode: .soft, input: input, k: 2, temperature: 0.7)
-          let routing = router.route(
-            t[0], length: 3, available: [true, true, false, true], settings: settings,
-            training: true)
+          let routing = router.route(t[0], length: 3, settings: settings, training: true)
           return routingLoss(
             [(routing, 3)], tokens: [0, 2, 3, 5], sequences: [0, 0, 0, 1, 1, 1],
             settings: RoutingLossSettings(
@@ -94,18 +93,16 @@ extension GradientCheckCase {
           method: .randomProjections(count: 2)
         ) {
           let mixture = tinyMixture(mode: mode)
-          mixture.context.settings.input = input
-          mixture.context.training = true
+          mixture.settings.input = input
           for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
           let parameters = mixture.routerParameters() + mixture.expertParameters()
           return (
             parameters.map(\.tensor),
             {
-              mixture.context.reset()
-              let task = tinyLoss(mixture.model)
+              let (task, routings) = mixture.routing.run(.training) { tinyLoss(mixture.model) }
               return task
                 + routingLoss(
-                  mixture.lastRoutings, tokens: nil,
+                  Mixture.lossInputs(routings), tokens: nil,
                   settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
                 ).loss
             }
@@ -117,20 +114,20 @@ extension GradientCheckCase {
 
   /// A site over a frozen `[4, 5]` Linear: router `t[1]`; experts a (rank 2, `t[2]`, `t[3]`),
   /// c (rank 3, `t[4]`, `t[5]`) and d (built from c's factors, another scale); b absent.
-  static func routedSite(_ t: [Tensor], mode: RoutingMode) -> Linear {
+  /// Returned with the state it routes by: it routes as training does inside `state.run`.
+  static func routedSite(_ t: [Tensor], mode: RoutingMode) -> (Linear, RoutingState) {
     let linear = Linear(weight: TestValues.signed.tensor([4, 5], seed: 9))
     linear.weight.requiresGradient = false
-    let context = RoutingContext(settings: RoutingSettings(mode: mode, k: 2, temperature: 0.8))
-    context.training = true
+    let state = RoutingState(settings: RoutingSettings(mode: mode, k: 2, temperature: 0.8))
     let experts = [
       LoRA(down: Linear(weight: t[2]), up: Linear(weight: t[3]), scale: 1.5), nil,
       LoRA(down: Linear(weight: t[4]), up: Linear(weight: t[5]), scale: 0.5),
       LoRA(down: Linear(weight: t[4] * 0.5), up: Linear(weight: t[5]), scale: 2),
     ]
     linear.adapter = RoutedSite(
-      experts: experts, names: ["a", "b", "c", "d"], router: Router(weight: t[1]), outputs: 4,
-      context: context)
-    return linear
+      experts: experts, names: ["a", "b", "c", "d"],
+      router: Router(weight: t[1], present: experts.map { $0 != nil }), outputs: 4, state: state)
+    return (linear, state)
   }
 
   /// A tiny Float64 model routed at q, k, v, o over three experts of rank 2 with B away

@@ -44,7 +44,7 @@ public enum MixerFiles {
       routers.tensors[name] = SafeTensor(weight)
     }
     try routers.write(to: folder.appendingPathComponent(routersName))
-    let settings = mixture.context.settings
+    let settings = mixture.settings
     let targets = Set(mixture.sites.map { String($0.path.split(separator: ".").last!) }).sorted()
     let config = JSON.object([
       ("format", .string("tinymixer-mixer")), ("version", .integer(1)),

@@ -6,7 +6,9 @@ import Training
 
 /// A frozen base model whose chosen projections are routed sites over a bank of LoRA
 /// experts (Tutorials/the-paper.md §1-3): one router per site, every site sharing one
-/// `RoutingContext`.
+/// `RoutingState`. Its forward pass takes the routing phase and returns every site's
+/// routing with the logits; the greedy decoding of `accuracy` runs the plain model, whose
+/// sites route as at inference.
 public final class Mixture {
   /// The model, with a `RoutedSite` as the adapter of every site.
   public let model: LlamaForCausalLM
@@ -14,8 +16,8 @@ public final class Mixture {
   public let expertNames: [String]
   /// The sites, by layer path, in the model's order.
   public let sites: [(path: String, site: RoutedSite)]
-  /// The routing settings, the training flag and the last batch's routings.
-  public let context: RoutingContext
+  /// The routing settings, and the running forward pass.
+  public let routing: RoutingState
   /// Each site's position in `sites`.
   let siteIndex: [ObjectIdentifier: Int]
   /// The Linear of each site.
@@ -33,7 +35,7 @@ public final class Mixture {
     precondition(!experts.isEmpty, "a mixture needs experts")
     self.model = model
     expertNames = experts.map(\.name)
-    context = RoutingContext(settings: settings)
+    routing = RoutingState(settings: settings)
     for linear in model.namedModules().compactMap({ $0.module as? Linear }) {
       linear.adapter = nil
     }
@@ -47,9 +49,9 @@ public final class Mixture {
       let site = RoutedSite(
         experts: bank, names: expertNames,
         router: Router(
-          experts: experts.count, inputs: linear.inputs, dtype: linear.weight.dtype,
-          generator: &generator),
-        outputs: linear.outputs, context: context)
+          experts: experts.count, inputs: linear.inputs, present: bank.map { $0 != nil },
+          dtype: linear.weight.dtype, generator: &generator),
+        outputs: linear.outputs, state: routing)
       for expert in bank { expert?.setTrainable(false) }
       linear.adapter = site
       sites.append((path, site))
@@ -63,6 +65,12 @@ public final class Mixture {
 
   /// The routers, by site.
   public var routers: [Router] { sites.map(\.site.router) }
+
+  /// The routing settings every site uses.
+  public var settings: RoutingSettings {
+    get { routing.settings }
+    set { routing.settings = newValue }
+  }
 
   /// Every router's weight, named by its path in the model.
   public func routerParameters() -> [(name: String, tensor: Tensor)] {
@@ -88,40 +96,54 @@ public final class Mixture {
     batch.tokens.indices.filter { batch.tokens[$0] != Tokenizer.pad }
   }
 
-  /// Each site's routing of the last batch, with its count of present experts.
-  public var lastRoutings: [(routing: SiteRouting, experts: Int)] {
-    context.records.map { ($0.routing, $0.site.presentCount) }
+  /// The logits of `tokens` (`batch` rows of `length`) with every site routing by `phase`,
+  /// and each site's routing, in the order the sites ran.
+  public func forward(_ tokens: [Int], batch: Int, length: Int, phase: RoutingPhase) -> (
+    logits: Tensor, routings: [SiteRecord]
+  ) {
+    let (logits, routings) = routing.run(phase) {
+      model.logits(tokens, batch: batch, length: length)
+    }
+    return (logits, routings)
   }
 
-  /// The loss of `examples`: next-token cross-entropy on the answers, plus the routing
-  /// loss over the real tokens, plus the preservation penalty if given. Routes as
-  /// training does when `context.training` is set. The examples run as up to
-  /// `lengthGroups` groups of similar length (`Tokenizer.answerBatches`); the routing loss
-  /// sees the whole batch at once, every site's routing of the groups joined, real tokens
-  /// only, and those joined routings are what the context holds afterwards.
+  /// What the routing losses read of each site's routing: the routing and the site's count
+  /// of present experts.
+  public static func lossInputs(_ routings: [SiteRecord]) -> [(
+    routing: SiteRouting, experts: Int
+  )] {
+    routings.map { ($0.routing, $0.site.presentCount) }
+  }
+
+  /// The loss of `examples`, routed by `phase`: next-token cross-entropy on the answers,
+  /// plus the routing loss over the real tokens, plus the preservation penalty if given.
+  /// The examples run as up to `lengthGroups` groups of similar length
+  /// (`Tokenizer.answerBatches`); the routing loss sees the whole batch at once, every
+  /// site's routing of the groups joined, real tokens only, and those joined routings are
+  /// returned with the loss.
   public func loss(
     _ examples: [Example], tokenizer: Tokenizer, routingLoss settings: RoutingLossSettings,
-    preservation: (Preservation, beta: Double)? = nil, lengthGroups: Int = 1
+    preservation: (Preservation, beta: Double)? = nil, lengthGroups: Int = 1,
+    phase: RoutingPhase = .training
   ) -> MixtureLoss {
     let batches = tokenizer.answerBatches(examples, groups: lengthGroups)
-    context.reset()
-    let task = model.weightedLoss(batches)
-    let sequences = joinRealTokens(of: batches)
-    let routing = routingLoss(
-      lastRoutings, tokens: nil, sequences: sequences, settings: settings)
-    var total = task + routing.loss
+    let (task, records) = routing.run(phase) { model.weightedLoss(batches) }
+    let (routings, sequences) = joinRealTokens(records, of: batches)
+    let routingLoss = LoRAMixer.routingLoss(
+      Self.lossInputs(routings), tokens: nil, sequences: sequences, settings: settings)
+    var total = task + routingLoss.loss
     if let (anchors, beta) = preservation { total = total + anchors.penalty(beta: beta) }
     return MixtureLoss(
-      value: total, task: task.item, routing: routing,
+      value: total, task: task.item, routing: routingLoss, routings: routings,
       tokens: batches.reduce(0) { $0 + $1.tokens.count })
   }
 
-  /// Replaces the routings the sites recorded over `batches` (run one after another since
-  /// the last reset, so each site recorded once per batch) by one routing per site of the
-  /// batches' real tokens, batch after batch. Returns the sequence of each of those rows,
-  /// numbered across the batches.
-  func joinRealTokens(of batches: [TokenBatch]) -> [Int] {
-    let records = context.records
+  /// One routing per site of the real tokens of `batches`, batch after batch, from the
+  /// `records` of running them one after another (each site once per batch). Returns them
+  /// with the sequence of each of their rows, numbered across the batches.
+  func joinRealTokens(_ records: [SiteRecord], of batches: [TokenBatch]) -> (
+    routings: [SiteRecord], sequences: [Int]
+  ) {
     let perBatch = records.count / max(1, batches.count)
     precondition(perBatch * batches.count == records.count, "a site did not record every batch")
     let rows = batches.map(Self.realTokens)
@@ -131,29 +153,16 @@ public final class Mixture {
       sequences += real.map { first + $0 / batch.length }
       first += batch.batch
     }
-    context.replaceRecords(
-      (0..<perBatch).map { index in
-        let site = records[index].site
-        let parts = rows.indices.map { part in
-          let record = records[part * perBatch + index]
-          precondition(record.site === site, "the sites recorded in a different order")
-          return (record.routing, rows[part])
-        }
-        return (site, SiteRouting.joined(parts))
-      })
-    return sequences
-  }
-
-  /// `body`'s result with the mixture routing as at inference (top-k with the inference k,
-  /// only selected experts computed), recording routings only if `recording`.
-  public func inference<Result>(recording: Bool = false, _ body: () throws -> Result) rethrows
-    -> Result
-  {
-    let (training, wasRecording) = (context.training, context.recording)
-    context.training = false
-    context.recording = recording
-    defer { (context.training, context.recording) = (training, wasRecording) }
-    return try body()
+    let joined = (0..<perBatch).map { index in
+      let site = records[index].site
+      let parts = rows.indices.map { part in
+        let record = records[part * perBatch + index]
+        precondition(record.site === site, "the sites recorded in a different order")
+        return (record.routing, rows[part])
+      }
+      return (site, SiteRouting.joined(parts))
+    }
+    return (joined, sequences)
   }
 
   /// `body`'s result with expert `index` alone at every site (its plain LoRA, nothing
@@ -194,9 +203,10 @@ public final class Mixture {
     return layer
   }
 
-  /// Exact-match accuracy on `examples`, routing as at inference.
+  /// Exact-match accuracy on `examples`, routing as at inference (the plain model's greedy
+  /// decoding: outside a forward pass of the mixture its sites route so).
   public func accuracy(_ examples: [Example], tokenizer: Tokenizer) -> Double {
-    inference { model.accuracy(examples, tokenizer: tokenizer) }
+    model.accuracy(examples, tokenizer: tokenizer)
   }
 
   /// How `examples` (prompt and answer, teacher-forced) are routed at inference, counted
@@ -205,16 +215,14 @@ public final class Mixture {
     -> RoutingTally
   {
     var tally = RoutingTally(self)
-    inference(recording: true) {
-      for start in stride(from: 0, to: examples.count, by: batchSize) {
-        let batch = tokenizer.answerBatch(
-          Array(examples[start..<min(start + batchSize, examples.count)]))
-        context.reset()
-        _ = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
-        tally.add(self, tokens: Self.realTokens(batch))
-      }
+    for start in stride(from: 0, to: examples.count, by: batchSize) {
+      let batch = tokenizer.answerBatch(
+        Array(examples[start..<min(start + batchSize, examples.count)]))
+      let routings = forward(
+        batch.tokens, batch: batch.batch, length: batch.length, phase: .inference
+      ).routings
+      tally.add(routings, of: self, tokens: Self.realTokens(batch))
     }
-    context.reset()
     return tally
   }
 }
@@ -250,6 +258,8 @@ public struct MixtureLoss {
   public var task: Double
   /// The routing loss and its terms.
   public var routing: RoutingLossValue
+  /// Each site's routing of the batch's real tokens, the groups joined.
+  public var routings: [SiteRecord]
   /// Positions computed, padding included.
   public var tokens: Int
 }

@@ -79,14 +79,16 @@ public struct MixStepReport {
   public var task: Double
   /// The routing loss and its terms.
   public var routing: RoutingLossValue
-  /// The mixture, holding the step's routings of its real tokens until the next step.
+  /// Each site's routing of the step's real tokens.
+  let routings: [SiteRecord]
+  /// The mixture trained.
   let mixture: Mixture
 
   /// How the step's batch was routed, site by site: counted when asked (it reads every
-  /// routing weight), so read it inside the report, before the next step replaces them.
+  /// routing weight).
   public var tally: RoutingTally {
     var tally = RoutingTally(mixture)
-    tally.add(mixture, tokens: nil)
+    tally.add(routings, of: mixture, tokens: nil)
     return tally
   }
 }
@@ -100,15 +102,13 @@ extension Mixture {
     on examples: [Example], tokenizer: Tokenizer, recipe: MixRecipe, seed: UInt64,
     checkpoint: CheckpointPolicy? = nil, report: (MixStepReport) -> Void = { _ in }
   ) throws -> [Double] {
-    context.settings = recipe.routing
+    settings = recipe.routing
     for (_, tensor) in expertParameters() { tensor.requiresGradient = recipe.joint }
     let preservation =
       recipe.joint ? (Preservation(expertParameters().map(\.tensor)), recipe.beta) : nil
     var settings = recipe.training
     settings.seed = seed
     var last: MixtureLoss? = nil
-    context.training = true
-    defer { context.training = false }
     return try Training.train(
       parameters: routerParameters() + (recipe.joint ? expertParameters() : []),
       examples: examples, settings: settings,
@@ -124,7 +124,8 @@ extension Mixture {
         guard let last else { return }
         report(
           MixStepReport(
-            step: step, task: last.task, routing: last.routing, mixture: self))
+            step: step, task: last.task, routing: last.routing, routings: last.routings,
+            mixture: self))
       })
   }
 }

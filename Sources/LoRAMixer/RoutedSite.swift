@@ -15,8 +15,8 @@ public final class RoutedSite: Module, LinearAdapter {
   public let names: [String]
   /// The site's router.
   public let router: Router
-  /// What the sites of the mixture share.
-  public let context: RoutingContext
+  /// What the sites of the mixture share: the settings, and the running forward pass.
+  public let state: RoutingState
   /// Outputs of the Linear.
   let outputs: Int
   /// S, `[experts, Σ ranks]`: row e holds s_e over expert e's columns of the stacked ranks
@@ -24,19 +24,21 @@ public final class RoutedSite: Module, LinearAdapter {
   /// rank. Fixed by the experts, so built once.
   let rankScales: Tensor
 
-  /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs.
+  /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs; the
+  /// router leaves out exactly the absent experts.
   public init(
-    experts: [LoRA?], names: [String], router: Router, outputs: Int, context: RoutingContext
+    experts: [LoRA?], names: [String], router: Router, outputs: Int, state: RoutingState
   ) {
     precondition(
       experts.count == names.count && experts.count == router.weight.shape[0],
       "one router row per expert")
-    precondition(experts.contains { $0 != nil }, "a site needs at least one expert")
+    precondition(
+      router.present == experts.map { $0 != nil }, "the router must leave out the absent experts")
     self.experts = experts
     self.names = names
     self.router = router
     self.outputs = outputs
-    self.context = context
+    self.state = state
     let present = experts.compactMap { $0 }
     let totalRank = present.reduce(0) { $0 + $1.rank }
     var scales = [Double](repeating: 0, count: experts.count * totalRank)
@@ -50,10 +52,8 @@ public final class RoutedSite: Module, LinearAdapter {
       shape: [experts.count, totalRank], scalars: scales, dtype: present[0].down.weight.dtype)
   }
 
-  /// Which experts have weights here.
-  public var available: [Bool] { experts.map { $0 != nil } }
   /// How many experts have weights here: the E of the balance term.
-  public var presentCount: Int { experts.count { $0 != nil } }
+  public var presentCount: Int { router.present.count { $0 } }
 
   /// The router, then each present expert under its name, as the mixer's files name them.
   override public var children: [(name: String, module: Module)] {
@@ -66,9 +66,9 @@ public final class RoutedSite: Module, LinearAdapter {
     let rows = x.reshaped([-1, x.shape.last!])
     // `[batch, length, inputs]` from the model: sequences of `length`; a matrix is one.
     let routing = router.route(
-      rows, length: x.rank == 3 ? x.shape[1] : nil, available: available,
-      settings: context.settings, training: context.training)
-    context.record(self, routing)
+      rows, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings,
+      training: state.phase == .training)
+    state.record(self, routing)
     let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
   }

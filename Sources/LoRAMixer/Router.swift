@@ -104,34 +104,41 @@ extension SiteRouting {
 public final class Router: Module {
   /// `R`, `[experts, inputs]`.
   public let weight: Tensor
+  /// Which experts have weights at the router's site (all when nil was given): an absent
+  /// one is left out of the softmax. Fixed when the site is built.
+  public let present: [Bool]
 
-  /// A router with given weights.
-  public init(weight: Tensor) {
+  /// A router with given weights over the experts marked `present` (default: all).
+  public init(weight: Tensor, present: [Bool]? = nil) {
     self.weight = weight
+    self.present = present ?? [Bool](repeating: true, count: weight.shape[0])
+    precondition(
+      self.present.count == weight.shape[0] && self.present.contains(true),
+      "a router needs a present-or-absent mark per expert, and one present expert")
     weight.requiresGradient = true
   }
 
   /// A router for `experts` from `inputs`, with small random weights (standard deviation
   /// 0.02), so that every expert starts with about the same probability.
   public convenience init(
-    experts: Int, inputs: Int, dtype: DType = .float32, generator: inout SeededGenerator
+    experts: Int, inputs: Int, present: [Bool]? = nil, dtype: DType = .float32,
+    generator: inout SeededGenerator
   ) {
     self.init(
       weight: .normal(
-        [experts, inputs], standardDeviation: 0.02, dtype: dtype, generator: &generator))
+        [experts, inputs], standardDeviation: 0.02, dtype: dtype, generator: &generator),
+      present: present)
   }
 
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
   /// Routes the rows of `x` (`[tokens, inputs]`, sequences of `length` tokens one after
-  /// another; nil: one sequence) over the experts marked `available`
-  /// (Tutorials/the-paper.md §3): logits from `settings.input`, `p = softmax(z / τ)` with
-  /// absent experts left out of the softmax, `h` the top-k of p renormalised (ties to the
-  /// lower index), and the weights by `mode`. When `training` is false the routing is top-k
-  /// with the inference k.
+  /// another; nil: one sequence) over the `present` experts (Tutorials/the-paper.md §3):
+  /// logits from `settings.input`, `p = softmax(z / τ)` with absent experts left out of the
+  /// softmax, `h` the top-k of p renormalised (ties to the lower index), and the weights by
+  /// `mode`. When `training` is false the routing is top-k with the inference k.
   public func route(
-    _ x: Tensor, length: Int? = nil, available: [Bool], settings: RoutingSettings,
-    training: Bool
+    _ x: Tensor, length: Int? = nil, settings: RoutingSettings, training: Bool
   ) -> SiteRouting {
     let experts = weight.shape[0]
     var logits = matmul(x, weight, transposeB: true)
@@ -139,14 +146,14 @@ public final class Router: Module {
       logits = prefixMean(
         logits, length: length ?? x.shape[0], skippingFirst: settings.input == .contentMean)
     }
-    if available.contains(false) {
+    if present.contains(false) {
       let absent = Tensor(
-        shape: [1, experts], scalars: available.map { $0 ? 0 : 1 }, dtype: x.dtype)
+        shape: [1, experts], scalars: present.map { $0 ? 0 : 1 }, dtype: x.dtype)
       logits = logits.maskedFill(absent, with: -1e9)
     }
     let scaledLogits = logits / settings.temperature
     let probabilities = scaledLogits.softmax()
-    let k = min(training ? settings.k : settings.inferenceK, available.filter { $0 }.count)
+    let k = min(training ? settings.k : settings.inferenceK, present.count { $0 })
     let selected = probabilities.detached().topK(k).indices
     // h = (M ⊙ p) / Σ (M ⊙ p), with M the 0/1 mask of the selected experts: the gradient
     // of h reaches the selected probabilities only.
@@ -186,32 +193,45 @@ public func prefixMean(_ rows: Tensor, length: Int, skippingFirst: Bool = false)
   return mean.reshaped([tokens, columns])
 }
 
-/// What the sites of one mixture share: the routing settings, whether the model is
-/// training, and each site's routing of the current batch, for the routing losses and
-/// diagnostics.
-public final class RoutingContext {
+/// Whether routing follows the training rule (the settings' mode and k) or inference's
+/// (top-k with the inference k, only the selected experts computed).
+public enum RoutingPhase: Sendable {
+  case training, inference
+}
+
+/// One site's routing in a forward pass.
+public typealias SiteRecord = (site: RoutedSite, routing: SiteRouting)
+
+/// What the sites of one mixture share: the routing settings, and, while one of the
+/// mixture's forward passes runs (`run`), that pass's phase and the routings its sites have
+/// made so far. Outside a pass the sites route as at inference and keep nothing, so greedy
+/// decoding runs the plain model.
+public final class RoutingState {
   /// The routers' settings.
   public var settings: RoutingSettings
-  /// Training routes by `settings.mode` with `settings.k`; otherwise top-k with the
-  /// inference k.
-  public var training = false
-  /// Each site's routing of the current batch, in the order the sites ran.
-  public private(set) var records: [(site: RoutedSite, routing: SiteRouting)] = []
-  /// Whether sites record their routing (for losses and diagnostics).
-  public var recording = true
+  /// The running pass: its phase and each site's routing so far, in the order they ran.
+  private var pass: (phase: RoutingPhase, records: [SiteRecord])? = nil
 
-  /// A context with `settings`.
+  /// A state with `settings` and no pass running.
   public init(settings: RoutingSettings) { self.settings = settings }
 
-  /// Forgets the previous batch's routing.
-  public func reset() { records = [] }
-
-  func record(_ site: RoutedSite, _ routing: SiteRouting) {
-    if recording { records.append((site, routing)) }
+  /// `body`'s result with every site routing by `phase`, and each site's routing in the
+  /// order the sites ran (a site run twice is recorded twice). Passes do not nest.
+  public func run<Result>(_ phase: RoutingPhase, _ body: () throws -> Result) rethrows -> (
+    result: Result, routings: [SiteRecord]
+  ) {
+    precondition(pass == nil, "a mixture's forward passes do not nest")
+    pass = (phase, [])
+    defer { pass = nil }
+    let result = try body()
+    return (result, pass!.records)
   }
 
-  /// Puts `records` in place of the recorded ones (the joined routings of a grouped batch).
-  func replaceRecords(_ records: [(site: RoutedSite, routing: SiteRouting)]) {
-    self.records = records
+  /// The phase sites route by now: the running pass's, else inference.
+  var phase: RoutingPhase { pass?.phase ?? .inference }
+
+  /// Keeps `site`'s routing, if a pass is running.
+  func record(_ site: RoutedSite, _ routing: SiteRouting) {
+    pass?.records.append((site, routing))
   }
 }

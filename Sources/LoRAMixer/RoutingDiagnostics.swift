@@ -104,9 +104,9 @@ public struct RoutingTally: Sendable {
     }
   }
 
-  /// Counts the routings `mixture` recorded on its last batch, over `tokens`.
-  public mutating func add(_ mixture: Mixture, tokens: [Int]?) {
-    for (site, routing) in mixture.context.records {
+  /// Counts `routings`, made by `mixture`'s sites, over `tokens` (nil: every row).
+  public mutating func add(_ routings: [SiteRecord], of mixture: Mixture, tokens: [Int]?) {
+    for (site, routing) in routings {
       sites[mixture.siteIndex[ObjectIdentifier(site)]!].add(routing, tokens: tokens)
     }
   }

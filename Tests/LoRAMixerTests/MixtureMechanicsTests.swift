@@ -25,13 +25,13 @@ import Training
     expectClose(oneHot, alone, 1e-12, "expert \(expert)")
   }
   // The blend is undone afterwards: the routers route again.
-  let routed = mixture.inference { mixture.model.logits(tokens, batch: 2, length: 6) }
+  let routed = mixture.forward(tokens, batch: 2, length: 6, phase: .inference).logits
   #expect(mixture.layers.allSatisfy { $0.adapter is RoutedSite })
   #expect(routed.shape == [2, 6, 11])
 }
 
 @Test func halfTheWeightIsHalfTheExpertsUpdate() {
-  let (_, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings())
+  let (_, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings()).parts
   let rows = siteInput.reshaped([8, 5])
   for expert in 0..<3 {
     let half = Tensor(shape: [8, 3], scalars: (0..<24).map { $0 % 3 == expert ? 0.5 : 0 })
@@ -53,7 +53,7 @@ func aSequenceRouterSeesNoLaterToken(_ input: RouterInput) {
   let settings = RoutingSettings(mode: .soft, input: input, k: 2)
   let x = TestValues.signed.tensor([2, 4, 5], seed: 40).reshaped([8, 5])
   let routed = router.route(
-    x, length: 4, available: [true, true, true], settings: settings, training: true)
+    x, length: 4, settings: settings, training: true)
   // Position t of each sequence is routed by the mean of its inputs 0...t (a linear router),
   // or 1...t when `<bos>` (position 0) is left out, which routes by itself.
   for sequence in 0..<2 {
@@ -62,8 +62,7 @@ func aSequenceRouterSeesNoLaterToken(_ input: RouterInput) {
       let rows = (first...t).map { sequence * 4 + $0 }
       let mean = x.gatherRows(rows, shape: [rows.count]).mean(axes: [0], keepDimensions: true)
       let alone = router.route(
-        mean, available: [true, true, true],
-        settings: RoutingSettings(mode: .soft, k: 2), training: true)
+        mean, settings: RoutingSettings(mode: .soft, k: 2), training: true)
       expectClose(
         routed.probabilities.gatherRows([sequence * 4 + t], shape: [1]), alone.probabilities,
         1e-12, "sequence \(sequence) position \(t)")
@@ -73,8 +72,7 @@ func aSequenceRouterSeesNoLaterToken(_ input: RouterInput) {
   var changed = x.scalars
   for column in 0..<5 { changed[3 * 5 + column] += 1 }
   let after = router.route(
-    Tensor(shape: [8, 5], scalars: changed), length: 4, available: [true, true, true],
-    settings: settings, training: true)
+    Tensor(shape: [8, 5], scalars: changed), length: 4, settings: settings, training: true)
   for row in 0..<8 {
     let same =
       routed.probabilities.gatherRows([row], shape: [1]).scalars
@@ -131,13 +129,12 @@ func ownShares(_ input: RouterInput, steps: Int) throws -> [Double] {
     #expect(mixture.accuracy(examples, tokenizer: tokenizer) == 1, "\(input): task \(index)")
     let batch = tokenizer.answerBatch(examples)
     var tally = RoutingTally(mixture)
-    mixture.inference(recording: true) {
-      mixture.context.reset()
-      _ = mixture.model.logits(batch.tokens, batch: batch.batch, length: batch.length)
-      tally.add(
-        mixture,
-        tokens: Mixture.realTokens(batch).filter { batch.tokens[$0] != Tokenizer.begin })
-    }
+    let routings = mixture.forward(
+      batch.tokens, batch: batch.batch, length: batch.length, phase: .inference
+    ).routings
+    tally.add(
+      routings, of: mixture,
+      tokens: Mixture.realTokens(batch).filter { batch.tokens[$0] != Tokenizer.begin })
     return tally.firstChoiceShare[index]
   }
 }
@@ -185,8 +182,7 @@ func ownShares(_ input: RouterInput, steps: Int) throws -> [Double] {
   #expect(tokenizer.answerBatches(examples, groups: 3).count == 3)
   for counting in BalanceCounting.allCases {
     let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
-    mixture.context.settings.input = .contentMean
-    mixture.context.training = true
+    mixture.settings.input = .contentMean
     let settings = RoutingLossSettings(alpha: 0.3, lambda: 0.2, counting: counting)
     let routers = mixture.routerParameters().map(\.tensor)
     func lossAndGradients(groups: Int) -> (MixtureLoss, [Tensor]) {

@@ -139,16 +139,15 @@ let layer = "model.layers"
       "\(layer).0.self_attn.q_proj", "\(layer).0.self_attn.v_proj", "\(layer).1.self_attn.q_proj",
       "\(layer).1.self_attn.v_proj", "\(layer).1.self_attn.o_proj",
     ])
-  mixture.context.training = true
 
   // Layer 1's v_proj holds e0 (scale 4/2) and e1 (rsLoRA: 8/√4); e2 is absent there.
   let path = "\(layer).1.self_attn.v_proj"
   let site = mixture.sites.first { $0.path == path }!.site
-  #expect(site.available == [true, true, false])
+  #expect(site.router.present == [true, true, false])
   let linear = model.linearLayers(named: ["v_proj"]).first { $0.path == path }!.layer
   var generator = SeededGenerator(seed: 4)
   let x = Tensor.normal([5, 16], dtype: .float64, generator: &generator)
-  let routed = linear(x).doubles
+  let routed = mixture.routing.run(.training) { linear(x) }.result.doubles
 
   func product(_ m: [Double], _ rows: Int, _ inner: Int, _ v: [Double]) -> [Double] {
     (0..<rows).map { r in (0..<inner).reduce(0) { $0 + m[r * inner + $1] * v[$1] } }
@@ -188,8 +187,8 @@ let layer = "model.layers"
   let (reloaded, _) = try MixerFiles.load(from: saved, onto: fresh)
   #expect(reloaded.expertNames == mixture.expertNames)
   let ids = (0..<8).map { $0 % 17 }
-  let before = mixture.inference { model.logits(ids, batch: 1, length: 8).doubles }
-  let after = reloaded.inference { fresh.logits(ids, batch: 1, length: 8).doubles }
+  let before = mixture.forward(ids, batch: 1, length: 8, phase: .inference).logits.doubles
+  let after = reloaded.forward(ids, batch: 1, length: 8, phase: .inference).logits.doubles
   #expect(before == after)
   #expect(
     zip(mixture.routerParameters(), reloaded.routerParameters()).allSatisfy {

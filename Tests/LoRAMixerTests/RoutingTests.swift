@@ -16,9 +16,26 @@ func routingPassesGradientCheck(_ check: GradientCheckCase) {
 
 /// A frozen Float64 Linear `[6, 5]` with a site over `experts` LoRA experts (ranks 1, 2, 3,
 /// ...), B away from zero, and a router away from ties.
-func siteFixture(experts: Int, settings: RoutingSettings, training: Bool = true) -> (
-  linear: Linear, site: RoutedSite, adapters: [LoRA]
-) {
+struct SiteFixture {
+  let linear: Linear
+  let site: RoutedSite
+  let adapters: [LoRA]
+  let phase: RoutingPhase
+
+  /// The Linear's output for `x`, its site routing by the fixture's phase, and the routing.
+  func routed(_ x: Tensor) -> (output: Tensor, routing: SiteRouting) {
+    let (output, records) = site.state.run(phase) { linear(x) }
+    return (output, records.last!.routing)
+  }
+
+  /// The Linear's output for `x`, its site routing by the fixture's phase.
+  func callAsFunction(_ x: Tensor) -> Tensor { routed(x).output }
+
+  /// The Linear, the site and the experts.
+  var parts: (Linear, RoutedSite, [LoRA]) { (linear, site, adapters) }
+}
+
+func siteFixture(experts: Int, settings: RoutingSettings, training: Bool = true) -> SiteFixture {
   let linear = Linear(weight: TestValues.signed.tensor([6, 5], seed: 1))
   linear.weight.requiresGradient = false
   let adapters = (0..<experts).map { index in
@@ -27,14 +44,13 @@ func siteFixture(experts: Int, settings: RoutingSettings, training: Bool = true)
       up: Linear(weight: TestValues.signed.tensor([6, index + 1], seed: 20 + UInt64(index))),
       scale: 0.5 + Double(index))
   }
-  let context = RoutingContext(settings: settings)
-  context.training = training
   let site = RoutedSite(
     experts: adapters, names: adapters.indices.map { "e\($0)" },
     router: Router(weight: TestValues.signed.tensor([experts, 5], seed: 30)), outputs: 6,
-    context: context)
+    state: RoutingState(settings: settings))
   linear.adapter = site
-  return (linear, site, adapters)
+  return SiteFixture(
+    linear: linear, site: site, adapters: adapters, phase: training ? .training : .inference)
 }
 
 var siteInput: Tensor { TestValues.signed.tensor([2, 4, 5], seed: 40) }
@@ -49,16 +65,16 @@ func expectClose(_ a: Tensor, _ b: Tensor, _ tolerance: Double = 1e-12, _ what: 
   for (mode, training) in [
     (RoutingMode.soft, true), (.topk, true), (.hardsoft, true), (.soft, false),
   ] {
-    let (linear, _, adapters) = siteFixture(
+    let fixture = siteFixture(
       experts: 1, settings: RoutingSettings(mode: mode, k: 1), training: training)
-    let routed = linear(siteInput)
-    linear.adapter = adapters[0]
-    expectClose(routed, linear(siteInput), 1e-12, "\(mode) training \(training)")
+    let routed = fixture(siteInput)
+    fixture.linear.adapter = fixture.adapters[0]
+    expectClose(routed, fixture.linear(siteInput), 1e-12, "\(mode) training \(training)")
   }
 }
 
 @Test func allWeightsZeroIsTheBaseLayerAndOneHotIsThatExpert() {
-  let (linear, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings())
+  let (linear, site, adapters) = siteFixture(experts: 3, settings: RoutingSettings()).parts
   let rows = siteInput.reshaped([8, 5])
   let zero = site.delta(rows, weights: .zeros([8, 3], dtype: .float64))
   expectClose(
@@ -75,14 +91,15 @@ func expectClose(_ a: Tensor, _ b: Tensor, _ tolerance: Double = 1e-12, _ what: 
 /// The site's output and the gradients of `Σ c ⊙ output` with respect to the input, the
 /// router and every expert factor.
 func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tensor, [Tensor]) {
-  let (linear, site, adapters) = siteFixture(experts: experts, settings: settings)
+  let fixture = siteFixture(experts: experts, settings: settings)
+  let (site, adapters) = (fixture.site, fixture.adapters)
   let input = siteInput.detached()
   input.requiresGradient = true
   let parameters =
     [input, site.router.weight] + adapters.flatMap { [$0.down.weight, $0.up.weight] }
   var output: Tensor? = nil
   let (_, gradients) = valueAndGradients(of: parameters) {
-    let y = linear(input)
+    let y = fixture(input)
     output = y
     return (y * TestValues.signed.tensor(y.shape, seed: 50)).sum()
   }
@@ -118,7 +135,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     input.requiresGradient = true
     return valueAndGradients(of: [input, router.weight]) {
       let routing = router.route(
-        input, available: [true, true, true], settings: RoutingSettings(mode: mode, k: 2),
+        input, settings: RoutingSettings(mode: mode, k: 2),
         training: true)
       return (routing.weights * c).sum()
     }.gradients
@@ -142,7 +159,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     for k in 1...experts {
       let router = Router(weight: .zeros([experts, 5], dtype: .float64))
       let routing = router.route(
-        x, available: Array(repeating: true, count: experts), settings: RoutingSettings(k: k),
+        x, settings: RoutingSettings(k: k),
         training: true)
       #expect(
         abs(balanceTerm(routing, tokens: nil, experts: experts).item - 1) < 1e-12,
@@ -157,7 +174,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   var weight = [Double](repeating: 0, count: 15)
   for column in 0..<5 { weight[column] = 3 }  // expert 0 wins every token
   let routing = Router(weight: Tensor(shape: [3, 5], scalars: weight)).route(
-    x, available: [true, true, true], settings: RoutingSettings(k: 1), training: true)
+    x, settings: RoutingSettings(k: 1), training: true)
   let balance = balanceTerm(routing, tokens: nil, experts: 3).item
   #expect(balance > 2.9 && balance <= 3)
   var tally = SiteTally(site: "s", experts: 3, present: 3)
@@ -172,7 +189,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   var x = [Double](repeating: 0, count: 16)
   for row in 0..<8 { x[row * 2 + (row < 4 ? 0 : 1)] = 1 }
   let routing = Router(weight: Tensor(shape: [2, 2], scalars: [30, 0, 0, 30] as [Double])).route(
-    Tensor(shape: [8, 2], scalars: x), length: 4, available: [true, true],
+    Tensor(shape: [8, 2], scalars: x), length: 4,
     settings: RoutingSettings(k: 1), training: true)
   let real = [0, 1, 2, 4]
   let sequences = [0, 0, 0, 0, 1, 1, 1, 1]
@@ -187,9 +204,10 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
 }
 
 @Test func anAbsentExpertGetsNoProbabilityNoSlotAndNoEntropy() {
-  let router = Router(weight: TestValues.signed.tensor([3, 5], seed: 80))
+  let router = Router(
+    weight: TestValues.signed.tensor([3, 5], seed: 80), present: [true, false, true])
   let routing = router.route(
-    TestValues.signed.tensor([6, 5], seed: 81), available: [true, false, true],
+    TestValues.signed.tensor([6, 5], seed: 81),
     settings: RoutingSettings(k: 3), training: true)
   #expect(routing.k == 2)
   #expect(!routing.selected.contains(1))
@@ -202,9 +220,10 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   let inference = siteFixture(
     experts: 3, settings: RoutingSettings(mode: .hardsoft, k: 3, inferenceK: 1), training: false)
   let topOne = siteFixture(experts: 3, settings: RoutingSettings(mode: .topk, k: 1))
-  expectClose(inference.linear(siteInput), topOne.linear(siteInput), 1e-12, "inference = top-1")
-  #expect(inference.site.context.records.last!.routing.sparse)
-  #expect(inference.site.context.records.last!.routing.k == 1)
+  let (output, routing) = inference.routed(siteInput)
+  expectClose(output, topOne(siteInput), 1e-12, "inference = top-1")
+  #expect(routing.sparse)
+  #expect(routing.k == 1)
 }
 
 @Test func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss() throws {
@@ -214,12 +233,10 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     !$0.name.contains(".router.") && !$0.name.contains(".experts.")
   }
   #expect(frozenBase.allSatisfy { !$0.tensor.requiresGradient })
-  mixture.context.training = true
   var losses: [Double] = []
   for _ in 0..<30 {
     let (value, gradients) = valueAndGradients(of: mixture.routerParameters().map(\.tensor)) {
-      mixture.context.reset()
-      return GradientCheckCase.tinyLoss(mixture.model)
+      mixture.routing.run(.training) { GradientCheckCase.tinyLoss(mixture.model) }.result
     }
     losses.append(value.item)
     for (router, gradient) in zip(mixture.routers, gradients) {

@@ -17,14 +17,14 @@ let router = Router(
 let token = Tensor(shape: [1, 3], scalars: [1.0, 0.5, -0.5])
 for mode in RoutingMode.allCases {
   let routing = router.route(
-    token, available: [true, true, true, true], settings: RoutingSettings(mode: mode, k: 2),
+    token, settings: RoutingSettings(mode: mode, k: 2),
     training: true)
   print(
     "  \(mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) w = \(show(routing.weights.scalars))"
   )
 }
 let dense = router.route(
-  token, available: [true, true, true, true], settings: RoutingSettings(mode: .soft, k: 2),
+  token, settings: RoutingSettings(mode: .soft, k: 2),
   training: true)
 print("  p (dense softmax) = \(show(dense.probabilities.scalars)), top-2 = \(dense.selected)")
 
@@ -34,7 +34,7 @@ let c = Tensor(shape: [1, 4], scalars: [1.0, -2.0, 0.5, 3.0])
 @MainActor func routerGradient(_ mode: RoutingMode) -> [Double] {
   valueAndGradients(of: [router.weight]) {
     let routing = router.route(
-      token, available: [true, true, true, true], settings: RoutingSettings(mode: mode, k: 2),
+      token, settings: RoutingSettings(mode: mode, k: 2),
       training: true)
     return (routing.weights * c).sum()
   }.gradients[0].scalars
@@ -53,11 +53,11 @@ print(
 // Step 3. The two identities that the tests check instead of finite differences.
 print("\nStep 3: hard-soft's identities")
 let hardsoftForward = router.route(
-  token, available: [true, true, true, true], settings: RoutingSettings(mode: .hardsoft, k: 2),
+  token, settings: RoutingSettings(mode: .hardsoft, k: 2),
   training: true
 ).weights.scalars
 let topkForward = router.route(
-  token, available: [true, true, true, true], settings: RoutingSettings(mode: .topk, k: 2),
+  token, settings: RoutingSettings(mode: .topk, k: 2),
   training: true
 ).weights.scalars
 print("  forward equals top-k's: \(hardsoftForward == topkForward)")
@@ -74,7 +74,7 @@ for index in 0..<12 {
     values[index] += shift
     let moved = Router(weight: Tensor(shape: [4, 3], scalars: values))
     let routing = moved.route(
-      token, available: [true, true, true, true],
+      token,
       settings: RoutingSettings(mode: .hardsoft, k: 2), training: true)
     return (routing.weights * c).sum().item
   }

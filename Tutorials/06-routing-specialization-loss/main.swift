@@ -17,8 +17,7 @@ func randomTokens() -> Tensor {
 
 func routing(_ router: Router, k: Int) -> SiteRouting {
   router.route(
-    randomTokens(), available: [Bool](repeating: true, count: experts),
-    settings: RoutingSettings(mode: .soft, k: k), training: true)
+    randomTokens(), settings: RoutingSettings(mode: .soft, k: k), training: true)
 }
 
 // Step 1. Balance: E · Σ p̄_i f_i is 1 when the load is even, E when one expert takes it all.

@@ -131,7 +131,6 @@ enum DebugStateCommand: Command {
         described = "the adapter's weights"
       } else if let mixerFolder {
         mixture = try MixerFiles.load(from: mixerFolder, onto: model).mixture
-        mixture!.context.training = true
         described = "the routers' weights"
       } else {
         model.setTrainable(true)
@@ -141,11 +140,12 @@ enum DebugStateCommand: Command {
     let parameters = mixture?.routerParameters() ?? model.trainableParameters()
     let tape = Tape()
     var logits: Tensor? = nil
-    let loss = tape.record { () -> Tensor in
-      mixture?.context.reset()
+    func forward() -> Tensor {
       logits = model.logits(batch.tokens, batch: batch.batch, length: batch.length)
       return model.loss(batch)
     }
+    // A mixer routes as training does: the gradients are the routers' while training.
+    let loss = tape.record { mixture?.routing.run(.training, forward).result ?? forward() }
     let gradients = tape.gradients(of: loss)
 
     var file = SafeTensorsFile(metadata: [

@@ -58,25 +58,22 @@ enum EvalCommand: Command {
       do { try adapter.attach(to: model) } catch { throw ToolError.failure("\(error)") }
       described += " with the adapter \(path)"
     }
-    var mixture: Mixture? = nil
     if let mixerFolder {
       let loaded: Mixture
       do { loaded = try MixerFiles.load(from: mixerFolder, onto: model).mixture } catch {
         throw ToolError.failure("\(error)")
       }
       let experts = loaded.expertNames.count
-      loaded.context.settings.inferenceK = try arguments.integer(
-        "inference-k", default: loaded.context.settings.inferenceK, in: 1...experts)
+      loaded.settings.inferenceK = try arguments.integer(
+        "inference-k", default: loaded.settings.inferenceK, in: 1...experts)
       described +=
-        " with the mixer \(mixerFolder.path) (top-\(loaded.context.settings.inferenceK) of \(experts) experts)"
-      mixture = loaded
+        " with the mixer \(mixerFolder.path) (top-\(loaded.settings.inferenceK) of \(experts) experts)"
     }
     let examples = project.examples(task, split)
     let longest = examples.map { project.tokenizer.encode($0.answer).count }.max() ?? 1
-    let generate = {
-      model.answers(examples, tokenizer: project.tokenizer, maximumLength: longest + 1)
-    }
-    let answers = mixture.map { $0.inference(generate) } ?? generate()
+    // A mixer's sites route as at inference in the plain model's greedy decoding.
+    let answers = model.answers(
+      examples, tokenizer: project.tokenizer, maximumLength: longest + 1)
     for (example, answer) in zip(examples, answers).prefix(show) {
       print(
         "\(answer == example.answer ? "right" : "WRONG")  \(example.prompt)  →  \(answer)  (expected \(example.answer))"

@@ -67,7 +67,7 @@ enum RouteCommand: Command {
     }
     let scope = layer.map { "layer \($0)'s sites" } ?? "all \(mixture.sites.count) sites, averaged"
     print(
-      "mean mixing weight per expert, by task (inference routing, top-\(mixture.context.settings.inferenceK); \(scope); up to \(count) test examples per task)\n"
+      "mean mixing weight per expert, by task (inference routing, top-\(mixture.settings.inferenceK); \(scope); up to \(count) test examples per task)\n"
     )
     print(
       heatmap(
@@ -158,12 +158,7 @@ enum RouteCommand: Command {
     -> String
   {
     let ids = [Tokenizer.begin] + tokenizer.encode(text) + [Tokenizer.separator]
-    mixture.inference(recording: true) {
-      mixture.context.reset()
-      _ = mixture.model.logits(ids, batch: 1, length: ids.count)
-    }
-    let records = mixture.context.records
-    mixture.context.reset()
+    let records = mixture.forward(ids, batch: 1, length: ids.count, phase: .inference).routings
     let chosen = zip(mixture.sites, records).filter { site, _ in
       layer.map { site.path.contains("layers.\($0).") } ?? site.path.hasSuffix("q_proj")
     }

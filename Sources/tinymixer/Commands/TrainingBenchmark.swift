@@ -71,7 +71,6 @@ struct TrainingBenchmark {
     let mixture = Mixture(
       model: model, experts: experts, settings: RoutingSettings(mode: .hardsoft, k: 2), seed: 1)
     for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
-    mixture.context.training = true
     let parameters = (mixture.routerParameters() + mixture.expertParameters()).map(\.tensor)
     let optimizer = AdamW(parameters: parameters)
     let (tokens, targets) = randomBatch()
@@ -79,10 +78,10 @@ struct TrainingBenchmark {
     let rsl = RoutingLossSettings(kind: .rsl, entropy: .spread, alpha: 0.01, lambda: 0.01)
     func step(_ tape: Tape) {
       let loss = tape.record {
-        mixture.context.reset()
-        let task = model.loss(
-          tokens: tokens, targets: targets, mask: mask, batch: batch, length: length)
-        return task + routingLoss(mixture.lastRoutings, tokens: nil, settings: rsl).loss
+        let (task, routings) = mixture.routing.run(.training) {
+          model.loss(tokens: tokens, targets: targets, mask: mask, batch: batch, length: length)
+        }
+        return task + routingLoss(Mixture.lossInputs(routings), tokens: nil, settings: rsl).loss
       }
       let gradients = tape.gradients(of: loss)
       let started = DispatchTime.now().uptimeNanoseconds
