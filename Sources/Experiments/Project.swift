@@ -123,9 +123,4 @@ public struct Project {
     model.setTrainable(false)
     return model
   }
-
-  /// Writes a model directory: config, weights and the tokenizer files.
-  public func saveModel(_ model: LlamaForCausalLM, to folder: URL) throws {
-    try model.saveWithTokenizer(tokenizer, to: folder)
-  }
 }

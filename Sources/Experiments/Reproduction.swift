@@ -166,7 +166,7 @@ public final class Reproduction {
     var run = run
     run.seconds = Date().timeIntervalSince(started)
     results.runs[run.id] = run
-    detachAll()
+    model.detachAdapters()
   }
 
   /// The test examples of `task` every evaluation uses.
@@ -174,14 +174,9 @@ public final class Reproduction {
     Array(project.examples(task, .test).prefix(plan.testExamples))
   }
 
-  /// Removes every adapter from the model.
-  func detachAll() {
-    for linear in model.namedModules().compactMap({ $0.module as? Linear }) { linear.adapter = nil }
-  }
-
   func measureBase() throws {
     let started = Date()
-    detachAll()
+    model.detachAdapters()
     var run = record("base", seed: 0, equivalent: "tinymixer eval <task>")
     for task in tasks {
       run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
@@ -207,9 +202,9 @@ public final class Reproduction {
   func composeLoRAHub(seed: UInt64) throws {
     let started = Date()
     let files = try tasks.map { try expert($0) }
-    detachAll()
+    model.detachAdapters()
     let experts = try files.map { try attachedAdapters($0, model) }
-    detachAll()
+    model.detachAdapters()
     let recipe = LoRAHubRecipe()
     var run = record(
       plan.loraHubID(seed), seed: seed,
@@ -227,7 +222,7 @@ public final class Reproduction {
       print(
         "    \(task.name): weights \(found.weights.map { String(format: "%.2f", $0) }.joined(separator: " ")), accuracy \(percent(run.accuracy[task.name]!))"
       )
-      detachAll()
+      model.detachAdapters()
     }
     run.composition = composition
     run.trainedParameters = tasks.count * experts.count
@@ -258,7 +253,7 @@ public final class Reproduction {
       return file
     }
     let started = Date()
-    detachAll()
+    model.detachAdapters()
     let recipe = plan.expertRecipe
     var progress = ProgressDisplay("  \(task.name)")
     let (adapters, losses) = try recipe.train(
@@ -284,7 +279,7 @@ public final class Reproduction {
   /// routers bypassed (`ReproducePlan.blends`): how much blending the experts tolerate.
   func measureBlends() throws {
     let files = try tasks.map { try expert($0) }
-    detachAll()
+    model.detachAdapters()
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
     let mixture = Mixture(model: model, experts: experts, seed: 0)
     let count = tasks.count
@@ -305,14 +300,14 @@ public final class Reproduction {
       results.runs[run.id] = run
       print("    \(blend.name): mean \(percent(run.meanAccuracy(tasks.map(\.name))))")
     }
-    detachAll()
+    model.detachAdapters()
   }
 
   /// One LoRA with the experts' parameter budget, trained on every task's training
   /// examples together, measured on every task.
   func trainShared(seed: UInt64, allExpertsSteps: Bool = false) throws {
     let started = Date()
-    detachAll()
+    model.detachAdapters()
     let recipe = plan.sharedRecipe(experts: tasks.count, allExpertsSteps: allExpertsSteps)
     var progress = ProgressDisplay("  shared")
     let (adapters, losses) = try recipe.train(
@@ -345,7 +340,7 @@ public final class Reproduction {
   func trainMixture(_ recipe: MixRecipe, seed: UInt64, topK: Bool) throws {
     let started = Date()
     let files = try tasks.map { try expert($0) }
-    detachAll()
+    model.detachAdapters()
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
     let mixture = project.mixture(recipe, over: experts, model: model, seed: seed)
     let mixed = project.mixedExamples(tasks, recipe: recipe, seed: seed)

@@ -9,14 +9,14 @@ import SafeTensors
 public struct LoRAAdapterFile {
   /// One adapted layer's weights: A `[rank, inputs]`, B `[outputs, rank]`, and its scale.
   public struct Site {
-    /// `lora_A.weight`.
-    public var down: Tensor
-    /// `lora_B.weight`.
-    public var up: Tensor
+    /// A, `lora_A.weight`.
+    public var a: Tensor
+    /// B, `lora_B.weight`.
+    public var b: Tensor
     /// α / r (or α / √r with rsLoRA), from the config and any rank or alpha pattern.
     public var scale: Double
     /// The rank r.
-    public var rank: Int { down.shape[0] }
+    public var rank: Int { a.shape[0] }
   }
 
   /// The adapted layers, by path in the model (`model.layers.0.self_attn.q_proj`).
@@ -40,7 +40,7 @@ public struct LoRAAdapterFile {
   ) {
     sites = Dictionary(
       uniqueKeysWithValues: adapters.map { path, lora in
-        (path, Site(down: lora.down.weight, up: lora.up.weight, scale: lora.scale))
+        (path, Site(a: lora.a.weight, b: lora.b.weight, scale: lora.scale))
       })
     let rank = adapters.first?.adapter.rank ?? 0
     let targets = Set(adapters.map { String($0.path.split(separator: ".").last!) }).sorted()
@@ -60,7 +60,7 @@ public struct LoRAAdapterFile {
   public func save(to directory: URL) throws {
     var file = SafeTensorsFile(metadata: ["format": "pt"])
     for (path, site) in sites {
-      for (part, tensor) in [("lora_A", site.down), ("lora_B", site.up)] {
+      for (part, tensor) in [("lora_A", site.a), ("lora_B", site.b)] {
         file.tensors["\(Self.keyPrefix)\(path).\(part).weight"] = SafeTensor(tensor)
       }
     }
@@ -153,20 +153,20 @@ public struct LoRAAdapterFile {
     _ path: String, _ pair: [String: Tensor], weightsPath: String, configPath: String,
     rank siteRank: () throws -> Int, alpha siteAlpha: () throws -> Double, rsLoRA: Bool
   ) throws -> Site {
-    guard let down = pair["lora_A"], let up = pair["lora_B"] else {
+    guard let a = pair["lora_A"], let b = pair["lora_B"] else {
       throw ModelFileError(
         weightsPath, "layer '\(path)' has only \(pair.keys.first!), not both lora_A and lora_B")
     }
-    guard down.shape[0] == up.shape[1] else {
+    guard a.shape[0] == b.shape[1] else {
       throw ModelFileError(
         weightsPath,
-        "layer '\(path)': lora_A \(down.shape) and lora_B \(up.shape) disagree on the rank")
+        "layer '\(path)': lora_A \(a.shape) and lora_B \(b.shape) disagree on the rank")
     }
     let rank = try siteRank()
-    guard down.shape[0] == rank else {
+    guard a.shape[0] == rank else {
       throw ModelFileError(
         weightsPath,
-        "layer '\(path)' has rank \(down.shape[0]) but the config gives it rank \(rank) (r or rank_pattern)"
+        "layer '\(path)' has rank \(a.shape[0]) but the config gives it rank \(rank) (r or rank_pattern)"
       )
     }
     let alpha = try siteAlpha()
@@ -174,15 +174,15 @@ public struct LoRAAdapterFile {
     // A bound on |s · B A x| per unit of input: past the square root of Float's largest
     // value, the next RMSNorm's square overflows and the loss is NaN.
     let bound =
-      abs(scale) * (down.scalars.map(abs).max() ?? 0) * (up.scalars.map(abs).max() ?? 0)
-      * Double(rank) * Double(down.shape[1])
+      abs(scale) * (a.scalars.map(abs).max() ?? 0) * (b.scalars.map(abs).max() ?? 0)
+      * Double(rank) * Double(a.shape[1])
     guard bound.isFinite, bound < Double(Float.greatestFiniteMagnitude).squareRoot() else {
       throw ModelFileError(
         configPath,
         "lora_alpha \(alpha) gives layer '\(path)' a scale of \(scale), which makes its update overflow"
       )
     }
-    return Site(down: down, up: up, scale: scale)
+    return Site(a: a, b: b, scale: scale)
   }
 
   /// The value a PEFT `rank_pattern` or `alpha_pattern` gives `path`, as PEFT reads them
@@ -294,14 +294,14 @@ public struct LoRAAdapterFile {
       guard let linear = layers[path] else {
         throw ModelFileError(path, "the model has no layer at this path")
       }
-      guard site.down.shape[1] == linear.inputs, site.up.shape[0] == linear.outputs else {
+      guard site.a.shape[1] == linear.inputs, site.b.shape[0] == linear.outputs else {
         throw ModelFileError(
           path,
-          "adapter shapes \(site.down.shape), \(site.up.shape) do not fit a Linear \(linear.inputs) → \(linear.outputs)"
+          "adapter shapes \(site.a.shape), \(site.b.shape) do not fit a Linear \(linear.inputs) → \(linear.outputs)"
         )
       }
       let lora = LoRA(
-        down: Linear(weight: site.down), up: Linear(weight: site.up), scale: site.scale)
+        a: Linear(weight: site.a), b: Linear(weight: site.b), scale: site.scale)
       linear.adapter = lora
       attached.append((path, lora))
     }

@@ -12,7 +12,7 @@ extension GradientCheckCase {
       ) { t in
         let linear = Linear(weight: TestValues.signed.tensor([4, 5], seed: 9))
         linear.weight.requiresGradient = false
-        linear.adapter = LoRA(down: Linear(weight: t[1]), up: Linear(weight: t[2]), scale: 1.5)
+        linear.adapter = LoRA(a: Linear(weight: t[1]), b: Linear(weight: t[2]), scale: 1.5)
         return linear(t[0])
       },
       GradientCheckCase(
@@ -24,7 +24,7 @@ extension GradientCheckCase {
         let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: 4)
         for (_, lora) in adapters {
           // B away from zero, so that A's gradient is not zero.
-          lora.up.weight.assign(TestValues.signed.tensor(lora.up.weight.shape, seed: 5).storage)
+          lora.b.weight.assign(TestValues.signed.tensor(lora.b.weight.shape, seed: 5).storage)
         }
         return (model.trainableParameters().map(\.tensor), { tinyLoss(model) })
       },
@@ -120,9 +120,9 @@ extension GradientCheckCase {
     linear.weight.requiresGradient = false
     let state = RoutingState(settings: RoutingSettings(mode: mode, k: 2, temperature: 0.8))
     let experts = [
-      LoRA(down: Linear(weight: t[2]), up: Linear(weight: t[3]), scale: 1.5), nil,
-      LoRA(down: Linear(weight: t[4]), up: Linear(weight: t[5]), scale: 0.5),
-      LoRA(down: Linear(weight: t[4] * 0.5), up: Linear(weight: t[5]), scale: 2),
+      LoRA(a: Linear(weight: t[2]), b: Linear(weight: t[3]), scale: 1.5), nil,
+      LoRA(a: Linear(weight: t[4]), b: Linear(weight: t[5]), scale: 0.5),
+      LoRA(a: Linear(weight: t[4] * 0.5), b: Linear(weight: t[5]), scale: 2),
     ]
     linear.adapter = RoutedSite(
       experts: experts, names: ["a", "b", "c", "d"],
@@ -137,8 +137,8 @@ extension GradientCheckCase {
     let experts = (0..<3).map { index in
       let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
       for (offset, (_, lora)) in adapters.enumerated() {
-        lora.up.weight.assign(
-          TestValues.signed.tensor(lora.up.weight.shape, seed: UInt64(100 * index + offset)).storage
+        lora.b.weight.assign(
+          TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
         )
       }
       return (

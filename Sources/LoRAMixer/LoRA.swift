@@ -11,23 +11,24 @@ import Random
 /// nothing; only A and B train, the base W stays frozen. The names match PEFT's checkpoint
 /// keys: `lora_A.weight`, `lora_B.weight`.
 public final class LoRA: Module, LinearAdapter {
-  /// `lora_A`: maps inputs down to `rank`.
-  public let down: Linear
-  /// `lora_B`: maps `rank` up to outputs.
-  public let up: Linear
+  /// A: maps the inputs to `rank` numbers.
+  @Child("lora_A") public private(set) var a: Linear
+  /// B: maps `rank` numbers to the outputs.
+  @Child("lora_B") public private(set) var b: Linear
   /// The scale s applied to B (A x).
   public let scale: Double
   /// The rank r.
-  public var rank: Int { down.outputs }
+  public var rank: Int { a.outputs }
 
   /// An adapter with given weights and scale.
-  public init(down: Linear, up: Linear, scale: Double) {
+  public init(a: Linear, b: Linear, scale: Double) {
     precondition(
-      down.outputs == up.inputs,
-      "lora_A \(down.weight.shape) and lora_B \(up.weight.shape) disagree on the rank")
-    self.down = down
-    self.up = up
+      a.outputs == b.inputs,
+      "lora_A \(a.weight.shape) and lora_B \(b.weight.shape) disagree on the rank")
     self.scale = scale
+    super.init()
+    self.a = a
+    self.b = b
   }
 
   /// A fresh adapter for a Linear of `inputs` → `outputs`: A uniform in ±1/√inputs (PEFT's
@@ -41,7 +42,7 @@ public final class LoRA: Module, LinearAdapter {
     let a = Tensor.uniform(
       [rank, inputs], low: -bound, high: bound, dtype: dtype, generator: &generator)
     self.init(
-      down: Linear(weight: a), up: Linear(weight: .zeros([outputs, rank], dtype: dtype)),
+      a: Linear(weight: a), b: Linear(weight: .zeros([outputs, rank], dtype: dtype)),
       scale: LoRA.scale(rank: rank, alpha: alpha, rsLoRA: rsLoRA))
   }
 
@@ -50,15 +51,11 @@ public final class LoRA: Module, LinearAdapter {
     rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
   }
 
-  override public var children: [(name: String, module: Module)] {
-    [("lora_A", down), ("lora_B", up)]
-  }
-
   /// s · B (A x).
-  public func delta(_ x: Tensor) -> Tensor { up(down(x)) * scale }
+  public func delta(_ x: Tensor) -> Tensor { b(a(x)) * scale }
 
   /// The dense update s · B · A, `[outputs, inputs]`.
-  public var denseUpdate: Tensor { matmul(up.weight, down.weight) * scale }
+  public var denseUpdate: Tensor { matmul(b.weight, a.weight) * scale }
 
   /// Adds the update into `linear.weight` and detaches the adapter: the layer then computes
   /// the same function with no extra cost. `unmerge` undoes it.
@@ -95,6 +92,11 @@ extension Module {
       }
       return (path, linear)
     }
+  }
+
+  /// Detaches the adapter of every Linear below this module.
+  public func detachAdapters() {
+    for case let linear as Linear in namedModules().map(\.module) { linear.adapter = nil }
   }
 
   /// `body`'s result with every adapter below this module detached, then reattached: the

@@ -48,7 +48,7 @@ public func composeByMatrices(_ experts: [[String: LoRA]], weights: [Double]) ->
       return terms.dropFirst().reduce(terms[0], +)
     }
     composed[path] = LoRA(
-      down: Linear(weight: sum(\.down.weight)), up: Linear(weight: sum(\.up.weight)),
+      a: Linear(weight: sum(\.a.weight)), b: Linear(weight: sum(\.b.weight)),
       scale: parts[0].scale)
   }
   return composed

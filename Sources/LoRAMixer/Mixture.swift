@@ -36,9 +36,7 @@ public final class Mixture {
     self.model = model
     expertNames = experts.map(\.name)
     routing = RoutingState(settings: settings)
-    for linear in model.namedModules().compactMap({ $0.module as? Linear }) {
-      linear.adapter = nil
-    }
+    model.detachAdapters()
     model.setTrainable(false)
     var generator = SeededGenerator(seed: seed)
     var sites: [(String, RoutedSite)] = []

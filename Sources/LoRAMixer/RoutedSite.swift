@@ -49,7 +49,7 @@ public final class RoutedSite: Module, LinearAdapter {
       column += expert.rank
     }
     rankScales = Tensor(
-      shape: [experts.count, totalRank], scalars: scales, dtype: present[0].down.weight.dtype)
+      shape: [experts.count, totalRank], scalars: scales, dtype: present[0].a.weight.dtype)
   }
 
   /// How many experts have weights here: the E of the balance term.
@@ -86,10 +86,10 @@ public final class RoutedSite: Module, LinearAdapter {
   /// two per expert.
   func everyExpert(_ rows: Tensor, _ weights: Tensor) -> Tensor {
     let present = experts.compactMap { $0 }
-    let down = concatenate(present.map(\.down.weight), along: 0)  // [Σr, inputs]
-    let up = concatenate(present.map(\.up.weight), along: 1)  // [outputs, Σr]
+    let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]
+    let b = concatenate(present.map(\.b.weight), along: 1)  // [outputs, Σr]
     let scales = matmul(weights, rankScales)
-    return matmul(matmul(rows, down, transposeB: true) * scales, up, transposeB: true)
+    return matmul(matmul(rows, a, transposeB: true) * scales, b, transposeB: true)
   }
 
   /// Only the selected experts' outputs: each expert computes the tokens that chose it,

@@ -9,7 +9,7 @@ public struct SiteTally: Sendable {
   /// Experts in the mixture (absent ones included, with zero counts).
   public let experts: Int
   /// Experts present at the site.
-  public let present: Int
+  public let presentCount: Int
   /// Tokens counted.
   public private(set) var tokens = 0
   /// Top-k slots taken, by expert.
@@ -28,10 +28,10 @@ public struct SiteTally: Sendable {
   public private(set) var topWeightSum = 0.0
 
   /// An empty tally for `site`.
-  public init(site: String, experts: Int, present: Int) {
+  public init(site: String, experts: Int, presentCount: Int) {
     self.site = site
     self.experts = experts
-    self.present = present
+    self.presentCount = presentCount
     selections = Array(repeating: 0, count: experts)
     firstChoices = Array(repeating: 0, count: experts)
     probabilitySums = Array(repeating: 0, count: experts)
@@ -80,11 +80,11 @@ public struct SiteTally: Sendable {
   }
   /// `E · Σ p̄_i f_i`, the balance term: 1 when perfectly balanced.
   public var balance: Double {
-    Double(present) * zip(meanProbability, selectionShare).reduce(0) { $0 + $1.0 * $1.1 }
+    Double(presentCount) * zip(meanProbability, selectionShare).reduce(0) { $0 + $1.0 * $1.1 }
   }
   /// Whether one expert is the first choice of at least 95% of the tokens while others are
   /// present: the router has collapsed onto it.
-  public var collapsed: Bool { present > 1 && (firstChoiceShare.max() ?? 0) >= 0.95 }
+  public var collapsed: Bool { presentCount > 1 && (firstChoiceShare.max() ?? 0) >= 0.95 }
 }
 
 /// The routing of every site of a mixture, counted over many tokens.
@@ -100,7 +100,7 @@ public struct RoutingTally: Sendable {
     sites = mixture.sites.map {
       SiteTally(
         site: $0.path, experts: mixture.expertNames.count,
-        present: $0.site.presentCount)
+        presentCount: $0.site.presentCount)
     }
   }
 

@@ -11,10 +11,10 @@ import Random
 public final class LlamaForCausalLM: Module {
   /// The shape of the model.
   public let configuration: LlamaConfiguration
-  /// The token embedding, the decoder layers and the final norm (`model.…`).
-  public let model: LlamaModel
+  /// The token embedding, the decoder layers and the final norm.
+  @Child("model") public private(set) var model: LlamaModel
   /// The output head, `[vocabulary, hidden]`; nil when tied to the token embedding.
-  public let lmHead: Linear?
+  @Child("lm_head") public private(set) var lmHead: Linear?
 
   /// A model with weights drawn from `seed`: normal with standard deviation
   /// `initializerRange` for every matrix, ones for every norm.
@@ -22,6 +22,7 @@ public final class LlamaForCausalLM: Module {
     precondition(configuration.problem == nil, "bad configuration: \(configuration.problem!)")
     var generator = SeededGenerator(seed: seed)
     self.configuration = configuration
+    super.init()
     model = LlamaModel(configuration, dtype: dtype, generator: &generator)
     lmHead =
       configuration.tieWordEmbeddings
@@ -29,10 +30,6 @@ public final class LlamaForCausalLM: Module {
       : Linear(
         projecting: configuration.hiddenSize, to: configuration.vocabularySize, configuration,
         dtype: dtype, generator: &generator)
-  }
-
-  override public var children: [(name: String, module: Module)] {
-    [("model", model)] + (lmHead.map { [("lm_head", $0)] } ?? [])
   }
 
   /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
@@ -62,16 +59,17 @@ public final class LlamaForCausalLM: Module {
 
 /// The body of the model: token embedding, decoder layers, final norm.
 public final class LlamaModel: Module {
-  /// `embed_tokens`.
-  public let embedTokens: Embedding
-  /// `layers.0`, `layers.1`, …
-  public let layers: [DecoderLayer]
-  /// The final RMSNorm, `norm`.
-  public let norm: RMSNorm
+  /// The token embedding.
+  @Child("embed_tokens") public private(set) var embedTokens: Embedding
+  /// The decoder layers, `layers.0`, `layers.1`, …
+  @Child("layers") public private(set) var layers: [DecoderLayer]
+  /// The final RMSNorm.
+  @Child("norm") public private(set) var norm: RMSNorm
   let configuration: LlamaConfiguration
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
     self.configuration = configuration
+    super.init()
     embedTokens = Embedding(
       vocabulary: configuration.vocabularySize, width: configuration.hiddenSize,
       standardDeviation: configuration.initializerRange, dtype: dtype, generator: &generator)
@@ -82,12 +80,6 @@ public final class LlamaModel: Module {
     self.layers = layers
     norm = RMSNorm(
       width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
-  }
-
-  override public var children: [(name: String, module: Module)] {
-    [("embed_tokens", embedTokens)]
-      + layers.enumerated().map { ("layers.\($0.offset)", $0.element) }
-      + [("norm", norm)]
   }
 
   /// The final hidden states, `[batch, length, hidden]`.
@@ -105,29 +97,23 @@ public final class LlamaModel: Module {
 /// One transformer block: attention, then the MLP, each added to the residual stream
 /// after an RMSNorm of its input (pre-norm).
 public final class DecoderLayer: Module, Layer {
-  /// `input_layernorm`.
-  public let inputNorm: RMSNorm
-  /// `self_attn`.
-  public let attention: SelfAttention
-  /// `post_attention_layernorm`.
-  public let postAttentionNorm: RMSNorm
-  /// `mlp`.
-  public let mlp: MLP
+  /// The norm before attention.
+  @Child("input_layernorm") public private(set) var inputNorm: RMSNorm
+  /// The attention.
+  @Child("self_attn") public private(set) var attention: SelfAttention
+  /// The norm before the MLP.
+  @Child("post_attention_layernorm") public private(set) var postAttentionNorm: RMSNorm
+  /// The MLP.
+  @Child("mlp") public private(set) var mlp: MLP
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    super.init()
     inputNorm = RMSNorm(
       width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
     attention = SelfAttention(configuration, dtype: dtype, generator: &generator)
     postAttentionNorm = RMSNorm(
       width: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon, dtype: dtype)
     mlp = MLP(configuration, dtype: dtype, generator: &generator)
-  }
-
-  override public var children: [(name: String, module: Module)] {
-    [
-      ("input_layernorm", inputNorm), ("self_attn", attention),
-      ("post_attention_layernorm", postAttentionNorm), ("mlp", mlp),
-    ]
   }
 
   /// The block's output for `x` of shape `[batch, length, hidden]`: attention, then the
@@ -140,12 +126,18 @@ public final class DecoderLayer: Module, Layer {
 
 /// Causal multi-head self-attention with rotary position embeddings and no biases.
 public final class SelfAttention: Module, Layer {
-  /// `q_proj`, `k_proj`, `v_proj`, `o_proj`.
-  public let query: Linear, key: Linear, value: Linear, output: Linear
+  /// The projections of queries, keys, values and the output.
+  @Child("q_proj") public private(set) var query: Linear
+  @Child("k_proj") public private(set) var key: Linear
+  @Child("v_proj") public private(set) var value: Linear
+  @Child("o_proj") public private(set) var output: Linear
   let heads: Int
   let ropeTheta: Double
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    heads = configuration.heads
+    ropeTheta = configuration.ropeTheta
+    super.init()
     let width = configuration.hiddenSize
     func projection() -> Linear {
       Linear(projecting: width, to: width, configuration, dtype: dtype, generator: &generator)
@@ -154,12 +146,6 @@ public final class SelfAttention: Module, Layer {
     key = projection()
     value = projection()
     output = projection()
-    heads = configuration.heads
-    ropeTheta = configuration.ropeTheta
-  }
-
-  override public var children: [(name: String, module: Module)] {
-    [("q_proj", query), ("k_proj", key), ("v_proj", value), ("o_proj", output)]
   }
 
   /// For `x` of shape `[batch, length, hidden]`.
@@ -174,19 +160,18 @@ public final class SelfAttention: Module, Layer {
 
 /// The SwiGLU feed-forward block: `down(silu(gate(x)) ⊙ up(x))`.
 public final class MLP: Module, Layer {
-  /// `gate_proj`, `up_proj`, `down_proj`.
-  public let gate: Linear, up: Linear, down: Linear
+  /// The gate, up and down projections.
+  @Child("gate_proj") public private(set) var gate: Linear
+  @Child("up_proj") public private(set) var up: Linear
+  @Child("down_proj") public private(set) var down: Linear
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
+    super.init()
     let width = configuration.hiddenSize
     let inner = configuration.intermediateSize
     gate = Linear(projecting: width, to: inner, configuration, dtype: dtype, generator: &generator)
     up = Linear(projecting: width, to: inner, configuration, dtype: dtype, generator: &generator)
     down = Linear(projecting: inner, to: width, configuration, dtype: dtype, generator: &generator)
-  }
-
-  override public var children: [(name: String, module: Module)] {
-    [("gate_proj", gate), ("up_proj", up), ("down_proj", down)]
   }
 
   /// `down(silu(gate(x)) ⊙ up(x))` for `x` of shape `[..., hidden]`.

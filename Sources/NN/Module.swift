@@ -14,8 +14,15 @@ open class Module {
   /// The parameters this module holds directly, by name (`weight` for a Linear).
   open var ownParameters: [(name: String, tensor: Tensor)] { [] }
 
-  /// The modules inside this one, by name, in a fixed order.
-  open var children: [(name: String, module: Module)] { [] }
+  /// The modules inside this one, by name: its `@Child` properties in the order they are
+  /// declared (a subclass whose parts are not known until it is built overrides this).
+  open var children: [(name: String, module: Module)] {
+    var mirrors = [Mirror(reflecting: self)]
+    while let parent = mirrors.last!.superclassMirror { mirrors.append(parent) }
+    return mirrors.reversed().flatMap { mirror in
+      mirror.children.flatMap { ($0.value as? NamedParts)?.namedParts ?? [] }
+    }
+  }
 
   /// Every parameter in this module and below, with its dotted path, in a fixed order.
   public final func namedParameters() -> [(name: String, tensor: Tensor)] {
@@ -60,4 +67,41 @@ open class Module {
 public protocol Layer: Module {
   /// The module's output for `input`.
   func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+/// A part of a module, declared with its name in checkpoints, so the name is written once:
+///
+///     @Child("q_proj") public private(set) var query: Linear
+///
+/// A list of parts is named `name.0`, `name.1`, …; an optional part that is nil is left
+/// out. The module's initializer sets the part after `super.init()`.
+@propertyWrapper
+public struct Child<Part> {
+  /// The part's name in parameter paths.
+  public let name: String
+  private var part: Part?
+
+  /// A part named `name`, set later by the module's initializer.
+  public init(_ name: String) { self.name = name }
+
+  /// The part.
+  public var wrappedValue: Part {
+    get { part! }
+    set { part = newValue }
+  }
+}
+
+/// What `Module.children` reads from a `Child`.
+protocol NamedParts {
+  var namedParts: [(name: String, module: Module)] { get }
+}
+
+extension Child: NamedParts {
+  var namedParts: [(name: String, module: Module)] {
+    switch part as Any {
+    case let parts as [Module]: parts.enumerated().map { ("\(name).\($0.offset)", $0.element) }
+    case let part as Module: [(name, part)]
+    default: []
+    }
+  }
 }

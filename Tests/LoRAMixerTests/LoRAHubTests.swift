@@ -18,8 +18,8 @@ private func hubExperts() -> [[String: LoRA]] {
         return (
           path,
           LoRA(
-            down: Linear(weight: TestValues.signed.tensor([2, 5], seed: seed)),
-            up: Linear(weight: TestValues.signed.tensor([4, 2], seed: seed + 100)), scale: 1.5)
+            a: Linear(weight: TestValues.signed.tensor([2, 5], seed: seed)),
+            b: Linear(weight: TestValues.signed.tensor([4, 2], seed: seed + 100)), scale: 1.5)
         )
       })
   }
@@ -31,8 +31,8 @@ private func hubExperts() -> [[String: LoRA]] {
     let composed = composeByMatrices(experts, weights: (0..<3).map { $0 == expert ? 1 : 0 })
     #expect(Set(composed.keys) == ["a", "b"])
     for (path, lora) in composed {
-      #expect(lora.down.weight.scalars == experts[expert][path]!.down.weight.scalars)
-      #expect(lora.up.weight.scalars == experts[expert][path]!.up.weight.scalars)
+      #expect(lora.a.weight.scalars == experts[expert][path]!.a.weight.scalars)
+      #expect(lora.b.weight.scalars == experts[expert][path]!.b.weight.scalars)
       #expect(lora.scale == 1.5)
     }
   }
@@ -46,8 +46,8 @@ private func hubExperts() -> [[String: LoRA]] {
     single["a"]!.denseUpdate, experts[1]["a"]!.denseUpdate * 0.49, 1e-12, "w² · B₁A₁")
   // Two experts: (w₀B₀ + w₂B₂)(w₀A₀ + w₂A₂) holds the cross terms w₀w₂(B₀A₂ + B₂A₀).
   let pair = composeByMatrices(experts, weights: [0.5, 0, 2])
-  let (a0, b0) = (experts[0]["b"]!.down.weight, experts[0]["b"]!.up.weight)
-  let (a2, b2) = (experts[2]["b"]!.down.weight, experts[2]["b"]!.up.weight)
+  let (a0, b0) = (experts[0]["b"]!.a.weight, experts[0]["b"]!.b.weight)
+  let (a2, b2) = (experts[2]["b"]!.a.weight, experts[2]["b"]!.b.weight)
   let expected =
     (matmul(b0, a0) * 0.25 + matmul(b2, a2) * 4 + (matmul(b0, a2) + matmul(b2, a0)) * 1) * 1.5
   expectClose(pair["b"]!.denseUpdate, expected, 1e-12, "cross terms")
@@ -77,8 +77,8 @@ private func hubExperts() -> [[String: LoRA]] {
   for index in 0..<3 {
     let adapters = attachLoRA(to: model, rank: 2, alpha: 4, seed: UInt64(20 + index))
     for (offset, (_, lora)) in adapters.enumerated() {
-      lora.up.weight.assign(
-        (TestValues.signed.tensor(lora.up.weight.shape, seed: UInt64(40 * index + offset)) * 0.3)
+      lora.b.weight.assign(
+        (TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(40 * index + offset)) * 0.3)
           .storage)
     }
     experts.append(Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) }))

@@ -38,8 +38,8 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   let adapters = attachLoRA(to: model, rank: 4, alpha: 8, seed: 2)
   var generator = SeededGenerator(seed: 3)
   for (_, lora) in adapters {
-    lora.up.weight.assign(
-      Tensor.normal(lora.up.weight.shape, standardDeviation: 0.2, generator: &generator).storage)
+    lora.b.weight.assign(
+      Tensor.normal(lora.b.weight.shape, standardDeviation: 0.2, generator: &generator).storage)
   }
   let adapted = model.logits(tokens, batch: 2, length: 8).floats
   let base = model.withoutAdapters { model.logits(tokens, batch: 2, length: 8).floats }
@@ -75,7 +75,7 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
   let adapters = attachLoRA(to: model, rank: 4, alpha: 12, seed: 2)
   var generator = SeededGenerator(seed: 5)
   for (_, lora) in adapters {
-    lora.up.weight.assign(Tensor.normal(lora.up.weight.shape, generator: &generator).storage)
+    lora.b.weight.assign(Tensor.normal(lora.b.weight.shape, generator: &generator).storage)
   }
   let folder = temporaryFolder("adapter")
   defer { try? FileManager.default.removeItem(at: folder) }
@@ -95,7 +95,7 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
       == model.logits(tokens, batch: 2, length: 8).floats)
   for ((_, a), (_, b)) in zip(model.loraAdapters(), fresh.loraAdapters()) {
     #expect(
-      a.down.weight.floats == b.down.weight.floats && a.up.weight.floats == b.up.weight.floats)
+      a.a.weight.floats == b.a.weight.floats && a.b.weight.floats == b.b.weight.floats)
     #expect(a.scale == b.scale)
   }
 }
@@ -130,7 +130,7 @@ func loraPassesGradientCheck(_ check: GradientCheckCase) {
       training: TrainingSettings(steps: 4, batchSize: 32, learningRate: 1e-2))
     let (adapters, losses) = try recipe.train(model, on: examples, tokenizer: tokenizer, seed: 3)
     return (
-      losses, adapters.flatMap { $0.adapter.down.weight.floats + $0.adapter.up.weight.floats }
+      losses, adapters.flatMap { $0.adapter.a.weight.floats + $0.adapter.b.weight.floats }
     )
   }
   let one = try run(threads: 1)

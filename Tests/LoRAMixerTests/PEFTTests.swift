@@ -164,8 +164,8 @@ let layer = "model.layers"
     var expected = product(w, 16, 16, xs)
     for expert in 0..<2 {
       let rank = factors[expert].rank
-      let down = product(factors[expert].down.doubles, rank, 16, xs)
-      let up = product(factors[expert].up.doubles, 16, rank, down)
+      let down = product(factors[expert].a.doubles, rank, 16, xs)
+      let up = product(factors[expert].b.doubles, 16, rank, down)
       for o in 0..<16 { expected[o] += weights[expert] * scales[expert] * up[o] }
     }
     let got = Array(routed[token * 16..<(token + 1) * 16])
@@ -225,7 +225,7 @@ let layer = "model.layers"
   let scale = { (index: Int, projection: String) in
     adapter.sites["\(layer).\(index).self_attn.\(projection)"]!.scale
   }
-  #expect(adapter.sites["\(layer).0.self_attn.q_proj"]!.down.shape == [3, 16])
+  #expect(adapter.sites["\(layer).0.self_attn.q_proj"]!.a.shape == [3, 16])
   #expect(scale(0, "q_proj") == 4.0 / 3)  // rank 3 by its pattern, the default alpha
   #expect(scale(1, "q_proj") == 2)  // 4 / 2: "attn.q" does not match "…self_attn.q_proj"
   #expect(scale(1, "v_proj") == 32)  // 64 / 2, the first key that matches

@@ -40,8 +40,8 @@ func siteFixture(experts: Int, settings: RoutingSettings, training: Bool = true)
   linear.weight.requiresGradient = false
   let adapters = (0..<experts).map { index in
     LoRA(
-      down: Linear(weight: TestValues.signed.tensor([index + 1, 5], seed: 10 + UInt64(index))),
-      up: Linear(weight: TestValues.signed.tensor([6, index + 1], seed: 20 + UInt64(index))),
+      a: Linear(weight: TestValues.signed.tensor([index + 1, 5], seed: 10 + UInt64(index))),
+      b: Linear(weight: TestValues.signed.tensor([6, index + 1], seed: 20 + UInt64(index))),
       scale: 0.5 + Double(index))
   }
   let site = RoutedSite(
@@ -96,7 +96,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   let input = siteInput.detached()
   input.requiresGradient = true
   let parameters =
-    [input, site.router.weight] + adapters.flatMap { [$0.down.weight, $0.up.weight] }
+    [input, site.router.weight] + adapters.flatMap { [$0.a.weight, $0.b.weight] }
   var output: Tensor? = nil
   let (_, gradients) = valueAndGradients(of: parameters) {
     let y = fixture(input)
@@ -177,7 +177,7 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
     x, settings: RoutingSettings(k: 1), training: true)
   let balance = balanceTerm(routing, tokens: nil, experts: 3).item
   #expect(balance > 2.9 && balance <= 3)
-  var tally = SiteTally(site: "s", experts: 3, present: 3)
+  var tally = SiteTally(site: "s", experts: 3, presentCount: 3)
   tally.add(routing, tokens: nil)
   #expect(tally.collapsed)
   #expect(abs(tally.balance - balance) < 1e-9)
@@ -270,8 +270,8 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
       let adapters = attachLoRA(to: model, rank: 2, alpha: 4, seed: UInt64(10 + index))
       var generator = SeededGenerator(seed: UInt64(20 + index))
       for (_, lora) in adapters {
-        lora.up.weight.assign(
-          Tensor.normal(lora.up.weight.shape, standardDeviation: 0.1, generator: &generator).storage
+        lora.b.weight.assign(
+          Tensor.normal(lora.b.weight.shape, standardDeviation: 0.1, generator: &generator).storage
         )
       }
       return (

@@ -34,16 +34,16 @@ let loss = tape.record { (linear(x) * linear(x)).sum() }
 let gradients = tape.gradients(of: loss)
 func norm(_ t: Tensor) -> Double { t.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 print(
-  String(format: "  |dL/dB| = %.4f: B learns from the first step", norm(gradients[lora.up.weight]!))
+  String(format: "  |dL/dB| = %.4f: B learns from the first step", norm(gradients[lora.b.weight]!))
 )
 print(
   String(
     format: "  |dL/dA| = %.4f: A waits until B is no longer zero",
-    norm(gradients[lora.down.weight]!)))
+    norm(gradients[lora.a.weight]!)))
 
 // Step 3. Merging: W + s·B·A computes the same function with no extra work.
 print("\nStep 3: merging the update into W")
-lora.up.weight.assign(Tensor.normal([6, 2], dtype: .float64, generator: &random).storage)
+lora.b.weight.assign(Tensor.normal([6, 2], dtype: .float64, generator: &random).storage)
 let adapted = linear(x).scalars
 lora.merge(into: linear)
 let merged = linear(x).scalars
@@ -101,7 +101,7 @@ let (adapters, _) = try expert.train(model, on: train, tokenizer: tokenizer, see
         100 * model.accuracy(dev, tokenizer: tokenizer)))
   }
 }
-let trained = adapters.reduce(0) { $0 + $1.adapter.down.weight.count + $1.adapter.up.weight.count }
+let trained = adapters.reduce(0) { $0 + $1.adapter.a.weight.count + $1.adapter.b.weight.count }
 print("  trained: \(trained) numbers in \(adapters.count) adapters")
 print(
   String(

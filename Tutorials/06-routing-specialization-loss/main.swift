@@ -61,7 +61,7 @@ func train(_ settings: RoutingLossSettings) -> RoutingTally {
     }
     optimizer.update(gradients, learningRate: 0.02)
   }
-  var tally = SiteTally(site: "router", experts: experts, present: experts)
+  var tally = SiteTally(site: "router", experts: experts, presentCount: experts)
   tally.add(routing(router, k: 2), tokens: nil)
   return RoutingTally(sites: [tally])
 }

@@ -69,7 +69,7 @@ enum PretrainCommand: Command {
         progress.show(report)
         last = report.loss
       })
-    try project.saveModel(model, to: folder)
+    try model.saveWithTokenizer(project.tokenizer, to: folder)
     try? FileManager.default.removeItem(at: checkpoint.file)
     print(
       String(
