@@ -13,8 +13,10 @@ public func makeArray<T>(_ count: Int, _ fill: (UnsafeMutablePointer<T>) -> Void
 }
 
 /// Runs a kernel on `inputs` (all of one element type) that writes `count` new elements,
-/// calling the Float or the Double version of it.
+/// calling the Float or the Double version of it: the dtype switch, in one place.
 ///
+/// The kernel is written once, as a generic function over `KernelScalar`, and passed as
+/// both (`float: kernel, double: kernel`): Swift fills in the element type of each.
 /// This is how a fused operation is added outside this module: its forward pass runs a
 /// kernel through `runKernel`, and `recorded` attaches its vector-Jacobian products.
 public func runKernel(
@@ -39,23 +41,19 @@ public func runKernel(
 extension Tensor {
   /// `f(x)` elementwise.
   func mapped(_ function: UnaryFunction) -> Tensor {
-    let storage = runKernel(
-      [self], count: count,
-      float: { x, y in Kernels.map(function, x[0], into: y, count: x[0].count) },
-      double: { x, y in Kernels.map(function, x[0], into: y, count: x[0].count) })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.map(function, x[0], into: y, count: x[0].count)
+    }
+    let storage = runKernel([self], count: count, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
   /// `g · f'(x)` elementwise, `g` of this tensor's shape.
   func mappedBackward(_ function: UnaryFunction, gradient: Tensor) -> Tensor {
-    let storage = runKernel(
-      [self, gradient], count: count,
-      float: { x, dx in
-        Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count)
-      },
-      double: { x, dx in
-        Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      Kernels.mapBackward(function, x[0], gradient: x[1], into: dx, count: x[0].count)
+    }
+    let storage = runKernel([self, gradient], count: count, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -64,16 +62,11 @@ extension Tensor {
     let shape = Shape.broadcast(a.shape, b.shape)
     let aStrides = Shape.broadcastStrides(of: a.shape, to: shape)
     let bStrides = Shape.broadcastStrides(of: b.shape, to: shape)
-    let storage = runKernel(
-      [a, b], count: Shape.count(shape),
-      float: { x, y in
-        Kernels.combine(
-          function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
-      },
-      double: { x, y in
-        Kernels.combine(
-          function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.combine(
+        function, x[0], strides: aStrides, x[1], strides: bStrides, into: y, shape: shape)
+    }
+    let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -81,28 +74,23 @@ extension Tensor {
   static func selected(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     let shape = Shape.broadcast(Shape.broadcast(condition.shape, a.shape), b.shape)
     let strides = [condition, a, b].map { Shape.broadcastStrides(of: $0.shape, to: shape) }
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.select(
+        x[0], strides: strides[0], x[1], strides: strides[1], x[2], strides: strides[2],
+        into: y, shape: shape)
+    }
     let storage = runKernel(
-      [condition, a, b], count: Shape.count(shape),
-      float: { x, y in
-        Kernels.select(
-          x[0], strides: strides[0], x[1], strides: strides[1], x[2], strides: strides[2],
-          into: y, shape: shape)
-      },
-      double: { x, y in
-        Kernels.select(
-          x[0], strides: strides[0], x[1], strides: strides[1], x[2], strides: strides[2],
-          into: y, shape: shape)
-      })
+      [condition, a, b], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
   /// A contiguous tensor of `shape` whose element at each index is read from this tensor
   /// through `strides` (a permutation or a broadcast of it).
   func copied(strides: [Int], shape: [Int]) -> Tensor {
-    let storage = runKernel(
-      [self], count: Shape.count(shape),
-      float: { x, y in Kernels.copy(x[0], strides: strides, into: y, shape: shape) },
-      double: { x, y in Kernels.copy(x[0], strides: strides, into: y, shape: shape) })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.copy(x[0], strides: strides, into: y, shape: shape)
+    }
+    let storage = runKernel([self], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -111,10 +99,10 @@ extension Tensor {
     let (outer, length, inner) = split(at: axis)
     var kept = shape
     kept[axis] = 1
-    let storage = runKernel(
-      [self], count: outer * inner,
-      float: { x, y in Kernels.sum(x[0], outer: outer, length: length, inner: inner, into: y) },
-      double: { x, y in Kernels.sum(x[0], outer: outer, length: length, inner: inner, into: y) })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.sum(x[0], outer: outer, length: length, inner: inner, into: y)
+    }
+    let storage = runKernel([self], count: outer * inner, float: kernel, double: kernel)
     return Tensor(shape: kept, storage: storage)
   }
 
@@ -125,14 +113,10 @@ extension Tensor {
     var kept = shape
     kept[axis] = 1
     var indices = [Int](repeating: 0, count: outer * inner)
-    let storage = runKernel(
-      [self], count: outer * inner,
-      float: { x, y in
-        Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices)
-      },
-      double: { x, y in
-        Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.max(x[0], outer: outer, length: length, inner: inner, into: y, indices: &indices)
+    }
+    let storage = runKernel([self], count: outer * inner, float: kernel, double: kernel)
     return (Tensor(shape: kept, storage: storage), indices)
   }
 
@@ -143,10 +127,10 @@ extension Tensor {
 
   /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`.
   static func multiplied(_ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int]) -> Tensor {
-    let storage = runKernel(
-      [a, b], count: Shape.count(shape),
-      float: { x, y in Kernels.matmul(x[0], x[1], into: y, layout) },
-      double: { x, y in Kernels.matmul(x[0], x[1], into: y, layout) })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      T.matmul(x[0], x[1], into: y, layout, accumulate: false)
+    }
+    let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -154,18 +138,12 @@ extension Tensor {
   func softmaxOfRows(log: Bool) -> Tensor {
     let columns = shape.last ?? 1
     let rows = count / Swift.max(1, columns)
-    let storage = runKernel(
-      [self], count: count,
-      float: { x, y in
-        log
-          ? Kernels.logSoftmaxRows(x[0], into: y, rows: rows, columns: columns)
-          : Kernels.softmaxRows(x[0], into: y, rows: rows, columns: columns)
-      },
-      double: { x, y in
-        log
-          ? Kernels.logSoftmaxRows(x[0], into: y, rows: rows, columns: columns)
-          : Kernels.softmaxRows(x[0], into: y, rows: rows, columns: columns)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      log
+        ? Kernels.logSoftmaxRows(x[0], into: y, rows: rows, columns: columns)
+        : Kernels.softmaxRows(x[0], into: y, rows: rows, columns: columns)
+    }
+    let storage = runKernel([self], count: count, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -174,22 +152,14 @@ extension Tensor {
   func softmaxOfRowsBackward(gradient: Tensor, log: Bool) -> Tensor {
     let columns = shape.last ?? 1
     let rows = count / Swift.max(1, columns)
-    let storage = runKernel(
-      [self, gradient], count: count,
-      float: { x, dx in
-        log
-          ? Kernels.logSoftmaxRowsBackward(
-            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-          : Kernels.softmaxRowsBackward(
-            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-      },
-      double: { x, dx in
-        log
-          ? Kernels.logSoftmaxRowsBackward(
-            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-          : Kernels.softmaxRowsBackward(
-            x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      log
+        ? Kernels.logSoftmaxRowsBackward(
+          x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+        : Kernels.softmaxRowsBackward(
+          x[0], gradient: x[1], into: dx, rows: rows, columns: columns)
+    }
+    let storage = runKernel([self, gradient], count: count, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -199,16 +169,11 @@ extension Tensor {
     let classes = shape.last!
     let rows = count / classes
     var total = 0.0
-    let storage = runKernel(
-      [self, weights], count: rows,
-      float: { x, lse in
-        total = crossEntropyRows(
-          x[0], targets: targets, weights: x[1], rows: rows, classes: classes, logSumExp: lse)
-      },
-      double: { x, lse in
-        total = crossEntropyRows(
-          x[0], targets: targets, weights: x[1], rows: rows, classes: classes, logSumExp: lse)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ lse: UnsafeMutablePointer<T>) {
+      total = crossEntropyRows(
+        x[0], targets: targets, weights: x[1], rows: rows, classes: classes, logSumExp: lse)
+    }
+    let storage = runKernel([self, weights], count: rows, float: kernel, double: kernel)
     return (total, Tensor(shape: [rows], storage: storage))
   }
 
@@ -218,18 +183,13 @@ extension Tensor {
   {
     let classes = shape.last!
     let rows = count / classes
+    func kernel<T: KernelScalar>(_ x: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      crossEntropyRowsBackward(
+        x[0], targets: targets, weights: x[1], logSumExp: x[2], scale: scale, rows: rows,
+        classes: classes, into: dx)
+    }
     let storage = runKernel(
-      [self, weights, logSumExp], count: count,
-      float: { x, dx in
-        crossEntropyRowsBackward(
-          x[0], targets: targets, weights: x[1], logSumExp: x[2], scale: scale, rows: rows,
-          classes: classes, into: dx)
-      },
-      double: { x, dx in
-        crossEntropyRowsBackward(
-          x[0], targets: targets, weights: x[1], logSumExp: x[2], scale: scale, rows: rows,
-          classes: classes, into: dx)
-      })
+      [self, weights, logSumExp], count: count, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -238,28 +198,20 @@ extension Tensor {
     let columns = shape.last!
     let rows = count / Swift.max(1, columns)
     var indices = [Int](repeating: 0, count: rows * k)
-    let storage = runKernel(
-      [self], count: rows * k,
-      float: { x, y in
-        Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices)
-      },
-      double: { x, y in
-        Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.topKRows(x[0], rows: rows, columns: columns, k: k, values: y, indices: &indices)
+    }
+    let storage = runKernel([self], count: rows * k, float: kernel, double: kernel)
     return (Tensor(shape: Array(shape.dropLast()) + [k], storage: storage), indices)
   }
 
   /// Rows of this `[rows, width]` table at `indices`, as a tensor of `shape`.
   func gathered(rows indices: [Int], shape: [Int]) -> Tensor {
     let width = self.shape[1]
-    let storage = runKernel(
-      [self], count: indices.count * width,
-      float: { x, y in
-        Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y)
-      },
-      double: { x, y in
-        Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.gatherRows(x[0], rowLength: width, indices: indices, count: indices.count, into: y)
+    }
+    let storage = runKernel([self], count: indices.count * width, float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 
@@ -267,18 +219,12 @@ extension Tensor {
   /// `[indices.count, width]`) added at its index.
   func scatteredAdd(rows indices: [Int], tableRows: Int) -> Tensor {
     let width = count / Swift.max(1, indices.count)
-    let storage = runKernel(
-      [self], count: tableRows * width,
-      float: { x, table in
-        table.initialize(repeating: 0, count: tableRows * width)
-        Kernels.scatterAddRows(
-          x[0], rowLength: width, indices: indices, count: indices.count, into: table)
-      },
-      double: { x, table in
-        table.initialize(repeating: 0, count: tableRows * width)
-        Kernels.scatterAddRows(
-          x[0], rowLength: width, indices: indices, count: indices.count, into: table)
-      })
+    func kernel<T: KernelScalar>(_ x: [[T]], _ table: UnsafeMutablePointer<T>) {
+      table.initialize(repeating: 0, count: tableRows * width)
+      Kernels.scatterAddRows(
+        x[0], rowLength: width, indices: indices, count: indices.count, into: table)
+    }
+    let storage = runKernel([self], count: tableRows * width, float: kernel, double: kernel)
     return Tensor(shape: [tableRows, width], storage: storage)
   }
 }

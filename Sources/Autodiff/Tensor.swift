@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// The element type of a tensor: Float32 for training, Float64 for gradient checks.
 public enum DType: String, Sendable, CaseIterable {
@@ -29,6 +30,19 @@ public enum Storage {
     case .float32(let values): values.count
     case .float64(let values): values.count
     }
+  }
+
+  /// The storage of `values`, whichever of the two element types they have: what a
+  /// kernel written once for both returns.
+  @inlinable
+  public init<T: KernelScalar>(_ values: [T]) {
+    // T is Float or Double (the kernels' only two types), so this reinterprets the array
+    // as the one it already is, without copying (`as!` would copy it element by element
+    // where the compiler cannot see that the types are equal).
+    self =
+      T.self == Float.self
+      ? .float32(unsafeBitCast(values, to: [Float].self))
+      : .float64(unsafeBitCast(values, to: [Double].self))
   }
 }
 

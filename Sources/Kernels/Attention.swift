@@ -6,36 +6,25 @@
 /// copies are made. Writes the attention probabilities, `[batch, heads, length, length]`,
 /// zero above the diagonal, for the backward pass. Masked scores are never computed into
 /// the softmax, so nothing leaks from the future and no infinity is ever formed.
-public func causalAttention(
-  query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
-  layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Float>,
-  probabilities: UnsafeMutablePointer<Float>
-) { attentionForward(q, k, v, layout, scale, output, probabilities) }
-
-/// Causal self-attention, in Double.
-public func causalAttention(
-  query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
-  layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<Double>,
-  probabilities: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func causalAttention<T: KernelScalar>(
+  query q: UnsafePointer<T>, key k: UnsafePointer<T>, value v: UnsafePointer<T>,
+  layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<T>,
+  probabilities: UnsafeMutablePointer<T>
 ) { attentionForward(q, k, v, layout, scale, output, probabilities) }
 
 /// Backward of `causalAttention`, given its probabilities and the gradient of its output:
 /// with `P` the probabilities and `dO` the gradient,
 /// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale`,
 /// `dQ = dS·K`, `dK = dSᵀ·Q`, each per (sequence, head).
-public func causalAttentionBackward(
-  query q: UnsafePointer<Float>, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>,
-  probabilities: UnsafePointer<Float>, gradient dOut: UnsafePointer<Float>, layout: HeadLayout,
-  scale: Double, dQuery: UnsafeMutablePointer<Float>, dKey: UnsafeMutablePointer<Float>,
-  dValue: UnsafeMutablePointer<Float>
-) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue) }
-
-/// Backward of `causalAttention`, in Double.
-public func causalAttentionBackward(
-  query q: UnsafePointer<Double>, key k: UnsafePointer<Double>, value v: UnsafePointer<Double>,
-  probabilities: UnsafePointer<Double>, gradient dOut: UnsafePointer<Double>, layout: HeadLayout,
-  scale: Double, dQuery: UnsafeMutablePointer<Double>, dKey: UnsafeMutablePointer<Double>,
-  dValue: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func causalAttentionBackward<T: KernelScalar>(
+  query q: UnsafePointer<T>, key k: UnsafePointer<T>, value v: UnsafePointer<T>,
+  probabilities: UnsafePointer<T>, gradient dOut: UnsafePointer<T>, layout: HeadLayout,
+  scale: Double, dQuery: UnsafeMutablePointer<T>, dKey: UnsafeMutablePointer<T>,
+  dValue: UnsafeMutablePointer<T>
 ) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue) }
 
 private func attentionForward<T: KernelScalar>(

@@ -3,30 +3,21 @@
 /// For row `r` with weight `w_r`: `loss_r = logsumexp(logits_r) − logits_r[target_r]`.
 /// Returns `Σ_r w_r · loss_r` (rows with weight 0 are skipped: their target is never read)
 /// and writes each row's log-sum-exp for the backward pass.
-public func crossEntropyRows(
-  _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
-  rows: Int, classes: Int, logSumExp: UnsafeMutablePointer<Float>
-) -> Double { crossEntropyLoop(logits, targets, weights, rows, classes, logSumExp) }
-
-/// Weighted cross-entropy of each row, in Double.
-public func crossEntropyRows(
-  _ logits: UnsafePointer<Double>, targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
-  rows: Int, classes: Int, logSumExp: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func crossEntropyRows<T: KernelScalar>(
+  _ logits: UnsafePointer<T>, targets: UnsafePointer<Int>, weights: UnsafePointer<T>,
+  rows: Int, classes: Int, logSumExp: UnsafeMutablePointer<T>
 ) -> Double { crossEntropyLoop(logits, targets, weights, rows, classes, logSumExp) }
 
 /// Backward of `crossEntropyRows` scaled by `scale`:
 /// `dlogits[r, c] = scale · w_r · (softmax(logits_r)[c] − [c = target_r])`.
-public func crossEntropyRowsBackward(
-  _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
-  logSumExp: UnsafePointer<Float>, scale: Double, rows: Int, classes: Int,
-  into dlogits: UnsafeMutablePointer<Float>
-) { crossEntropyBackwardLoop(logits, targets, weights, logSumExp, scale, rows, classes, dlogits) }
-
-/// Backward of `crossEntropyRows`, in Double.
-public func crossEntropyRowsBackward(
-  _ logits: UnsafePointer<Double>, targets: UnsafePointer<Int>, weights: UnsafePointer<Double>,
-  logSumExp: UnsafePointer<Double>, scale: Double, rows: Int, classes: Int,
-  into dlogits: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func crossEntropyRowsBackward<T: KernelScalar>(
+  _ logits: UnsafePointer<T>, targets: UnsafePointer<Int>, weights: UnsafePointer<T>,
+  logSumExp: UnsafePointer<T>, scale: Double, rows: Int, classes: Int,
+  into dlogits: UnsafeMutablePointer<T>
 ) { crossEntropyBackwardLoop(logits, targets, weights, logSumExp, scale, rows, classes, dlogits) }
 
 private func crossEntropyLoop<T: KernelScalar>(

@@ -80,27 +80,19 @@ func logistic<T: KernelScalar>(_ x: T) -> T {
 }
 
 /// `y[i] = f(x[i])`.
-public func map(
-  _ function: UnaryFunction, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-  count: Int
-) { mapLoop(function, x, y, count) }
-
-/// `y[i] = f(x[i])` in Double.
-public func map(
-  _ function: UnaryFunction, _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func map<T: KernelScalar>(
+  _ function: UnaryFunction, _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
   count: Int
 ) { mapLoop(function, x, y, count) }
 
 /// `dx[i] = g[i] · f'(x[i])`: the backward pass of `map`.
-public func mapBackward(
-  _ function: UnaryFunction, _ x: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
-  into dx: UnsafeMutablePointer<Float>, count: Int
-) { mapBackwardLoop(function, x, g, dx, count) }
-
-/// `dx[i] = g[i] · f'(x[i])` in Double.
-public func mapBackward(
-  _ function: UnaryFunction, _ x: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
-  into dx: UnsafeMutablePointer<Double>, count: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func mapBackward<T: KernelScalar>(
+  _ function: UnaryFunction, _ x: UnsafePointer<T>, gradient g: UnsafePointer<T>,
+  into dx: UnsafeMutablePointer<T>, count: Int
 ) { mapBackwardLoop(function, x, g, dx, count) }
 
 private func mapLoop<T: KernelScalar>(
@@ -127,16 +119,11 @@ public enum BinaryFunction: Sendable, Equatable {
 
 /// `out = f(a, b)` over a contiguous output of `shape`, reading `a` and `b` through their
 /// strides (0 along a broadcast axis).
-public func combine(
-  _ function: BinaryFunction, _ a: UnsafePointer<Float>, strides aStrides: [Int],
-  _ b: UnsafePointer<Float>, strides bStrides: [Int], into out: UnsafeMutablePointer<Float>,
-  shape: [Int]
-) { combineLoop(function, a, aStrides, b, bStrides, out, shape) }
-
-/// `out = f(a, b)` in Double; see the Float version.
-public func combine(
-  _ function: BinaryFunction, _ a: UnsafePointer<Double>, strides aStrides: [Int],
-  _ b: UnsafePointer<Double>, strides bStrides: [Int], into out: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func combine<T: KernelScalar>(
+  _ function: BinaryFunction, _ a: UnsafePointer<T>, strides aStrides: [Int],
+  _ b: UnsafePointer<T>, strides bStrides: [Int], into out: UnsafeMutablePointer<T>,
   shape: [Int]
 ) { combineLoop(function, a, aStrides, b, bStrides, out, shape) }
 
@@ -187,19 +174,13 @@ extension BinaryFunction {
 ///
 /// A real select, not `c·a + (1 − c)·b`, so an infinity or NaN on the side not chosen
 /// never reaches the output.
-public func select(
-  _ condition: UnsafePointer<Float>, strides conditionStrides: [Int],
-  _ a: UnsafePointer<Float>, strides aStrides: [Int],
-  _ b: UnsafePointer<Float>, strides bStrides: [Int],
-  into out: UnsafeMutablePointer<Float>, shape: [Int]
-) { selectLoop(condition, conditionStrides, a, aStrides, b, bStrides, out, shape) }
-
-/// `out = condition ≠ 0 ? a : b` in Double.
-public func select(
-  _ condition: UnsafePointer<Double>, strides conditionStrides: [Int],
-  _ a: UnsafePointer<Double>, strides aStrides: [Int],
-  _ b: UnsafePointer<Double>, strides bStrides: [Int],
-  into out: UnsafeMutablePointer<Double>, shape: [Int]
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func select<T: KernelScalar>(
+  _ condition: UnsafePointer<T>, strides conditionStrides: [Int],
+  _ a: UnsafePointer<T>, strides aStrides: [Int],
+  _ b: UnsafePointer<T>, strides bStrides: [Int],
+  into out: UnsafeMutablePointer<T>, shape: [Int]
 ) { selectLoop(condition, conditionStrides, a, aStrides, b, bStrides, out, shape) }
 
 private func selectLoop<T: KernelScalar>(
@@ -218,14 +199,10 @@ private func selectLoop<T: KernelScalar>(
 
 /// Copies `x`, read through `strides`, into the contiguous `out` of `shape`: a transpose
 /// or permutation (permuted strides) or a broadcast (zero strides).
-public func copy(
-  _ x: UnsafePointer<Float>, strides: [Int], into out: UnsafeMutablePointer<Float>,
-  shape: [Int]
-) { copyLoop(x, strides, out, shape) }
-
-/// Copies `x` through `strides` into the contiguous `out`, in Double.
-public func copy(
-  _ x: UnsafePointer<Double>, strides: [Int], into out: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func copy<T: KernelScalar>(
+  _ x: UnsafePointer<T>, strides: [Int], into out: UnsafeMutablePointer<T>,
   shape: [Int]
 ) { copyLoop(x, strides, out, shape) }
 
@@ -244,28 +221,20 @@ private func copyLoop<T: KernelScalar>(
 }
 
 /// SwiGLU's gate: `out = silu(gate) ⊙ up`.
-public func swiglu(
-  gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-  count: Int
-) { swigluLoop(gate, up, out, count) }
-
-/// SwiGLU's gate, in Double.
-public func swiglu(
-  gate: UnsafePointer<Double>, up: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func swiglu<T: KernelScalar>(
+  gate: UnsafePointer<T>, up: UnsafePointer<T>, into out: UnsafeMutablePointer<T>,
   count: Int
 ) { swigluLoop(gate, up, out, count) }
 
 /// Backward of `swiglu` given the gradient `g` of `out`:
 /// `dGate = g ⊙ up ⊙ silu'(gate)`, `dUp = g ⊙ silu(gate)`.
-public func swigluBackward(
-  gate: UnsafePointer<Float>, up: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
-  dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
-) { swigluBackwardLoop(gate, up, g, dGate, dUp, count) }
-
-/// Backward of `swiglu`, in Double.
-public func swigluBackward(
-  gate: UnsafePointer<Double>, up: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
-  dGate: UnsafeMutablePointer<Double>, dUp: UnsafeMutablePointer<Double>, count: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func swigluBackward<T: KernelScalar>(
+  gate: UnsafePointer<T>, up: UnsafePointer<T>, gradient g: UnsafePointer<T>,
+  dGate: UnsafeMutablePointer<T>, dUp: UnsafeMutablePointer<T>, count: Int
 ) { swigluBackwardLoop(gate, up, g, dGate, dUp, count) }
 
 /// `sigmoid(x)` on 16 lanes, as `1 / (1 + e⁻ˣ)`: for very negative x the exponential

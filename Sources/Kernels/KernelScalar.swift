@@ -1,15 +1,27 @@
 import Foundation
 
 /// The scalar types the kernels compute in: `Float` for training, `Double` for gradient
-/// checks. Every public kernel has a concrete Float and Double entry point that calls one
-/// generic implementation, so callers in other modules always reach specialized code.
-protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
+/// checks.
+///
+/// Every kernel is written once, generic over this protocol, and marked
+/// `@_specialize(where T == Float)` and `@_specialize(where T == Double)`: the compiler
+/// builds an optimized copy for each type inside this (always optimized) module, and the
+/// generic entry point jumps to it. A caller in another module, even a debug build, that
+/// calls a kernel with Float or Double therefore runs the specialized loop; without the
+/// attribute it would run the generic one, about 100 times slower (measured with a
+/// two-module package on the 2-core AMD EPYC Zen 4: 1.0 ms against 111 ms for 4M elements).
+public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
+  /// `eˣ`.
   static func exp(_ x: Self) -> Self
   /// `eˣ` on 16 lanes: fast for Float (`fastExp`), the C library's for Double.
   static func exp(_ x: SIMD16<Self>) -> SIMD16<Self>
+  /// The natural logarithm.
   static func log(_ x: Self) -> Self
+  /// The hyperbolic tangent.
   static func tanh(_ x: Self) -> Self
+  /// The error function.
   static func erf(_ x: Self) -> Self
+  /// `xʸ`.
   static func pow(_ x: Self, _ y: Self) -> Self
   /// The fast `matmul` of this type, so generic kernels (attention) reach the concrete one.
   static func matmul(
@@ -18,33 +30,33 @@ protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
 }
 
 extension Float: KernelScalar {
-  static func exp(_ x: Float) -> Float { Foundation.exp(x) }
-  static func log(_ x: Float) -> Float { Foundation.log(x) }
-  static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
-  static func erf(_ x: Float) -> Float { Foundation.erf(x) }
-  static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
-  static func matmul(
+  public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
+  public static func log(_ x: Float) -> Float { Foundation.log(x) }
+  public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
+  public static func erf(_ x: Float) -> Float { Foundation.erf(x) }
+  public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
+  public static func matmul(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
     _ shape: MatmulShape, accumulate: Bool
   ) {
     Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
   }
-  static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
+  public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
 }
 
 extension Double: KernelScalar {
-  static func exp(_ x: Double) -> Double { Foundation.exp(x) }
-  static func log(_ x: Double) -> Double { Foundation.log(x) }
-  static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
-  static func erf(_ x: Double) -> Double { Foundation.erf(x) }
-  static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
-  static func matmul(
+  public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+  public static func log(_ x: Double) -> Double { Foundation.log(x) }
+  public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+  public static func erf(_ x: Double) -> Double { Foundation.erf(x) }
+  public static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+  public static func matmul(
     _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
     _ shape: MatmulShape, accumulate: Bool
   ) {
     Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
   }
-  static func exp(_ x: SIMD16<Double>) -> SIMD16<Double> {
+  public static func exp(_ x: SIMD16<Double>) -> SIMD16<Double> {
     var result = x
     for lane in 0..<16 { result[lane] = Foundation.exp(x[lane]) }
     return result

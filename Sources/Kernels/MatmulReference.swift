@@ -2,16 +2,10 @@
 ///
 /// One multiply and one add per term, summed in order of `p`. This is the definition the
 /// fast `matmul` is tested against; it is far too slow for training.
-public func matmulReference(
-  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-  _ shape: MatmulShape, accumulate: Bool = false
-) {
-  referenceLoop(a, b, c, shape, accumulate)
-}
-
-/// The plain triple loop in Double; see the Float version.
-public func matmulReference(
-  _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func matmulReference<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false
 ) {
   referenceLoop(a, b, c, shape, accumulate)
@@ -23,16 +17,10 @@ public func matmulReference(
 ///
 /// Every microkernel must give these bits on every shape, whatever its tile; a test holds
 /// them to it. (The triple loop above rounds twice per term, so it differs in the last bits.)
-public func matmulChain(
-  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-  _ shape: MatmulShape, accumulate: Bool = false
-) {
-  referenceLoop(a, b, c, shape, accumulate, fused: true)
-}
-
-/// The fused-multiply-add chain in Double; see the Float version.
-public func matmulChain(
-  _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func matmulChain<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false
 ) {
   referenceLoop(a, b, c, shape, accumulate, fused: true)

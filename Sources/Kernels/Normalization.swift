@@ -1,31 +1,21 @@
 /// RMSNorm of each row: `y = x · r · w` with `r = 1 / √(mean(x²) + ε)`, as in Llama.
 /// Writes each row's `r` to `inverseRMS` for the backward pass.
-public func rmsNormRows(
-  _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Double, rows: Int, columns: Int,
-  into y: UnsafeMutablePointer<Float>, inverseRMS: UnsafeMutablePointer<Float>
-) { rmsNormLoop(x, weight, epsilon, rows, columns, y, inverseRMS) }
-
-/// RMSNorm of each row, in Double.
-public func rmsNormRows(
-  _ x: UnsafePointer<Double>, weight: UnsafePointer<Double>, epsilon: Double, rows: Int,
-  columns: Int,
-  into y: UnsafeMutablePointer<Double>, inverseRMS: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func rmsNormRows<T: KernelScalar>(
+  _ x: UnsafePointer<T>, weight: UnsafePointer<T>, epsilon: Double, rows: Int, columns: Int,
+  into y: UnsafeMutablePointer<T>, inverseRMS: UnsafeMutablePointer<T>
 ) { rmsNormLoop(x, weight, epsilon, rows, columns, y, inverseRMS) }
 
 /// Backward of `rmsNormRows` given the gradient `g` of `y`:
 /// `dx = r · (g ⊙ w) − x · r³ · mean(g ⊙ w ⊙ x)` per row, and `dw = Σ_rows g ⊙ x · r`.
 /// `dx` or `dWeight` may be nil when not needed.
-public func rmsNormRowsBackward(
-  _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, inverseRMS: UnsafePointer<Float>,
-  gradient g: UnsafePointer<Float>, rows: Int, columns: Int,
-  dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?
-) { rmsNormBackwardLoop(x, weight, inverseRMS, g, rows, columns, dx, dWeight) }
-
-/// Backward of `rmsNormRows`, in Double.
-public func rmsNormRowsBackward(
-  _ x: UnsafePointer<Double>, weight: UnsafePointer<Double>, inverseRMS: UnsafePointer<Double>,
-  gradient g: UnsafePointer<Double>, rows: Int, columns: Int,
-  dx: UnsafeMutablePointer<Double>?, dWeight: UnsafeMutablePointer<Double>?
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func rmsNormRowsBackward<T: KernelScalar>(
+  _ x: UnsafePointer<T>, weight: UnsafePointer<T>, inverseRMS: UnsafePointer<T>,
+  gradient g: UnsafePointer<T>, rows: Int, columns: Int,
+  dx: UnsafeMutablePointer<T>?, dWeight: UnsafeMutablePointer<T>?
 ) { rmsNormBackwardLoop(x, weight, inverseRMS, g, rows, columns, dx, dWeight) }
 
 private func rmsNormLoop<T: KernelScalar>(

@@ -40,15 +40,11 @@ func contiguousDot<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>
 
 /// Sums over the middle axis of `x` viewed as `[outer, length, inner]`:
 /// `out[o, i] = Σ_j x[o, j, i]`.
-public func sum(
-  _ x: UnsafePointer<Float>, outer: Int, length: Int, inner: Int,
-  into out: UnsafeMutablePointer<Float>
-) { sumLoop(x, outer, length, inner, out) }
-
-/// Sums over the middle axis of `x` viewed as `[outer, length, inner]`, in Double.
-public func sum(
-  _ x: UnsafePointer<Double>, outer: Int, length: Int, inner: Int,
-  into out: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func sum<T: KernelScalar>(
+  _ x: UnsafePointer<T>, outer: Int, length: Int, inner: Int,
+  into out: UnsafeMutablePointer<T>
 ) { sumLoop(x, outer, length, inner, out) }
 
 private func sumLoop<T: KernelScalar>(
@@ -82,15 +78,11 @@ private func sumLoop<T: KernelScalar>(
 
 /// The maximum over the middle axis of `x` viewed as `[outer, length, inner]`, and the
 /// index `j` where it is first reached (ties go to the lower index).
-public func max(
-  _ x: UnsafePointer<Float>, outer: Int, length: Int, inner: Int,
-  into values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>
-) { maxLoop(x, outer, length, inner, values, indices) }
-
-/// The maximum over the middle axis and where it is first reached, in Double.
-public func max(
-  _ x: UnsafePointer<Double>, outer: Int, length: Int, inner: Int,
-  into values: UnsafeMutablePointer<Double>, indices: UnsafeMutablePointer<Int>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func max<T: KernelScalar>(
+  _ x: UnsafePointer<T>, outer: Int, length: Int, inner: Int,
+  into values: UnsafeMutablePointer<T>, indices: UnsafeMutablePointer<Int>
 ) { maxLoop(x, outer, length, inner, values, indices) }
 
 private func maxLoop<T: KernelScalar>(

@@ -32,15 +32,11 @@ public struct HeadLayout: Sendable, Equatable {
 /// each head of `size`, element `i` and element `i + size/2` are rotated together by the
 /// angle `position · θ^(−2i/size)`. With `inverse`, rotates by the opposite angle, which is
 /// the backward pass (a rotation's transpose is its inverse).
-public func rotaryEmbedding(
-  _ x: UnsafePointer<Float>, layout: HeadLayout, theta: Double, inverse: Bool = false,
-  into y: UnsafeMutablePointer<Float>
-) { rotaryLoop(x, layout, theta, inverse, y) }
-
-/// Rotary position embedding, in Double.
-public func rotaryEmbedding(
-  _ x: UnsafePointer<Double>, layout: HeadLayout, theta: Double, inverse: Bool = false,
-  into y: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func rotaryEmbedding<T: KernelScalar>(
+  _ x: UnsafePointer<T>, layout: HeadLayout, theta: Double, inverse: Bool = false,
+  into y: UnsafeMutablePointer<T>
 ) { rotaryLoop(x, layout, theta, inverse, y) }
 
 private func rotaryLoop<T: KernelScalar>(

@@ -1,14 +1,10 @@
 /// The `k` largest elements of each row, largest first, and their column indices.
 /// Equal values are ordered by column, so ties go to the lower index.
-public func topKRows(
-  _ x: UnsafePointer<Float>, rows: Int, columns: Int, k: Int,
-  values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>
-) { topKLoop(x, rows, columns, k, values, indices) }
-
-/// The `k` largest elements of each row and their indices, in Double.
-public func topKRows(
-  _ x: UnsafePointer<Double>, rows: Int, columns: Int, k: Int,
-  values: UnsafeMutablePointer<Double>, indices: UnsafeMutablePointer<Int>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func topKRows<T: KernelScalar>(
+  _ x: UnsafePointer<T>, rows: Int, columns: Int, k: Int,
+  values: UnsafeMutablePointer<T>, indices: UnsafeMutablePointer<Int>
 ) { topKLoop(x, rows, columns, k, values, indices) }
 
 private func topKLoop<T: KernelScalar>(
@@ -44,29 +40,21 @@ private func topKLoop<T: KernelScalar>(
 
 /// Copies rows of `table` (each `rowLength` long) into `out`: `out[i] = table[indices[i]]`.
 /// This is an embedding lookup.
-public func gatherRows(
-  _ table: UnsafePointer<Float>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
-  into out: UnsafeMutablePointer<Float>
-) { gatherLoop(table, rowLength, indices, count, out) }
-
-/// Copies rows of `table` into `out` by index, in Double.
-public func gatherRows(
-  _ table: UnsafePointer<Double>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
-  into out: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func gatherRows<T: KernelScalar>(
+  _ table: UnsafePointer<T>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into out: UnsafeMutablePointer<T>
 ) { gatherLoop(table, rowLength, indices, count, out) }
 
 /// Adds each row of `rows` into `table` at its index: `table[indices[i]] += rows[i]`, in
 /// order of `i`. This is the backward pass of `gatherRows`; an index that appears twice
 /// receives both rows.
-public func scatterAddRows(
-  _ rows: UnsafePointer<Float>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
-  into table: UnsafeMutablePointer<Float>
-) { scatterAddLoop(rows, rowLength, indices, count, table) }
-
-/// Adds rows into `table` at their indices, in Double.
-public func scatterAddRows(
-  _ rows: UnsafePointer<Double>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
-  into table: UnsafeMutablePointer<Double>
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func scatterAddRows<T: KernelScalar>(
+  _ rows: UnsafePointer<T>, rowLength: Int, indices: UnsafePointer<Int>, count: Int,
+  into table: UnsafeMutablePointer<T>
 ) { scatterAddLoop(rows, rowLength, indices, count, table) }
 
 private func gatherLoop<T: KernelScalar>(

@@ -1,48 +1,34 @@
 /// Softmax of each row: `y[r, c] = exp(x[r, c] − m) / Σ_c' exp(x[r, c'] − m)` with `m` the
 /// row's maximum, so no exponent overflows. Rows are contiguous runs of `columns`.
-public func softmaxRows(
-  _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int
-) { softmaxLoop(x, y, rows, columns, log: false) }
-
-/// Softmax of each row, in Double.
-public func softmaxRows(
-  _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func softmaxRows<T: KernelScalar>(
+  _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, rows: Int, columns: Int
 ) { softmaxLoop(x, y, rows, columns, log: false) }
 
 /// Log-softmax of each row: `y[r, c] = x[r, c] − m − log Σ_c' exp(x[r, c'] − m)`.
-public func logSoftmaxRows(
-  _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int
-) { softmaxLoop(x, y, rows, columns, log: true) }
-
-/// Log-softmax of each row, in Double.
-public func logSoftmaxRows(
-  _ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func logSoftmaxRows<T: KernelScalar>(
+  _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, rows: Int, columns: Int
 ) { softmaxLoop(x, y, rows, columns, log: true) }
 
 /// Backward of `softmaxRows`, given its output `y` and the gradient `g` of `y`:
 /// `dx = y ⊙ (g − ⟨g, y⟩)` row by row.
-public func softmaxRowsBackward(
-  _ y: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
-  into dx: UnsafeMutablePointer<Float>, rows: Int, columns: Int
-) { softmaxBackwardLoop(y, g, dx, rows, columns, log: false) }
-
-/// Backward of `softmaxRows`, in Double.
-public func softmaxRowsBackward(
-  _ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
-  into dx: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func softmaxRowsBackward<T: KernelScalar>(
+  _ y: UnsafePointer<T>, gradient g: UnsafePointer<T>,
+  into dx: UnsafeMutablePointer<T>, rows: Int, columns: Int
 ) { softmaxBackwardLoop(y, g, dx, rows, columns, log: false) }
 
 /// Backward of `logSoftmaxRows`, given its output `y` and the gradient `g` of `y`:
 /// `dx = g − exp(y) · Σ g` row by row.
-public func logSoftmaxRowsBackward(
-  _ y: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
-  into dx: UnsafeMutablePointer<Float>, rows: Int, columns: Int
-) { softmaxBackwardLoop(y, g, dx, rows, columns, log: true) }
-
-/// Backward of `logSoftmaxRows`, in Double.
-public func logSoftmaxRowsBackward(
-  _ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
-  into dx: UnsafeMutablePointer<Double>, rows: Int, columns: Int
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func logSoftmaxRowsBackward<T: KernelScalar>(
+  _ y: UnsafePointer<T>, gradient g: UnsafePointer<T>,
+  into dx: UnsafeMutablePointer<T>, rows: Int, columns: Int
 ) { softmaxBackwardLoop(y, g, dx, rows, columns, log: true) }
 
 /// `y[i] = exp(x[i] − shift)` for a contiguous run, 16 lanes at a time.

@@ -15,46 +15,31 @@ public func causalAttention(query: Tensor, key: Tensor, value: Tensor, layout: H
   let scale = 1 / Double(layout.size).squareRoot()
   let probabilityCount = layout.batch * layout.heads * layout.length * layout.length
   var probabilities: Storage? = nil
+  func forward<T: KernelScalar>(_ t: [[T]], _ out: UnsafeMutablePointer<T>) {
+    var p = [T](repeating: 0, count: probabilityCount)
+    Kernels.causalAttention(
+      query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
+      probabilities: &p)
+    probabilities = Storage(p)
+  }
   let output = Tensor(
     shape: query.shape,
     storage: runKernel(
-      [query, key, value], count: query.count,
-      float: { t, out in
-        var p = [Float](repeating: 0, count: probabilityCount)
-        Kernels.causalAttention(
-          query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
-          probabilities: &p)
-        probabilities = .float32(p)
-      },
-      double: { t, out in
-        var p = [Double](repeating: 0, count: probabilityCount)
-        Kernels.causalAttention(
-          query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
-          probabilities: &p)
-        probabilities = .float64(p)
-      }))
+      [query, key, value], count: query.count, float: forward, double: forward))
   let saved = Tensor(shape: [probabilityCount], storage: probabilities!)
   return output.recorded(inputs: [query, key, value]) { g, _ in
     var dKey: Storage? = nil
     var dValue: Storage? = nil
+    func backward<T: KernelScalar>(_ t: [[T]], _ dq: UnsafeMutablePointer<T>) {
+      var dk = [T](repeating: 0, count: layout.count)
+      var dv = dk
+      causalAttentionBackward(
+        query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
+        scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
+      (dKey, dValue) = (Storage(dk), Storage(dv))
+    }
     let dQuery = runKernel(
-      [query, key, value, saved, g], count: query.count,
-      float: { t, dq in
-        var dk = [Float](repeating: 0, count: layout.count)
-        var dv = dk
-        causalAttentionBackward(
-          query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
-          scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
-        (dKey, dValue) = (.float32(dk), .float32(dv))
-      },
-      double: { t, dq in
-        var dk = [Double](repeating: 0, count: layout.count)
-        var dv = dk
-        causalAttentionBackward(
-          query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
-          scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
-        (dKey, dValue) = (.float64(dk), .float64(dv))
-      })
+      [query, key, value, saved, g], count: query.count, float: backward, double: backward)
     return [dQuery, dKey!, dValue!].map { Tensor(shape: query.shape, storage: $0) }
   }
 }

@@ -8,47 +8,30 @@ public func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Double) -> Tensor {
   let rows = x.count / columns
   precondition(weight.shape == [columns], "RMSNorm weight \(weight.shape) for rows of \(columns)")
   var inverseRMS: Storage? = nil
+  func forward<T: KernelScalar>(_ inputs: [[T]], _ y: UnsafeMutablePointer<T>) {
+    var r = [T](repeating: 0, count: rows)
+    rmsNormRows(
+      inputs[0], weight: inputs[1], epsilon: epsilon, rows: rows, columns: columns, into: y,
+      inverseRMS: &r)
+    inverseRMS = Storage(r)
+  }
   let y = Tensor(
     shape: x.shape,
-    storage: runKernel(
-      [x, weight], count: x.count,
-      float: { inputs, y in
-        var r = [Float](repeating: 0, count: rows)
-        rmsNormRows(
-          inputs[0], weight: inputs[1], epsilon: epsilon, rows: rows, columns: columns, into: y,
-          inverseRMS: &r)
-        inverseRMS = .float32(r)
-      },
-      double: { inputs, y in
-        var r = [Double](repeating: 0, count: rows)
-        rmsNormRows(
-          inputs[0], weight: inputs[1], epsilon: epsilon, rows: rows, columns: columns, into: y,
-          inverseRMS: &r)
-        inverseRMS = .float64(r)
-      }))
+    storage: runKernel([x, weight], count: x.count, float: forward, double: forward))
   let saved = Tensor(shape: [rows], storage: inverseRMS!)
   return y.recorded(inputs: [x, weight]) { g, needed in
     var dWeight: Storage? = nil
+    func backward<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      var dw = [T](repeating: 0, count: columns)
+      dw.withUnsafeMutableBufferPointer { dw in
+        rmsNormRowsBackward(
+          t[0], weight: t[1], inverseRMS: t[2], gradient: t[3], rows: rows, columns: columns,
+          dx: needed[0] ? dx : nil, dWeight: needed[1] ? dw.baseAddress : nil)
+      }
+      dWeight = Storage(dw)
+    }
     let dx = runKernel(
-      [x, weight, saved, g], count: x.count,
-      float: { t, dx in
-        var dw = [Float](repeating: 0, count: columns)
-        dw.withUnsafeMutableBufferPointer { dw in
-          rmsNormRowsBackward(
-            t[0], weight: t[1], inverseRMS: t[2], gradient: t[3], rows: rows, columns: columns,
-            dx: needed[0] ? dx : nil, dWeight: needed[1] ? dw.baseAddress : nil)
-        }
-        dWeight = .float32(dw)
-      },
-      double: { t, dx in
-        var dw = [Double](repeating: 0, count: columns)
-        dw.withUnsafeMutableBufferPointer { dw in
-          rmsNormRowsBackward(
-            t[0], weight: t[1], inverseRMS: t[2], gradient: t[3], rows: rows, columns: columns,
-            dx: needed[0] ? dx : nil, dWeight: needed[1] ? dw.baseAddress : nil)
-        }
-        dWeight = .float64(dw)
-      })
+      [x, weight, saved, g], count: x.count, float: backward, double: backward)
     return [
       needed[0] ? Tensor(shape: x.shape, storage: dx) : nil,
       needed[1] ? Tensor(shape: [columns], storage: dWeight!) : nil,

@@ -8,16 +8,12 @@ import Kernels
 public func rotaryEmbedding(_ x: Tensor, layout: HeadLayout, theta: Double) -> Tensor {
   precondition(x.count == layout.count, "rotary embedding of \(x.shape) with layout \(layout)")
   func rotate(_ input: Tensor, inverse: Bool) -> Tensor {
-    Tensor(
+    func kernel<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
+      Kernels.rotaryEmbedding(t[0], layout: layout, theta: theta, inverse: inverse, into: y)
+    }
+    return Tensor(
       shape: input.shape,
-      storage: runKernel(
-        [input], count: input.count,
-        float: { t, y in
-          Kernels.rotaryEmbedding(t[0], layout: layout, theta: theta, inverse: inverse, into: y)
-        },
-        double: { t, y in
-          Kernels.rotaryEmbedding(t[0], layout: layout, theta: theta, inverse: inverse, into: y)
-        }))
+      storage: runKernel([input], count: input.count, float: kernel, double: kernel))
   }
   return rotate(x, inverse: false).recorded((x, { g in rotate(g, inverse: true) }))
 }

@@ -4,26 +4,20 @@ import Kernels
 /// SwiGLU's gating, `silu(gate) ⊙ up`, in one fused kernel each way.
 public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
   precondition(gate.shape == up.shape, "SwiGLU halves \(gate.shape) and \(up.shape)")
+  func forward<T: KernelScalar>(_ t: [[T]], _ out: UnsafeMutablePointer<T>) {
+    Kernels.swiglu(gate: t[0], up: t[1], into: out, count: gate.count)
+  }
   let output = Tensor(
     shape: gate.shape,
-    storage: runKernel(
-      [gate, up], count: gate.count,
-      float: { t, out in Kernels.swiglu(gate: t[0], up: t[1], into: out, count: gate.count) },
-      double: { t, out in Kernels.swiglu(gate: t[0], up: t[1], into: out, count: gate.count) }))
+    storage: runKernel([gate, up], count: gate.count, float: forward, double: forward))
   return output.recorded(inputs: [gate, up]) { g, _ in
     var dUp: Storage? = nil
-    let dGate = runKernel(
-      [gate, up, g], count: gate.count,
-      float: { t, dg in
-        var du = [Float](repeating: 0, count: gate.count)
-        swigluBackward(gate: t[0], up: t[1], gradient: t[2], dGate: dg, dUp: &du, count: gate.count)
-        dUp = .float32(du)
-      },
-      double: { t, dg in
-        var du = [Double](repeating: 0, count: gate.count)
-        swigluBackward(gate: t[0], up: t[1], gradient: t[2], dGate: dg, dUp: &du, count: gate.count)
-        dUp = .float64(du)
-      })
+    func backward<T: KernelScalar>(_ t: [[T]], _ dg: UnsafeMutablePointer<T>) {
+      var du = [T](repeating: 0, count: gate.count)
+      swigluBackward(gate: t[0], up: t[1], gradient: t[2], dGate: dg, dUp: &du, count: gate.count)
+      dUp = Storage(du)
+    }
+    let dGate = runKernel([gate, up, g], count: gate.count, float: backward, double: backward)
     return [Tensor(shape: gate.shape, storage: dGate), Tensor(shape: gate.shape, storage: dUp!)]
   }
 }
