@@ -96,7 +96,7 @@ extension Tensor {
 
   /// Sums along `axis`, keeping it with length 1.
   func summed(alongAxis axis: Int) -> Tensor {
-    let (outer, length, inner) = split(at: axis)
+    let (outer, length, inner) = outerLengthInner(around: axis)
     var kept = shape
     kept[axis] = 1
     func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
@@ -108,8 +108,8 @@ extension Tensor {
 
   /// The maximum along `axis` (kept with length 1) and, for each, the index along `axis`
   /// where it is first reached.
-  func maximum(alongAxis axis: Int) -> (values: Tensor, indices: [Int]) {
-    let (outer, length, inner) = split(at: axis)
+  func max(alongAxis axis: Int) -> (values: Tensor, indices: [Int]) {
+    let (outer, length, inner) = outerLengthInner(around: axis)
     var kept = shape
     kept[axis] = 1
     var indices = [Int](repeating: 0, count: outer * inner)
@@ -121,7 +121,7 @@ extension Tensor {
   }
 
   /// This tensor viewed as `[outer, length, inner]` around `axis`.
-  func split(at axis: Int) -> (outer: Int, length: Int, inner: Int) {
+  func outerLengthInner(around axis: Int) -> (outer: Int, length: Int, inner: Int) {
     (Shape.count(Array(shape[..<axis])), shape[axis], Shape.count(Array(shape[(axis + 1)...])))
   }
 

@@ -33,13 +33,13 @@ extension Tensor {
 
   /// The maximum along one axis, kept with length 1.
   private func maximum(keepingAxis axis: Int) -> Tensor {
-    let (values, indices) = maximum(alongAxis: axis)
+    let (values, indices) = max(alongAxis: axis)
     return values.recorded(
       (
         self,
         { g in
           // Route each gradient to the position of its maximum: g times a one-hot mask.
-          let (outer, length, inner) = self.split(at: axis)
+          let (outer, length, inner) = self.outerLengthInner(around: axis)
           var mask = [Double](repeating: 0, count: self.count)
           for o in 0..<outer {
             for i in 0..<inner { mask[(o * length + indices[o * inner + i]) * inner + i] = 1 }

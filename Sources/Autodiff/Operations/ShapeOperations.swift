@@ -46,7 +46,7 @@ extension Tensor {
       "slice \(range) of axis length \(shape[axis])")
     var newShape = shape
     newShape[axis] = range.count
-    let (outer, length, inner) = split(at: axis)
+    let (outer, length, inner) = outerLengthInner(around: axis)
     let y = Tensor(
       shape: newShape,
       storage: storage.blocks(
@@ -94,7 +94,7 @@ public func concatenate(_ tensors: [Tensor], along axis: Int) -> Tensor {
   }
   var shape = first.shape
   shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
-  let (outer, _, inner) = first.split(at: axis)
+  let (outer, _, inner) = first.outerLengthInner(around: axis)
   let y = Tensor(
     shape: shape,
     storage: Storage.interleaving(
