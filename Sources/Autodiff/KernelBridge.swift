@@ -128,7 +128,7 @@ extension Tensor {
   /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`.
   static func multiplied(_ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int]) -> Tensor {
     func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
-      T.matmul(x[0], x[1], into: y, layout, accumulate: false)
+      matmul(x[0], x[1], into: y, layout, accumulate: false)
     }
     let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)

@@ -40,7 +40,7 @@ private func attentionForward<T: KernelScalar>(
     let base = layout.offset(batch: b, head: h)
     let p = probabilities + task * t * t
     // Scores S = Q·Kᵀ, then a causal softmax of each row, scaled.
-    T.matmul(
+    matmul(
       q + base, k + base, into: p,
       MatmulShape(m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld),
       accumulate: false)
@@ -49,7 +49,7 @@ private func attentionForward<T: KernelScalar>(
       causalSoftmaxRow(scores, visible: row + 1, length: t, scale: T(scale))
     }
     // O = P·V.
-    T.matmul(
+    matmul(
       p, v + base, into: output + base,
       MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld), accumulate: false
     )
@@ -85,13 +85,13 @@ private func attentionBackward<T: KernelScalar>(
     let p = probabilities + task * t * t
     Scratch.with(T.self, count: t * t) { ds in
       // dV = Pᵀ·dO.
-      T.matmul(
+      matmul(
         p, dOut + base, into: dv + base,
         MatmulShape(
           m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld),
         accumulate: false)
       // dP = dO·Vᵀ, then through the softmax: dS = P ⊙ (dP − ⟨dP, P⟩) · scale.
-      T.matmul(
+      matmul(
         dOut + base, v + base, into: ds,
         MatmulShape(
           m: t, n: t, k: d, transposeB: true, leadingDimensionA: ld, leadingDimensionB: ld),
@@ -104,11 +104,11 @@ private func attentionBackward<T: KernelScalar>(
         for s in (row + 1)..<t { dRow[s] = 0 }
       }
       // dQ = dS·K and dK = dSᵀ·Q.
-      T.matmul(
+      matmul(
         ds, k + base, into: dq + base,
         MatmulShape(m: t, n: d, k: t, leadingDimensionB: ld, leadingDimensionC: ld),
         accumulate: false)
-      T.matmul(
+      matmul(
         ds, q + base, into: dk + base,
         MatmulShape(
           m: t, n: d, k: t, transposeA: true, leadingDimensionB: ld, leadingDimensionC: ld),

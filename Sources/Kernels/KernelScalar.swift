@@ -23,39 +23,37 @@ public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable {
   static func erf(_ x: Self) -> Self
   /// `xʸ`.
   static func pow(_ x: Self, _ y: Self) -> Self
-  /// The fast `matmul` of this type, so generic kernels (attention) reach the concrete one.
-  static func matmul(
-    _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, into c: UnsafeMutablePointer<Self>,
-    _ shape: MatmulShape, accumulate: Bool)
+  // The vectors of the matmul's register tiles (`MatmulKernel`), each a register wide
+  // (16, 8 and 4 Floats; 8, 4 and 2 Doubles), so a Double tile is half as wide.
+  /// A 512-bit vector (AVX-512).
+  associatedtype Vector512: SIMD where Vector512.Scalar == Self
+  /// A 256-bit vector (AVX2).
+  associatedtype Vector256: SIMD where Vector256.Scalar == Self
+  /// A 128-bit vector (NEON, SSE2).
+  associatedtype Vector128: SIMD where Vector128.Scalar == Self
 }
 
 extension Float: KernelScalar {
+  public typealias Vector512 = SIMD16<Float>
+  public typealias Vector256 = SIMD8<Float>
+  public typealias Vector128 = SIMD4<Float>
   public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
   public static func log(_ x: Float) -> Float { Foundation.log(x) }
   public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
   public static func erf(_ x: Float) -> Float { Foundation.erf(x) }
   public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
-  public static func matmul(
-    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-    _ shape: MatmulShape, accumulate: Bool
-  ) {
-    Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
-  }
   public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
 }
 
 extension Double: KernelScalar {
+  public typealias Vector512 = SIMD8<Double>
+  public typealias Vector256 = SIMD4<Double>
+  public typealias Vector128 = SIMD2<Double>
   public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
   public static func log(_ x: Double) -> Double { Foundation.log(x) }
   public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
   public static func erf(_ x: Double) -> Double { Foundation.erf(x) }
   public static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
-  public static func matmul(
-    _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
-    _ shape: MatmulShape, accumulate: Bool
-  ) {
-    Kernels.matmul(a, b, into: c, shape, accumulate: accumulate)
-  }
   public static func exp(_ x: SIMD16<Double>) -> SIMD16<Double> {
     var result = x
     for lane in 0..<16 { result[lane] = Foundation.exp(x[lane]) }

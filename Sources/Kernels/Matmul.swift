@@ -8,37 +8,17 @@
 /// `Parallelism.threadCount` threads. Each element of C is one chain of fused
 /// multiply-adds computed by one task, so results depend neither on the thread count nor
 /// on the kernel.
-public func matmul(
-  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func matmul<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
   switch kernel {
-  case .avx512:
-    TiledMatmul<EightRowKernel<SIMD16<Float>>>(a, b, c, shape, accumulate).run()
-  case .avx2:
-    TiledMatmul<SixRowKernel<SIMD8<Float>>>(a, b, c, shape, accumulate).run()
-  case .neon:
-    TiledMatmul<TwelveRowKernel<SIMD4<Float>>>(a, b, c, shape, accumulate).run()
-  case .portable:
-    TiledMatmul<SixRowKernel<SIMD4<Float>>>(a, b, c, shape, accumulate).run()
-  }
-}
-
-/// `C = op(A) · op(B)` in Double, fast; see the Float version. A Double vector has half
-/// the lanes, so each kernel's Double tile is half as wide.
-public func matmul(
-  _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, into c: UnsafeMutablePointer<Double>,
-  _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
-) {
-  switch kernel {
-  case .avx512:
-    TiledMatmul<EightRowKernel<SIMD8<Double>>>(a, b, c, shape, accumulate).run()
-  case .avx2:
-    TiledMatmul<SixRowKernel<SIMD4<Double>>>(a, b, c, shape, accumulate).run()
-  case .neon:
-    TiledMatmul<TwelveRowKernel<SIMD2<Double>>>(a, b, c, shape, accumulate).run()
-  case .portable:
-    TiledMatmul<SixRowKernel<SIMD2<Double>>>(a, b, c, shape, accumulate).run()
+  case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run()
+  case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run()
+  case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
+  case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
   }
 }
 
