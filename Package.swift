@@ -119,6 +119,7 @@ let package = Package(
       "lesson09-files-and-other-frameworks", folder: "09-files-and-other-frameworks",
       dependencies: ["Autodiff", "LoRAMixer", "NN", "SafeTensors"]),
 
+    .testTarget(name: "RandomTests", dependencies: ["Random"], swiftSettings: common),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
     .testTarget(name: "AutodiffTests", dependencies: ["Autodiff"], swiftSettings: common),
     .testTarget(name: "NNTests", dependencies: ["NN"], swiftSettings: common),

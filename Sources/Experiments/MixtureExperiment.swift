@@ -47,4 +47,27 @@ extension Project {
         )
       })
   }
+
+  /// Each task's test accuracy with its own expert alone (if one is named after it) and
+  /// with the base alone.
+  public func expertAndBaseAccuracy(_ tasks: [ToyTask], mixture: Mixture) -> [String: (
+    expert: Double?, base: Double
+  )] {
+    var before: [String: (expert: Double?, base: Double)] = [:]
+    for task in tasks {
+      let test = examples(task, .test)
+      let expert = mixture.expertNames.firstIndex(of: task.name).map { index in
+        mixture.usingOnly(expert: index) {
+          mixture.model.accuracy(test, tokenizer: tokenizer)
+        }
+      }
+      before[task.name] = (
+        expert,
+        mixture.model.withoutAdapters {
+          mixture.model.accuracy(test, tokenizer: tokenizer)
+        }
+      )
+    }
+    return before
+  }
 }

@@ -128,7 +128,7 @@ enum MixCommand: Command {
     )
     // Each task's expert alone (oracle routing) and the base, measured before the routers
     // train: with --joint the experts change, and the mixture is compared with stage 1.
-    let before = accuracyBefore(tasks, mixture: mixture, project: project)
+    let before = project.expertAndBaseAccuracy(tasks, mixture: mixture)
     let trainingStarted = Date()
     try trainRouters(
       mixture, on: mixed, recipe: recipe, seed: seed, checkpoint: checkpoint, project: project)
@@ -211,29 +211,6 @@ enum MixCommand: Command {
         seed: seed)
       return (task.name, file, try attachedAdapters(file, model))
     }
-  }
-
-  /// Each task's test accuracy with its own expert alone (if one is named after it) and
-  /// with the base alone.
-  static func accuracyBefore(_ tasks: [ToyTask], mixture: Mixture, project: Project) -> [String: (
-    expert: Double?, base: Double
-  )] {
-    var before: [String: (expert: Double?, base: Double)] = [:]
-    for task in tasks {
-      let test = project.examples(task, .test)
-      let expert = mixture.expertNames.firstIndex(of: task.name).map { index in
-        mixture.usingOnly(expert: index) {
-          mixture.model.accuracy(test, tokenizer: project.tokenizer)
-        }
-      }
-      before[task.name] = (
-        expert,
-        mixture.model.withoutAdapters {
-          mixture.model.accuracy(test, tokenizer: project.tokenizer)
-        }
-      )
-    }
-    return before
   }
 
   /// Trains the routers (and experts, when joint) with progress, then prints the routing
