@@ -1,3 +1,5 @@
+import Random
+
 /// Checks a function's gradients from the tape against central finite differences, in
 /// Float64.
 ///
@@ -5,8 +7,6 @@
 /// directional derivative with an error of order h² (truncation) plus ε·|f|/h (rounding):
 /// about 1e-10 at h = 1e-6 in Float64, far below the 1e-6 pass mark, while a wrong
 /// derivative is off by a sizeable fraction of the gradient itself.
-import Random
-
 public enum GradientCheck {
   /// How the Jacobian is compared.
   public enum Method: Sendable {

@@ -8,6 +8,7 @@ public struct RunRecord: Codable {
   /// The command that made it (`tinymixer reproduce`, with `--quick` if so), and the
   /// standalone command that trains and measures the same thing.
   public var command: String
+  /// The standalone command (or, where there is none, what the run did).
   public var equivalent: String
   /// The seed of the run (data order, initial weights).
   public var seed: Int
