@@ -115,7 +115,8 @@ extension GradientCheckCase {
     let functions: [(UnaryFunction, TestValues)] = [
       (.negate, .signed), (.exp, .signed), (.log, .positive), (.squareRoot, .positive),
       (.reciprocalSquareRoot, .positive), (.tanh, .signed), (.sigmoid, .signed), (.silu, .signed),
-      (.relu, .awayFromZero), (.gelu, .signed), (.power(3), .signed), (.power(0.5), .positive),
+      (.relu, .awayFromZero), (.gelu, .signed), (.softplus, .signed), (.power(3), .signed),
+      (.power(0.5), .positive),
       (.power(-1.5), .positive),
     ]
     return functions.map { function, values in

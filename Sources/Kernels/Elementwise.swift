@@ -12,6 +12,8 @@ public enum UnaryFunction: Sendable, Equatable, CustomStringConvertible {
   case relu
   /// The exact GELU, `x · Φ(x)` with Φ the standard normal distribution function.
   case gelu
+  /// `log(1 + eˣ)`, a smooth ReLU that is always positive (Mamba's step size Δ).
+  case softplus
   /// `x^p` for a fixed exponent `p`.
   case power(Double)
 
@@ -28,6 +30,7 @@ public enum UnaryFunction: Sendable, Equatable, CustomStringConvertible {
     case .silu: "silu"
     case .relu: "relu"
     case .gelu: "gelu"
+    case .softplus: "softplus"
     case .power(let p): "pow \(p)"
     }
   }
@@ -64,6 +67,9 @@ public enum UnaryFunction: Sendable, Equatable, CustomStringConvertible {
       let cdf = (1 + T.erf(x * T(0.7071067811865476))) / 2
       let pdf = T.exp(-x * x / 2) * T(0.3989422804014327)
       return (x * cdf, cdf + x * pdf)
+    case .softplus:
+      // max(x, 0) + log(1 + e^−|x|): no exponent overflows, and the derivative is σ(x).
+      return (Swift.max(x, 0) + T.log(1 + T.exp(-Swift.abs(x))), logistic(x))
     case .power(let exponent):
       let p = T(exponent)
       return (T.pow(x, p), p * T.pow(x, p - 1))

@@ -34,6 +34,29 @@ extension GradientCheckCase {
         swigluReference(gate: $0[0], up: $0[1])
       },
     ]
+    // The selective scan with respect to x, Δ (positive), A, B, C and D; and the causal
+    // convolution with respect to x, its taps and its bias.
+    let scanInputs: [([Int], TestValues)] = [
+      ([2, 4, 3], .signed), ([2, 4, 3], .positive), ([3, 2], .signed), ([2, 4, 2], .signed),
+      ([2, 4, 2], .signed), ([3], .signed),
+    ]
+    let convolutionInputs: [([Int], TestValues)] = [
+      ([2, 5, 3], .signed), ([3, 3], .signed), ([3], .signed),
+    ]
+    cases += [
+      .on("selective scan (fused; x, Δ, A, B, C, D)", scanInputs) { t in
+        selectiveScan(x: t[0], delta: t[1], a: t[2], b: t[3], c: t[4], d: t[5])
+      },
+      .on("selective scan (reference)", scanInputs) { t in
+        selectiveScanReference(x: t[0], delta: t[1], a: t[2], b: t[3], c: t[4], d: t[5])
+      },
+      .on("causal convolution (fused; x, taps, bias)", convolutionInputs) { t in
+        causalConvolution(t[0], weight: t[1], bias: t[2])
+      },
+      .on("causal convolution (reference)", convolutionInputs) { t in
+        causalConvolutionReference(t[0], weight: t[1], bias: t[2])
+      },
+    ]
     cases.append(
       .on(
         "swiglu mlp block",

@@ -90,3 +90,56 @@ func expectFusedMatchesReference(
     #expect(abs(before - after) < 1e-12)
   }
 }
+
+@Test func theSelectiveScanAndCausalConvolutionMatchTheirReferences() {
+  let (batch, length, channels, state) = (2, 7, 5, 3)
+  let x = TestValues.signed.tensor([batch, length, channels], seed: 1)
+  let delta = TestValues.positive.tensor([batch, length, channels], seed: 2)
+  // A negative, as Mamba's −exp(A_log): the state decays.
+  let a = -exp(TestValues.signed.tensor([channels, state], seed: 3))
+  let b = TestValues.signed.tensor([batch, length, state], seed: 4)
+  let c = TestValues.signed.tensor([batch, length, state], seed: 5)
+  let d = TestValues.signed.tensor([channels], seed: 6)
+  expectFusedMatchesReference(
+    [x, delta, a, b, c, d],
+    { selectiveScan(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
+    { selectiveScanReference(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
+    "selective scan")
+  for kernel in [1, 4, 9] {  // 9 taps reach past the start of a 7-step sequence
+    let weight = TestValues.signed.tensor([channels, kernel], seed: 7)
+    let bias = TestValues.signed.tensor([channels], seed: 8)
+    expectFusedMatchesReference(
+      [x, weight, bias], { causalConvolution($0[0], weight: $0[1], bias: $0[2]) },
+      { causalConvolutionReference($0[0], weight: $0[1], bias: $0[2]) },
+      "causal convolution, \(kernel) taps")
+  }
+}
+
+@Test func theScanAndTheConvolutionNeverSeeALaterStep() {
+  let (batch, length, channels, state) = (1, 6, 4, 3)
+  var x = TestValues.signed.tensor([batch, length, channels], seed: 1)
+  let delta = TestValues.positive.tensor([batch, length, channels], seed: 2)
+  let a = -exp(TestValues.signed.tensor([channels, state], seed: 3))
+  var b = TestValues.signed.tensor([batch, length, state], seed: 4)
+  let c = TestValues.signed.tensor([batch, length, state], seed: 5)
+  let d = TestValues.signed.tensor([channels], seed: 6)
+  let weight = TestValues.signed.tensor([channels, 4], seed: 7)
+  func outputs() -> ([Double], [Double]) {
+    (
+      selectiveScan(x: x, delta: delta, a: a, b: b, c: c, d: d).scalars,
+      causalConvolution(x, weight: weight, bias: nil).scalars
+    )
+  }
+  let before = outputs()
+  // Change the last two steps' inputs (and the scan's B there).
+  x = Tensor(
+    shape: x.shape,
+    scalars: x.scalars.enumerated().map { $0 >= 4 * channels ? $1 + 3 : $1 })
+  b = Tensor(
+    shape: b.shape, scalars: b.scalars.enumerated().map { $0 >= 4 * state ? $1 - 2 : $1 })
+  let after = outputs()
+  for (name, (old, new)) in [("scan", (before.0, after.0)), ("convolution", (before.1, after.1))] {
+    #expect(Array(old[..<(4 * channels)]) == Array(new[..<(4 * channels)]), "\(name): past changed")
+    #expect(Array(old[(4 * channels)...]) != Array(new[(4 * channels)...]), "\(name): no effect")
+  }
+}

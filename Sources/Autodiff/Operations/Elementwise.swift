@@ -32,5 +32,7 @@ public func silu(_ x: Tensor) -> Tensor { x.applying(.silu) }
 public func relu(_ x: Tensor) -> Tensor { x.applying(.relu) }
 /// The exact GELU, `x · Φ(x)`, elementwise.
 public func gelu(_ x: Tensor) -> Tensor { x.applying(.gelu) }
+/// `log(1 + eˣ)` elementwise; its derivative is `sigmoid(x)`.
+public func softplus(_ x: Tensor) -> Tensor { x.applying(.softplus) }
 /// `xᵖ` elementwise, for a constant exponent.
 public func pow(_ x: Tensor, _ exponent: Double) -> Tensor { x.applying(.power(exponent)) }

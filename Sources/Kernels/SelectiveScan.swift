@@ -1,0 +1,130 @@
+/// The shape of a selective scan: `batch` sequences of `length` steps, each step a vector
+/// of `channels` inputs, and a state of `state` numbers per channel.
+public struct ScanLayout: Sendable, Equatable {
+  /// Sequences, steps per sequence, channels and state size.
+  public var batch: Int, length: Int, channels: Int, state: Int
+
+  /// A layout of these sizes.
+  public init(batch: Int, length: Int, channels: Int, state: Int) {
+    (self.batch, self.length, self.channels, self.state) = (batch, length, channels, state)
+  }
+}
+
+/// Mamba's selective scan (its S6 layer) for every sequence and channel:
+///
+///     h_t = exp(Δ_t · A) ⊙ h_{t−1} + Δ_t · B_t · x_t,   h_{−1} = 0
+///     y_t = ⟨C_t, h_t⟩ + D · x_t
+///
+/// `x` and `delta` (Δ, already positive) are `[batch, length, channels]`; `a` (A) is
+/// `[channels, state]`; `b` and `c` (B, C) are `[batch, length, state]`, shared by the
+/// channels; `d` is `[channels]`. Each channel runs its own state of `state` numbers,
+/// step after step: the work is linear in the length. Writes `y`, `[batch, length,
+/// channels]`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func selectiveScan<T: KernelScalar>(
+  x: UnsafePointer<T>, delta: UnsafePointer<T>, a: UnsafePointer<T>, b: UnsafePointer<T>,
+  c: UnsafePointer<T>, d: UnsafePointer<T>, layout: ScanLayout, into y: UnsafeMutablePointer<T>
+) {
+  let (length, channels, n) = (layout.length, layout.channels, layout.state)
+  forEachChunk(layout.batch * channels, grain: 64) { units in
+    var h = [T](repeating: 0, count: n)
+    for unit in units {
+      let (sequence, channel) = (unit / channels, unit % channels)
+      for index in 0..<n { h[index] = 0 }
+      for t in 0..<length {
+        let step = sequence * length + t
+        let (xt, dt) = (x[step * channels + channel], delta[step * channels + channel])
+        var out = d[channel] * xt
+        for index in 0..<n {
+          h[index] =
+            T.exp(dt * a[channel * n + index]) * h[index] + dt * b[step * n + index] * xt
+          out += c[step * n + index] * h[index]
+        }
+        y[step * channels + channel] = out
+      }
+    }
+  }
+}
+
+/// The backward pass of `selectiveScan`, given `g`, the gradient of its output. With the
+/// state's gradient `dh_t = g_t · C_t + exp(Δ_{t+1} A) ⊙ dh_{t+1}` carried back from the
+/// last step, and `Ā_t = exp(Δ_t A)`:
+///
+///     dC_t = Σ_channels g_t · h_t        dD = Σ_t g_t · x_t
+///     dx_t = g_t · D + Σ_n dh_t · Δ_t · B_t
+///     dΔ_t = Σ_n dh_t ⊙ (h_{t−1} ⊙ Ā_t ⊙ A + B_t · x_t)
+///     dA   = Σ_t dh_t ⊙ h_{t−1} ⊙ Ā_t · Δ_t        dB_t = Σ_channels dh_t · Δ_t · x_t
+///
+/// The states are computed again, one channel at a time, rather than kept from the
+/// forward pass. Every output is written (not added to). Sums over sequences are taken in
+/// order after the per-sequence parts, so the bits do not depend on the thread count.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func selectiveScanBackward<T: KernelScalar>(
+  x: UnsafePointer<T>, delta: UnsafePointer<T>, a: UnsafePointer<T>, b: UnsafePointer<T>,
+  c: UnsafePointer<T>, d: UnsafePointer<T>, gradient g: UnsafePointer<T>, layout: ScanLayout,
+  dx: UnsafeMutablePointer<T>, dDelta: UnsafeMutablePointer<T>, dA: UnsafeMutablePointer<T>,
+  dB: UnsafeMutablePointer<T>, dC: UnsafeMutablePointer<T>, dD: UnsafeMutablePointer<T>
+) {
+  let (batch, length, channels, n) = (layout.batch, layout.length, layout.channels, layout.state)
+  // Per sequence: its part of dA and dD, summed over the sequences at the end.
+  var partA = [T](repeating: 0, count: batch * channels * n)
+  var partD = [T](repeating: 0, count: batch * channels)
+  dB.initialize(repeating: 0, count: batch * length * n)
+  dC.initialize(repeating: 0, count: batch * length * n)
+  partA.withUnsafeMutableBufferPointer { partA in
+    partD.withUnsafeMutableBufferPointer { partD in
+      forEachChunk(batch, grain: 1) { sequences in
+        var states = [T](repeating: 0, count: length * n)  // h_t, row t
+        var carry = [T](repeating: 0, count: n)  // Ā_{t+1} ⊙ dh_{t+1}
+        for sequence in sequences {
+          for channel in 0..<channels {
+            // The states h_0 … h_{length−1} of this channel, again.
+            for t in 0..<length {
+              let step = sequence * length + t
+              let (xt, dt) = (x[step * channels + channel], delta[step * channels + channel])
+              for index in 0..<n {
+                let previous = t > 0 ? states[(t - 1) * n + index] : 0
+                states[t * n + index] =
+                  T.exp(dt * a[channel * n + index]) * previous + dt * b[step * n + index] * xt
+              }
+            }
+            for index in 0..<n { carry[index] = 0 }
+            for t in stride(from: length - 1, through: 0, by: -1) {
+              let step = sequence * length + t
+              let at = step * channels + channel
+              let (xt, dt, gt) = (x[at], delta[at], g[at])
+              var (gradientX, gradientDelta) = (gt * d[channel], T(0))
+              for index in 0..<n {
+                let decay = T.exp(dt * a[channel * n + index])
+                let dh = gt * c[step * n + index] + carry[index]
+                let previous = t > 0 ? states[(t - 1) * n + index] : 0
+                dC[step * n + index] += gt * states[t * n + index]
+                dB[step * n + index] += dh * dt * xt
+                gradientX += dh * dt * b[step * n + index]
+                gradientDelta +=
+                  dh * (previous * decay * a[channel * n + index] + b[step * n + index] * xt)
+                partA[(sequence * channels + channel) * n + index] += dh * previous * decay * dt
+                carry[index] = dh * decay
+              }
+              partD[sequence * channels + channel] += gt * xt
+              dx[at] = gradientX
+              dDelta[at] = gradientDelta
+            }
+          }
+        }
+      }
+      for entry in 0..<(channels * n) {
+        var sum = T(0)
+        for sequence in 0..<batch { sum += partA[sequence * channels * n + entry] }
+        dA[entry] = sum
+      }
+      for channel in 0..<channels {
+        var sum = T(0)
+        for sequence in 0..<batch { sum += partD[sequence * channels + channel] }
+        dD[channel] = sum
+      }
+    }
+  }
+}
