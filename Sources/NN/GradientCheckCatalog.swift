@@ -80,6 +80,8 @@ extension GradientCheckCase {
       })
     cases.append(tinyModelLoss(tied: false))
     cases.append(tinyModelLoss(tied: true))
+    cases.append(mambaBlock())
+    cases.append(tinyMambaLoss())
     return cases
   }
 
@@ -115,6 +117,54 @@ extension GradientCheckCase {
         norm.assign(.float64(norm.doubles.enumerated().map { 1 + 0.1 * Double($0.offset % 5) }))
       }
       return (model.namedParameters().map(\.tensor), { tinyLoss(model) })
+    }
+  }
+
+  /// A tiny Float64 Mamba (vocabulary 11, width 8, two blocks, state 3, 3 taps, a
+  /// separate head), its norm scales and D away from 1.
+  public static func tinyMamba(seed: UInt64 = 3) -> MambaForCausalLM {
+    let model = MambaForCausalLM(
+      MambaConfiguration(
+        vocabularySize: 11, hiddenSize: 8, layers: 2, stateSize: 3, convolutionKernel: 3,
+        tieWordEmbeddings: false, initializerRange: 0.5),
+      seed: seed, dtype: .float64)
+    for (name, parameter) in model.namedParameters()
+    where name.hasSuffix("norm.weight") || name.hasSuffix("norm_f.weight") || name.hasSuffix(".D") {
+      parameter.assign(
+        .float64(parameter.doubles.enumerated().map { 1 + 0.1 * Double($0.offset % 5) }))
+    }
+    return model
+  }
+
+  /// One Mamba block with respect to its input and every weight of its mixer and norm.
+  static func mambaBlock() -> GradientCheckCase {
+    let shapes = [[2, 4, 8]] + tinyMamba().backbone.layers[0].namedParameters().map(\.tensor.shape)
+    return GradientCheckCase(
+      "mamba block (input, norm, in/x/dt/out projections, conv, A_log, D)",
+      parameterShapes: shapes, method: .randomProjections(count: 2)
+    ) {
+      let block = tinyMamba().backbone.layers[0]
+      let input = TestValues.signed.tensor([2, 4, 8], seed: 1)
+      input.requiresGradient = true
+      return ([input] + block.namedParameters().map(\.tensor), { block(input) })
+    }
+  }
+
+  /// The tiny Mamba's masked next-token loss with respect to every parameter.
+  static func tinyMambaLoss() -> GradientCheckCase {
+    GradientCheckCase(
+      "whole mamba loss (every parameter)",
+      parameterShapes: tinyMamba().namedParameters().map(\.tensor.shape),
+      method: .randomProjections(count: 2)
+    ) {
+      let model = tinyMamba()
+      let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
+      let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
+      let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
+      return (
+        model.namedParameters().map(\.tensor),
+        { model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6) }
+      )
     }
   }
 }

@@ -1,19 +1,24 @@
 import Autodiff
 import Random
 
-/// `y = x · Wᵀ` with `W` of shape `[out, in]` (no bias: Llama's projections have none),
-/// plus an adapter's term when one is attached.
+/// `y = x · Wᵀ (+ b)` with `W` of shape `[out, in]` (Llama's projections have no bias `b`;
+/// Mamba's `dt_proj` has one), plus an adapter's term when one is attached.
 public final class Linear: Module, Layer {
   /// `[outputs, inputs]`, the layout of Hugging Face and PyTorch checkpoints.
   public let weight: Tensor
+  /// `[outputs]`, or nil for no bias.
+  public let bias: Tensor?
   /// Something added to the output: a LoRA, or a routed mixture of LoRA experts.
   public var adapter: (any LinearAdapter)?
 
-  /// A Linear with `weight` given.
-  public init(weight: Tensor) {
+  /// A Linear with `weight` (and `bias`, if any) given.
+  public init(weight: Tensor, bias: Tensor? = nil) {
     precondition(weight.rank == 2, "a Linear weight is [out, in], got \(weight.shape)")
+    precondition(bias == nil || bias!.shape == [weight.shape[0]], "a Linear bias is [out]")
     self.weight = weight
+    self.bias = bias
     weight.requiresGradient = true
+    bias?.requiresGradient = true
   }
 
   /// A Linear with weights drawn from a normal distribution of `standardDeviation`.
@@ -35,12 +40,13 @@ public final class Linear: Module, Layer {
   /// The weight; the adapter's parameters appear here too, as PEFT names them relative to
   /// the layer (`lora_A.weight`).
   override public var ownParameters: [(name: String, tensor: Tensor)] {
-    [("weight", weight)] + (adapter?.namedParameters() ?? [])
+    [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) + (adapter?.namedParameters() ?? [])
   }
 
-  /// `x · Wᵀ` plus the adapter's term, for `x` of shape `[..., inputs]`.
+  /// `x · Wᵀ (+ b)` plus the adapter's term, for `x` of shape `[..., inputs]`.
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    let base = matmul(x, weight, transposeB: true)
+    var base = matmul(x, weight, transposeB: true)
+    if let bias { base = base + bias }
     guard let adapter else { return base }
     return base + adapter.delta(x)
   }

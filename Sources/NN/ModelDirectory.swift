@@ -143,12 +143,8 @@ extension LlamaForCausalLM {
   public func save(
     to directory: URL, tokenIds: [String: Int] = [:], metadata: [String: String] = [:]
   ) throws {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let config = configuration.configJSON(tokenIds: tokenIds).prettyText() + "\n"
-    var file = SafeTensorsFile(metadata: metadata.merging(["format": "pt"]) { a, _ in a })
-    for (name, tensor) in namedParameters() { file.tensors[name] = SafeTensor(tensor) }
-    try writeAtomically(Data(config.utf8), to: directory.appendingPathComponent("config.json"))
-    try file.write(to: directory.appendingPathComponent("model.safetensors"))
+    try writeModelDirectory(
+      to: directory, config: configuration.configJSON(tokenIds: tokenIds), metadata: metadata)
   }
 
   /// Reads a model directory written by `save` or by Hugging Face's `save_pretrained` for
@@ -168,13 +164,60 @@ extension LlamaForCausalLM {
 
   /// Sets every parameter from the tensor of the same name in `file`.
   func loadParameters(from file: SafeTensorsFile, path: String) throws {
+    try loadParameters(from: file, path: path) { name in
+      name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && self.lmHead == nil)
+    }
+  }
+}
+
+extension MambaForCausalLM {
+  /// Writes `config.json` and `model.safetensors` into `directory`, as `LlamaForCausalLM`
+  /// does, for Hugging Face's `MambaForCausalLM`.
+  public func save(
+    to directory: URL, tokenIds: [String: Int] = [:], metadata: [String: String] = [:]
+  ) throws {
+    try writeModelDirectory(
+      to: directory, config: configuration.configJSON(tokenIds: tokenIds), metadata: metadata)
+  }
+
+  /// Reads a model directory written by `save` or by Hugging Face's `save_pretrained` for
+  /// `MambaForCausalLM`; every parameter must be there, and nothing else (apart from
+  /// `lm_head.weight` when tied).
+  public static func load(from directory: URL, dtype: DType = .float32) throws -> MambaForCausalLM {
+    let configURL = directory.appendingPathComponent("config.json")
+    let json = try readJSON(configURL, in: directory, kind: "a model directory")
+    let configuration = try MambaConfiguration(configJSON: json, path: configURL.path)
+    let weightsURL = directory.appendingPathComponent("model.safetensors")
+    let file = try readSafeTensors(weightsURL)
+    let model = MambaForCausalLM(configuration, dtype: dtype)
+    try model.loadParameters(from: file, path: weightsURL.path) { name in
+      name == "lm_head.weight" && model.lmHead == nil
+    }
+    return model
+  }
+}
+
+extension Module {
+  /// Writes `config` as `config.json` and every parameter, by its path, into
+  /// `model.safetensors`, each atomically, into `directory` (created if needed).
+  func writeModelDirectory(to directory: URL, config: JSON, metadata: [String: String]) throws {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    var file = SafeTensorsFile(metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+    for (name, tensor) in namedParameters() { file.tensors[name] = SafeTensor(tensor) }
+    try writeAtomically(
+      Data((config.prettyText() + "\n").utf8), to: directory.appendingPathComponent("config.json"))
+    try file.write(to: directory.appendingPathComponent("model.safetensors"))
+  }
+
+  /// Sets every parameter from the tensor of the same name in `file`: each must be there,
+  /// with its shape and finite values, and no other tensor may be, unless `ignorable`.
+  func loadParameters(
+    from file: SafeTensorsFile, path: String, ignorable: (String) -> Bool
+  ) throws {
     let expected = namedParameters()
     let missing = expected.map(\.name).filter { file.tensors[$0] == nil }
     if !missing.isEmpty {
       throw ModelFileError(path, "missing tensors: \(missing.joined(separator: ", "))")
-    }
-    let ignorable: (String) -> Bool = { name in
-      name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && self.lmHead == nil)
     }
     let known = Set(expected.map(\.name))
     let unplaced = file.tensors.keys.filter { !known.contains($0) && !ignorable($0) }.sorted()
