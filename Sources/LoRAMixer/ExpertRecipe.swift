@@ -33,7 +33,7 @@ extension ExpertRecipe {
   /// data order; `checkpoint` saves (and resumes) the run's state. Returns the adapters, by
   /// layer path, and the loss of every step.
   public func train(
-    _ model: LlamaForCausalLM, on examples: [Example], tokenizer: Tokenizer, seed: UInt64,
+    _ model: any CausalLanguageModel, on examples: [Example], tokenizer: Tokenizer, seed: UInt64,
     checkpoint: CheckpointPolicy? = nil, report: (StepReport) -> Void = { _ in }
   ) throws -> (adapters: [(path: String, adapter: LoRA)], losses: [Double]) {
     let adapters = attachLoRA(to: model, targets: targets, rank: rank, alpha: alpha, seed: seed)

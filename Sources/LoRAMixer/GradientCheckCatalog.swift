@@ -109,6 +109,29 @@ extension GradientCheckCase {
           )
         })
     }
+    let routedMamba = tinyMixture(mode: .soft, mamba: true)
+    cases.append(
+      GradientCheckCase(
+        "whole routed mamba, soft, RSL (routers, experts at in/x/dt/out_proj)",
+        parameterShapes: (routedMamba.routerParameters() + routedMamba.expertParameters()).map(
+          \.tensor.shape),
+        method: .randomProjections(count: 2)
+      ) {
+        let mixture = tinyMixture(mode: .soft, mamba: true)
+        for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
+        let parameters = mixture.routerParameters() + mixture.expertParameters()
+        return (
+          parameters.map(\.tensor),
+          {
+            let (task, routings) = mixture.routing.run(.training) { tinyLoss(mixture.model) }
+            return task
+              + routingLoss(
+                Mixture.lossInputs(routings), tokens: nil,
+                settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
+              ).loss
+          }
+        )
+      })
     return cases
   }
 
@@ -130,12 +153,19 @@ extension GradientCheckCase {
     return (linear, state)
   }
 
-  /// A tiny Float64 model routed at q, k, v, o over three experts of rank 2 with B away
-  /// from zero, and routers away from ties.
-  public static func tinyMixture(mode: RoutingMode, seed: UInt64 = 3) -> Mixture {
-    let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
+  /// A tiny Float64 model routed over three experts of rank 2 with B away from zero, and
+  /// routers away from ties: the Llama at q, k, v, o, or the Mamba at its four projections.
+  public static func tinyMixture(mode: RoutingMode, seed: UInt64 = 3, mamba: Bool = false)
+    -> Mixture
+  {
+    let model: any CausalLanguageModel =
+      mamba
+      ? tinyMamba(seed: seed)
+      : LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
+    let targets = mamba ? mambaProjections : attentionProjections
     let experts = (0..<3).map { index in
-      let adapters = attachLoRA(to: model, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
+      let adapters = attachLoRA(
+        to: model, targets: targets, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
       for (offset, (_, lora)) in adapters.enumerated() {
         lora.b.weight.assign(
           TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
@@ -147,7 +177,8 @@ extension GradientCheckCase {
       )
     }
     let mixture = Mixture(
-      model: model, experts: experts, settings: RoutingSettings(mode: mode, k: 2), seed: seed)
+      model: model, experts: experts, targets: targets,
+      settings: RoutingSettings(mode: mode, k: 2), seed: seed)
     for (index, router) in mixture.routers.enumerated() {
       router.weight.assign(
         (TestValues.signed.tensor(router.weight.shape, seed: UInt64(500 + index)) * 0.5).storage)

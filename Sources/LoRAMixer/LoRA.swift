@@ -81,6 +81,16 @@ public let mlpProjections = ["gate_proj", "up_proj", "down_proj"]
 /// Every projection of a decoder layer: the attention's and the MLP's, the toy default.
 public let allProjections = attentionProjections + mlpProjections
 
+/// A Mamba mixer's projections, where the paper routes its experts on Falcon-Mamba (its
+/// Figure 2): A, D and the convolution carry none.
+///
+/// Only `in_proj` and `x_proj` adapters carry over to PyTorch as they are: PEFT 0.21.2
+/// refuses LoRA on a Mamba's `out_proj` (the fused CUDA path reads its weight directly),
+/// and transformers 5.24's Mamba multiplies by `dt_proj.weight` itself, so a LoRA there is
+/// silently left out (measured on a tiny Mamba: a tinymixer adapter on in_proj and x_proj
+/// gives PEFT's logits to 2.4e-7; one on dt_proj alone differs by 6.4e-6 in Float64).
+public let mambaProjections = ["in_proj", "x_proj", "dt_proj", "out_proj"]
+
 extension Module {
   /// Every Linear below this module whose last path component is in `names`, with its path.
   public func linearLayers(named names: [String]) -> [(path: String, layer: Linear)] {

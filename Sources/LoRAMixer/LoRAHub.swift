@@ -92,7 +92,7 @@ extension LoRAHubRecipe {
   /// composition to `model`, scores its answer loss plus `l1` times the mean |w|, and leaves
   /// the best composition attached. Returns the weights and their score.
   public func search(
-    _ model: LlamaForCausalLM, experts: [[String: LoRA]], examples: [Example],
+    _ model: any CausalLanguageModel, experts: [[String: LoRA]], examples: [Example],
     tokenizer: Tokenizer, seed: UInt64
   ) -> (weights: [Double], score: Double) {
     let scored = Array(examples.prefix(self.examples))

@@ -144,7 +144,7 @@ public enum MixerFiles {
   /// the experts' adapter folders and the routers, checking that every site has its router
   /// of the right shape and that no router is left over. Returns the mixture and the
   /// experts' files.
-  public static func load(from folder: URL, onto model: LlamaForCausalLM) throws -> (
+  public static func load(from folder: URL, onto model: any CausalLanguageModel) throws -> (
     mixture: Mixture, experts: [LoRAAdapterFile]
   ) {
     let config = try readConfig(folder)

@@ -11,7 +11,7 @@ import Training
 /// sites route as at inference.
 public final class Mixture {
   /// The model, with a `RoutedSite` as the adapter of every site.
-  public let model: LlamaForCausalLM
+  public let model: any CausalLanguageModel
   /// The experts' names, in router-row order.
   public let expertNames: [String]
   /// The sites, by layer path, in the model's order.
@@ -28,7 +28,7 @@ public final class Mixture {
   /// site is left out of that site's softmax. Every other adapter is detached, the model and
   /// the experts are frozen, and the routers (initialised from `seed`) train.
   public init(
-    model: LlamaForCausalLM, experts: [(name: String, adapters: [String: LoRA])],
+    model: any CausalLanguageModel, experts: [(name: String, adapters: [String: LoRA])],
     targets: [String] = allProjections, settings: RoutingSettings = RoutingSettings(),
     seed: UInt64
   ) {

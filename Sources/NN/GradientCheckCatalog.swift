@@ -93,9 +93,9 @@ extension GradientCheckCase {
       tieWordEmbeddings: tied, initializerRange: 0.5)
   }
 
-  /// A masked next-token loss of a tiny model (vocabulary 11, context 6) on a fixed batch
-  /// of two sequences, some positions left out.
-  public static func tinyLoss(_ model: LlamaForCausalLM) -> Tensor {
+  /// A masked next-token loss of a tiny model (Llama or Mamba; vocabulary 11, context 6)
+  /// on a fixed batch of two sequences, some positions left out.
+  public static func tinyLoss(_ model: any CausalLanguageModel) -> Tensor {
     let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
     let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
     let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
@@ -158,13 +158,7 @@ extension GradientCheckCase {
       method: .randomProjections(count: 2)
     ) {
       let model = tinyMamba()
-      let tokens = [1, 5, 2, 9, 4, 3, 7, 0, 10, 6, 8, 2]
-      let targets = [5, 2, 9, 4, 3, 1, 0, 10, 6, 8, 2, 4]
-      let mask = [false, true, true, true, true, false, true, true, false, true, true, true]
-      return (
-        model.namedParameters().map(\.tensor),
-        { model.loss(tokens: tokens, targets: targets, mask: mask, batch: 2, length: 6) }
-      )
+      return (model.namedParameters().map(\.tensor), { tinyLoss(model) })
     }
   }
 }

@@ -39,14 +39,6 @@ public final class LlamaForCausalLM: Module {
     return matmul(hidden, model.embedTokens.weight, transposeB: true)
   }
 
-  /// The mean cross-entropy of the next-token predictions at the positions `mask` marks:
-  /// position t is scored on predicting `targets[t]`.
-  public func loss(tokens: [Int], targets: [Int], mask: [Bool], batch: Int, length: Int) -> Tensor {
-    let logits = self.logits(tokens, batch: batch, length: length)
-    return crossEntropy(
-      logits: logits.reshaped([-1, configuration.vocabularySize]), targets: targets, mask: mask)
-  }
-
   /// A copy with every weight in `dtype` (Float64 for gradient checks).
   public func converted(to dtype: DType) -> LlamaForCausalLM {
     let copy = LlamaForCausalLM(configuration, dtype: dtype)

@@ -38,12 +38,6 @@ public final class MambaForCausalLM: Module {
     return matmul(hidden, backbone.embeddings.weight, transposeB: true)
   }
 
-  /// The mean cross-entropy of the next-token predictions at the positions `mask` marks.
-  public func loss(tokens: [Int], targets: [Int], mask: [Bool], batch: Int, length: Int) -> Tensor {
-    crossEntropy(
-      logits: logits(tokens, batch: batch, length: length).reshaped(
-        [-1, configuration.vocabularySize]), targets: targets, mask: mask)
-  }
 }
 
 /// The body of the model: token embedding, Mamba blocks, final norm.

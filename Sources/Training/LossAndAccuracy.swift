@@ -2,7 +2,7 @@ import Autodiff
 import NN
 import ToyTasks
 
-extension LlamaForCausalLM {
+extension CausalLanguageModel {
   /// The mean cross-entropy of the next-token predictions where `batch.mask` is set (the
   /// five-argument `loss` with the batch's fields).
   public func loss(_ batch: TokenBatch) -> Tensor {
@@ -40,7 +40,7 @@ extension LlamaForCausalLM {
     ExactMatch.answers(examples, tokenizer: tokenizer, maximumLength: maximumLength) {
       tokens, batch, length, positions in
       let logits = self.logits(tokens, batch: batch, length: length).floats
-      let vocabulary = configuration.vocabularySize
+      let vocabulary = vocabularySize
       return positions.enumerated().map { row, position in
         let start = (row * length + position) * vocabulary
         var best = 0

@@ -226,8 +226,14 @@ func outputAndGradients(_ settings: RoutingSettings, experts: Int = 3) -> (Tenso
   #expect(routing.k == 1)
 }
 
-@Test func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss() throws {
-  let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft)
+@Test(arguments: [false, true])
+func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss(mamba: Bool) throws {
+  let mixture = GradientCheckCase.tinyMixture(mode: .hardsoft, mamba: mamba)
+  // Two layers' sites: the Mamba's four mixer projections, or the Llama's attention.
+  #expect(mixture.sites.count == 8)
+  #expect(
+    Set(mixture.sites.map { String($0.path.split(separator: ".").last!) })
+      == Set(mamba ? mambaProjections : attentionProjections))
   let before = mixture.expertParameters().map(\.tensor.scalars)
   let frozenBase = mixture.model.namedParameters().filter {
     !$0.name.contains(".router.") && !$0.name.contains(".experts.")

@@ -1,0 +1,36 @@
+import Autodiff
+
+/// A language model that predicts every next token of its input: the Llama transformer and
+/// the Mamba state-space model. Training, LoRA experts and the mixture work on either.
+public protocol CausalLanguageModel: Module {
+  /// Tokens in the vocabulary.
+  var vocabularySize: Int { get }
+  /// The longest sequence the model reads, in tokens.
+  var contextLength: Int { get }
+  /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
+  func logits(_ tokens: [Int], batch: Int, length: Int) -> Tensor
+}
+
+extension CausalLanguageModel {
+  /// The mean cross-entropy of the next-token predictions at the positions `mask` marks:
+  /// position t is scored on predicting `targets[t]`.
+  public func loss(tokens: [Int], targets: [Int], mask: [Bool], batch: Int, length: Int) -> Tensor {
+    crossEntropy(
+      logits: logits(tokens, batch: batch, length: length).reshaped([-1, vocabularySize]),
+      targets: targets, mask: mask)
+  }
+}
+
+extension LlamaForCausalLM: CausalLanguageModel {
+  /// Tokens in the vocabulary.
+  public var vocabularySize: Int { configuration.vocabularySize }
+  /// `max_position_embeddings`.
+  public var contextLength: Int { configuration.contextLength }
+}
+
+extension MambaForCausalLM: CausalLanguageModel {
+  /// Tokens in the vocabulary.
+  public var vocabularySize: Int { configuration.vocabularySize }
+  /// The longest sequence the tools feed it (a Mamba itself has no limit).
+  public var contextLength: Int { configuration.contextLength }
+}
