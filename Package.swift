@@ -118,6 +118,9 @@ let package = Package(
     lesson(
       "lesson09-files-and-other-frameworks", folder: "09-files-and-other-frameworks",
       dependencies: ["Autodiff", "LoRAMixer", "NN", "SafeTensors"]),
+    lesson(
+      "lesson10-selective-scan-and-mamba", folder: "10-selective-scan-and-mamba",
+      dependencies: ["Autodiff", "LoRAMixer", "NN"]),
 
     .testTarget(name: "RandomTests", dependencies: ["Random"], swiftSettings: common),
     .testTarget(name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: common),
@@ -136,7 +139,7 @@ let package = Package(
         "tinymixer", "lesson01-autodiff", "lesson02-fast-matmul", "lesson03-tiny-transformer",
         "lesson04-lora", "lesson05-routing", "lesson06-routing-specialization-loss",
         "lesson07-lora-mixer-end-to-end", "lesson08-reproducing-the-paper",
-        "lesson09-files-and-other-frameworks",
+        "lesson09-files-and-other-frameworks", "lesson10-selective-scan-and-mamba",
       ],
       swiftSettings: common),
   ]

@@ -89,9 +89,9 @@ func lessonFolders() throws -> [String] {
 
 @Test(arguments: [
   "05-routing", "06-routing-specialization-loss", "08-reproducing-the-paper",
-  "09-files-and-other-frameworks",
+  "09-files-and-other-frameworks", "10-selective-scan-and-mamba",
 ])
-func lessonsFiveSixEightAndNinePrintWhatTheirReadmesShow(_ lesson: String) throws {
+func lessonsFiveSixEightNineAndTenPrintWhatTheirReadmesShow(_ lesson: String) throws {
   let readme = try packageFile("Tutorials/\(lesson)/README.md")
   let shown = try #require(codeBlock(after: "<!-- output -->", in: readme))
   let run = try runProduct("lesson\(lesson)", [])
