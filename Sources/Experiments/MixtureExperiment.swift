@@ -10,7 +10,7 @@ extension Project {
   /// initialised from `seed`.
   public func mixture(
     _ recipe: MixRecipe, over experts: [(name: String, adapters: [String: LoRA])],
-    model: LlamaForCausalLM, seed: UInt64
+    model: any CausalLanguageModel, seed: UInt64
   ) -> Mixture {
     Mixture(
       model: model, experts: experts, targets: recipe.targets, settings: recipe.routing, seed: seed)

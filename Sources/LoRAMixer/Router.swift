@@ -196,7 +196,10 @@ public func prefixMean(_ rows: Tensor, length: Int, skippingFirst: Bool = false)
 /// Whether routing follows the training rule (the settings' mode and k) or inference's
 /// (top-k with the inference k, only the selected experts computed).
 public enum RoutingPhase: Sendable {
-  case training, inference
+  /// `RoutingSettings.mode` with `k` (hard-soft computes every expert).
+  case training
+  /// Top-k with `inferenceK`, only the selected experts computed.
+  case inference
 }
 
 /// One site's routing in a forward pass.
