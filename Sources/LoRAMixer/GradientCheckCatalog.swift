@@ -98,14 +98,7 @@ extension GradientCheckCase {
           let parameters = mixture.routerParameters() + mixture.expertParameters()
           return (
             parameters.map(\.tensor),
-            {
-              let (task, routings) = mixture.routing.run(.training) { tinyLoss(mixture.model) }
-              return task
-                + routingLoss(
-                  Mixture.lossInputs(routings), tokens: nil,
-                  settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
-                ).loss
-            }
+            { routedLoss(mixture) }
           )
         })
     }
@@ -122,17 +115,21 @@ extension GradientCheckCase {
         let parameters = mixture.routerParameters() + mixture.expertParameters()
         return (
           parameters.map(\.tensor),
-          {
-            let (task, routings) = mixture.routing.run(.training) { tinyLoss(mixture.model) }
-            return task
-              + routingLoss(
-                Mixture.lossInputs(routings), tokens: nil,
-                settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
-              ).loss
-          }
+          { routedLoss(mixture) }
         )
       })
     return cases
+  }
+
+  /// The tiny model's loss with the mixture routing as training does, plus RSL (α 0.3,
+  /// λ 0.2) over every site's routing.
+  static func routedLoss(_ mixture: Mixture) -> Tensor {
+    let (task, routings) = mixture.routing.run(.training) { tinyLoss(mixture.model) }
+    return task
+      + routingLoss(
+        Mixture.lossInputs(routings), tokens: nil,
+        settings: RoutingLossSettings(alpha: 0.3, lambda: 0.2)
+      ).loss
   }
 
   /// A site over a frozen `[4, 5]` Linear: router `t[1]`; experts a (rank 2, `t[2]`, `t[3]`),

@@ -99,25 +99,12 @@ public struct MambaConfiguration: Equatable, Hashable, Sendable {
   /// A configuration from a `config.json`; unknown fields are ignored, Hugging Face's
   /// defaults fill optional ones, and a missing or malformed required field is named.
   public init(configJSON json: JSON, path: String) throws {
-    guard json.object != nil else { throw ModelFileError(path, "not a JSON object") }
-    if let type = json["model_type"], type.string != "mamba" {
-      throw ModelFileError(path, "model_type is \(type.compactText), not \"mamba\"")
-    }
-    func integer(_ key: String, default value: Int? = nil) throws -> Int {
-      guard let field = json[key] else {
-        guard let value else { throw ModelFileError(path, "missing \(key)") }
-        return value
-      }
-      guard let number = field.integer, number >= 0 else {
-        throw ModelFileError(path, "\(key) is not a whole number")
-      }
-      return number
-    }
+    let fields = try ConfigFields(json, path: path, modelType: "mamba")
     if let activation = json["hidden_act"], activation.string != "silu" {
       throw ModelFileError(
         path, "hidden_act is \(activation.compactText); tinymixer's Mamba computes silu only")
     }
-    let hidden = try integer("hidden_size")
+    let hidden = try fields.integer("hidden_size")
     let rank: Int? =
       switch json["time_step_rank"] {
       case .none, .some(.string("auto")): nil
@@ -126,16 +113,17 @@ public struct MambaConfiguration: Equatable, Hashable, Sendable {
           ?? { throw ModelFileError(path, "time_step_rank is not a whole number") }()
       }
     self.init(
-      vocabularySize: try integer("vocab_size"), hiddenSize: hidden,
-      layers: try integer("num_hidden_layers"), stateSize: try integer("state_size", default: 16),
-      expand: try integer("expand", default: 2),
-      convolutionKernel: try integer("conv_kernel", default: 4), timeStepRank: rank,
+      vocabularySize: try fields.integer("vocab_size"), hiddenSize: hidden,
+      layers: try fields.integer("num_hidden_layers"),
+      stateSize: try fields.integer("state_size", default: 16),
+      expand: try fields.integer("expand", default: 2),
+      convolutionKernel: try fields.integer("conv_kernel", default: 4), timeStepRank: rank,
       projectionBias: json["use_bias"]?.bool ?? false,
       convolutionBias: json["use_conv_bias"]?.bool ?? true,
-      normEpsilon: json["layer_norm_epsilon"]?.double ?? 1e-5,
+      normEpsilon: try fields.number("layer_norm_epsilon", default: 1e-5),
       tieWordEmbeddings: json["tie_word_embeddings"]?.bool ?? true,
-      initializerRange: json["initializer_range"]?.double ?? 0.1,
-      contextLength: try integer("max_position_embeddings", default: 2048))
+      initializerRange: try fields.number("initializer_range", default: 0.1),
+      contextLength: try fields.integer("max_position_embeddings", default: 2048))
     if let problem { throw ModelFileError(path, problem) }
     if let inner = json["intermediate_size"]?.integer, inner != intermediateSize {
       throw ModelFileError(

@@ -83,25 +83,7 @@ extension LlamaConfiguration {
   /// A configuration from a `config.json`; unknown fields are ignored, Llama's defaults
   /// fill optional ones, and a missing or malformed required field is named.
   public init(configJSON json: JSON, path: String) throws {
-    guard json.object != nil else { throw ModelFileError(path, "not a JSON object") }
-    if let type = json["model_type"], type.string != "llama" {
-      throw ModelFileError(path, "model_type is \(type.compactText), not \"llama\"")
-    }
-    func integer(_ key: String, default value: Int? = nil) throws -> Int {
-      guard let field = json[key] else {
-        guard let value else { throw ModelFileError(path, "missing \(key)") }
-        return value
-      }
-      guard let number = field.integer, number >= 0 else {
-        throw ModelFileError(path, "\(key) is not a whole number")
-      }
-      return number
-    }
-    func number(_ key: String, default value: Double) throws -> Double {
-      guard let field = json[key] else { return value }
-      guard let number = field.double else { throw ModelFileError(path, "\(key) is not a number") }
-      return number
-    }
+    let fields = try ConfigFields(json, path: path, modelType: "llama")
     // Fields that would change what the model computes, refused rather than ignored.
     if let activation = json["hidden_act"], activation.string != "silu" {
       throw ModelFileError(
@@ -114,17 +96,18 @@ extension LlamaConfiguration {
     for key in ["attention_bias", "mlp_bias"] where json[key]?.bool == true {
       throw ModelFileError(path, "\(key) is true; tinymixer's Llama projections have no bias")
     }
-    let heads = try integer("num_attention_heads")
+    let heads = try fields.integer("num_attention_heads")
     self.init(
-      vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
-      layers: try integer("num_hidden_layers"), heads: heads,
-      keyValueHeads: try integer("num_key_value_heads", default: heads),
-      intermediateSize: try integer("intermediate_size"),
-      contextLength: try integer("max_position_embeddings", default: 2048),
-      rmsNormEpsilon: try number("rms_norm_eps", default: 1e-6),
-      ropeTheta: try number("rope_theta", default: 10_000),
+      vocabularySize: try fields.integer("vocab_size"),
+      hiddenSize: try fields.integer("hidden_size"),
+      layers: try fields.integer("num_hidden_layers"), heads: heads,
+      keyValueHeads: try fields.integer("num_key_value_heads", default: heads),
+      intermediateSize: try fields.integer("intermediate_size"),
+      contextLength: try fields.integer("max_position_embeddings", default: 2048),
+      rmsNormEpsilon: try fields.number("rms_norm_eps", default: 1e-6),
+      ropeTheta: try fields.number("rope_theta", default: 10_000),
       tieWordEmbeddings: json["tie_word_embeddings"]?.bool ?? false,
-      initializerRange: try number("initializer_range", default: 0.02))
+      initializerRange: try fields.number("initializer_range", default: 0.02))
     // The sizes first: head_dim is compared with hidden_size / num_attention_heads, which
     // needs a positive head count.
     if let problem { throw ModelFileError(path, problem) }
@@ -152,13 +135,10 @@ extension LlamaForCausalLM {
   /// model has no place for is an error too (apart from `lm_head.weight` when tied and the
   /// rotary embedding's `inv_freq`, which the model computes itself).
   public static func load(from directory: URL, dtype: DType = .float32) throws -> LlamaForCausalLM {
-    let configURL = directory.appendingPathComponent("config.json")
-    let json = try readJSON(configURL, in: directory, kind: "a model directory")
-    let configuration = try LlamaConfiguration(configJSON: json, path: configURL.path)
-    let weightsURL = directory.appendingPathComponent("model.safetensors")
-    let file = try readSafeTensors(weightsURL)
-    let model = LlamaForCausalLM(configuration, dtype: dtype)
-    try model.loadParameters(from: file, path: weightsURL.path)
+    let files = try ModelDirectoryFiles(directory)
+    let model = LlamaForCausalLM(
+      try LlamaConfiguration(configJSON: files.config, path: files.configPath), dtype: dtype)
+    try model.loadParameters(from: files.weights, path: files.weightsPath)
     return model
   }
 
@@ -184,16 +164,65 @@ extension MambaForCausalLM {
   /// `MambaForCausalLM`; every parameter must be there, and nothing else (apart from
   /// `lm_head.weight` when tied).
   public static func load(from directory: URL, dtype: DType = .float32) throws -> MambaForCausalLM {
-    let configURL = directory.appendingPathComponent("config.json")
-    let json = try readJSON(configURL, in: directory, kind: "a model directory")
-    let configuration = try MambaConfiguration(configJSON: json, path: configURL.path)
-    let weightsURL = directory.appendingPathComponent("model.safetensors")
-    let file = try readSafeTensors(weightsURL)
-    let model = MambaForCausalLM(configuration, dtype: dtype)
-    try model.loadParameters(from: file, path: weightsURL.path) { name in
+    let files = try ModelDirectoryFiles(directory)
+    let model = MambaForCausalLM(
+      try MambaConfiguration(configJSON: files.config, path: files.configPath), dtype: dtype)
+    try model.loadParameters(from: files.weights, path: files.weightsPath) { name in
       name == "lm_head.weight" && model.lmHead == nil
     }
     return model
+  }
+}
+
+/// A model directory's two files, read: `config.json` and `model.safetensors`.
+struct ModelDirectoryFiles {
+  let config: JSON
+  let configPath: String
+  let weights: SafeTensorsFile
+  let weightsPath: String
+
+  init(_ directory: URL) throws {
+    let configURL = directory.appendingPathComponent("config.json")
+    config = try readJSON(configURL, in: directory, kind: "a model directory")
+    configPath = configURL.path
+    let weightsURL = directory.appendingPathComponent("model.safetensors")
+    weights = try readSafeTensors(weightsURL)
+    weightsPath = weightsURL.path
+  }
+}
+
+/// The fields of a `config.json` of one `model_type`, read with the file named in every
+/// error: a missing required field, a malformed one.
+struct ConfigFields {
+  let json: JSON
+  let path: String
+
+  /// The fields of `json`, which must be an object whose `model_type`, if any, is `modelType`.
+  init(_ json: JSON, path: String, modelType: String) throws {
+    guard json.object != nil else { throw ModelFileError(path, "not a JSON object") }
+    if let type = json["model_type"], type.string != modelType {
+      throw ModelFileError(path, "model_type is \(type.compactText), not \"\(modelType)\"")
+    }
+    (self.json, self.path) = (json, path)
+  }
+
+  /// The whole number `key`, or `value` when it is absent (an error when neither is).
+  func integer(_ key: String, default value: Int? = nil) throws -> Int {
+    guard let field = json[key] else {
+      guard let value else { throw ModelFileError(path, "missing \(key)") }
+      return value
+    }
+    guard let number = field.integer, number >= 0 else {
+      throw ModelFileError(path, "\(key) is not a whole number")
+    }
+    return number
+  }
+
+  /// The number `key`, or `value` when it is absent.
+  func number(_ key: String, default value: Double) throws -> Double {
+    guard let field = json[key] else { return value }
+    guard let number = field.double else { throw ModelFileError(path, "\(key) is not a number") }
+    return number
   }
 }
 
