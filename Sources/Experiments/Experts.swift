@@ -37,7 +37,8 @@ public func expertName(_ folder: URL) -> String {
 }
 
 /// Attaches `file` to `model`, as a failure naming the file when it does not fit.
-public func attachedAdapters(_ file: LoRAAdapterFile, _ model: LlamaForCausalLM) throws -> [String:
+public func attachedAdapters(_ file: LoRAAdapterFile, _ model: any CausalLanguageModel) throws
+  -> [String:
   LoRA]
 {
   do {
@@ -51,7 +52,7 @@ extension Project {
   /// this base at the recipe's targets, else trained by `recipe` now (with progress) and
   /// saved there.
   public func expert(
-    _ task: ToyTask, recipe: ExpertRecipe, model: LlamaForCausalLM, baseFolder: URL,
+    _ task: ToyTask, recipe: ExpertRecipe, model: any CausalLanguageModel, baseFolder: URL,
     folder: URL, seed: UInt64
   ) throws -> LoRAAdapterFile {
     if let file = try? LoRAAdapterFile.load(from: folder),

@@ -52,7 +52,9 @@ public struct Project {
   /// The base model: read from the cache, else from the copy shipped in `Models/` (saved
   /// into the cache), else pretrained (with progress) and saved there. Returns it with its
   /// folder and the seconds spent pretraining (0 when cached or shipped).
-  func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (LlamaForCausalLM, URL, Double) {
+  func baseModel(_ recipe: BaseRecipe = BaseRecipe()) throws -> (
+    any CausalLanguageModel, URL, Double
+  ) {
     var progress = ProgressDisplay("pretrain")
     Interruption.install()  // Ctrl-C saves the pretraining, and the next run resumes it
     do {
@@ -93,27 +95,29 @@ public struct Project {
     }
   }
 
-  /// The base model: the directory `folder` if given, else the cached one (pretrained if
-  /// missing); with its folder and the seconds spent pretraining. Every example must fit
-  /// the model's context.
-  public func loadBase(_ folder: URL?) throws -> (LlamaForCausalLM, URL, Double) {
+  /// The base model: the directory `folder` if given, else the cached one of `recipe`
+  /// (pretrained if missing); with its folder and the seconds spent pretraining. Every
+  /// example must fit the model's context.
+  public func loadBase(_ folder: URL?, recipe: BaseRecipe = BaseRecipe()) throws -> (
+    any CausalLanguageModel, URL, Double
+  ) {
     guard let folder else {
       // Checked before the minutes a missing base takes to pretrain.
-      try checkLengths(contextLength: BaseRecipe().contextLength)
-      return try baseModel()
+      try checkLengths(contextLength: recipe.contextLength)
+      return try baseModel(recipe)
     }
     let model = try readBase(folder)
-    try checkLengths(contextLength: model.configuration.contextLength)
+    try checkLengths(contextLength: model.contextLength)
     return (model, folder, 0)
   }
 
   /// The model directory `folder`, frozen, if it was built on the task files' vocabulary.
-  private func readBase(_ folder: URL) throws -> LlamaForCausalLM {
-    let model: LlamaForCausalLM
-    do { model = try LlamaForCausalLM.load(from: folder) } catch {
+  private func readBase(_ folder: URL) throws -> any CausalLanguageModel {
+    let model: any CausalLanguageModel
+    do { model = try loadCausalLanguageModel(from: folder) } catch {
       throw ToolError.failure("\(error)")
     }
-    guard model.configuration.vocabularySize == tokenizer.count,
+    guard model.vocabularySize == tokenizer.count,
       (try? Tokenizer.load(from: folder)) == tokenizer
     else {
       throw ToolError.failure(

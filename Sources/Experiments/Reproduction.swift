@@ -9,7 +9,7 @@ import Training
 /// that a rerun skips what is done.
 public final class Reproduction {
   let project: Project
-  let model: LlamaForCausalLM
+  let model: any CausalLanguageModel
   let baseFolder: URL
   let plan: ReproducePlan
   /// The report folder as the user named it (kept so for the commands recorded in the
@@ -36,7 +36,7 @@ public final class Reproduction {
   /// A reproduction of `plan` on `model` (read from `baseFolder`), into the folder
   /// `folderName`, continuing `results`.
   public init(
-    project: Project, model: LlamaForCausalLM, baseFolder: URL, plan: ReproducePlan,
+    project: Project, model: any CausalLanguageModel, baseFolder: URL, plan: ReproducePlan,
     folderName: String, results: Results
   ) {
     (self.project, self.model, self.baseFolder) = (project, model, baseFolder)
@@ -58,7 +58,7 @@ public final class Reproduction {
     for task in tasks { jobs.append(expertJob(task)) }
     jobs.append(
       Job(
-        id: plan.blendID(plan.blends(layers: model.configuration.layers).last!.id),
+        id: plan.blendID(plan.blends(layers: model.layerCount).last!.id),
         label: "the experts under fixed blends", cost: 40, needsExperts: true
       ) {
         try self.measureBlends()
@@ -283,7 +283,7 @@ public final class Reproduction {
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
     let mixture = Mixture(model: model, experts: experts, seed: 0)
     let count = tasks.count
-    for blend in plan.blends(layers: model.configuration.layers) {
+    for blend in plan.blends(layers: model.layerCount) {
       let blendStarted = Date()
       var run = record(
         plan.blendID(blend.id), seed: 0,

@@ -78,9 +78,6 @@ public let attentionProjections = ["q_proj", "k_proj", "v_proj", "o_proj"]
 /// The projections of the MLP, for the placement ablation.
 public let mlpProjections = ["gate_proj", "up_proj", "down_proj"]
 
-/// Every projection of a decoder layer: the attention's and the MLP's, the toy default.
-public let allProjections = attentionProjections + mlpProjections
-
 /// A Mamba mixer's projections, where the paper routes its experts on Falcon-Mamba (its
 /// Figure 2): A, D and the convolution carry none.
 ///
@@ -90,6 +87,10 @@ public let allProjections = attentionProjections + mlpProjections
 /// silently left out (measured on a tiny Mamba: a tinymixer adapter on in_proj and x_proj
 /// gives PEFT's logits to 2.4e-7; one on dt_proj alone differs by 6.4e-6 in Float64).
 public let mambaProjections = ["in_proj", "x_proj", "dt_proj", "out_proj"]
+
+/// Every projection: a Llama decoder layer's seven (attention and MLP), the toy default,
+/// and a Mamba mixer's four. A model has one kind, so on each this is all of its own.
+public let allProjections = attentionProjections + mlpProjections + mambaProjections
 
 extension Module {
   /// Every Linear below this module whose last path component is in `names`, with its path.

@@ -1,4 +1,5 @@
 import Autodiff
+import Foundation
 
 /// A language model that predicts every next token of its input: the Llama transformer and
 /// the Mamba state-space model. Training, LoRA experts and the mixture work on either.
@@ -7,8 +8,25 @@ public protocol CausalLanguageModel: Module {
   var vocabularySize: Int { get }
   /// The longest sequence the model reads, in tokens.
   var contextLength: Int { get }
+  /// Layers (decoder layers, or Mamba blocks), numbered in parameter paths `layers.N`.
+  var layerCount: Int { get }
   /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
   func logits(_ tokens: [Int], batch: Int, length: Int) -> Tensor
+  /// Writes the model as a Hugging Face model directory (`config.json`, `model.safetensors`).
+  func save(to directory: URL, tokenIds: [String: Int], metadata: [String: String]) throws
+}
+
+/// The model in the Hugging Face model directory `directory`: a Mamba when its
+/// `config.json` says `model_type: "mamba"`, else a Llama (which checks the type itself).
+public func loadCausalLanguageModel(from directory: URL, dtype: DType = .float32) throws
+  -> any CausalLanguageModel
+{
+  let config = try readJSON(
+    directory.appendingPathComponent("config.json"), in: directory, kind: "a model directory")
+  if config["model_type"]?.string == "mamba" {
+    return try MambaForCausalLM.load(from: directory, dtype: dtype)
+  }
+  return try LlamaForCausalLM.load(from: directory, dtype: dtype)
 }
 
 extension CausalLanguageModel {
@@ -26,6 +44,8 @@ extension LlamaForCausalLM: CausalLanguageModel {
   public var vocabularySize: Int { configuration.vocabularySize }
   /// `max_position_embeddings`.
   public var contextLength: Int { configuration.contextLength }
+  /// Decoder layers.
+  public var layerCount: Int { configuration.layers }
 }
 
 extension MambaForCausalLM: CausalLanguageModel {
@@ -33,4 +53,6 @@ extension MambaForCausalLM: CausalLanguageModel {
   public var vocabularySize: Int { configuration.vocabularySize }
   /// The longest sequence the tools feed it (a Mamba itself has no limit).
   public var contextLength: Int { configuration.contextLength }
+  /// Mamba blocks.
+  public var layerCount: Int { configuration.layers }
 }

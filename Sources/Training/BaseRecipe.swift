@@ -12,7 +12,11 @@ import ToyTasks
 /// prompt. It learns the words and the format, not the tasks: greedy decoding gives about
 /// the majority-answer accuracy, the chance level of exact match.
 public struct BaseRecipe: Equatable, Hashable, Sendable {
-  /// The model's shape, apart from the vocabulary (set from the tokenizer).
+  /// The kind of model: the Llama transformer, or a Mamba of the same width and depth.
+  public var architecture = Architecture.llama
+  /// The model's shape, apart from the vocabulary (set from the tokenizer). A Mamba uses
+  /// the width, the layers and the context; its state (16), expansion (2) and convolution
+  /// (4 taps) are Hugging Face's defaults.
   public var hiddenSize = 128, layers = 4, heads = 4, intermediateSize = 384, contextLength = 64
   /// Pretraining.
   public var training = TrainingSettings(
@@ -23,7 +27,31 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
   /// The default recipe.
   public init() {}
 
-  /// The configuration for `tokenizer`'s vocabulary.
+  /// A fresh model of this recipe for a vocabulary of `vocabularySize`, its weights drawn
+  /// from `seed`.
+  public func makeModel(vocabularySize: Int) -> any CausalLanguageModel {
+    switch architecture {
+    case .llama: LlamaForCausalLM(configuration(vocabularySize: vocabularySize), seed: seed)
+    case .mamba: MambaForCausalLM(mambaConfiguration(vocabularySize: vocabularySize), seed: seed)
+    }
+  }
+
+  /// The Mamba configuration for `tokenizer`'s vocabulary.
+  public func mambaConfiguration(vocabularySize: Int) -> MambaConfiguration {
+    MambaConfiguration(
+      vocabularySize: vocabularySize, hiddenSize: hiddenSize, layers: layers,
+      contextLength: contextLength)
+  }
+
+  /// Why this recipe cannot be built, or nil if it can.
+  public func problem(vocabularySize: Int) -> String? {
+    switch architecture {
+    case .llama: configuration(vocabularySize: vocabularySize).problem
+    case .mamba: mambaConfiguration(vocabularySize: vocabularySize).problem
+    }
+  }
+
+  /// The Llama configuration for `tokenizer`'s vocabulary.
   public func configuration(vocabularySize: Int) -> LlamaConfiguration {
     LlamaConfiguration(
       vocabularySize: vocabularySize, hiddenSize: hiddenSize, layers: layers, heads: heads,
@@ -58,8 +86,8 @@ public struct BaseRecipe: Equatable, Hashable, Sendable {
   public func pretrain(
     tokenizer: Tokenizer, tasks: [[Example]], checkpoint: CheckpointPolicy? = nil,
     report: (StepReport) -> Void = { _ in }
-  ) throws -> LlamaForCausalLM {
-    let model = LlamaForCausalLM(configuration(vocabularySize: tokenizer.count), seed: seed)
+  ) throws -> any CausalLanguageModel {
+    let model = makeModel(vocabularySize: tokenizer.count)
     _ = try train(
       parameters: model.namedParameters(), examples: pretrainingExamples(tasks),
       settings: training, checkpoint: checkpoint,
@@ -104,9 +132,9 @@ extension BaseRecipe {
     shipped: URL? = nil, checkpointEvery: Int = 100, shouldStop: @escaping () -> Bool = { false },
     willPretrain: (URL, Bool) -> Void = { _, _ in }, willCopy: (URL) -> Void = { _ in },
     report: (StepReport) -> Void = { _ in }
-  ) throws -> (model: LlamaForCausalLM, folder: URL, pretrainingSeconds: Double) {
+  ) throws -> (model: any CausalLanguageModel, folder: URL, pretrainingSeconds: Double) {
     let folder = cache.appendingPathComponent(fingerprint(tokenizer))
-    if let model = try? LlamaForCausalLM.load(from: folder),
+    if let model = try? loadCausalLanguageModel(from: folder),
       (try? Tokenizer.load(from: folder)) == tokenizer
     {
       model.setTrainable(false)
@@ -115,7 +143,7 @@ extension BaseRecipe {
     // The fingerprint names the recipe and the vocabulary, so a shipped base of that name
     // is what pretraining would make (`tinymixer pretrain --check` compares the two).
     if let source = shipped?.appendingPathComponent(fingerprint(tokenizer)),
-      let model = try? LlamaForCausalLM.load(from: source),
+      let model = try? loadCausalLanguageModel(from: source),
       (try? Tokenizer.load(from: source)) == tokenizer
     {
       willCopy(source)
@@ -138,14 +166,22 @@ extension BaseRecipe {
   }
 }
 
-extension LlamaForCausalLM {
+/// The kinds of base model.
+public enum Architecture: String, CaseIterable, Sendable {
+  /// `LlamaForCausalLM`: attention and a SwiGLU MLP in every layer.
+  case llama
+  /// `MambaForCausalLM`: a selective state-space mixer in every layer.
+  case mamba
+}
+
+extension CausalLanguageModel {
   /// Writes this model and `tokenizer` as the Hugging Face model directory `folder`, as a
   /// whole (`replaceFolder`): a failure leaves the previous model there.
   public func saveWithTokenizer(_ tokenizer: Tokenizer, to folder: URL) throws {
     try replaceFolder(folder) { fresh in
       try save(
         to: fresh, tokenIds: tokenizer.tokenIds, metadata: ["tokenizer": tokenizer.fingerprint])
-      try tokenizer.save(to: fresh, contextLength: configuration.contextLength)
+      try tokenizer.save(to: fresh, contextLength: contextLength)
     }
   }
 }

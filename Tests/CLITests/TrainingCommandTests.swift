@@ -288,3 +288,52 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   #expect(missing.status != 0)
   #expect(missing.error.contains("no shipped base for this recipe and vocabulary"))
 }
+
+@Test func aMambaBasePretrainsTrainsAnExpertAndMixesRouters() throws {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "mamba-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let base = root.appendingPathComponent("base")
+  let pretrain = try runProduct(
+    "tinymixer",
+    [
+      "pretrain", "--architecture", "mamba", "--steps", "2", "--hidden", "8", "--layers", "1",
+      "--batch", "4", "--out", base.path, "--datasets", datasetsFolder,
+    ])
+  #expect(pretrain.status == 0, "\(pretrain.error)")
+  let config = try String(contentsOf: base.appendingPathComponent("config.json"), encoding: .utf8)
+  #expect(config.contains("\"model_type\": \"mamba\""))
+  let expert = root.appendingPathComponent("expert")
+  let train = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", base.path, "--steps", "2", "--batch", "4", "--out",
+      expert.path, "--datasets", datasetsFolder,
+    ])
+  #expect(train.status == 0, "\(train.error)")
+  #expect(
+    train.output.contains("on in_proj, x_proj, dt_proj, out_proj of 1 layers"), "\(train.output)")
+  let adapter = try String(
+    contentsOf: expert.appendingPathComponent("adapter_config.json"), encoding: .utf8)
+  for projection in ["in_proj", "x_proj", "dt_proj", "out_proj"] {
+    #expect(adapter.contains("\"\(projection)\""))
+  }
+  // Attention sites do not exist in a Mamba: refused, not an empty adapter.
+  let attention = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", base.path, "--sites", "attention", "--steps", "2",
+      "--out", root.appendingPathComponent("none").path, "--datasets", datasetsFolder,
+    ])
+  #expect(attention.status == 2)
+  #expect(attention.error.contains("is a projection of this base"))
+  let mix = try runProduct(
+    "tinymixer",
+    [
+      "mix", "toy-sst2", "toy-cola", "--base", base.path, "--expert-steps", "2", "--steps", "2",
+      "--batch", "4", "--router-examples", "8", "--runs", root.appendingPathComponent("runs").path,
+      "--out", root.appendingPathComponent("mixer").path, "--datasets", datasetsFolder,
+    ])
+  #expect(mix.status == 0, "\(mix.error)")
+  #expect(mix.output.contains("stage 2: 4 routed sites × 2 experts"), "\(mix.output)")
+}

@@ -29,7 +29,7 @@ func tinyPretraining() -> (Tokenizer, [[Example]], BaseRecipe) {
   let folder = temporaryFolder("pretrain-checkpoint")
   defer { try? FileManager.default.removeItem(at: folder) }
   let file = folder.appendingPathComponent(TrainingCheckpoint.fileName)
-  func weights(_ model: LlamaForCausalLM) -> [[Float]] {
+  func weights(_ model: any CausalLanguageModel) -> [[Float]] {
     model.namedParameters().map(\.tensor.floats)
   }
 

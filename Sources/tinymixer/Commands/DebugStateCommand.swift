@@ -119,9 +119,9 @@ enum DebugStateCommand: Command {
   ) throws -> State {
     let mixerFolder = arguments.string("mixer").map { URL(fileURLWithPath: $0) }
     let (model, baseFolder, _) = try project.loadBase(arguments, mixer: mixerFolder)
-    if let id = batch.tokens.first(where: { $0 < 0 || $0 >= model.configuration.vocabularySize }) {
+    if let id = batch.tokens.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
       throw ToolError.failure(
-        "token id \(id) is outside the base's vocabulary of \(model.configuration.vocabularySize)")
+        "token id \(id) is outside the base's vocabulary of \(model.vocabularySize)")
     }
     var described = "every weight of the base"
     var mixture: Mixture? = nil

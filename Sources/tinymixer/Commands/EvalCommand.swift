@@ -11,7 +11,7 @@ enum EvalCommand: Command {
   static let name = "eval"
   static let summary = "exact-match accuracy of a model (adapter or mixer) on a task's split"
   static let synopsis =
-    "tinymixer eval <task> [--split train|dev|test] [--adapter DIR | --mixer DIR [--inference-k N]] [--base DIR] [--show N]"
+    "tinymixer eval <task> [--split train|dev|test] [--adapter DIR | --mixer DIR [--inference-k N]] [--base DIR | --architecture llama|mamba] [--show N]"
   static let options: [Option] = [
     Option(name: "split", valueName: "NAME", help: "train, dev or test (default: test)"),
     Option(
@@ -22,7 +22,7 @@ enum EvalCommand: Command {
     Option(
       name: "inference-k", valueName: "N",
       help: "with --mixer: experts per token (default: the mixer's own)"),
-    Project.baseOption,
+    Project.baseOption, Project.architectureOption,
     Option(
       name: "show", valueName: "N",
       help: "also print the first N examples with the model's answers (default: 0)"),

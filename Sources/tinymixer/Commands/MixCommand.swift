@@ -12,7 +12,7 @@ enum MixCommand: Command {
   static let name = "mix"
   static let summary = "train routers (or routers and experts) over one LoRA expert per task"
   static let synopsis =
-    "tinymixer mix <task> <task...> [--experts DIR DIR...] [--joint] [--routing MODE] [--router-input token|prefix-mean|content-mean] [--k N] [--inference-k N] [--temperature X] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--balance-per token|sequence] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer mix <task> <task...> [--architecture llama|mamba] [--experts DIR DIR...] [--joint] [--routing MODE] [--router-input token|prefix-mean|content-mean] [--k N] [--inference-k N] [--temperature X] [--loss rsl|aux|none] [--entropy spread|sharpen] [--alpha-balance X] [--balance-per token|sequence] [--lambda X] [--beta X] [--router-examples N] [--sites attention|mlp|all] [--steps N] [--lr X] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let recipe = MixRecipe()
     return [
@@ -82,7 +82,7 @@ enum MixCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the mixer (default: runs/mix/<task>+<task>...)"),
-      Project.baseOption,
+      Project.baseOption, Project.architectureOption,
     ] + Option.checkpointing("the routers' training state") + [Locations.datasetsOption]
   }
 
@@ -176,7 +176,7 @@ enum MixCommand: Command {
   }
 
   /// Plug and play: the PEFT adapters in `folders`, each named after its folder.
-  static func readExperts(_ folders: [String], model: LlamaForCausalLM) throws -> [Expert] {
+  static func readExperts(_ folders: [String], model: any CausalLanguageModel) throws -> [Expert] {
     var experts: [Expert] = []
     for path in folders {
       let folder = URL(fileURLWithPath: path)
@@ -202,7 +202,7 @@ enum MixCommand: Command {
   /// else trained now and saved there.
   static func trainExperts(
     _ tasks: [ToyTask], recipe: ExpertRecipe, sites: SiteChoice, seed: UInt64, runs: URL,
-    project: Project, model: LlamaForCausalLM, baseFolder: URL
+    project: Project, model: any CausalLanguageModel, baseFolder: URL
   ) throws -> [Expert] {
     try tasks.map { task in
       let file = try project.expert(

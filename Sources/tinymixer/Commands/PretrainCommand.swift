@@ -11,35 +11,39 @@ enum PretrainCommand: Command {
   static let summary =
     "pretrain the base model on every task's prompts and save it (the cache, by default)"
   static let synopsis =
-    "tinymixer pretrain [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR] [--checkpoint-every N] [--resume] [--check]"
+    "tinymixer pretrain [--architecture llama|mamba] [--steps N] [--lr X] [--batch N] [--hidden N] [--layers N] [--heads N] [--intermediate N] [--seed N] [--out DIR] [--checkpoint-every N] [--resume] [--check]"
   static var options: [Option] {
     let standard = BaseRecipe()
-    return Option.training(standard.training, batchUnit: "sequences") + [
-      Option(
-        name: "hidden", valueName: "N", help: "width of the model (default: \(standard.hiddenSize))"
-      ),
-      Option(name: "layers", valueName: "N", help: "decoder layers (default: \(standard.layers))"),
-      Option(name: "heads", valueName: "N", help: "attention heads (default: \(standard.heads))"),
-      Option(
-        name: "intermediate", valueName: "N",
-        help: "width of the MLP (default: \(standard.intermediateSize))"),
-      .seed, .threads, .overwrite,
-      Option(
-        name: "out", valueName: "DIR",
-        help: "the model directory to write (default: the cache folder for this recipe)"),
-    ] + Option.checkpointing("the training state") + [
-      Option(
-        name: "check", valueName: nil,
-        help:
-          "pretrain, write nothing, and compare bit for bit with the base shipped in Models/ for this recipe"
-      ),
-      Locations.datasetsOption,
-    ]
+    return [Project.architectureOption] + Option.training(standard.training, batchUnit: "sequences")
+      + [
+        Option(
+          name: "hidden", valueName: "N",
+          help: "width of the model (default: \(standard.hiddenSize))"
+        ),
+        Option(
+          name: "layers", valueName: "N", help: "decoder layers (default: \(standard.layers))"),
+        Option(name: "heads", valueName: "N", help: "attention heads (default: \(standard.heads))"),
+        Option(
+          name: "intermediate", valueName: "N",
+          help: "width of the MLP (default: \(standard.intermediateSize))"),
+        .seed, .threads, .overwrite,
+        Option(
+          name: "out", valueName: "DIR",
+          help: "the model directory to write (default: the cache folder for this recipe)"),
+      ] + Option.checkpointing("the training state") + [
+        Option(
+          name: "check", valueName: nil,
+          help:
+            "pretrain, write nothing, and compare bit for bit with the base shipped in Models/ for this recipe"
+        ),
+        Locations.datasetsOption,
+      ]
   }
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
     var recipe = BaseRecipe()
+    recipe.architecture = try arguments.choice("architecture", default: recipe.architecture)
     recipe.training = try arguments.trainingSettings(recipe.training)
     recipe.hiddenSize = try arguments.integer("hidden", default: recipe.hiddenSize, in: 2...8192)
     recipe.layers = try arguments.integer("layers", default: recipe.layers, in: 1...256)
@@ -47,7 +51,7 @@ enum PretrainCommand: Command {
     recipe.intermediateSize = try arguments.integer(
       "intermediate", default: recipe.intermediateSize, in: 1...65536)
     recipe.seed = UInt64(try arguments.integer("seed", default: 0))
-    if let problem = recipe.configuration(vocabularySize: 100).problem {
+    if let problem = recipe.problem(vocabularySize: 100) {
       throw ToolError.usage(problem)
     }
 
@@ -90,8 +94,8 @@ enum PretrainCommand: Command {
   static func check(_ recipe: BaseRecipe, _ project: Project) throws -> Int32 {
     let shipped = Locations.shippedBases.appendingPathComponent(
       recipe.fingerprint(project.tokenizer))
-    let expected: LlamaForCausalLM
-    do { expected = try LlamaForCausalLM.load(from: shipped) } catch {
+    let expected: any CausalLanguageModel
+    do { expected = try loadCausalLanguageModel(from: shipped) } catch {
       throw ToolError.failure(
         "no shipped base for this recipe and vocabulary at \(shipped.path): \(error)")
     }

@@ -37,14 +37,14 @@ enum RouteCommand: Command {
     let (model, _, _) = try project.loadBase(
       arguments, recorded: URL(fileURLWithPath: config.baseModel))
     if let text = arguments.string("text"),
-      project.tokenizer.encode(text).count + 2 > model.configuration.contextLength
+      project.tokenizer.encode(text).count + 2 > model.contextLength
     {
       throw ToolError.usage(
-        "--text is longer than the model's context of \(model.configuration.contextLength) tokens")
+        "--text is longer than the model's context of \(model.contextLength) tokens")
     }
     let (mixture, _) = try MixerFiles.load(from: folder, onto: model)
     let count = try arguments.integer("examples", default: 200, in: 1...100_000)
-    let layers = model.configuration.layers
+    let layers = model.layerCount
     let layer = try arguments.string("layer").map { _ in
       try arguments.integer("layer", default: 0, in: 0...(layers - 1))
     }

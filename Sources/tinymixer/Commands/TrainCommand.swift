@@ -10,7 +10,7 @@ enum TrainCommand: Command {
   static let name = "train"
   static let summary = "train a LoRA expert for one toy task on the frozen base model"
   static let synopsis =
-    "tinymixer train <task> [--steps N] [--lr X] [--rank R] [--alpha A] [--sites attention|mlp|all] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
+    "tinymixer train <task> [--architecture llama|mamba] [--steps N] [--lr X] [--rank R] [--alpha A] [--sites attention|mlp|all] [--batch N] [--seed N] [--threads N] [--out DIR] [--checkpoint-every N] [--resume]"
   static var options: [Option] {
     let standard = ExpertRecipe.standard
     return Option.training(standard.training) + [
@@ -25,7 +25,7 @@ enum TrainCommand: Command {
       Option(
         name: "out", valueName: "DIR",
         help: "where to save the adapter (default: runs/<task>/adapter, -seedN for other seeds)"),
-      Project.baseOption,
+      Project.baseOption, Project.architectureOption,
     ] + Option.checkpointing("the training state") + [Locations.datasetsOption]
   }
 
@@ -50,11 +50,17 @@ enum TrainCommand: Command {
     let dev = project.examples(task, .dev)
     let test = project.examples(task, .test)
     let baseParameters = model.parameterCount
+    // The projections of the recipe this base has (a Llama has no in_proj, a Mamba no q_proj).
+    let adapted = recipe.targets.filter { !model.linearLayers(named: [$0]).isEmpty }
+    guard !adapted.isEmpty else {
+      throw ToolError.usage(
+        "--sites: none of \(recipe.targets.joined(separator: ", ")) is a projection of this base")
+    }
     let trainableCount = model.linearLayers(named: recipe.targets).reduce(0) {
       $0 + recipe.rank * ($1.layer.inputs + $1.layer.outputs)
     }
     print(
-      "\(task.name): training a LoRA expert (rank \(recipe.rank), alpha \(Int(recipe.alpha)), on \(recipe.targets.joined(separator: ", ")) of \(model.configuration.layers) layers: \(grouped(trainableCount)) trainable parameters)"
+      "\(task.name): training a LoRA expert (rank \(recipe.rank), alpha \(Int(recipe.alpha)), on \(adapted.joined(separator: ", ")) of \(model.layerCount) layers: \(grouped(trainableCount)) trainable parameters)"
     )
     Interruption.install()
     let trainingStarted = Date()
