@@ -99,7 +99,7 @@ for (own, task) in tasks.enumerated() {
     tally.meanByLayer { $0.firstChoiceShare[expert] }
   }
   let ownWeight = tally.meanByLayer { $0.meanWeight[own] }
-  for layer in 0..<model.configuration.layers {
+  for layer in 0..<model.layerCount {
     print(
       "  \(task.name) layer \(layer): first choice "
         + zip(mixture.expertNames, shares).map { String(format: "%@ %.0f%%", $0, 100 * $1[layer]) }
