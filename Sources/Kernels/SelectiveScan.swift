@@ -27,19 +27,28 @@ public func selectiveScan<T: KernelScalar>(
   c: UnsafePointer<T>, d: UnsafePointer<T>, layout: ScanLayout, into y: UnsafeMutablePointer<T>
 ) {
   let (length, channels, n) = (layout.length, layout.channels, layout.state)
+  // The state is walked 16 numbers at a time (`Vector`), the last piece padded with zeros:
+  // a zero A gives a decay of 1 and a zero B writes nothing, so padding stays 0.
+  let pieces = (n + 15) / 16
   forEachChunk(layout.batch * channels, grain: 64) { units in
-    var h = [T](repeating: 0, count: n)
+    var h = [Vector<T>](repeating: .zero, count: pieces)
+    var decayRates = [Vector<T>](repeating: .zero, count: pieces)  // A's row
     for unit in units {
       let (sequence, channel) = (unit / channels, unit % channels)
-      for index in 0..<n { h[index] = 0 }
+      for piece in 0..<pieces {
+        h[piece] = .zero
+        decayRates[piece] = loadVector(a + channel * n + 16 * piece, count: n - 16 * piece)
+      }
       for t in 0..<length {
         let step = sequence * length + t
         let (xt, dt) = (x[step * channels + channel], delta[step * channels + channel])
         var out = d[channel] * xt
-        for index in 0..<n {
-          h[index] =
-            T.exp(dt * a[channel * n + index]) * h[index] + dt * b[step * n + index] * xt
-          out += c[step * n + index] * h[index]
+        for piece in 0..<pieces {
+          let lanes = n - 16 * piece
+          let bt = loadVector(b + step * n + 16 * piece, count: lanes)
+          let ct = loadVector(c + step * n + 16 * piece, count: lanes)
+          h[piece] = T.exp(dt * decayRates[piece]) * h[piece] + (dt * xt) * bt
+          out += (ct * h[piece]).sum()
         }
         y[step * channels + channel] = out
       }
@@ -73,40 +82,56 @@ public func selectiveScanBackward<T: KernelScalar>(
   var partD = [T](repeating: 0, count: batch * channels)
   dB.initialize(repeating: 0, count: batch * length * n)
   dC.initialize(repeating: 0, count: batch * length * n)
+  let pieces = (n + 15) / 16
   partA.withUnsafeMutableBufferPointer { partA in
     partD.withUnsafeMutableBufferPointer { partD in
       forEachChunk(batch, grain: 1) { sequences in
-        var states = [T](repeating: 0, count: length * n)  // h_t, row t
-        var carry = [T](repeating: 0, count: n)  // Ā_{t+1} ⊙ dh_{t+1}
+        var states = [Vector<T>](repeating: .zero, count: length * pieces)  // h_t, row t
+        var carry = [Vector<T>](repeating: .zero, count: pieces)  // Ā_{t+1} ⊙ dh_{t+1}
+        var decayRates = [Vector<T>](repeating: .zero, count: pieces)  // A's row
+        /// Adds `v` to the `lanes` numbers at `p`.
+        func add(_ v: Vector<T>, to p: UnsafeMutablePointer<T>, lanes: Int) {
+          storeVector(loadVector(p, count: lanes) + v, p, count: lanes)
+        }
         for sequence in sequences {
           for channel in 0..<channels {
+            for piece in 0..<pieces {
+              decayRates[piece] = loadVector(a + channel * n + 16 * piece, count: n - 16 * piece)
+            }
             // The states h_0 … h_{length−1} of this channel, again.
             for t in 0..<length {
               let step = sequence * length + t
               let (xt, dt) = (x[step * channels + channel], delta[step * channels + channel])
-              for index in 0..<n {
-                let previous = t > 0 ? states[(t - 1) * n + index] : 0
-                states[t * n + index] =
-                  T.exp(dt * a[channel * n + index]) * previous + dt * b[step * n + index] * xt
+              for piece in 0..<pieces {
+                let previous = t > 0 ? states[(t - 1) * pieces + piece] : .zero
+                let bt = loadVector(b + step * n + 16 * piece, count: n - 16 * piece)
+                states[t * pieces + piece] =
+                  T.exp(dt * decayRates[piece]) * previous + (dt * xt) * bt
               }
             }
-            for index in 0..<n { carry[index] = 0 }
+            for piece in 0..<pieces { carry[piece] = .zero }
             for t in stride(from: length - 1, through: 0, by: -1) {
               let step = sequence * length + t
               let at = step * channels + channel
               let (xt, dt, gt) = (x[at], delta[at], g[at])
               var (gradientX, gradientDelta) = (gt * d[channel], T(0))
-              for index in 0..<n {
-                let decay = T.exp(dt * a[channel * n + index])
-                let dh = gt * c[step * n + index] + carry[index]
-                let previous = t > 0 ? states[(t - 1) * n + index] : 0
-                dC[step * n + index] += gt * states[t * n + index]
-                dB[step * n + index] += dh * dt * xt
-                gradientX += dh * dt * b[step * n + index]
-                gradientDelta +=
-                  dh * (previous * decay * a[channel * n + index] + b[step * n + index] * xt)
-                partA[(sequence * channels + channel) * n + index] += dh * previous * decay * dt
-                carry[index] = dh * decay
+              for piece in 0..<pieces {
+                let (lanes, offset) = (n - 16 * piece, step * n + 16 * piece)
+                let (bt, ct) = (
+                  loadVector(b + offset, count: lanes), loadVector(c + offset, count: lanes)
+                )
+                let decay = T.exp(dt * decayRates[piece])
+                let dh = gt * ct + carry[piece]
+                let previous = t > 0 ? states[(t - 1) * pieces + piece] : .zero
+                add(gt * states[t * pieces + piece], to: dC + offset, lanes: lanes)
+                add(dh * (dt * xt), to: dB + offset, lanes: lanes)
+                gradientX += (dh * bt).sum() * dt
+                gradientDelta += (dh * (previous * decay * decayRates[piece] + bt * xt)).sum()
+                add(
+                  dh * previous * decay * dt,
+                  to: partA.baseAddress! + (sequence * channels + channel) * n + 16 * piece,
+                  lanes: lanes)
+                carry[piece] = dh * decay
               }
               partD[sequence * channels + channel] += gt * xt
               dx[at] = gradientX
