@@ -336,4 +336,17 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
     ])
   #expect(mix.status == 0, "\(mix.error)")
   #expect(mix.output.contains("stage 2: 4 routed sites × 2 experts"), "\(mix.output)")
+  // The saved mixer names its Mamba base: eval and route read it back.
+  let mixer = root.appendingPathComponent("mixer").path
+  let eval = try runProduct(
+    "tinymixer", ["eval", "toy-cola", "--mixer", mixer, "--datasets", datasetsFolder])
+  #expect(eval.status == 0, "\(eval.error)")
+  #expect(eval.output.contains("toy-cola test:"), "\(eval.output)")
+  let route = try runProduct(
+    "tinymixer",
+    [
+      "route", mixer, "--datasets", datasetsFolder, "--examples", "4", "--svg",
+      root.appendingPathComponent("route.svg").path,
+    ])
+  #expect(route.status == 0, "\(route.error)")
 }
