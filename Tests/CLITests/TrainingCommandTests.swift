@@ -349,4 +349,22 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
       root.appendingPathComponent("route.svg").path,
     ])
   #expect(route.status == 0, "\(route.error)")
+  // debug-state writes the expert's gradients on the Mamba, and checks them back.
+  let state = root.appendingPathComponent("state.safetensors").path
+  let write = try runProduct(
+    "tinymixer",
+    [
+      "debug-state", "toy-sst2", "--base", base.path, "--adapter", expert.path, "--out", state,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(write.status == 0, "\(write.error)")
+  let check = try runProduct(
+    "tinymixer",
+    [
+      "debug-state", "--check", state, "--base", base.path, "--adapter", expert.path,
+      "--datasets", datasetsFolder,
+    ])
+  #expect(check.status == 0, "\(check.error)")
+  #expect(
+    check.output.contains("grad.backbone.layers.0.mixer.dt_proj.lora_A.weight"), "\(check.output)")
 }

@@ -14,7 +14,7 @@ enum DebugStateCommand: Command {
   static let summary =
     "write one batch's ids, logits, loss and gradients to a safetensors file (to compare frameworks)"
   static let synopsis =
-    "tinymixer debug-state (<task> --out FILE [--examples N] | --check FILE) [--adapter DIR | --mixer DIR] [--base DIR]"
+    "tinymixer debug-state (<task> --out FILE [--examples N] | --check FILE) [--adapter DIR | --mixer DIR] [--base DIR | --architecture llama|mamba]"
   static let options: [Option] = [
     Option(name: "out", valueName: "FILE", help: "the safetensors file to write"),
     Option(
@@ -36,7 +36,7 @@ enum DebugStateCommand: Command {
     Option(
       name: "base", valueName: "DIR",
       help: "a base model directory (default: the mixer's base, else the cached base)"),
-    .threads, Locations.datasetsOption,
+    Project.architectureOption, .threads, Locations.datasetsOption,
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
