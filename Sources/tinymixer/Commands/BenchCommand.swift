@@ -8,7 +8,7 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base|train-mixer [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--profile]"
+    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
@@ -25,7 +25,8 @@ enum BenchCommand: Command {
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
-    try arguments.expectPositionals(1, 1, "what to measure: matmul, train-base or train-mixer")
+    try arguments.expectPositionals(
+      1, 1, "what to measure: matmul, train-base, train-mixer or train-mamba")
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
     switch arguments.positionals[0] {
     case "matmul":
@@ -44,9 +45,12 @@ enum BenchCommand: Command {
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
     case "train-mixer":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runMixer()
+    case "train-mamba":
+      TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase(mamba: true)
     default:
       throw ToolError.usage(
-        "unknown benchmark '\(arguments.positionals[0])'; choose matmul, train-base or train-mixer")
+        "unknown benchmark '\(arguments.positionals[0])'; choose matmul, train-base, train-mixer or train-mamba"
+      )
     }
     return 0
   }

@@ -29,9 +29,20 @@ struct TrainingBenchmark {
     return (tokens, targets)
   }
 
-  /// `tinymixer bench train-base`: forward, backward and AdamW on every parameter.
-  func runBase() {
-    let model = LlamaForCausalLM(configuration, seed: 0)
+  /// The bench model's Mamba counterpart: the same vocabulary, width, depth and context;
+  /// state 16, expansion 2, 4 convolution taps (Hugging Face's defaults).
+  var mambaConfiguration: MambaConfiguration {
+    MambaConfiguration(
+      vocabularySize: configuration.vocabularySize, hiddenSize: configuration.hiddenSize,
+      layers: configuration.layers, contextLength: configuration.contextLength)
+  }
+
+  /// `tinymixer bench train-base` (or `train-mamba`, the same step on the Mamba): forward,
+  /// backward and AdamW on every parameter.
+  func runBase(mamba: Bool = false) {
+    let model: any CausalLanguageModel =
+      mamba
+      ? MambaForCausalLM(mambaConfiguration, seed: 0) : LlamaForCausalLM(configuration, seed: 0)
     let optimizer = AdamW(parameters: model.namedParameters().map(\.tensor))
     let (tokens, targets) = randomBatch()
     let mask = [Bool](repeating: true, count: tokens.count)
@@ -47,8 +58,11 @@ struct TrainingBenchmark {
     var optimizerTime: UInt64 = 0
     let seconds = medianSeconds(runs: runs, minimumSeconds: 0) { step(Tape()) }
     report(
-      "train-base: one AdamW training step of the bench model, every parameter trained",
-      seconds: seconds, parameters: model.parameterCount, trained: model.parameterCount)
+      mamba
+        ? "train-mamba: one AdamW training step of the bench model's Mamba (state 16, expansion 2, 4 taps), every parameter trained"
+        : "train-base: one AdamW training step of the bench model, every parameter trained",
+      seconds: seconds, parameters: model.parameterCount, trained: model.parameterCount,
+      mamba: mamba)
     if profile {
       let tape = Tape(profiling: true)
       step(tape)
@@ -101,20 +115,27 @@ struct TrainingBenchmark {
     }
   }
 
-  func report(_ title: String, seconds: Double, parameters: Int, trained: Int) {
+  func report(_ title: String, seconds: Double, parameters: Int, trained: Int, mamba: Bool = false)
+  {
     let flops = configuration.trainingFlops(batch: batch, length: length)
     let tokens = Double(batch * length)
     print(title)
+    let layers =
+      mamba
+      ? "\(configuration.layers) Mamba blocks"
+      : "\(configuration.layers) layers of \(configuration.heads) heads, MLP \(configuration.intermediateSize)"
     print(
-      "model: vocabulary \(configuration.vocabularySize), width \(configuration.hiddenSize), \(configuration.layers) layers of \(configuration.heads) heads, MLP \(configuration.intermediateSize), context \(length); batch \(batch) (\(Int(tokens)) tokens); \(parameters) parameters, \(trained) trained"
+      "model: vocabulary \(configuration.vocabularySize), width \(configuration.hiddenSize), \(layers), context \(length); batch \(batch) (\(Int(tokens)) tokens); \(parameters) parameters, \(trained) trained"
     )
     print("threads: \(Parallelism.threadCount), median of \(runs) steps\n")
     print(String(format: "%.1f ms/step", seconds * 1000))
     print(String(format: "%.0f tokens/s", tokens / seconds))
-    print(
-      String(
-        format: "%.1f effective GFLOP/s (%.2f GFLOP of model work per step)", flops / seconds / 1e9,
-        flops / 1e9))
+    if !mamba {  // the count of operations is the transformer's
+      print(
+        String(
+          format: "%.1f effective GFLOP/s (%.2f GFLOP of model work per step)",
+          flops / seconds / 1e9, flops / 1e9))
+    }
     print(String(format: "%.0f MiB peak memory (resident)", peakResidentMegabytes()))
   }
 
