@@ -36,30 +36,40 @@ public func causalConvolutionBackward<T: KernelScalar>(
   length: Int, channels: Int, kernel: Int, dx: UnsafeMutablePointer<T>,
   dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(channels, grain: 1) { range in
-    for channel in range {
-      var bias = T(0)
-      for j in 0..<kernel { dWeight[channel * kernel + j] = 0 }
-      for sequence in 0..<batch {
-        for t in 0..<length {
-          let step = sequence * length + t
-          let gt = g[step * channels + channel]
-          bias += gt
-          var input = T(0)
-          for j in 0..<kernel {
-            if t - (kernel - 1) + j >= 0 {
-              dWeight[channel * kernel + j] +=
-                gt * x[(step - (kernel - 1) + j) * channels + channel]
-            }
-            if t + (kernel - 1) - j < length {
-              input +=
-                g[(step + (kernel - 1) - j) * channels + channel] * weight[channel * kernel + j]
-            }
-          }
-          dx[step * channels + channel] = input
+  // dx: row by row (a row's channels are contiguous), each from the later steps' gradients.
+  forEachChunk(batch * length, grain: rowsPerChunk(channels * kernel)) { steps in
+    for step in steps {
+      let t = step % length
+      for channel in 0..<channels {
+        var input = T(0)
+        for j in 0..<kernel where t + (kernel - 1) - j < length {
+          input += g[(step + (kernel - 1) - j) * channels + channel] * weight[channel * kernel + j]
+        }
+        dx[step * channels + channel] = input
+      }
+    }
+  }
+  // The taps' and the bias's gradients: sums over every step, in order, 16 channels at a
+  // time; the threads share out the channels, so no sum depends on the thread count.
+  forEachChunk((channels + 15) / 16, grain: 1) { pieces in
+    var taps = [Vector<T>](repeating: .zero, count: kernel)
+    for piece in pieces {
+      let (first, lanes) = (16 * piece, min(16, channels - 16 * piece))
+      var bias = Vector<T>.zero
+      for j in 0..<kernel { taps[j] = .zero }
+      for step in 0..<(batch * length) {
+        let t = step % length
+        let gradient = loadVector(g + step * channels + first, count: lanes)
+        bias += gradient
+        for j in 0..<kernel where t - (kernel - 1) + j >= 0 {
+          taps[j] +=
+            gradient * loadVector(x + (step - (kernel - 1) + j) * channels + first, count: lanes)
         }
       }
-      dBias[channel] = bias
+      storeVector(bias, dBias + first, count: lanes)
+      for lane in 0..<lanes {
+        for j in 0..<kernel { dWeight[(first + lane) * kernel + j] = taps[j][lane] }
+      }
     }
   }
 }
