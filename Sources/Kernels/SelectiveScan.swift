@@ -87,6 +87,7 @@ public func selectiveScanBackward<T: KernelScalar>(
     partD.withUnsafeMutableBufferPointer { partD in
       forEachChunk(batch, grain: 1) { sequences in
         var states = [Vector<T>](repeating: .zero, count: length * pieces)  // h_t, row t
+        var decays = states  // Ā_t = exp(Δ_t A), row t, kept for the way back
         var carry = [Vector<T>](repeating: .zero, count: pieces)  // Ā_{t+1} ⊙ dh_{t+1}
         var decayRates = [Vector<T>](repeating: .zero, count: pieces)  // A's row
         /// Adds `v` to the `lanes` numbers at `p`.
@@ -105,8 +106,9 @@ public func selectiveScanBackward<T: KernelScalar>(
               for piece in 0..<pieces {
                 let previous = t > 0 ? states[(t - 1) * pieces + piece] : .zero
                 let bt = loadVector(b + step * n + 16 * piece, count: n - 16 * piece)
+                decays[t * pieces + piece] = T.exp(dt * decayRates[piece])
                 states[t * pieces + piece] =
-                  T.exp(dt * decayRates[piece]) * previous + (dt * xt) * bt
+                  decays[t * pieces + piece] * previous + (dt * xt) * bt
               }
             }
             for piece in 0..<pieces { carry[piece] = .zero }
@@ -120,7 +122,7 @@ public func selectiveScanBackward<T: KernelScalar>(
                 let (bt, ct) = (
                   loadVector(b + offset, count: lanes), loadVector(c + offset, count: lanes)
                 )
-                let decay = T.exp(dt * decayRates[piece])
+                let decay = decays[t * pieces + piece]
                 let dh = gt * ct + carry[piece]
                 let previous = t > 0 ? states[(t - 1) * pieces + piece] : .zero
                 add(gt * states[t * pieces + piece], to: dC + offset, lanes: lanes)

@@ -36,6 +36,7 @@ extension ExpertRecipe {
     _ model: any CausalLanguageModel, on examples: [Example], tokenizer: Tokenizer, seed: UInt64,
     checkpoint: CheckpointPolicy? = nil, report: (StepReport) -> Void = { _ in }
   ) throws -> (adapters: [(path: String, adapter: LoRA)], losses: [Double]) {
+    _ = try model.projections(named: targets)  // refused before anything is attached
     let adapters = attachLoRA(to: model, targets: targets, rank: rank, alpha: alpha, seed: seed)
     var settings = training
     settings.seed = seed

@@ -105,6 +105,14 @@ extension Module {
     }
   }
 
+  /// `linearLayers(named: targets)`, which must find at least one: a Llama has no
+  /// `in_proj` and a Mamba no `q_proj`, and an adapter on nothing would train nothing.
+  public func projections(named targets: [String]) throws -> [(path: String, layer: Linear)] {
+    let found = linearLayers(named: targets)
+    guard !found.isEmpty else { throw NoSuchProjections(targets: targets) }
+    return found
+  }
+
   /// Detaches the adapter of every Linear below this module.
   public func detachAdapters() {
     for case let linear as Linear in namedModules().map(\.module) { linear.adapter = nil }
@@ -145,5 +153,15 @@ public func attachLoRA(
       dtype: linear.weight.dtype, generator: &generator)
     linear.adapter = lora
     return (path, lora)
+  }
+}
+
+/// Adapter or routing targets that name none of a model's projections.
+public struct NoSuchProjections: Error, CustomStringConvertible {
+  /// The projection names asked for.
+  public let targets: [String]
+  /// `none of q_proj, k_proj is a projection of this base`.
+  public var description: String {
+    "none of \(targets.joined(separator: ", ")) is a projection of this base"
   }
 }

@@ -105,13 +105,10 @@ public struct MambaConfiguration: Equatable, Hashable, Sendable {
         path, "hidden_act is \(activation.compactText); tinymixer's Mamba computes silu only")
     }
     let hidden = try fields.integer("hidden_size")
-    let rank: Int? =
-      switch json["time_step_rank"] {
-      case .none, .some(.string("auto")): nil
-      case .some(let field):
-        try field.integer
-          ?? { throw ModelFileError(path, "time_step_rank is not a whole number") }()
-      }
+    // "auto" (or absent) is ⌈hidden / 16⌉, which `init` computes.
+    let rank =
+      json["time_step_rank"].map { $0.string == "auto" } ?? true
+      ? nil : try fields.integer("time_step_rank")
     self.init(
       vocabularySize: try fields.integer("vocab_size"), hiddenSize: hidden,
       layers: try fields.integer("num_hidden_layers"),

@@ -50,7 +50,7 @@ public func selectiveScan(
       gradients = [dDelta, dA, dB, dC, dD].map(Storage.init)
     }
     let dx = runKernel(inputs + [g], count: x.count, float: backward, double: backward)
-    return zip([x, delta, a, b, c, d], [dx] + gradients).map {
+    return zip(inputs, [dx] + gradients).map {
       Tensor(shape: $0.shape, storage: $1)
     }
   }

@@ -106,6 +106,9 @@ enum MixCommand: Command {
     let started = Date()
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
+    do { _ = try model.projections(named: sites.targets) } catch {
+      throw ToolError.usage("--sites: \(error)")
+    }
     let baseCount = model.parameterCount  // before any expert or router is attached
 
     // Stage 1: one expert per task, trained on that task alone; or, plug and play, the

@@ -51,12 +51,13 @@ enum TrainCommand: Command {
     let test = project.examples(task, .test)
     let baseParameters = model.parameterCount
     // The projections of the recipe this base has (a Llama has no in_proj, a Mamba no q_proj).
-    let adapted = recipe.targets.filter { !model.linearLayers(named: [$0]).isEmpty }
-    guard !adapted.isEmpty else {
-      throw ToolError.usage(
-        "--sites: none of \(recipe.targets.joined(separator: ", ")) is a projection of this base")
+    let layers: [(path: String, layer: Linear)]
+    do { layers = try model.projections(named: recipe.targets) } catch {
+      throw ToolError.usage("--sites: \(error)")
     }
-    let trainableCount = model.linearLayers(named: recipe.targets).reduce(0) {
+    let names = Set(layers.map { String($0.path.split(separator: ".").last!) })
+    let adapted = recipe.targets.filter(names.contains)
+    let trainableCount = layers.reduce(0) {
       $0 + recipe.rank * ($1.layer.inputs + $1.layer.outputs)
     }
     print(
