@@ -60,7 +60,7 @@ func lesson(
   _ name: String, folder: String, dependencies: [Target.Dependency], exclude: [String] = []
 ) -> Target {
   .executableTarget(
-    name: name, dependencies: dependencies, path: "Tutorials/\(folder)",
+    name: name, dependencies: dependencies + ["Exercises"], path: "Tutorials/\(folder)",
     exclude: ["README.md"] + exclude, swiftSettings: common)
 }
 
@@ -95,6 +95,18 @@ let package = Package(
         "ToyTasks", "Training",
       ],
       swiftSettings: common),
+
+    // The lessons' exercises: the checks every lesson's `--exercise` runs, and (a test
+    // target, kept apart from the lessons) their solutions, held to those checks.
+    .target(
+      name: "Exercises",
+      dependencies: [
+        "Autodiff", "Experiments", "Kernels", "LoRAMixer", "NN", "Random", "SafeTensors",
+      ],
+      path: "Tutorials/Exercises/Checks", swiftSettings: common),
+    .testTarget(
+      name: "ExerciseSolutions", dependencies: ["Autodiff", "Exercises"],
+      path: "Tutorials/Exercises/Solutions", swiftSettings: common),
 
     lesson(
       "lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff", "Random"]),

@@ -118,3 +118,24 @@ func lessonsFiveSixEightNineAndTenPrintWhatTheirReadmesShow(_ lesson: String) th
   #expect(run.output.contains("toy-sst2 layer 0: first choice"))
   #expect(run.output.contains("own weight"))
 }
+
+/// Every lesson has an exercise (`exercise.swift`) whose check, `--exercise`, fails as the
+/// exercise is handed out, so the check can fail; the solutions pass the same checks
+/// (`ExerciseSolutions`). Each README says how to run it and where the solution is.
+@Test func everyLessonsExerciseFailsItsCheckAsHandedOut() throws {
+  for lesson in try lessonFolders() {
+    let folder = "Tutorials/\(lesson)"
+    #expect(
+      FileManager.default.fileExists(
+        atPath: packageRoot.appendingPathComponent("\(folder)/exercise.swift").path),
+      "\(lesson) has no exercise.swift")
+    let product = lesson.hasPrefix("01-") ? "lesson01-autodiff" : "lesson\(lesson)"
+    let readme = try packageFile("\(folder)/README.md")
+    #expect(readme.contains("## Exercise"), "\(lesson)'s README has no exercise")
+    #expect(readme.contains("swift run \(product) --exercise"), "\(lesson)'s README")
+    #expect(readme.contains("../Exercises/Solutions/Solutions.swift"), "\(lesson)'s README")
+    let run = try runProduct(product, ["--exercise"])
+    #expect(run.status == 1, "\(lesson): \(run.output)")
+    #expect(run.output.contains("  not yet  "), "\(lesson): \(run.output)")
+  }
+}

@@ -2,8 +2,12 @@
 // Run: swift run lesson01-autodiff   (README.md walks through each step)
 
 import Autodiff
+import Exercises
 import Foundation
 import Random
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkSine(sine).report()) }
 
 func show(_ label: String, _ value: Double) {
   print("  \(label) = \(String(format: "%.6f", value))")

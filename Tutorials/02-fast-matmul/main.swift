@@ -2,8 +2,12 @@
 // Run from a release build: swift run -c release lesson02-fast-matmul [--sizes 128,256,512]
 
 import Dispatch
+import Exercises
 import Foundation
 import Kernels
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkFusedChain(plainMultiply).report()) }
 
 /// A matmul method: C = A · B for square n×n row-major matrices.
 typealias Method = (

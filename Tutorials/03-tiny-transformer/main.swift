@@ -2,12 +2,18 @@
 // Run: swift run -c release lesson03-tiny-transformer   (--quick for a short run)
 
 import Autodiff
+import Exercises
 import Foundation
 import Kernels
 import NN
 import Random
 import ToyTasks
 import Training
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") {
+  exit(checkRMSNormBackward(rmsNormInputGradient).report())
+}
 
 let quick = CommandLine.arguments.contains("--quick")
 func show(_ label: String, _ values: [Double], digits: Int = 4) {

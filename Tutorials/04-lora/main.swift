@@ -2,12 +2,16 @@
 // Run: swift run -c release lesson04-lora   (--quick for a short run with a tiny base)
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
 import NN
 import Random
 import ToyTasks
 import Training
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkLoRAMerge(mergedWeight).report()) }
 
 let quick = CommandLine.arguments.contains("--quick")
 

@@ -2,8 +2,14 @@
 // Run: swift run -c release lesson05-routing
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") {
+  exit(checkRouterGradient(softRouterGradient).report())
+}
 
 func show(_ values: [Double]) -> String {
   values.map { String(format: "%.3f", $0) }.joined(separator: " ")

@@ -3,10 +3,14 @@
 // Run: swift run -c release lesson06-routing-specialization-loss
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
 import NN
 import Random
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkBalance(balance).report()) }
 
 let experts = 4
 /// 256 random token vectors of width 8.

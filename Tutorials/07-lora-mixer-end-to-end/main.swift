@@ -3,11 +3,15 @@
 // Run: swift run -c release lesson07-lora-mixer-end-to-end   (--quick: a tiny, fast run)
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
 import NN
 import ToyTasks
 import Training
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkTopKWeights(topKWeights).report()) }
 
 let quick = CommandLine.arguments.contains("--quick")
 // ./Datasets and ./Models when run from the clone's root, else those of the clone this was

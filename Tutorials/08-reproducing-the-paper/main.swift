@@ -6,10 +6,14 @@
 // reproduction's own code (the `Experiments` module) and rebuilds a few of the report's
 // numbers from them.
 
+import Exercises
 import Experiments
 import Foundation
 import LoRAMixer
 import ToyTasks
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkSpread(meanAndDeviation).report()) }
 
 // The report of the clone run from (its root), else of the clone this was built from.
 let folder = packageFolder(

@@ -2,10 +2,16 @@
 // Run: swift run -c release lesson09-files-and-other-frameworks
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
 import NN
 import SafeTensors
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") {
+  exit(checkSafeTensorsHeader(tensorRanges).report())
+}
 
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
   "lesson09-\(ProcessInfo.processInfo.processIdentifier)")

@@ -6,9 +6,13 @@
 // carry gets wrong, and puts LoRA-Mixer's routed experts into a tiny Mamba.
 
 import Autodiff
+import Exercises
 import Foundation
 import LoRAMixer
 import NN
+
+// `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
+if CommandLine.arguments.contains("--exercise") { exit(checkScan(scanOneChannel).report()) }
 
 print("Step 1: the recurrence by hand, one channel, state of 2")
 // One sequence of 4 steps, one channel: x_t, the step size Δ_t, and B_t, C_t per step.
