@@ -98,6 +98,8 @@ let package = Package(
 
     // The lessons' exercises: the checks every lesson's `--exercise` runs, and (a test
     // target, kept apart from the lessons) their solutions, held to those checks.
+    // The lessons' pictures: a small SVG drawing each lesson draws from the real objects.
+    .target(name: "Diagrams", path: "Tutorials/Diagrams", swiftSettings: common),
     .target(
       name: "Exercises",
       dependencies: [
@@ -109,21 +111,27 @@ let package = Package(
       path: "Tutorials/Exercises/Solutions", swiftSettings: common),
 
     lesson(
-      "lesson01-autodiff", folder: "01-autodiff-from-scratch", dependencies: ["Autodiff", "Random"]),
-    lesson("lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Kernels"]),
+      "lesson01-autodiff", folder: "01-autodiff-from-scratch",
+      dependencies: ["Autodiff", "Diagrams", "Random"], exclude: ["tape.svg"]),
+    lesson(
+      "lesson02-fast-matmul", folder: "02-fast-matmul", dependencies: ["Diagrams", "Kernels"],
+      exclude: ["register-tile.svg"]),
     lesson(
       "lesson03-tiny-transformer", folder: "03-tiny-transformer",
       dependencies: ["Autodiff", "Kernels", "NN", "Random", "ToyTasks", "Training"]),
     lesson(
       "lesson04-lora", folder: "04-lora",
       dependencies: ["Autodiff", "LoRAMixer", "NN", "Random", "ToyTasks", "Training"]),
-    lesson("lesson05-routing", folder: "05-routing", dependencies: ["Autodiff", "LoRAMixer"]),
+    lesson(
+      "lesson05-routing", folder: "05-routing",
+      dependencies: ["Autodiff", "Diagrams", "LoRAMixer", "NN"], exclude: ["routed-site.svg"]),
     lesson(
       "lesson06-routing-specialization-loss", folder: "06-routing-specialization-loss",
       dependencies: ["Autodiff", "LoRAMixer", "NN", "Random"]),
     lesson(
       "lesson07-lora-mixer-end-to-end", folder: "07-lora-mixer-end-to-end",
-      dependencies: ["Autodiff", "LoRAMixer", "NN", "ToyTasks", "Training"]),
+      dependencies: ["Autodiff", "Diagrams", "LoRAMixer", "NN", "ToyTasks", "Training"],
+      exclude: ["mixture.svg"]),
     lesson(
       "lesson08-reproducing-the-paper", folder: "08-reproducing-the-paper",
       dependencies: ["Experiments", "LoRAMixer", "ToyTasks"], exclude: ["report"]),

@@ -53,6 +53,12 @@ public final class Tape: @unchecked Sendable {
   /// The recorded operations' names, in the order they ran (`matmul`, `add`, `tanh`, …).
   public var operations: [String] { records.map { String($0.operation.prefix { $0 != "(" }) } }
 
+  /// Each record's operation name, its output and the inputs it has edges to, in the
+  /// order they ran: the tape as a picture or a debugger shows it.
+  public var entries: [(operation: String, output: Tensor, inputs: [Tensor])] {
+    zip(operations, records).map { ($0, $1.output, $1.edges.map(\.input)) }
+  }
+
   /// Runs `body` with this tape active, so the operations it runs are recorded here.
   public func record<Result>(_ body: () throws -> Result) rethrows -> Result {
     try Tape.$active.withValue(self) { try body() }

@@ -47,7 +47,7 @@ public enum MatmulKernel: String, CaseIterable, Sendable, CustomStringConvertibl
 
   /// Rows of C in one tile, and Float lanes in each of its two vectors, as the kernel that
   /// `matmul` runs for this case declares them.
-  var floatTile: (rows: Int, lanes: Int) {
+  public var floatTile: (rows: Int, lanes: Int) {
     switch self {
     case .avx512: (EightRowKernel<SIMD16<Float>>.rows, SIMD16<Float>.scalarCount)
     case .avx2: (SixRowKernel<SIMD8<Float>>.rows, SIMD8<Float>.scalarCount)
@@ -57,7 +57,7 @@ public enum MatmulKernel: String, CaseIterable, Sendable, CustomStringConvertibl
   }
 
   /// The vector registers of the instruction set the kernel is made for.
-  var registerFile: String {
+  public var registerFile: String {
     switch self {
     case .avx512: "32 registers of 512 bits"
     case .avx2: "16 registers of 256 bits"

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
 /// Every lesson folder under Tutorials/.
 func lessonFolders() throws -> [String] {
   try FileManager.default.contentsOfDirectory(
@@ -138,4 +142,33 @@ func lessonsFiveSixEightNineAndTenPrintWhatTheirReadmesShow(_ lesson: String) th
     #expect(run.status == 1, "\(lesson): \(run.output)")
     #expect(run.output.contains("  not yet  "), "\(lesson): \(run.output)")
   }
+}
+
+/// The lessons' pictures are what their code draws today: each lesson draws its picture
+/// again from the real objects (`--diagram FILE`), and it must be the committed file,
+/// byte for byte, and well-formed SVG the lesson's README shows.
+@Test(arguments: [
+  ("lesson01-autodiff", "01-autodiff-from-scratch", "tape.svg"),
+  ("lesson02-fast-matmul", "02-fast-matmul", "register-tile.svg"),
+  ("lesson05-routing", "05-routing", "routed-site.svg"),
+  ("lesson07-lora-mixer-end-to-end", "07-lora-mixer-end-to-end", "mixture.svg"),
+])
+func everyLessonPictureIsWhatItsCodeDraws(_ product: String, _ lesson: String, _ file: String)
+  throws
+{
+  let drawn = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "\(UUID().uuidString)-\(file)")
+  defer { try? FileManager.default.removeItem(at: drawn) }
+  let run = try runProduct(product, ["--diagram", drawn.path])
+  #expect(run.status == 0, "\(run.error)")
+  let committed = packageRoot.appendingPathComponent("Tutorials/\(lesson)/\(file)")
+  let data = try Data(contentsOf: drawn)
+  #expect(
+    data == (try Data(contentsOf: committed)),
+    "Tutorials/\(lesson)/\(file) is not what the code draws: run `swift run \(product) --diagram Tutorials/\(lesson)/\(file)`"
+  )
+  #if canImport(FoundationXML) || os(macOS)
+    #expect(XMLParser(data: data).parse(), "\(file) is not well-formed XML")
+  #endif
+  #expect(try packageFile("Tutorials/\(lesson)/README.md").contains("](\(file))"))
 }

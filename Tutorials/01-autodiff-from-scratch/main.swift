@@ -2,12 +2,15 @@
 // Run: swift run lesson01-autodiff   (README.md walks through each step)
 
 import Autodiff
+import Diagrams
 import Exercises
 import Foundation
 import Random
 
 // `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
 if CommandLine.arguments.contains("--exercise") { exit(checkSine(sine).report()) }
+// `--diagram FILE` draws step 3's picture (tape.svg) from a real tape.
+if try tapeDiagram().writeIfAsked() { exit(0) }
 
 func show(_ label: String, _ value: Double) {
   print("  \(label) = \(String(format: "%.6f", value))")

@@ -1,6 +1,7 @@
 // Lesson 02: the ladder from the triple loop to a fast matmul.
 // Run from a release build: swift run -c release lesson02-fast-matmul [--sizes 128,256,512]
 
+import Diagrams
 import Dispatch
 import Exercises
 import Foundation
@@ -8,6 +9,8 @@ import Kernels
 
 // `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
 if CommandLine.arguments.contains("--exercise") { exit(checkFusedChain(plainMultiply).report()) }
+// `--diagram FILE` draws this lesson's picture (register-tile.svg) from the real code.
+if try registerTileDiagram().writeIfAsked() { exit(0) }
 
 /// A matmul method: C = A · B for square n×n row-major matrices.
 typealias Method = (

@@ -2,6 +2,7 @@
 // Run: swift run -c release lesson05-routing
 
 import Autodiff
+import Diagrams
 import Exercises
 import Foundation
 import LoRAMixer
@@ -10,6 +11,8 @@ import LoRAMixer
 if CommandLine.arguments.contains("--exercise") {
   exit(checkRouterGradient(softRouterGradient).report())
 }
+// `--diagram FILE` draws this lesson's picture (routed-site.svg) from the real code.
+if try routedSiteDiagram().writeIfAsked() { exit(0) }
 
 func show(_ values: [Double]) -> String {
   values.map { String(format: "%.3f", $0) }.joined(separator: " ")

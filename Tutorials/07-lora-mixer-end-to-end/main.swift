@@ -3,6 +3,7 @@
 // Run: swift run -c release lesson07-lora-mixer-end-to-end   (--quick: a tiny, fast run)
 
 import Autodiff
+import Diagrams
 import Exercises
 import Foundation
 import LoRAMixer
@@ -12,6 +13,8 @@ import Training
 
 // `--exercise` checks this lesson's exercise (exercise.swift) instead of running it.
 if CommandLine.arguments.contains("--exercise") { exit(checkTopKWeights(topKWeights).report()) }
+// `--diagram FILE` draws this lesson's picture (mixture.svg) from the real code.
+if try mixtureDiagram().writeIfAsked() { exit(0) }
 
 let quick = CommandLine.arguments.contains("--quick")
 // ./Datasets and ./Models when run from the clone's root, else those of the clone this was
