@@ -172,3 +172,36 @@ func everyLessonPictureIsWhatItsCodeDraws(_ product: String, _ lesson: String, _
   #endif
   #expect(try packageFile("Tutorials/\(lesson)/README.md").contains("](\(file))"))
 }
+
+/// Every link in the README and the lessons stays inside the repository and reaches a file
+/// that exists (web addresses aside), and every lesson that cites the paper links the paper
+/// page.
+@Test func everyLinkStaysInTheRepositoryAndReachesAFile() throws {
+  let tutorials = packageRoot.appendingPathComponent("Tutorials")
+  let pages =
+    ["README.md"]
+    + (FileManager.default.subpaths(atPath: tutorials.path) ?? []).filter { $0.hasSuffix(".md") }
+    .map { "Tutorials/\($0)" }
+  let root = packageRoot.standardizedFileURL.path
+  for page in pages {
+    let text = try packageFile(page)
+    let folder = packageRoot.appendingPathComponent(page).deletingLastPathComponent()
+    for link in text.components(separatedBy: "](").dropFirst() {
+      guard let end = link.firstIndex(of: ")") else { continue }
+      let target = String(link[..<end]).split(separator: "#", omittingEmptySubsequences: false)[0]
+      if target.hasPrefix("https://") || target.isEmpty { continue }
+      let resolved = folder.appendingPathComponent(String(target)).standardizedFileURL.path
+      #expect(resolved.hasPrefix(root + "/"), "\(page) links \(target), outside the repository")
+      #expect(
+        FileManager.default.fileExists(atPath: resolved),
+        "\(page) links \(target), which is missing")
+    }
+  }
+  for lesson in try lessonFolders() {
+    let readme = try packageFile("Tutorials/\(lesson)/README.md")
+    if readme.localizedCaseInsensitiveContains("the paper") {
+      #expect(readme.contains("](../the-paper.md"), "\(lesson) cites the paper without linking it")
+    }
+  }
+  #expect(try packageFile("README.md").contains("](Tutorials/the-paper.md)"))
+}
