@@ -118,7 +118,58 @@ extension GradientCheckCase {
           { routedLoss(mixture) }
         )
       })
+    cases.append(
+      GradientCheckCase(
+        "whole layer-gated model (MoLE), gates and balance loss (gates, experts)",
+        parameterShapes: [[8], [8]] + [[2, 8], [8, 2]].repeated(8 * 3),
+        method: .randomProjections(count: 2)
+      ) {
+        let mixture = tinyLayerGatedMixture()
+        let experts = mixture.sites.flatMap { $0.site.experts.flatMap { $0.namedParameters() } }
+        for (_, tensor) in experts { tensor.requiresGradient = true }
+        return (
+          (mixture.gateParameters() + experts).map(\.tensor),
+          { gatedLoss(mixture) }
+        )
+      })
     return cases
+  }
+
+  /// The tiny model's loss under MoLE's gates, plus the balance loss (weight 0.4) over
+  /// every token.
+  static func gatedLoss(_ mixture: LayerGatedMixture) -> Tensor {
+    for gate in mixture.gates { gate.recording = true }
+    defer { for gate in mixture.gates { gate.recording = false } }
+    let task = tinyLoss(mixture.model)
+    let weights = mixture.gates.flatMap(\.history)
+    let rows = weights.map { Array(0..<$0.shape[0]) }
+    return task + LayerGatedMixture.balanceLoss(weights, rows: rows) * 0.4
+  }
+
+  /// The tiny Float64 Llama with three experts of rank 2 (B away from zero) at q, k, v, o,
+  /// mixed by MoLE's gates, with gates away from zero.
+  public static func tinyLayerGatedMixture(seed: UInt64 = 3) -> LayerGatedMixture {
+    let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
+    let experts = (0..<3).map { index in
+      let adapters = attachLoRA(
+        to: model, targets: attentionProjections, rank: 2, alpha: 3,
+        seed: seed + 10 + UInt64(index))
+      for (offset, (_, lora)) in adapters.enumerated() {
+        lora.b.weight.assign(
+          TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
+        )
+      }
+      return (
+        name: "expert\(index)",
+        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
+      )
+    }
+    let mixture = LayerGatedMixture(
+      model: model, experts: experts, targets: attentionProjections, temperature: 0.8, seed: seed)
+    for (index, gate) in mixture.gates.enumerated() {
+      gate.e.assign(TestValues.signed.tensor(gate.e.shape, seed: UInt64(700 + index)).storage)
+    }
+    return mixture
   }
 
   /// The tiny model's loss with the mixture routing as training does, plus RSL (α 0.3,
