@@ -86,7 +86,9 @@ let package = Package(
       swiftSettings: common),
     .target(
       name: "Experiments",
-      dependencies: ["Kernels", "LoRAMixer", "NN", "SafeTensors", "ToyTasks", "Training"],
+      dependencies: [
+        "Autodiff", "Kernels", "LoRAMixer", "NN", "SafeTensors", "ToyTasks", "Training",
+      ],
       swiftSettings: common),
     .executableTarget(
       name: "tinymixer",

@@ -2,6 +2,7 @@ import Foundation
 import LoRAMixer
 import SafeTensors
 import ToyTasks
+import Training
 
 /// Writes `report.md` and the SVG figures from a reproduction's results: every number in
 /// them is read from `results.json`, and the text says what the numbers show.
@@ -84,7 +85,7 @@ public struct Report {
       ? ""
       : ", " + (sharedAll.count == 1 ? "seed " : "seeds ")
         + sharedAll.map(String.init).joined(separator: ", ") + " only"
-    return [
+    let all: [(key: String, name: String, id: (UInt64, String) -> String, seeds: [UInt64])] = [
       ("base", "base model (frozen)", { _, _ in "base" }, [first]),
       (
         "words", "bag of words (naive Bayes on the prompt's words, no model)",
@@ -107,9 +108,25 @@ public struct Report {
         "lorahub", "LoRAHub (experts composed by their matrices, weights searched per task)",
         { seed, _ in plan.loraHubID(seed) }, seeds
       ),
+      (
+        "mixlora",
+        "MixLoRA (top-2 of \(plan.feedForwardExpertsRecipe.experts ?? tasks.count) LoRA experts in every feed-forward block, a shared attention LoRA; \(plan.feedForwardExpertsRecipe.training.steps) steps from scratch)",
+        { seed, _ in plan.feedForwardExpertsID(seed) },
+        plan.runsFeedForwardExperts ? seeds : []
+      ),
+      (
+        "mole", "MoLE (one gate per layer over the experts' outputs)",
+        { seed, _ in plan.layerGatesID(seed) }, seeds
+      ),
       ("paper", "LoRA-Mixer as the paper describes it (per-token router)", mixer("paper"), seeds),
       ("default", "LoRA-Mixer, tinymixer's default (\(defaultRecipe))", mixer("default"), seeds),
     ]
+    return all.filter { !$0.seeds.isEmpty }
+  }
+
+  /// Each method of the main table with its scores.
+  func scoredMethods() throws -> [(key: String, name: String, scores: Scores)] {
+    try methods.map { ($0.key, $0.name, try scores($0.id, seeds: $0.seeds)) }
   }
 
   /// Per-task and mean accuracies of a method over `seeds`.
@@ -158,16 +175,29 @@ public struct Report {
   /// Writes `report.md` and the figures into `folder`.
   public func write(to folder: URL) throws {
     var document = Document()
-    let scored = try methods.map { ($0.key, $0.name, try scores($0.id, seeds: $0.seeds)) }
-    let main = Dictionary(uniqueKeysWithValues: scored.map { ($0.0, $0.2) })
+    let scored = try scoredMethods()
+    let main = Dictionary(uniqueKeysWithValues: scored.map { ($0.key, $0.scores) })
     header(&document)
     mainTable(&document, scored)
+    if plan.mainTableOnly {
+      document.line("## What was found")
+      document.line()
+      document.line("- " + architectureFinding(main))
+      document.line()
+      try parameters(&document)
+      try curves(&document)
+      runs(&document)
+      return try save(document, to: folder)
+    }
+    try otherArchitectures(&document, folder: folder)
     try parameters(&document)
     try blending(&document)
     try routing(&document)
     let efficiency = try dataEfficiency(&document)
+    try routingLosses(&document)
     let byK = try topK(&document)
     try ablations(&document)
+    try transfer(&document)
     try curves(&document)
     document.line("## What was found")
     document.line()
@@ -176,7 +206,11 @@ public struct Report {
     }
     document.line()
     runs(&document)
+    try save(document, to: folder)
+  }
 
+  /// Writes `document`'s text as `report.md`, and its figures, into `folder`.
+  func save(_ document: Document, to folder: URL) throws {
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     for (name, svg) in document.figures {
       try writeAtomically(Data(svg.utf8), to: folder.appendingPathComponent(name))
@@ -188,27 +222,79 @@ public struct Report {
     (seeds.count == 1 ? "seed " : "seeds ") + seeds.map(String.init).joined(separator: ", ")
   }
 
+  /// `, and 3,600 (the experts' total)` if the plan trains the shared LoRA that long.
+  var longShared: String {
+    plan.sharedAllStepsSeeds.isEmpty
+      ? ""
+      : ", and \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) (the experts' total)"
+  }
+
   func header(_ document: inout Document) {
     let allSeconds = results.runs.values.reduce(0) { $0 + $1.seconds }
     let recipe = plan.mixRecipe()
-    document.line("# LoRA-Mixer's mechanics, regenerated on toy tasks")
+    document.line(
+      "# LoRA-Mixer's mechanics, regenerated on toy tasks"
+        + (plan.architecture == .llama ? "" : ", on a \(architectureName) base"))
     document.line()
     document.line(
-      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps, and \(grouped(plan.sharedRecipe(experts: tasks.count, allExpertsSteps: true).training.steps)) (the experts' total); routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs' own times add up to \(formatDuration(allSeconds)) (`reproduce` runs as many at once as it has threads, one thread each, so the wall time is shorter). Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
+      "Made by `\(plan.command)` (plan `\(plan.name)`: \(seedList); experts \(plan.expertSteps) steps; shared LoRA \(plan.sharedSteps) steps\(longShared); routers \(plan.routerSteps) steps of \(recipe.training.batchSize) on \(grouped(recipe.routerExamples)) mixed examples unless said otherwise; \(plan.testExamples) test examples per task). The runs' own times add up to \(formatDuration(allSeconds)) (`reproduce` runs as many at once as it has threads, one thread each, so the wall time is shorter). Every number is in `results.json` with the run that made it, its seed, and the standalone command that trains the same thing; the runs are listed at the end."
     )
     document.line()
   }
 
-  func mainTable(_ document: inout Document, _ scored: [(String, String, Scores)]) {
+  func mainTable(
+    _ document: inout Document, _ scored: [(key: String, name: String, scores: Scores)]
+  ) {
     document.line("## Main table (the paper's Table 2)")
     document.line()
     document.line(
-      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model, the bag of words has no randomness, and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. LoRAHub is told each task: its weights are searched on \(LoRAHubRecipe().examples) of the task's training examples (\(LoRAHubRecipe().budget) evaluations of a (1+1) evolution strategy, L1 penalty \(LoRAHubRecipe().l1)), and the composition is tested on that task. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out), the weight α of the balance term and the mixed examples the routers train on (\(grouped(plan.mixRecipe(paper: true).routerExamples)) as in the paper, or \(grouped(plan.mixRecipe().routerExamples)))."
+      "Test accuracy (%), \(seeds.count == 1 ? "one run" : "mean ± standard deviation over \(seedList)") of the routers and the shared LoRA. The base is one model, the bag of words has no randomness, and the experts are trained once (seed \(plan.expertSeed)) and shared by every seed's routers, so their rows are single runs. LoRAHub is told each task: its weights are searched on \(LoRAHubRecipe().examples) of the task's training examples (\(LoRAHubRecipe().budget) evaluations of a (1+1) evolution strategy, L1 penalty \(LoRAHubRecipe().l1)), and the composition is tested on that task. MoLE is not told the task: one gate per decoder layer scores the experts' outputs at the layer's first projection (averaged over the tokens so far) against a learned vector and weighs every projection of the layer by the softmax, trained like the routers with MoLE's balance loss (weight \(LayerGateRecipe().balanceWeight)). MixLoRA uses no stage-1 expert: it trains, from scratch and on all the tasks' training examples at once, a router and \(plan.feedForwardExpertsRecipe.experts ?? tasks.count) rank-\(plan.feedForwardExpertsRecipe.rank) LoRA experts (on gate, up and down) in every feed-forward block, each token through its top \(plan.feedForwardExpertsRecipe.k), with a plain LoRA on the attention projections and Mixtral's balance loss (weight \(plan.feedForwardExpertsRecipe.balanceWeight), MixLoRA's default); it cannot run on a Mamba, which has no feed-forward block. Inference routes top-\(plan.mixRecipe().routing.inferenceK) for every mixture. The two LoRA-Mixer rows differ only in what routes a token (its own input, or the mean of its site's router logits over the sequence so far, `<bos>` left out), the weight α of the balance term and the mixed examples the routers train on (\(grouped(plan.mixRecipe(paper: true).routerExamples)) as in the paper, or \(grouped(plan.mixRecipe().routerExamples)))."
     )
     document.line()
     document.table(
       ["method"] + tasks + ["mean"],
-      scored.map { item in [item.1] + item.2.perTask.map(Self.cell) + [Self.cell(item.2.mean)] })
+      scored.map { item in
+        [item.name] + item.scores.perTask.map(Self.cell) + [Self.cell(item.scores.mean)]
+      })
+  }
+
+  /// `Mamba` for a Mamba base.
+  var architectureName: String { plan.architecture == .mamba ? "Mamba" : "Llama" }
+
+  /// The main table of the same plan on a Mamba base, from the reproduction in the folder's
+  /// `mamba/` (`tinymixer reproduce --architecture mamba`), if it is there.
+  func otherArchitectures(_ document: inout Document, folder: URL) throws {
+    let mambaFolder = folder.appendingPathComponent("mamba")
+    guard let results = try Results.load(from: mambaFolder) else { return }
+    let mamba = Report(results: results, plan: plan.on(.mamba))
+    document.line("## The main table on a Mamba base")
+    document.line()
+    guard results.plan == plan.name, let scored = try? mamba.scoredMethods() else {
+      document.line(
+        "`mamba/` holds an unfinished or different reproduction; `\(mamba.plan.command)` finishes it."
+      )
+      document.line()
+      return
+    }
+    document.line(
+      "The same plan on a Mamba base of the same width, depth and vocabulary (`\(mamba.plan.command)`; its own report, with its parameters, curves and runs, is [mamba/report.md](mamba/report.md)). The experts sit at each layer's `in_proj`, `x_proj`, `dt_proj` and `out_proj`, and so do the routers. "
+        + mamba.architectureFinding(
+          Dictionary(uniqueKeysWithValues: scored.map { ($0.key, $0.scores) })))
+    document.line()
+    document.table(
+      ["method"] + tasks + ["mean"],
+      scored.map { item in
+        [item.name] + item.scores.perTask.map(Self.cell) + [Self.cell(item.scores.mean)]
+      })
+  }
+
+  /// The main table in one sentence: the experts, the mixtures and the shared LoRA.
+  func architectureFinding(_ main: [String: Scores]) -> String {
+    let (expert, shared) = (main["experts"]!, main["shared"]!)
+    let (paper, standard) = (main["paper"]!, main["default"]!)
+    let gap = standard.average - expert.average
+    return
+      "On the \(architectureName) the frozen base scores \(Self.number(main["base"]!.average))%, the single-task experts \(Self.number(expert.average))%, the shared LoRA \(Self.number(shared.average))%, LoRAHub \(Self.number(main["lorahub"]!.average))% and MoLE \(Self.number(main["mole"]!.average))%; tinymixer's default LoRA-Mixer scores \(Self.number(standard.average))%, \(points(gap)) \(side(gap)) the experts, and the paper's per-token router \(Self.number(paper.average))%."
   }
 
   func parameters(_ document: inout Document) throws {
@@ -236,9 +322,17 @@ public struct Report {
         row(
           "LoRAHub's weights (\(tasks.count) per task)",
           try run(plan.loraHubID(first)).trainedParameters),
-        row("LoRA-Mixer routers (stage 2)", routers),
-        row("LoRA-Mixer, experts and routers", allExperts + routers),
-      ])
+        row("MoLE's gates (one per layer)", try run(plan.layerGatesID(first)).trainedParameters),
+      ]
+        + (plan.runsFeedForwardExperts
+          ? [
+            row(
+              "MixLoRA: feed-forward experts, routers and attention LoRA",
+              try run(plan.feedForwardExpertsID(first)).trainedParameters)
+          ] : []) + [
+          row("LoRA-Mixer routers (stage 2)", routers),
+          row("LoRA-Mixer, experts and routers", allExperts + routers),
+        ])
   }
 
   /// The blends as measured: each row's name and run.
@@ -347,38 +441,77 @@ public struct Report {
   func dataEfficiency(_ document: inout Document) throws -> (rsl: [Double], aux: [Double]) {
     let counts = plan.routerExampleCounts
     guard !counts.isEmpty else { return ([], []) }
-    let rsl = try counts.map { count in
-      try run(plan.mixerID(plan.mixRecipe { $0.routerExamples = count }, seed: first))
-        .meanAccuracy(tasks)
+    let efficiencySeeds = Array(seeds.prefix(plan.dataEfficiencySeedCount))
+    /// Each count's mean accuracy over the tasks, per seed.
+    func perSeed(balanceOnly: Bool) throws -> [[Double]] {
+      try counts.map { count in
+        try efficiencySeeds.map { seed in
+          try run(
+            plan.mixerID(plan.dataEfficiencyRecipe(count, balanceOnly: balanceOnly), seed: seed)
+          )
+          .meanAccuracy(tasks)
+        }
+      }
     }
-    let aux = try counts.map { count in
-      try run(
-        plan.mixerID(
-          plan.mixRecipe {
-            $0.routerExamples = count
-            $0.loss.kind = .aux
-          }, seed: first)
-      ).meanAccuracy(tasks)
-    }
+    let (rslSeeds, auxSeeds) = (try perSeed(balanceOnly: false), try perSeed(balanceOnly: true))
+    let average = { (values: [Double]) in Self.meanAndDeviation(values).mean }
+    let (rsl, aux) = (rslSeeds.map(average), auxSeeds.map(average))
+    let seedNames =
+      (efficiencySeeds.count == 1 ? "seed " : "mean ± standard deviation over seeds ")
+      + efficiencySeeds.map(String.init).joined(separator: ", ")
     document.line("## Router data efficiency (the paper's Table 9)")
     document.line()
     document.line(
-      "Mean test accuracy (%) over the tasks with routers trained on N mixed examples (the same \(plan.routerSteps) steps each), tinymixer's default router, seed \(first)."
+      "Mean test accuracy (%) over the tasks with routers trained on N mixed examples (the same \(plan.routerSteps) steps each), tinymixer's default router, \(seedNames)."
     )
     document.line()
     document.table(
       ["routing loss"] + counts.map { "N = \(grouped($0))" },
-      [["RSL (spread)"] + rsl.map(Self.number), ["balance loss only"] + aux.map(Self.number)])
+      [["RSL (spread)"] + rslSeeds.map(Self.cell), ["balance loss only"] + auxSeeds.map(Self.cell)])
+    var series = [
+      ChartSeries(name: "RSL (spread)", values: rsl),
+      ChartSeries(name: "balance loss", values: aux),
+    ]
+    if efficiencySeeds.count > 1 {
+      // The spread: each loss's lowest and highest seed at every N.
+      for (name, values) in [("RSL", rslSeeds), ("balance", auxSeeds)] {
+        series.append(ChartSeries(name: "\(name), lowest seed", values: values.map { $0.min()! }))
+        series.append(ChartSeries(name: "\(name), highest seed", values: values.map { $0.max()! }))
+      }
+    }
     document.figure(
       "data-efficiency.svg", "data efficiency",
       Chart.lines(
-        title: "Router data efficiency (seed \(first))", x: counts.map(Double.init),
-        series: [
-          ChartSeries(name: "RSL (spread)", values: rsl),
-          ChartSeries(name: "balance loss", values: aux),
-        ], xLabel: "router training examples (log scale)", yLabel: "mean test accuracy",
-        logX: true))
+        title:
+          "Router data efficiency (\(efficiencySeeds.count == 1 ? "seed \(first)" : "\(efficiencySeeds.count) seeds"))",
+        x: counts.map(Double.init), series: series,
+        xLabel: "router training examples (log scale)", yLabel: "mean test accuracy", logX: true))
     return (rsl, aux)
+  }
+
+  /// The routing losses compared, everything else fixed (the paper's Table 8).
+  func routingLosses(_ document: inout Document) throws {
+    let lossSeeds = Array(seeds.prefix(plan.routingLossSeedCount))
+    guard !lossSeeds.isEmpty else { return }
+    document.line("## Routing losses compared (the paper's Table 8)")
+    document.line()
+    document.line(
+      "Test accuracy (%), \(lossSeeds.count == 1 ? "seed \(lossSeeds[0])" : "mean ± standard deviation over seeds " + lossSeeds.map(String.init).joined(separator: ", ")): the same experts, the same router (\(plan.mixRecipe().routing.input.rawValue), \(plan.mixRecipe().routing.mode) top-\(plan.mixRecipe().routing.k), \(grouped(plan.mixRecipe().routerExamples)) router examples), the same data and steps; only the routing loss changes. The balance term weighs α = \(plan.mixRecipe().loss.alpha) and the entropy term λ = \(plan.mixRecipe().loss.lambda) wherever they appear; `spread` subtracts λ·H (the paper's equation), `sharpen` adds it (its prose)."
+    )
+    document.line()
+    let rows = try plan.routingLosses().map { name, recipe in
+      (name, try scores({ seed, _ in plan.mixerID(recipe, seed: seed) }, seeds: lossSeeds))
+    }
+    document.table(
+      ["routing loss"] + tasks + ["mean"],
+      rows.map { name, scores in [name] + scores.perTask.map(Self.cell) + [Self.cell(scores.mean)] }
+    )
+    let best = rows.max { $0.1.average < $1.1.average }!
+    let none = rows[0].1.average
+    document.line(
+      "The paper finds RSL best of the losses it compares. Here the best mean is \(best.0)'s, \(Self.number(best.1.average))%; no routing loss at all scores \(Self.number(none))%."
+    )
+    document.line()
   }
 
   func topK(_ document: inout Document) throws -> [Double] {
@@ -417,6 +550,53 @@ public struct Report {
         [name] + tasks.map { Self.number(run.accuracy[$0] ?? .nan) }
           + [Self.number(run.meanAccuracy(tasks))]
       })
+  }
+
+  /// The default mixer of the first seed on other bases, untouched (the paper's Table 5).
+  func transfer(_ document: inout Document) throws {
+    let expertRuns = try tasks.map { try run(plan.expertID(ToyTask.named($0)!)) }
+    var own = RunRecord(id: "", command: "", equivalent: "", seed: 0, seconds: 0)
+    for (task, expert) in zip(tasks, expertRuns) { own.accuracy[task] = expert.accuracy[task] }
+    var rows: [(String, RunRecord)] = [
+      ("its own base: alone", try run("base")), ("its own base: each expert", own),
+      ("its own base: the mixer", try run(mainMixerID("default", seed: first))),
+    ]
+    var means: [String: Double] = [:]
+    for (id, name) in ReproducePlan.transferBases {
+      for (what, label) in [("base", "alone"), ("experts", "each expert"), ("mixer", "the mixer")] {
+        let measured = try run(plan.transferID(id, what))
+        rows.append(("\(name): \(label)", measured))
+        means["\(id)/\(what)"] = measured.meanAccuracy(tasks)
+      }
+    }
+    let pretrainSteps = plan.transferPretrainSteps ?? BaseRecipe().training.steps
+    document.line("## Cross-model transfer (the paper's Table 5)")
+    document.line()
+    document.line(
+      "tinymixer's default mixer of seed \(first), experts and routers as trained, loaded untouched into two other bases of the same shape: \(ReproducePlan.transferBases[0].1) (\(grouped(pretrainSteps)) pretraining steps), and \(ReproducePlan.transferBases[1].1) (\(grouped(plan.transferFurtherSteps ?? pretrainSteps / 4)) more steps at a tenth of the learning rate, the data drawn anew). Test accuracy (%), \(plan.testExamples) test examples per task; each expert is measured on its own task."
+    )
+    document.line()
+    document.table(
+      ["base: what"] + tasks + ["mean"],
+      rows.map { name, run in
+        [name] + tasks.map { Self.number(run.accuracy[$0] ?? .nan) }
+          + [Self.number(run.meanAccuracy(tasks))]
+      })
+    let here = try run(mainMixerID("default", seed: first)).meanAccuracy(tasks)
+    func outcome(_ id: String) -> String {
+      let (mixer, experts, alone) = (
+        means["\(id)/mixer"]!, means["\(id)/experts"]!, means["\(id)/base"]!
+      )
+      let verdict =
+        mixer >= here - 0.02
+        ? "it carries over" : mixer <= alone + 0.05 ? "it is lost" : "it carries over in part"
+      return
+        "the mixer scores \(Self.number(mixer))% (its experts \(Self.number(experts))%, the base alone \(Self.number(alone))%): \(verdict)"
+    }
+    document.line(
+      "The paper reports that its mixer carries over between base models. Here, against \(Self.number(here))% on its own base: on \(ReproducePlan.transferBases[0].1), \(outcome("another-seed")); on \(ReproducePlan.transferBases[1].1), \(outcome("further")). A LoRA update B·A and a router R are written in the coordinates of the hidden states of the base they were trained on. Another seed learns the same tasks in other coordinates (a rotation of a layer's features that the next layer undoes is an equally good model), so nothing ties its features to the ones the experts and routers read; further pretraining moves the same coordinates only as far as its extra steps take them."
+    )
+    document.line()
   }
 
   func curves(_ document: inout Document) throws {
@@ -494,6 +674,13 @@ public struct Report {
     )
     found.append(wordsFinding(words, shared: shared))
     found.append(try loraHubFinding(main["lorahub"]!, expert: expert))
+    found.append(layerGateFinding(main["mole"]!, mixer: main["default"]!, expert: expert))
+    if let mixLoRA = main["mixlora"] {
+      let gap = mixLoRA.average - standard.average
+      found.append(
+        "MixLoRA, trained jointly from scratch for \(plan.feedForwardExpertsRecipe.training.steps) steps with \(grouped(try run(plan.feedForwardExpertsID(first)).trainedParameters)) trainable parameters, scores \(Self.number(mixLoRA.average))%, \(points(gap)) \(side(gap)) tinymixer's default LoRA-Mixer and \(points(mixLoRA.average - shared.average)) \(side(mixLoRA.average - shared.average)) the shared LoRA of the same steps."
+      )
+    }
     let gap = standard.average - expert.average
     found.append(
       "tinymixer's default LoRA-Mixer (\(defaultRecipe)) scores \(Self.number(standard.average))%, \(points(gap)) \(side(gap)) the single-task experts "
@@ -526,6 +713,13 @@ public struct Report {
       )
     }
     return found
+  }
+
+  /// MoLE against LoRA-Mixer: a gate per layer against a router per projection and token.
+  func layerGateFinding(_ gates: Scores, mixer: Scores, expert: Scores) -> String {
+    let gap = gates.average - mixer.average
+    return
+      "MoLE, one gate per decoder layer reading the experts' outputs, scores \(Self.number(gates.average))%: \(points(gap)) \(side(gap)) tinymixer's default LoRA-Mixer, which routes every projection by its input, and \(points(gates.average - expert.average)) \(side(gates.average - expert.average)) the experts."
   }
 
   /// What the prompt's words alone decide, beside the shared LoRA.

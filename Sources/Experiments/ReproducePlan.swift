@@ -1,5 +1,6 @@
 import LoRAMixer
 import ToyTasks
+import Training
 
 /// The budgets of a reproduction: the full run (3 seeds, the default expert budget) or the
 /// quick one (1 seed, every budget cut so it finishes in a few minutes).
@@ -19,6 +20,8 @@ public struct ReproducePlan: Equatable, Sendable {
   var routerSteps: Int
   /// Router examples of the data-efficiency experiment (none: no such experiment).
   var routerExampleCounts: [Int]
+  /// How many of the seeds run the data-efficiency experiment, and the routing-loss table
+  /// (the paper's Table 8; 0: no table).
   /// Test examples per task in every evaluation (the first ones of the test split).
   var testExamples: Int
   /// Test examples per task in the routing measurements (load, activation).
@@ -33,6 +36,18 @@ public struct ReproducePlan: Equatable, Sendable {
   /// Whether the ablations include the two no finding rests on (soft routing, attention
   /// sites only).
   var everyAblation = true
+  /// The base model's architecture. On a Mamba the plan runs the main table alone (see
+  /// `on(_:)`).
+  public private(set) var architecture = Architecture.llama
+  var dataEfficiencySeedCount = 1
+  var routingLossSeedCount = 0
+  /// Whether the plan runs only the main table's methods (no blends, no ablations).
+  var mainTableOnly = false
+  /// Pretraining steps of the second bases the default mixer is carried to (the paper's
+  /// Table 5): the one pretrained from another seed, and the extra steps of the one
+  /// pretrained further. Nil: the base recipe's own steps, and a quarter of them.
+  var transferPretrainSteps: Int? = nil
+  var transferFurtherSteps: Int? = nil
 
   /// Three seeds at the default budgets: the main table, the blending table, the routing
   /// figures and the ablations the findings cite (42 min 31 s on the 2-core AMD EPYC Zen 4,
@@ -48,7 +63,9 @@ public struct ReproducePlan: Equatable, Sendable {
   static let extended: ReproducePlan = {
     var plan = full
     plan.name = "extended"
-    plan.routerExampleCounts = [250, 2000, 4000]
+    plan.routerExampleCounts = [250, 1000, 2000, 4000, 10000]
+    plan.dataEfficiencySeedCount = plan.seeds.count
+    plan.routingLossSeedCount = plan.seeds.count
     plan.sharedAllStepsSeedCount = plan.seeds.count
     plan.everyAblation = true
     return plan
@@ -57,16 +74,35 @@ public struct ReproducePlan: Equatable, Sendable {
   /// One seed, cut budgets.
   static let quick = ReproducePlan(
     name: "quick", seeds: [0], expertSteps: 80, sharedSteps: 80, routerSteps: 25,
-    routerExampleCounts: [250, 4000], testExamples: 40, routingExamples: 20, blendExamples: 20)
+    routerExampleCounts: [250, 4000], testExamples: 40, routingExamples: 20, blendExamples: 20,
+    routingLossSeedCount: 1, transferPretrainSteps: 100, transferFurtherSteps: 25)
 
   /// A few steps of everything on two seeds, for the tests (with a tiny base model).
   static let tiny = ReproducePlan(
     name: "tiny", seeds: [0, 1], expertSteps: 2, sharedSteps: 2, routerSteps: 2,
     routerExampleCounts: [16, 32], testExamples: 8, routingExamples: 4, blendExamples: 4,
-    batchSize: 8, sharedAllStepsSeedCount: 2)
+    batchSize: 8, sharedAllStepsSeedCount: 2, dataEfficiencySeedCount: 2, routingLossSeedCount: 2,
+    transferPretrainSteps: 2, transferFurtherSteps: 2)
 
   /// The plans by name.
   public static let all = [full, extended, quick, tiny]
+
+  /// This plan on a base of `architecture`. On a Mamba it keeps the main table's methods
+  /// over its seeds and drops the experiments that study the Llama's routing (the blends,
+  /// the ablations, the data efficiency, the long shared LoRA): they would double the run,
+  /// and the question a Mamba answers is whether the method carries over, which the main
+  /// table shows.
+  public func on(_ architecture: Architecture) -> ReproducePlan {
+    var plan = self
+    plan.architecture = architecture
+    if architecture == .mamba {
+      plan.mainTableOnly = true
+      plan.routerExampleCounts = []
+      plan.sharedAllStepsSeedCount = 0
+      plan.everyAblation = false
+    }
+    return plan
+  }
 
   /// The seeds of the shared LoRA trained as long as all the experts together.
   var sharedAllStepsSeeds: [UInt64] { Array(seeds.prefix(sharedAllStepsSeedCount)) }
@@ -109,7 +145,8 @@ public struct ReproducePlan: Equatable, Sendable {
 extension ReproducePlan {
   /// The command that runs this plan, recorded with every number.
   var command: String {
-    "tinymixer reproduce" + (self == .full ? "" : self == .quick ? " --quick" : " --plan \(name)")
+    "tinymixer reproduce" + (name == "full" ? "" : name == "quick" ? " --quick" : " --plan \(name)")
+      + (architecture == .llama ? "" : " --architecture \(architecture.rawValue)")
   }
 
   /// The main table's mixtures by short name: LoRA-Mixer as the paper describes it (each
@@ -143,6 +180,40 @@ extension ReproducePlan {
           ("soft routing", mixRecipe { $0.routing.mode = .soft }),
           ("attention sites only", mixRecipe { $0.targets = SiteChoice.attention.targets }),
         ] : [])
+  }
+
+  /// The routing losses compared with everything else fixed (the paper's Table 8): the
+  /// default router and data, only the loss changes.
+  func routingLosses() -> [(String, MixRecipe)] {
+    [
+      ("none", mixRecipe { $0.loss.kind = .none }),
+      ("balance only (Switch, Mixtral)", mixRecipe { $0.loss.kind = .aux }),
+      (
+        "balance + router z-loss 0.001 (ST-MoE)",
+        mixRecipe {
+          $0.loss.kind = .aux
+          $0.loss.zLoss = 0.001
+        }
+      ),
+      ("entropy only, spread", mixRecipe { $0.loss.kind = .entropy }),
+      (
+        "entropy only, sharpen",
+        mixRecipe {
+          $0.loss.kind = .entropy
+          $0.loss.entropy = .sharpen
+        }
+      ),
+      ("RSL, spread (tinymixer's default)", mixRecipe()),
+      ("RSL, sharpen", mixRecipe { $0.loss.entropy = .sharpen }),
+    ]
+  }
+
+  /// The data-efficiency experiment's mixtures: with each loss, at each router data size.
+  func dataEfficiencyRecipe(_ count: Int, balanceOnly: Bool) -> MixRecipe {
+    mixRecipe {
+      $0.routerExamples = count
+      if balanceOnly { $0.loss.kind = .aux }
+    }
   }
 
   /// The fixed blends of the experts the reproduction measures, the routers bypassed.
@@ -201,6 +272,43 @@ extension ReproducePlan {
   /// The run of LoRAHub with `seed` (every task's search).
   public func loraHubID(_ seed: UInt64) -> String { "lorahub/seed\(seed)" }
 
+  /// The second bases of the transfer experiment, by id and name.
+  static let transferBases = [
+    ("another-seed", "a base pretrained the same way from another seed"),
+    ("further", "the same base pretrained further"),
+  ]
+
+  /// The run of the transfer experiment on the base `base`, measuring `what` (`base`,
+  /// `experts` or `mixer`).
+  public func transferID(_ base: String, _ what: String) -> String {
+    "transfer/\(base)/\(what)"
+  }
+
+  /// The run of MixLoRA with `seed`.
+  public func feedForwardExpertsID(_ seed: UInt64) -> String { "mixlora/seed\(seed)" }
+
+  /// MixLoRA's recipe in this plan: as many steps as the shared LoRA's, on the same batches.
+  var feedForwardExpertsRecipe: FeedForwardExpertsRecipe {
+    var recipe = FeedForwardExpertsRecipe()
+    recipe.training.steps = sharedSteps
+    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    return recipe
+  }
+
+  /// Whether the plan runs MixLoRA: only a Llama has feed-forward blocks to route.
+  var runsFeedForwardExperts: Bool { architecture == .llama }
+
+  /// The run of MoLE's layer gates with `seed`.
+  public func layerGatesID(_ seed: UInt64) -> String { "mole/seed\(seed)" }
+
+  /// MoLE's recipe in this plan: the routers' steps, batch and mixed examples.
+  var layerGateRecipe: LayerGateRecipe {
+    var recipe = LayerGateRecipe()
+    recipe.training.steps = routerSteps
+    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    return recipe
+  }
+
   /// The run of the fixed blend `id`.
   func blendID(_ id: String) -> String { "blend/\(id)" }
 
@@ -213,10 +321,13 @@ extension ReproducePlan {
       switch loss.kind {
       case .rsl: "rsl-\(loss.entropy.rawValue)-a\(loss.alpha)-l\(loss.lambda)"
       case .aux: "aux-a\(loss.alpha)"
+      case .entropy: "entropy-\(loss.entropy.rawValue)-l\(loss.lambda)"
       case .none: "none"
       }
+    let balanced = [.rsl, .aux].contains(loss.kind)
     let lossName =
-      kindName + (loss.kind != .none && loss.counting == .sequence ? "-per-sequence" : "")
+      kindName + (balanced && loss.counting == .sequence ? "-per-sequence" : "")
+      + (loss.zLoss > 0 ? "-z\(loss.zLoss)" : "")
     return
       "mix/\(sites)/\(routing.input.rawValue)/\(routing.mode.rawValue)-k\(routing.k)/\(lossName)/n\(recipe.routerExamples)/seed\(seed)"
   }

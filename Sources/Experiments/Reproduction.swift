@@ -1,3 +1,4 @@
+import Autodiff
 import Foundation
 import LoRAMixer
 import NN
@@ -30,6 +31,8 @@ public final class Reproduction {
     var cost: Double
     var isExpert = false
     var needsExperts = false
+    /// The runs that must be finished before this one starts.
+    var after: [String] = []
     var run: () throws -> Void
   }
 
@@ -56,13 +59,15 @@ public final class Reproduction {
       },
     ]
     for task in tasks { jobs.append(expertJob(task)) }
-    jobs.append(
-      Job(
-        id: plan.blendID(plan.blends(layers: model.layerCount).last!.id),
-        label: "the experts under fixed blends", cost: 40, needsExperts: true
-      ) {
-        try self.measureBlends()
-      })
+    if !plan.mainTableOnly {
+      jobs.append(
+        Job(
+          id: plan.blendID(plan.blends(layers: model.layerCount).last!.id),
+          label: "the experts under fixed blends", cost: 40, needsExperts: true
+        ) {
+          try self.measureBlends()
+        })
+    }
     // What does not depend on tinymixer's default recipe first, then the default over
     // every seed.
     for seed in plan.seeds {
@@ -87,6 +92,20 @@ public final class Reproduction {
           id: plan.loraHubID(seed), label: "LoRAHub, seed \(seed)", cost: 20, needsExperts: true
         ) { try self.composeLoRAHub(seed: seed) })
     }
+    for seed in plan.runsFeedForwardExperts ? plan.seeds : [] {
+      jobs.append(
+        Job(
+          id: plan.feedForwardExpertsID(seed), label: "MixLoRA, seed \(seed)",
+          cost: Double(plan.sharedSteps) * 0.2
+        ) { try self.trainFeedForwardExperts(seed: seed) })
+    }
+    for seed in plan.seeds {
+      jobs.append(
+        Job(
+          id: plan.layerGatesID(seed), label: "MoLE, seed \(seed)",
+          cost: Double(plan.routerSteps) * 0.2 + 8, needsExperts: true
+        ) { try self.trainLayerGates(seed: seed) })
+    }
     for (name, recipe) in plan.mainMixers() {
       for seed in plan.seeds {
         jobs.append(
@@ -95,21 +114,24 @@ public final class Reproduction {
             topK: seed == first && name == "default"))
       }
     }
-    for (name, recipe) in plan.ablations() {
+    jobs += transferJobs()
+    for (name, recipe) in plan.mainTableOnly ? [] : plan.ablations() {
       jobs.append(mixerJob(name, recipe: recipe, seed: first))
     }
-    for count in plan.routerExampleCounts {
-      jobs.append(
-        mixerJob(
-          "RSL, \(count) router examples", recipe: plan.mixRecipe { $0.routerExamples = count },
-          seed: first))
-      jobs.append(
-        mixerJob(
-          "balance loss, \(count) router examples",
-          recipe: plan.mixRecipe {
-            $0.routerExamples = count
-            $0.loss.kind = .aux
-          }, seed: first))
+    for seed in plan.seeds.prefix(plan.dataEfficiencySeedCount) {
+      for count in plan.routerExampleCounts {
+        for balanceOnly in [false, true] {
+          jobs.append(
+            mixerJob(
+              "\(balanceOnly ? "balance loss" : "RSL"), \(count) router examples",
+              recipe: plan.dataEfficiencyRecipe(count, balanceOnly: balanceOnly), seed: seed))
+        }
+      }
+    }
+    for seed in plan.mainTableOnly ? [] : plan.seeds.prefix(plan.routingLossSeedCount) {
+      for (name, recipe) in plan.routingLosses() {
+        jobs.append(mixerJob("routing loss: \(name)", recipe: recipe, seed: seed))
+      }
     }
     return jobs
   }
@@ -229,6 +251,75 @@ public final class Reproduction {
     keep(run, started: started)
   }
 
+  /// ` --architecture mamba` on a Mamba base, for the recorded commands.
+  var architectureFlag: String {
+    plan.architecture == .llama ? "" : " --architecture \(plan.architecture.rawValue)"
+  }
+
+  /// MixLoRA: routed LoRA experts in every feed-forward block and a shared attention LoRA,
+  /// trained together from scratch on every task's training examples (drawn by `seed`),
+  /// then tested on every task.
+  func trainFeedForwardExperts(seed: UInt64) throws {
+    let started = Date()
+    guard let llama = model as? LlamaForCausalLM else {
+      throw ToolError.failure("MixLoRA needs a Llama base: a Mamba has no feed-forward blocks")
+    }
+    let recipe = plan.feedForwardExpertsRecipe
+    let mixture = FeedForwardMixture(
+      model: llama, experts: recipe.experts ?? tasks.count, recipe: recipe, seed: seed)
+    var progress = ProgressDisplay("  mixlora")
+    let losses = try mixture.train(
+      on: tasks.flatMap { project.examples($0, .train) }, tokenizer: project.tokenizer, seed: seed
+    ) { progress.show($0) }
+    keepMeasured(
+      record(
+        plan.feedForwardExpertsID(seed), seed: seed,
+        equivalent:
+          "none: MixLoRA, \(recipe.experts ?? tasks.count) rank-\(recipe.rank) experts in every feed-forward block (top-\(recipe.k)) and a shared rank-\(recipe.rank) attention LoRA, trained \(recipe.training.steps) steps on every task's training split, balance weight \(recipe.balanceWeight)"
+      ), losses: losses, parameters: mixture.trainedParameters(), started: started)
+  }
+
+  /// Keeps `run` (started at `started`) with its training losses and the count of its
+  /// trained `parameters`, measured on every task, and prints its mean.
+  func keepMeasured(
+    _ run: RunRecord, losses: [Double], parameters: [(name: String, tensor: Tensor)],
+    started: Date
+  ) {
+    var run = run
+    for task in tasks {
+      run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
+    }
+    run.losses = thinned(losses)
+    run.trainedParameters = parameters.reduce(0) { $0 + $1.tensor.count }
+    keep(run, started: started)
+    print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
+  }
+
+  /// MoLE: the experts mixed by one gate per decoder layer over their outputs, the gates
+  /// trained on the routers' mixed examples (drawn by `seed`), then tested on every task.
+  func trainLayerGates(seed: UInt64) throws {
+    let started = Date()
+    let files = try tasks.map { try expert($0) }
+    model.detachAdapters()
+    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
+    let recipe = plan.layerGateRecipe
+    let mixture = LayerGatedMixture(
+      model: model, experts: experts, targets: recipe.targets, temperature: recipe.temperature,
+      seed: seed)
+    let mixed = MixRecipe.mixedExamples(
+      tasks.map { project.examples($0, .train) }, count: recipe.examples, seed: seed)
+    var progress = ProgressDisplay("  gates")
+    let losses = try mixture.train(
+      on: mixed, tokenizer: project.tokenizer, recipe: recipe, seed: seed
+    ) { progress.show($0) }
+    keepMeasured(
+      record(
+        plan.layerGatesID(seed), seed: seed,
+        equivalent:
+          "none: MoLE, a gate per decoder layer over the \(tasks.count) experts' outputs, trained \(recipe.training.steps) steps on \(grouped(recipe.examples)) mixed examples with balance weight \(recipe.balanceWeight)"
+      ), losses: losses, parameters: mixture.gateParameters(), started: started)
+  }
+
   func expertFolder(_ task: ToyTask) -> URL {
     folder.appendingPathComponent("experts/\(task.name)")
   }
@@ -263,7 +354,9 @@ public final class Reproduction {
     try file.save(to: adapterFolder)
     var run = record(
       id, seed: seed,
-      equivalent: "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)")
+      equivalent:
+        "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)\(architectureFlag)"
+    )
     run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
     run.losses = thinned(losses)
     run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
@@ -314,18 +407,13 @@ public final class Reproduction {
       model, on: tasks.flatMap { project.examples($0, .train) }, tokenizer: project.tokenizer,
       seed: seed
     ) { progress.show($0) }
-    var run = record(
-      plan.sharedID(seed, allExpertsSteps: allExpertsSteps), seed: seed,
-      equivalent:
-        "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
-    )
-    for task in tasks {
-      run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
-    }
-    run.losses = thinned(losses)
-    run.trainedParameters = adapters.reduce(0) { $0 + $1.adapter.parameterCount }
-    keep(run, started: started)
-    print("    mean test accuracy \(percent(run.meanAccuracy(tasks.map(\.name))))")
+    keepMeasured(
+      record(
+        plan.sharedID(seed, allExpertsSteps: allExpertsSteps), seed: seed,
+        equivalent:
+          "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
+      ), losses: losses, parameters: adapters.flatMap { $0.adapter.namedParameters() },
+      started: started)
   }
 
   /// The job of the mixture `recipe` with `seed` (and, if `topK`, its top-k curve).
@@ -336,9 +424,10 @@ public final class Reproduction {
     ) { try self.trainMixture(recipe, seed: seed, topK: topK) }
   }
 
-  /// Routers over the seed's experts (stage 2), then accuracy, load and activation.
-  func trainMixture(_ recipe: MixRecipe, seed: UInt64, topK: Bool) throws {
-    let started = Date()
+  /// The routers of `recipe` trained over the experts (stage 2) with `seed`, and the task
+  /// loss of each step. The default mixer of the first seed is saved for the transfer
+  /// experiment.
+  func trainedMixture(_ recipe: MixRecipe, seed: UInt64) throws -> (Mixture, [Double]) {
     let files = try tasks.map { try expert($0) }
     model.detachAdapters()
     let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
@@ -350,6 +439,18 @@ public final class Reproduction {
       progress.show($0.step)
       taskLosses.append($0.task)
     }
+    if recipe == plan.mixRecipe() && seed == plan.seeds[0] && !plan.mainTableOnly {
+      try MixerFiles.save(
+        mixture, experts: files, baseModel: baseFolder.path, loss: recipe.loss,
+        to: defaultMixerFolder)
+    }
+    return (mixture, taskLosses)
+  }
+
+  /// Routers over the seed's experts (stage 2), then accuracy, load and activation.
+  func trainMixture(_ recipe: MixRecipe, seed: UInt64, topK: Bool) throws {
+    let started = Date()
+    let (mixture, taskLosses) = try trainedMixture(recipe, seed: seed)
     var run = record(
       plan.mixerID(recipe, seed: seed), seed: seed, equivalent: mixCommand(recipe, seed: seed))
     run.accuracy = project.testAccuracy(of: mixture, on: tasks, limit: plan.testExamples)
@@ -392,18 +493,19 @@ public final class Reproduction {
     if routing.mode != standard.routing.mode { parts.append("--routing \(routing.mode.rawValue)") }
     if routing.k != standard.routing.k { parts.append("--k \(routing.k)") }
     if loss.kind != standard.loss.kind { parts.append("--loss \(loss.kind.rawValue)") }
-    if loss.kind == .rsl && loss.entropy != standard.loss.entropy {
+    if [.rsl, .entropy].contains(loss.kind) && loss.entropy != standard.loss.entropy {
       parts.append("--entropy \(loss.entropy.rawValue)")
     }
-    if loss.kind != .none && loss.alpha != standard.loss.alpha {
+    if [.rsl, .aux].contains(loss.kind) && loss.alpha != standard.loss.alpha {
       parts.append("--alpha-balance \(loss.alpha)")
     }
-    if loss.kind != .none && loss.counting != standard.loss.counting {
+    if [.rsl, .aux].contains(loss.kind) && loss.counting != standard.loss.counting {
       parts.append("--balance-per \(loss.counting.rawValue)")
     }
-    if loss.kind == .rsl && loss.lambda != standard.loss.lambda {
+    if [.rsl, .entropy].contains(loss.kind) && loss.lambda != standard.loss.lambda {
       parts.append("--lambda \(loss.lambda)")
     }
+    if loss.zLoss != standard.loss.zLoss { parts.append("--z-loss \(loss.zLoss)") }
     if recipe.routerExamples != standard.routerExamples {
       parts.append("--router-examples \(recipe.routerExamples)")
     }
@@ -419,6 +521,7 @@ public final class Reproduction {
       // shares the experts (`mix --seed N` alone would train seed-N experts).
       parts.append("--seed \(seed)")
     }
+    if plan.architecture != .llama { parts.append("--architecture \(plan.architecture.rawValue)") }
     let sites = SiteChoice(targets: recipe.targets) ?? .all
     if sites != .all { parts.append("--sites \(sites.rawValue)") }
     if sites != .all || seed != 0 {

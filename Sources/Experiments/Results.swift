@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import Training
 
 /// What one run of the reproduction measured, with what made it.
 public struct RunRecord: Codable {
@@ -49,6 +50,9 @@ public struct Results: Codable {
   public var plan: String
   /// The base model's folder the experts were trained on.
   public var base: String?
+  /// The base model's architecture (`mamba`); absent for the Llama, as in results written
+  /// before there was a choice.
+  public var architecture: String?
   /// The tasks, in order; expert i is task i's.
   public var tasks: [String]
   /// The base model's parameter count.
@@ -57,8 +61,17 @@ public struct Results: Codable {
   public var runs: [String: RunRecord] = [:]
 
   /// Results with no run yet.
-  public init(plan: String, base: String?, tasks: [String], baseParameters: Int) {
+  public init(
+    plan: String, base: String?, architecture: Architecture = .llama, tasks: [String],
+    baseParameters: Int
+  ) {
     (self.plan, self.base, self.tasks, self.baseParameters) = (plan, base, tasks, baseParameters)
+    self.architecture = architecture == .llama ? nil : architecture.rawValue
+  }
+
+  /// The architecture the runs were made on.
+  public var baseArchitecture: Architecture {
+    architecture.flatMap(Architecture.init(rawValue:)) ?? .llama
   }
 
   /// The results in `folder`, if any.

@@ -35,7 +35,7 @@ public struct Workers {
   }
 
   /// Runs `jobs`, the costliest ready one first (a job needing the experts is ready once
-  /// every expert job has finished), so that the last jobs are short and no worker idles
+  /// every expert job has finished, and any job once the runs it comes after have), so that the last jobs are short and no worker idles
   /// long at the end; merges each finished job's runs into `reproduction.results` and saves
   /// them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
   public func run(
@@ -54,8 +54,12 @@ public struct Workers {
     while !waiting.isEmpty || !running.isEmpty {
       let expertsPending =
         waiting.contains(where: \.isExpert) || running.contains(where: \.job.isExpert)
+      let unfinished = Set(waiting.map(\.id) + running.map(\.job.id))
+      func ready(_ job: Reproduction.Job) -> Bool {
+        (!job.needsExperts || !expertsPending) && unfinished.isDisjoint(with: job.after)
+      }
       while running.count < count, failure == nil, !stopRequested(),
-        let next = waiting.indices.filter({ !waiting[$0].needsExperts || !expertsPending })
+        let next = waiting.indices.filter({ ready(waiting[$0]) })
           .max(by: { waiting[$0].cost < waiting[$1].cost })
       {
         let job = waiting.remove(at: next)

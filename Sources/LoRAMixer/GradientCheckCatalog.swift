@@ -49,10 +49,13 @@ extension GradientCheckCase {
       (RoutingLossKind.rsl, EntropySign.spread, RouterInput.token, BalanceCounting.token),
       (.rsl, .sharpen, .token, .token), (.aux, .spread, .token, .token),
       (.rsl, .spread, .prefixMean, .token), (.rsl, .spread, .contentMean, .token),
-      (.rsl, .spread, .contentMean, .sequence),
+      (.rsl, .spread, .contentMean, .sequence), (.entropy, .sharpen, .token, .token),
     ] {
       let name =
-        (kind == .aux ? "aux balance loss" : "router with RSL (\(sign))")
+        (kind == .aux
+          ? "aux balance loss + router z-loss"
+          : kind == .entropy
+            ? "router with the entropy term alone (\(sign))" : "router with RSL (\(sign))")
         + (input == .token ? "" : ", \(input.rawValue) of 2 sequences")
         + (counting == .token ? "" : ", balance per sequence")
       cases.append(
@@ -63,7 +66,8 @@ extension GradientCheckCase {
           return routingLoss(
             [(routing, 3)], tokens: [0, 2, 3, 5], sequences: [0, 0, 0, 1, 1, 1],
             settings: RoutingLossSettings(
-              kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3, counting: counting)
+              kind: kind, entropy: sign, alpha: 0.5, lambda: 0.3, counting: counting,
+              zLoss: kind == .aux ? 0.2 : 0)
           ).loss
         })
     }
@@ -132,7 +136,64 @@ extension GradientCheckCase {
           { gatedLoss(mixture) }
         )
       })
+    let feedForward = tinyFeedForwardMixture()
+    cases.append(
+      GradientCheckCase(
+        "whole model with MixLoRA, top-2 feed-forward experts and balance loss (all trained)",
+        parameterShapes: feedForward.trainedParameters().map(\.tensor.shape),
+        method: .randomProjections(count: 2)
+      ) {
+        let mixture = tinyFeedForwardMixture()
+        return (
+          mixture.trainedParameters().map(\.tensor),
+          {
+            for block in mixture.blocks { block.recording = true }
+            defer { for block in mixture.blocks { block.recording = false } }
+            let task = tinyLoss(mixture.model)
+            let balance = mixture.blocks.flatMap { block in
+              block.routings.map {
+                FeedForwardMixture.balanceLoss($0, tokens: nil, experts: block.experts.count)
+              }
+            }
+            return balance.reduce(task) { $0 + $1 * 0.3 }
+          }
+        )
+      })
     return cases
+  }
+
+  /// The tiny Float64 Llama with MixLoRA: three experts per feed-forward block and a shared
+  /// attention LoRA, rank 2, every B away from zero and the routers away from ties.
+  public static func tinyFeedForwardMixture(seed: UInt64 = 3) -> FeedForwardMixture {
+    let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
+    var recipe = FeedForwardExpertsRecipe()
+    (recipe.rank, recipe.alpha) = (2, 3)
+    let mixture = FeedForwardMixture(model: model, experts: 3, recipe: recipe, seed: seed)
+    for (index, (name, tensor)) in mixture.trainedParameters().enumerated()
+    where name.contains("lora_B") || name.hasSuffix("gate.weight") {
+      tensor.assign(TestValues.signed.tensor(tensor.shape, seed: UInt64(900 + index)).storage)
+    }
+    return mixture
+  }
+
+  /// Three rank-2 experts on `model`'s `targets`, with B away from zero so that A's
+  /// gradient is not zero.
+  static func tinyExperts(_ model: any CausalLanguageModel, targets: [String], seed: UInt64)
+    -> [(name: String, adapters: [String: LoRA])]
+  {
+    (0..<3).map { index in
+      let adapters = attachLoRA(
+        to: model, targets: targets, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
+      for (offset, (_, lora)) in adapters.enumerated() {
+        lora.b.weight.assign(
+          TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
+        )
+      }
+      return (
+        name: "expert\(index)",
+        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
+      )
+    }
   }
 
   /// The tiny model's loss under MoLE's gates, plus the balance loss (weight 0.4) over
@@ -150,20 +211,7 @@ extension GradientCheckCase {
   /// mixed by MoLE's gates, with gates away from zero.
   public static func tinyLayerGatedMixture(seed: UInt64 = 3) -> LayerGatedMixture {
     let model = LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
-    let experts = (0..<3).map { index in
-      let adapters = attachLoRA(
-        to: model, targets: attentionProjections, rank: 2, alpha: 3,
-        seed: seed + 10 + UInt64(index))
-      for (offset, (_, lora)) in adapters.enumerated() {
-        lora.b.weight.assign(
-          TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
-        )
-      }
-      return (
-        name: "expert\(index)",
-        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
-      )
-    }
+    let experts = tinyExperts(model, targets: attentionProjections, seed: seed)
     let mixture = LayerGatedMixture(
       model: model, experts: experts, targets: attentionProjections, temperature: 0.8, seed: seed)
     for (index, gate) in mixture.gates.enumerated() {
@@ -211,19 +259,7 @@ extension GradientCheckCase {
       ? tinyMamba(seed: seed)
       : LlamaForCausalLM(tinyConfiguration(tied: false), seed: seed, dtype: .float64)
     let targets = mamba ? mambaProjections : attentionProjections
-    let experts = (0..<3).map { index in
-      let adapters = attachLoRA(
-        to: model, targets: targets, rank: 2, alpha: 3, seed: seed + 10 + UInt64(index))
-      for (offset, (_, lora)) in adapters.enumerated() {
-        lora.b.weight.assign(
-          TestValues.signed.tensor(lora.b.weight.shape, seed: UInt64(100 * index + offset)).storage
-        )
-      }
-      return (
-        name: "expert\(index)",
-        adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
-      )
-    }
+    let experts = tinyExperts(model, targets: targets, seed: seed)
     let mixture = Mixture(
       model: model, experts: experts, targets: targets,
       settings: RoutingSettings(mode: mode, k: 2), seed: seed)

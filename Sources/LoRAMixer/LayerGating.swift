@@ -208,18 +208,13 @@ public final class LayerGatedMixture {
     on examples: [Example], tokenizer: Tokenizer, recipe: LayerGateRecipe, seed: UInt64,
     report: (StepReport) -> Void = { _ in }
   ) throws -> [Double] {
-    var settings = recipe.training
-    settings.seed = seed
-    var taskLosses: [Double] = []
-    _ = try Training.train(
-      parameters: gateParameters(), examples: examples, settings: settings,
+    try trainReportingTaskLoss(
+      parameters: gateParameters(), examples: examples, settings: recipe.training, seed: seed,
       loss: { batch in
         let loss = self.loss(
           batch, tokenizer: tokenizer, balanceWeight: recipe.balanceWeight,
-          lengthGroups: settings.lengthGroups)
-        taskLosses.append(loss.task)
-        return (loss.value, loss.tokens)
+          lengthGroups: recipe.training.lengthGroups)
+        return (loss.value, loss.task, loss.tokens)
       }, report: report)
-    return taskLosses
   }
 }

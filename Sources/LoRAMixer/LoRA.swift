@@ -113,9 +113,13 @@ extension Module {
     return found
   }
 
-  /// Detaches the adapter of every Linear below this module.
+  /// Detaches the adapter of every Linear below this module, and every feed-forward
+  /// block's replacement.
   public func detachAdapters() {
-    for case let linear as Linear in namedModules().map(\.module) { linear.adapter = nil }
+    for module in namedModules().map(\.module) {
+      (module as? Linear)?.adapter = nil
+      (module as? MLP)?.replacement = nil
+    }
   }
 
   /// `body`'s result with every adapter below this module detached, then reattached: the

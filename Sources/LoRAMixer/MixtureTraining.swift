@@ -129,3 +129,24 @@ extension Mixture {
       })
   }
 }
+
+/// Trains `parameters` on `examples` by `settings` in the order `seed` draws, with `loss`
+/// giving each batch's total loss, its task part and its tokens; returns the task loss of
+/// every step. The baselines' trainings (MoLE, MixLoRA) share it.
+func trainReportingTaskLoss(
+  parameters: [(name: String, tensor: Tensor)], examples: [Example], settings: TrainingSettings,
+  seed: UInt64, loss: @escaping ([Example]) -> (value: Tensor, task: Double, tokens: Int),
+  report: (StepReport) -> Void
+) throws -> [Double] {
+  var settings = settings
+  settings.seed = seed
+  var taskLosses: [Double] = []
+  _ = try Training.train(
+    parameters: parameters, examples: examples, settings: settings,
+    loss: { batch in
+      let value = loss(batch)
+      taskLosses.append(value.task)
+      return (value.value, value.tokens)
+    }, report: report)
+  return taskLosses
+}

@@ -6,6 +6,9 @@ public enum RoutingLossKind: String, CaseIterable, Sendable {
   case rsl
   /// The plain load-balancing loss alone, the baseline.
   case aux
+  /// RSL's entropy term alone, with its sign and λ: what the balance term adds to it shows
+  /// against this (the paper's Table 8).
+  case entropy
   /// No routing loss.
   case none
 }
@@ -44,17 +47,21 @@ public struct RoutingLossSettings: Equatable, Hashable, Sendable {
   public var lambda: Double
   /// What the balance term counts.
   public var counting: BalanceCounting
+  /// The weight of ST-MoE's router z-loss, the mean over tokens of (log Σ_e exp z_e)², added
+  /// to any kind (0: none). It keeps the router's logits small (ST-MoE uses 0.001).
+  public var zLoss: Double
 
   /// RSL with α = λ = 0.01, the printed sign and token counting, unless told otherwise.
   public init(
     kind: RoutingLossKind = .rsl, entropy: EntropySign = .spread, alpha: Double = 0.01,
-    lambda: Double = 0.01, counting: BalanceCounting = .token
+    lambda: Double = 0.01, counting: BalanceCounting = .token, zLoss: Double = 0
   ) {
     self.kind = kind
     self.entropy = entropy
     self.alpha = alpha
     self.lambda = lambda
     self.counting = counting
+    self.zLoss = zLoss
   }
 }
 
@@ -122,8 +129,18 @@ public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
   return -(rows(routing.probabilities, tokens) * logProbabilities).sum(axes: [-1]).mean()
 }
 
+/// ST-MoE's router z-loss of one site: the mean over the rows `tokens` (nil: every row) of
+/// the squared log-sum-exp of the router's logits (absent experts, at -1e9, add nothing).
+public func routerZLoss(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
+  let logits = rows(routing.scaledLogits, tokens)
+  let largest = logits.detached().max(axes: [-1], keepDimensions: true)
+  let logSumExp = largest + log(exp(logits - largest).sum(axes: [-1], keepDimensions: true))
+  return (logSumExp * logSumExp).mean()
+}
+
 /// The routing loss of one batch (Tutorials/the-paper.md §4): each site's
-/// `α · balance - sign · λ · mean H` (`aux`: `α · balance`), averaged over the sites.
+/// `α · balance - sign · λ · mean H` (`aux`: `α · balance`; `entropy`: `- sign · λ · mean H`),
+/// plus the z-loss times its weight, averaged over the sites.
 /// `tokens` are the rows that count (the non-pad tokens), nil for all; `sequences[row]`
 /// names each row's sequence (nil: one sequence), for a balance counted per sequence.
 public func routingLoss(
@@ -150,7 +167,11 @@ public func routingLoss(
         total + siteBalance * settings.alpha
         - siteEntropy * (settings.entropy.sign * settings.lambda)
     case .aux: total = total + siteBalance * settings.alpha
+    case .entropy: total = total - siteEntropy * (settings.entropy.sign * settings.lambda)
     case .none: break
+    }
+    if settings.zLoss > 0 {
+      total = total + routerZLoss(routing, tokens: tokens) * settings.zLoss
     }
   }
   let sites = Double(routings.count)

@@ -156,6 +156,10 @@ public final class MLP: Module, Layer {
   @Child("gate_proj") public private(set) var gate: Linear
   @Child("up_proj") public private(set) var up: Linear
   @Child("down_proj") public private(set) var down: Linear
+  /// Something that computes this block's output in its place, from the same input and
+  /// these frozen projections: MixLoRA's routed experts. Its parameters are its own, not
+  /// the block's (the model's file never holds them).
+  public var replacement: (any FeedForwardReplacement)?
 
   init(_ configuration: LlamaConfiguration, dtype: DType, generator: inout SeededGenerator) {
     super.init()
@@ -166,8 +170,19 @@ public final class MLP: Module, Layer {
     down = Linear(projecting: inner, to: width, configuration, dtype: dtype, generator: &generator)
   }
 
-  /// `down(silu(gate(x)) ⊙ up(x))` for `x` of shape `[..., hidden]`.
-  public func callAsFunction(_ x: Tensor) -> Tensor { down(swiglu(gate: gate(x), up: up(x))) }
+  /// `down(silu(gate(x)) ⊙ up(x))` for `x` of shape `[..., hidden]`, or the replacement's
+  /// output.
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    if let replacement { return replacement.output(of: self, x) }
+    return down(swiglu(gate: gate(x), up: up(x)))
+  }
+}
+
+/// A feed-forward block's output computed in its place (`MLP.replacement`).
+public protocol FeedForwardReplacement: AnyObject {
+  /// The output for `x` of shape `[..., hidden]`, given the block whose frozen projections
+  /// it may use.
+  func output(of block: MLP, _ x: Tensor) -> Tensor
 }
 
 /// Root-mean-square normalization with a learned scale per feature (initially ones).

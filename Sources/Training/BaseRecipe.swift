@@ -172,6 +172,11 @@ public enum Architecture: String, CaseIterable, Sendable {
   case llama
   /// `MambaForCausalLM`: a selective state-space mixer in every layer.
   case mamba
+
+  /// The architecture of `model`.
+  public init(of model: any CausalLanguageModel) {
+    self = model is MambaForCausalLM ? .mamba : .llama
+  }
 }
 
 extension CausalLanguageModel {

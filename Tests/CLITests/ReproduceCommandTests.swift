@@ -46,6 +46,11 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
     contentsOf: folders[0].appendingPathComponent("report.md"), encoding: .utf8)
   for section in [
     "## Main table", "## Trainable parameters", "## How much blending the experts tolerate",
+    "| MoLE (one gate per layer", "| MixLoRA (top-2 of 6 LoRA experts",
+    "MoLE's gates (one per layer)",
+    "## Cross-model transfer", "| the same base pretrained further: the mixer |",
+    "## Routing losses compared", "| balance + router z-loss 0.001 (ST-MoE) |",
+    "| entropy only, sharpen |",
     "## Global expert load", "## Per-task expert activation",
     "## The own expert's weight, layer by layer", "## Router data efficiency",
     "## Top-k at inference", "## Ablations", "## What was found", "## Runs", " ± ",
@@ -81,7 +86,7 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
       datasetsFolder,
     ])
   #expect(mixed.status == 2)
-  #expect(mixed.error.contains("holds a 'tiny' reproduction, not 'quick'"))
+  #expect(mixed.error.contains("holds a 'tiny' reproduction on a llama base, not 'quick'"))
 }
 
 @Test func theCommittedReportIsWhatTheCodeWritesFromItsResults() throws {
@@ -92,16 +97,32 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
   let results = try Data(contentsOf: committed.appendingPathComponent("results.json"))
   try results.write(to: folder.appendingPathComponent("results.json"))
+  // The Mamba's reproduction, whose main table the Llama's report shows.
+  let mamba = folder.appendingPathComponent("mamba")
+  try FileManager.default.createDirectory(at: mamba, withIntermediateDirectories: true)
+  try Data(contentsOf: committed.appendingPathComponent("mamba/results.json")).write(
+    to: mamba.appendingPathComponent("results.json"))
 
-  let run = try runProduct("tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+  let run = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--report-only", "--architecture", "mamba", "--out", mamba.path,
+    ])
   #expect(run.status == 0, "\(run.error)")
-  let written = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
-  #expect(written == (try FileManager.default.contentsOfDirectory(atPath: committed.path).sorted()))
+  let llama = try runProduct("tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+  #expect(llama.status == 0, "\(llama.error)")
+  func files(_ root: URL) -> [String] {
+    (FileManager.default.subpaths(atPath: root.path) ?? []).filter { !$0.hasSuffix("mamba") }
+      .sorted()
+  }
+  let written = files(folder)
+  #expect(written == files(committed))
+  #expect(written.contains("mamba/report.md"))
   for name in written {
     #expect(
       try Data(contentsOf: folder.appendingPathComponent(name))
         == Data(contentsOf: committed.appendingPathComponent(name)),
-      "\(name) differs from what the code writes: run `tinymixer reproduce --report-only --out Tutorials/08-reproducing-the-paper/report`"
+      "\(name) differs from what the code writes: run `tinymixer reproduce --report-only --architecture mamba --out Tutorials/08-reproducing-the-paper/report/mamba`, then the same without `--architecture` and `/mamba`"
     )
   }
 
@@ -117,4 +138,52 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   #expect(incomplete.status == 1)
   #expect(
     incomplete.error.contains("results.json has no run 'shared/seed1'"), "\(incomplete.error)")
+}
+
+@Test func reproduceOnAMambaRunsTheMainTableAndRefusesAnotherArchitecture() throws {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "reproduce-mamba-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: root) }
+  let base = try pretrainTinyMamba(into: root.appendingPathComponent("base"))
+  let out = root.appendingPathComponent("report/mamba")
+  func reproduce(_ base: String) throws -> ProcessResult {
+    try runProduct(
+      "tinymixer",
+      [
+        "reproduce", "--plan", "tiny", "--architecture", "mamba", "--base", base, "--out",
+        out.path, "--datasets", datasetsFolder,
+      ])
+  }
+  // A Llama under --architecture mamba is refused before anything runs.
+  let llama = try reproduce(tinyBase)
+  #expect(llama.status == 2)
+  #expect(llama.error.contains("is a llama, not a mamba"), "\(llama.error)")
+
+  let run = try reproduce(base.path)
+  #expect(run.status == 0, "\(run.error)")
+  let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+  for part in [
+    "on a Mamba base", "## Main table", "## What was found", "On the Mamba",
+    "## Trainable parameters", "## Runs", "--architecture mamba", "LoRAHub", "| MoLE",
+  ] {
+    #expect(report.contains(part), "report.md lacks '\(part)'")
+  }
+  // MixLoRA has no row: a Mamba has no feed-forward block to route.
+  #expect(!report.contains("| MixLoRA"))
+  // The main table alone: no blends, no ablations, no data efficiency.
+  for section in ["## How much blending", "## Ablations", "## Router data efficiency"] {
+    #expect(!report.contains(section), "report.md has '\(section)'")
+  }
+  let results = try String(contentsOf: out.appendingPathComponent("results.json"), encoding: .utf8)
+  #expect(results.contains("\"architecture\" : \"mamba\""))
+
+  // The same folder is not continued as a Llama reproduction.
+  let mixed = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--plan", "tiny", "--base", tinyBase, "--out", out.path, "--datasets",
+      datasetsFolder,
+    ])
+  #expect(mixed.status == 2)
+  #expect(mixed.error.contains("on a mamba base, not 'tiny' on a llama"), "\(mixed.error)")
 }

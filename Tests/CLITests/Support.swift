@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The package's root folder.
 let packageRoot = URL(fileURLWithPath: #filePath)
@@ -77,4 +78,17 @@ func sameOutput(_ a: String, _ b: String, tolerance: Double = 0.05) -> Bool {
   return zip(numbersA, numbersB).allSatisfy { x, y in
     abs(x - y) <= max(1e-9, tolerance * max(abs(x), abs(y)))
   }
+}
+
+/// A Mamba of one layer of width 8, pretrained 2 steps into `folder` by `tinymixer
+/// pretrain`: a base the Mamba tests train experts and routers on in seconds.
+func pretrainTinyMamba(into folder: URL) throws -> URL {
+  let pretrain = try runProduct(
+    "tinymixer",
+    [
+      "pretrain", "--architecture", "mamba", "--steps", "2", "--hidden", "8", "--layers", "1",
+      "--batch", "4", "--out", folder.path, "--datasets", datasetsFolder,
+    ])
+  #expect(pretrain.status == 0, "\(pretrain.error)")
+  return folder
 }

@@ -293,14 +293,7 @@ func trainingMisuseIsAUsageError(arguments: [String], message: String) throws {
   let root = FileManager.default.temporaryDirectory.appendingPathComponent(
     "mamba-\(UUID().uuidString)")
   defer { try? FileManager.default.removeItem(at: root) }
-  let base = root.appendingPathComponent("base")
-  let pretrain = try runProduct(
-    "tinymixer",
-    [
-      "pretrain", "--architecture", "mamba", "--steps", "2", "--hidden", "8", "--layers", "1",
-      "--batch", "4", "--out", base.path, "--datasets", datasetsFolder,
-    ])
-  #expect(pretrain.status == 0, "\(pretrain.error)")
+  let base = try pretrainTinyMamba(into: root.appendingPathComponent("base"))
   let config = try String(contentsOf: base.appendingPathComponent("config.json"), encoding: .utf8)
   #expect(config.contains("\"model_type\": \"mamba\""))
   let expert = root.appendingPathComponent("expert")

@@ -316,3 +316,18 @@ func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss(mamba: Bool) throws {
   #expect(resumedLosses == losses)
   #expect(state(resumed) == state(straight))
 }
+
+/// The router z-loss is the mean squared log-sum-exp of the logits over the counted rows,
+/// and an absent expert (logit -1e9) adds nothing to it.
+@Test func theRouterZLossIsTheMeanSquaredLogSumExpOfTheCountedRows() {
+  let logits = Tensor(shape: [3, 3], scalars: [0, 0, -1e9, 1, 2, -1e9, 5, 5, -1e9])
+  let routing = SiteRouting(
+    scaledLogits: logits, probabilities: logits.softmax(), weights: logits.softmax(),
+    selected: [0, 1, 1, 0, 0, 1], k: 2, sparse: false)
+  let first = Foundation.log(2.0)
+  let second = 2 + Foundation.log(1 + Foundation.exp(-1.0))
+  let expected = (first * first + second * second) / 2
+  #expect(abs(routerZLoss(routing, tokens: [0, 1]).item - expected) < 1e-12)
+  let all = (expected * 2 + Foundation.pow(5 + Foundation.log(2.0), 2)) / 3
+  #expect(abs(routerZLoss(routing, tokens: nil).item - all) < 1e-12)
+}

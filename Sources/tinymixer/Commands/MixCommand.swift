@@ -38,7 +38,11 @@ enum MixCommand: Command {
           "the routers' softmax temperature τ, p = softmax(z / τ) (default: \(recipe.routing.temperature))"
       ),
       Option(
-        name: "loss", valueName: "KIND", help: "rsl, aux (balance only) or none (default: rsl)"),
+        name: "loss", valueName: "KIND",
+        help: "rsl, aux (balance only), entropy (RSL's entropy term only) or none (default: rsl)"),
+      Option(
+        name: "z-loss", valueName: "X",
+        help: "weight of ST-MoE's router z-loss, added to any --loss (default: 0, none)"),
       Option(
         name: "entropy", valueName: "SIGN",
         help: "RSL's entropy term: spread (as printed) or sharpen (as described) (default: spread)"),
@@ -301,6 +305,7 @@ enum MixCommand: Command {
       "alpha-balance", default: recipe.loss.alpha, in: 0...100)
     recipe.loss.counting = try arguments.choice("balance-per", default: recipe.loss.counting)
     recipe.loss.lambda = try arguments.number("lambda", default: recipe.loss.lambda, in: 0...100)
+    recipe.loss.zLoss = try arguments.number("z-loss", default: recipe.loss.zLoss, in: 0...100)
     recipe.beta = try arguments.number("beta", default: recipe.beta, in: 0...1e6)
     recipe.routerExamples = try arguments.integer(
       "router-examples", default: recipe.routerExamples, in: 1...1_000_000)
@@ -315,10 +320,12 @@ enum MixCommand: Command {
       case .rsl:
         "RSL (\(recipe.loss.entropy), α \(recipe.loss.alpha) per \(recipe.loss.counting), λ \(recipe.loss.lambda))"
       case .aux: "balance loss (α \(recipe.loss.alpha) per \(recipe.loss.counting))"
+      case .entropy: "entropy term only (\(recipe.loss.entropy), λ \(recipe.loss.lambda))"
       case .none: "no routing loss"
       }
+    let zLoss = recipe.loss.zLoss > 0 ? ", z-loss \(recipe.loss.zLoss)" : ""
     let preservation = recipe.joint ? ", preservation β \(recipe.beta)" : ""
     return
-      "\(recipe.routing.mode) top-\(recipe.routing.k) routed by \(recipe.routing.input.rawValue), \(loss)\(preservation)"
+      "\(recipe.routing.mode) top-\(recipe.routing.k) routed by \(recipe.routing.input.rawValue), \(loss)\(zLoss)\(preservation)"
   }
 }

@@ -4,6 +4,7 @@ import Kernels
 import LoRAMixer
 import SafeTensors
 import ToyTasks
+import Training
 
 /// `tinymixer reproduce`: every experiment of Tutorials/the-paper.md §7 on the toy tasks,
 /// into a report folder (report.md, SVG figures, results.json), resumable.
@@ -12,7 +13,7 @@ enum ReproduceCommand: Command {
   static let summary =
     "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
   static let synopsis =
-    "tinymixer reproduce [--quick | --plan full|extended|quick|tiny] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
+    "tinymixer reproduce [--quick | --plan full|extended|quick|tiny] [--architecture llama|mamba] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
   static let options = [
     Option(
       name: "quick", valueName: nil,
@@ -44,21 +45,27 @@ enum ReproduceCommand: Command {
     Option(
       name: "job-output", valueName: "FILE",
       help: "with --run-job: where to write the runs made, for the process that started it"),
-    Project.baseOption, Locations.datasetsOption,
+    Project.baseOption, Project.architectureOption, Locations.datasetsOption,
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
     let planName = arguments.string("plan") ?? (arguments.has("quick") ? "quick" : "full")
-    guard let plan = ReproducePlan.all.first(where: { $0.name == planName }),
+    guard let named = ReproducePlan.all.first(where: { $0.name == planName }),
       !arguments.has("quick") || planName == "quick"
     else {
       throw ToolError.usage(
         "--plan: expected full, extended, quick or tiny (and --quick only with quick), got '\(planName)'"
       )
     }
+    // On a Mamba the plan keeps its main table, and its report folder sits inside the
+    // Llama's, whose report then shows that table too.
+    let architecture = try arguments.choice("architecture", default: Architecture.llama)
+    let plan = named.on(architecture)
     let outName =
-      arguments.string("out") ?? (plan == .full ? "runs/reproduce" : "runs/reproduce-\(plan.name)")
+      arguments.string("out")
+      ?? (named == .full ? "runs/reproduce" : "runs/reproduce-\(plan.name)")
+      + (architecture == .llama ? "" : "/\(architecture.rawValue)")
     let out = URL(fileURLWithPath: outName)
     if arguments.has("report-only") && arguments.has("overwrite") {
       throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
@@ -71,9 +78,9 @@ enum ReproduceCommand: Command {
       }
     }
     var results = try Results.load(from: out)
-    if let found = results, found.plan != plan.name {
+    if let found = results, found.plan != plan.name || found.baseArchitecture != architecture {
       throw ToolError.usage(
-        "\(out.path) holds a '\(found.plan)' reproduction, not '\(plan.name)'; choose another --out or pass --overwrite"
+        "\(out.path) holds a '\(found.plan)' reproduction on a \(found.baseArchitecture.rawValue) base, not '\(plan.name)' on a \(architecture.rawValue); choose another --out or --architecture, or pass --overwrite"
       )
     }
     let started = Date()
@@ -88,6 +95,11 @@ enum ReproduceCommand: Command {
     }
     let project = try Project(arguments)
     let (model, baseFolder, _) = try project.loadBase(arguments)
+    guard Architecture(of: model) == architecture else {
+      throw ToolError.usage(
+        "--base \(baseFolder.path) is a \(Architecture(of: model).rawValue), not a \(architecture.rawValue) (--architecture)"
+      )
+    }
     if let found = results, found.base != baseFolder.path {
       throw ToolError.usage(
         "\(out.path) was made on the base \(found.base ?? "?"), not \(baseFolder.path); pass --overwrite to start again"
@@ -95,8 +107,8 @@ enum ReproduceCommand: Command {
     }
     if results == nil {
       results = Results(
-        plan: plan.name, base: baseFolder.path, tasks: ToyTask.all.map(\.name),
-        baseParameters: model.parameterCount)
+        plan: plan.name, base: baseFolder.path, architecture: architecture,
+        tasks: ToyTask.all.map(\.name), baseParameters: model.parameterCount)
     }
     let reproduction = Reproduction(
       project: project, model: model, baseFolder: baseFolder, plan: plan, folderName: outName,
@@ -105,8 +117,8 @@ enum ReproduceCommand: Command {
     try runPending(
       reproduction, arguments,
       common: [
-        "--plan", plan.name, "--out", outName, "--base", baseFolder.path, "--datasets",
-        project.datasets.path,
+        "--plan", plan.name, "--architecture", architecture.rawValue, "--out", outName,
+        "--base", baseFolder.path, "--datasets", project.datasets.path,
       ])
     if Interruption.isRequested {
       printError(
@@ -150,7 +162,9 @@ enum ReproduceCommand: Command {
     guard let output = arguments.string("job-output") else {
       throw ToolError.usage("--run-job needs --job-output FILE")
     }
-    guard let results = try Results.load(from: out), results.plan == plan.name else {
+    guard let results = try Results.load(from: out), results.plan == plan.name,
+      results.baseArchitecture == plan.architecture
+    else {
       throw ToolError.usage("--run-job: \(out.path) holds no '\(plan.name)' reproduction")
     }
     let project = try Project(arguments)
