@@ -49,9 +49,9 @@ public struct ReproducePlan: Equatable, Sendable {
   var transferPretrainSteps: Int? = nil
   var transferFurtherSteps: Int? = nil
 
-  /// Three seeds at the default budgets: the main table, the blending table, the routing
-  /// figures and the ablations the findings cite (42 min 31 s on the 2-core AMD EPYC Zen 4,
-  /// AVX-512; lesson 08).
+  /// Three seeds at the default budgets: the main table with every baseline, the blending
+  /// table, the routing figures, the transfer and the ablations the findings cite (over an
+  /// hour on the 2-core AMD EPYC Zen 4, AVX-512, since MoLE and MixLoRA joined; lesson 08).
   public static let full = ReproducePlan(
     name: "full", seeds: [0, 1, 2], expertSteps: ExpertRecipe.standard.training.steps,
     sharedSteps: ExpertRecipe.standard.training.steps, routerSteps: MixRecipe().training.steps,

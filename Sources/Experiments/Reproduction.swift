@@ -160,6 +160,7 @@ public final class Reproduction {
   /// Runs the `pending` jobs in this process, with one progress line per job and the time
   /// left.
   public func run(_ pending: [Job], stopRequested: () -> Bool) throws {
+    try results.save(to: folder)  // as this code writes it, even with nothing to run
     let total = pending.reduce(0) { $0 + $1.cost }
     var done = 0.0
     let started = Date()

@@ -47,6 +47,8 @@ let methods: [(String, (ToyTask) -> String)] = [
   ("one shared LoRA", { _ in plan.sharedID(0) }),
   ("shared, experts' steps", { _ in plan.sharedID(0, allExpertsSteps: true) }),
   ("LoRAHub", { _ in plan.loraHubID(0) }),
+  ("MixLoRA", { _ in plan.feedForwardExpertsID(0) }),
+  ("MoLE", { _ in plan.layerGatesID(0) }),
   ("LoRA-Mixer, per-token", { _ in plan.mixerID(MixRecipe.paper, seed: 0) }),
   ("LoRA-Mixer, default", { _ in mixer(0) }),
 ]
