@@ -323,16 +323,13 @@ public struct Report {
           "LoRAHub's weights (\(tasks.count) per task)",
           try run(plan.loraHubID(first)).trainedParameters),
         row("MoLE's gates (one per layer)", try run(plan.layerGatesID(first)).trainedParameters),
-      ]
-        + (plan.runsFeedForwardExperts
-          ? [
-            row(
-              "MixLoRA: feed-forward experts, routers and attention LoRA",
-              try run(plan.feedForwardExpertsID(first)).trainedParameters)
-          ] : []) + [
-          row("LoRA-Mixer routers (stage 2)", routers),
-          row("LoRA-Mixer, experts and routers", allExperts + routers),
-        ])
+        plan.runsFeedForwardExperts
+          ? row(
+            "MixLoRA: feed-forward experts, routers and attention LoRA",
+            try run(plan.feedForwardExpertsID(first)).trainedParameters) : nil,
+        row("LoRA-Mixer routers (stage 2)", routers),
+        row("LoRA-Mixer, experts and routers", allExperts + routers),
+      ].compactMap { $0 })
   }
 
   /// The blends as measured: each row's name and run.

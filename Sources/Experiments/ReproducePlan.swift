@@ -10,8 +10,8 @@ public struct ReproducePlan: Equatable, Sendable {
   /// Seeds of the main table; the other experiments use the first.
   public var seeds: [UInt64]
   /// Steps of each single-task expert (stage 1), and its seed: the experts are trained
-  /// once and shared by every seed's routers (training them per seed would add about 4
-  /// minutes: an expert takes 35 to 40 s).
+  /// once and shared by every seed's routers (training them per seed would add twelve
+  /// expert runs; each took 46 to 103 s of its own time in the committed report).
   var expertSteps: Int
   var expertSeed: UInt64 = 0
   /// Steps of the shared LoRA, trained on the mixture of every task.

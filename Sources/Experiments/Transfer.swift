@@ -94,7 +94,6 @@ extension Reproduction {
     let mixerFolder = try savedDefaultMixer()
     let (base, how) = try secondBase(id)
     let tokenizer = project.tokenizer
-    func test(_ task: ToyTask) -> [Example] { self.test(task) }
     var alone = record(plan.transferID(id, "base"), seed: 1, equivalent: "none: \(how), alone")
     var experts = record(
       plan.transferID(id, "experts"), seed: 1,

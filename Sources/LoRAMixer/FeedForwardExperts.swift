@@ -90,8 +90,9 @@ public final class FeedForwardExperts: FeedForwardReplacement {
 public struct FeedForwardExpertsRecipe: Equatable, Hashable, Sendable {
   /// Experts per feed-forward block: as many as there are tasks, unless set.
   public var experts: Int? = nil
-  /// Rank and alpha of every LoRA (the experts' and the attention's): a stage-1 expert's.
+  /// The rank of every LoRA (the experts' and the attention's): a stage-1 expert's.
   public var rank = ExpertRecipe.standard.rank
+  /// The alpha of every LoRA: a stage-1 expert's.
   public var alpha = ExpertRecipe.standard.alpha
   /// Experts per token: MixLoRA's 2.
   public var k = 2

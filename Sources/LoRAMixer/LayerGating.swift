@@ -56,8 +56,10 @@ public final class LayerGate: Module {
   func weigh(_ outputs: [Tensor], length: Int) -> Tensor {
     let tokens = outputs[0].shape[0]
     let size = e.count
-    let means = outputs.map { prefixMean($0, length: length, skippingFirst: true) }
-    let sideBySide = concatenate(means, along: 1)  // [tokens, experts · size]
+    // The running mean of the experts' outputs side by side, [tokens, experts · size]: one
+    // product instead of one per expert, each column its own mean.
+    let sideBySide = prefixMean(
+      concatenate(outputs, along: 1), length: length, skippingFirst: true)
     let normalised =
       sideBySide * rsqrt((sideBySide * sideBySide).mean(axes: [-1], keepDimensions: true) + 1e-6)
     let logits = matmul(
@@ -95,8 +97,8 @@ public final class GatedSite: Module, LinearAdapter {
     guard let weights = gate.current else {
       preconditionFailure("a layer's first site computes its gate before the others read it")
     }
-    let mixed = outputs.indices.map { outputs[$0] * weights.sliced(along: 1, $0..<$0 + 1) }
-      .reduce(nil as Tensor?) { sum, term in sum.map { $0 + term } ?? term }!
+    let terms = outputs.indices.map { outputs[$0] * weights.sliced(along: 1, $0..<$0 + 1) }
+    let mixed = terms.dropFirst().reduce(terms[0], +)
     return mixed.reshaped(Array(x.shape.dropLast()) + [mixed.shape[1]])
   }
 }

@@ -29,6 +29,13 @@ public func loadCausalLanguageModel(from directory: URL, dtype: DType = .float32
   return try LlamaForCausalLM.load(from: directory, dtype: dtype)
 }
 
+/// The logits of the final hidden states: `head`'s, or, when the head is tied to the token
+/// embedding (nil), `hidden · Eᵀ`. Both models end this way.
+func outputLogits(_ hidden: Tensor, head: Linear?, tiedTo embedding: Embedding) -> Tensor {
+  if let head { return head(hidden) }
+  return matmul(hidden, embedding.weight, transposeB: true)
+}
+
 extension CausalLanguageModel {
   /// The mean cross-entropy of the next-token predictions at the positions `mask` marks:
   /// position t is scored on predicting `targets[t]`.

@@ -34,9 +34,8 @@ public final class LlamaForCausalLM: Module {
 
   /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
   public func logits(_ tokens: [Int], batch: Int, length: Int) -> Tensor {
-    let hidden = model(tokens, batch: batch, length: length)
-    if let lmHead { return lmHead(hidden) }
-    return matmul(hidden, model.embedTokens.weight, transposeB: true)
+    outputLogits(
+      model(tokens, batch: batch, length: length), head: lmHead, tiedTo: model.embedTokens)
   }
 
   /// A copy with every weight in `dtype` (Float64 for gradient checks).

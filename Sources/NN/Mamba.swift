@@ -33,11 +33,9 @@ public final class MambaForCausalLM: Module {
 
   /// Next-token logits, `[batch, length, vocabulary]`, for `tokens` given row by row.
   public func logits(_ tokens: [Int], batch: Int, length: Int) -> Tensor {
-    let hidden = backbone(tokens, batch: batch, length: length)
-    if let lmHead { return lmHead(hidden) }
-    return matmul(hidden, backbone.embeddings.weight, transposeB: true)
+    outputLogits(
+      backbone(tokens, batch: batch, length: length), head: lmHead, tiedTo: backbone.embeddings)
   }
-
 }
 
 /// The body of the model: token embedding, Mamba blocks, final norm.

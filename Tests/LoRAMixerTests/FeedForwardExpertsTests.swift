@@ -55,14 +55,17 @@ import Testing
 }
 
 @Test func mixtralsBalanceLossIsKWhenTheLoadIsEvenAndGrowsWhenItIsNot() {
-  func routing(_ probabilities: [Double], _ selected: [Int]) -> SiteRouting {
+  func routing(_ probabilities: [Double], _ selected: [Int], k: Int = 1) -> SiteRouting {
     let p = Tensor(shape: [2, 2], scalars: probabilities)
     return SiteRouting(
-      scaledLogits: log(p), probabilities: p, weights: p, selected: selected, k: 1,
+      scaledLogits: log(p), probabilities: p, weights: p, selected: selected, k: k,
       sparse: true)
   }
   let even = routing([0.5, 0.5, 0.5, 0.5], [0, 1])
   #expect(abs(FeedForwardMixture.balanceLoss(even, tokens: nil, experts: 2).item - 1) < 1e-12)
+  // Top-2 of 2: every token takes both, each slot counted, so an even load gives k = 2.
+  let both = routing([0.5, 0.5, 0.5, 0.5], [0, 1, 1, 0], k: 2)
+  #expect(abs(FeedForwardMixture.balanceLoss(both, tokens: nil, experts: 2).item - 2) < 1e-12)
   let skewed = routing([0.9, 0.1, 0.8, 0.2], [0, 0])
   #expect(abs(FeedForwardMixture.balanceLoss(skewed, tokens: nil, experts: 2).item - 1.7) < 1e-12)
 }

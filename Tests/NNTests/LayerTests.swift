@@ -91,15 +91,25 @@ func expectFusedMatchesReference(
   }
 }
 
+/// The selective scan's inputs x, Δ (positive), A (negative, as Mamba's −exp(A_log): the
+/// state decays), B, C and D, for sequences of `length` steps.
+private func scanInputs(batch: Int, length: Int, channels: Int, state: Int) -> (
+  x: Tensor, delta: Tensor, a: Tensor, b: Tensor, c: Tensor, d: Tensor
+) {
+  (
+    TestValues.signed.tensor([batch, length, channels], seed: 1),
+    TestValues.positive.tensor([batch, length, channels], seed: 2),
+    -exp(TestValues.signed.tensor([channels, state], seed: 3)),
+    TestValues.signed.tensor([batch, length, state], seed: 4),
+    TestValues.signed.tensor([batch, length, state], seed: 5),
+    TestValues.signed.tensor([channels], seed: 6)
+  )
+}
+
 @Test func theSelectiveScanAndCausalConvolutionMatchTheirReferences() {
   let (batch, length, channels, state) = (2, 7, 5, 3)
-  let x = TestValues.signed.tensor([batch, length, channels], seed: 1)
-  let delta = TestValues.positive.tensor([batch, length, channels], seed: 2)
-  // A negative, as Mamba's −exp(A_log): the state decays.
-  let a = -exp(TestValues.signed.tensor([channels, state], seed: 3))
-  let b = TestValues.signed.tensor([batch, length, state], seed: 4)
-  let c = TestValues.signed.tensor([batch, length, state], seed: 5)
-  let d = TestValues.signed.tensor([channels], seed: 6)
+  let (x, delta, a, b, c, d) = scanInputs(
+    batch: batch, length: length, channels: channels, state: state)
   expectFusedMatchesReference(
     [x, delta, a, b, c, d],
     { selectiveScan(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
@@ -117,12 +127,8 @@ func expectFusedMatchesReference(
 
 @Test func theScanAndTheConvolutionNeverSeeALaterStep() {
   let (batch, length, channels, state) = (1, 6, 4, 3)
-  var x = TestValues.signed.tensor([batch, length, channels], seed: 1)
-  let delta = TestValues.positive.tensor([batch, length, channels], seed: 2)
-  let a = -exp(TestValues.signed.tensor([channels, state], seed: 3))
-  var b = TestValues.signed.tensor([batch, length, state], seed: 4)
-  let c = TestValues.signed.tensor([batch, length, state], seed: 5)
-  let d = TestValues.signed.tensor([channels], seed: 6)
+  var (x, delta, a, b, c, d) = scanInputs(
+    batch: batch, length: length, channels: channels, state: state)
   let weight = TestValues.signed.tensor([channels, 4], seed: 7)
   func outputs() -> ([Double], [Double]) {
     (
