@@ -42,7 +42,7 @@ extension Float: KernelScalar {
   public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
   public static func erf(_ x: Float) -> Float { Foundation.erf(x) }
   public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
-  public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
+  @inline(__always) public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { fastExp(x) }
 }
 
 extension Double: KernelScalar {
