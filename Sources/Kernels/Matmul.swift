@@ -33,9 +33,6 @@ let minimumTasks = 8
 /// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
 /// fused multiply-add chains where the previous slice left them.
 let depthPerPass = 256
-/// Steps of p per task when a transposed A is packed: enough tasks for every thread even
-/// when k is 128.
-let stepsPerPackingTask = 32
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save.
 let largeProductFlops = 1.5e6
@@ -44,7 +41,8 @@ let largeProductFlops = 1.5e6
 ///
 /// C is cut into tiles of `tileRows` rows by one panel of `panelWidth` columns (two SIMD
 /// vectors). A tile's rows of A are read in place, with A's own strides, unless A is
-/// transposed (`packA`). A panel of B is read in place (row stride n) or from a packed
+/// transposed (`packA`: each task then copies its tiles' rows, one pass of the inner
+/// dimension at a time). A panel of B is read in place (row stride n) or from a packed
 /// copy (`packB`): `k` rows of `panelWidth` scalars. Edge tiles read zero-padded copies of
 /// the last rows of A and last columns of B, so they run the same kernel.
 private struct TiledMatmul<Kernel: Microkernel> {
@@ -65,7 +63,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var tileRows: Int { Kernel.rows }
   var panelWidth: Int { 2 * Kernel.Vector.scalarCount }
   var tilesPerTask: Int { max(1, rowsPerTask / tileRows) }
-  var panelsPerTask: Int { max(1, columnsPerTask / panelWidth) }
+  /// Panels per task: `columnsPerTask` wide, or every panel when the task packs its rows of
+  /// A, so that it packs them once (m = 2048, k = 128, n = 384, Aᵀ·B: 0.82 of numpy's speed
+  /// with three tasks packing the same rows, on the AMD EPYC Zen 4).
+  var panelsPerTask: Int { packA ? panels : max(1, columnsPerTask / panelWidth) }
   var rowTiles: Int { (shape.m + tileRows - 1) / tileRows }
   var panels: Int { (shape.n + panelWidth - 1) / panelWidth }
   var stripSize: Int { shape.k * tileRows }
@@ -73,20 +74,22 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var large: Bool { shape.flops >= largeProductFlops }
   /// Whether B is read from a packed copy rather than in place. A transposed B must be:
   /// its panel rows are not contiguous. A large product also packs a B whose row stride is
-  /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
-  /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
-  /// 160 to 200 in place).
+  /// a multiple of 512 bytes, because in place the rows of a panel would fall in a quarter
+  /// or less of the level-1 cache's sets and evict each other (n = 1024 on the AMD EPYC
+  /// Zen 4, AVX-512: 190 to 205 GFLOP/s packed against 160 to 200 in place).
   var packB: Bool {
-    shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
+    shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 512 == 0)
   }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
   /// apart, so every step of the kernel touches a new cache line and, at large sizes, a new
   /// page (n = 1024 on the AMD EPYC Zen 3, AVX2, 2 threads: 59 GFLOP/s in place, against
-  /// 99 for A·B in the same run).
+  /// 99 for A·B in the same run). Each task packs its own tiles, one pass of the inner
+  /// dimension at a time, just before it uses them, so the copy is read back from the
+  /// level-2 cache; packed all at once before the products, it went to memory and back
+  /// (m = 2048, k = n = 128: 0.6 of numpy's speed that way, on the AMD EPYC Zen 4).
   var packA: Bool { shape.transposeA }
-  /// Distinct matrices A and B in the batch: one when the batch stride is 0.
-  var distinctA: Int { shape.batchStrideA == 0 ? 1 : shape.batch }
+  /// Distinct matrices B in the batch: one when the batch stride is 0.
   var distinctB: Int { shape.batchStrideB == 0 ? 1 : shape.batch }
 
   func run() {
@@ -103,28 +106,13 @@ private struct TiledMatmul<Kernel: Microkernel> {
       return
     }
     let bPanels = packB ? distinctB * panels : 0
-    // A transposed A is packed in chunks of `stepsPerPackingTask` steps of p, each chunk
-    // reading whole rows of A's storage in order and writing them to every strip.
-    let chunk = stepsPerPackingTask
-    let chunks = (shape.k + chunk - 1) / chunk
-    let aChunks = packA ? distinctA * chunks : 0
-    let aSize = packA ? distinctA * rowTiles * stripSize : 0
-    Scratch.with(Scalar.self, count: bPanels * panelSize + aSize) { packed in
+    Scratch.with(Scalar.self, count: bPanels * panelSize) { packed in
       let packedB = packB ? packed : nil
-      let packedA = packA ? packed + bPanels * panelSize : nil
-      if bPanels + aChunks > 0 {
-        forEach(bPanels + aChunks) { task in
-          if task < bPanels {
-            let (matrix, panel) = task.quotientAndRemainder(dividingBy: panels)
-            packPanel(
-              b + matrix * shape.batchStrideB, panel: panel, into: packed + task * panelSize)
-          } else {
-            let (matrix, first) = (task - bPanels).quotientAndRemainder(dividingBy: chunks)
-            packTransposedA(
-              a + matrix * shape.batchStrideA,
-              steps: first * chunk..<min(shape.k, (first + 1) * chunk),
-              into: packedA! + matrix * rowTiles * stripSize)
-          }
+      if bPanels > 0 {
+        forEach(bPanels) { task in
+          let (matrix, panel) = task.quotientAndRemainder(dividingBy: panels)
+          packPanel(
+            b + matrix * shape.batchStrideB, panel: panel, into: packed + task * panelSize)
         }
       }
       let (rowBlocks, tilesPerBlock) = rowBlocking
@@ -136,7 +124,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
           item: item,
           tiles: rowBlock * tilesPerBlock..<min(rowTiles, (rowBlock + 1) * tilesPerBlock),
           panels: panelBlock * panelsPerTask..<min(panels, (panelBlock + 1) * panelsPerTask),
-          packedA: packedA, packedB: packedB)
+          packedB: packedB)
       }
     }
   }
@@ -168,8 +156,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// product) is computed in the task's block buffer, its chains resumed pass after pass,
   /// and written to C at the end.
   func multiplyBlock(
-    item: Int, tiles: Range<Int>, panels: Range<Int>, packedA: UnsafeMutablePointer<Scalar>?,
-    packedB: UnsafeMutablePointer<Scalar>?
+    item: Int, tiles: Range<Int>, panels: Range<Int>, packedB: UnsafeMutablePointer<Scalar>?
   ) {
     let aItem = a + item * shape.batchStrideA
     let bItem = b + item * shape.batchStrideB
@@ -177,12 +164,15 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let ldc = shape.leadingDimensionC
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
-    // Room for a padded strip of A's last rows, a padded panel of B's last columns, and
-    // the block of C.
-    Scratch.with(Scalar.self, count: stripSize + panelSize + blockSize) { scratch in
+    let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, depthPerPass) : 0
+    // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
+    // block of C, and a transposed A's strips for one pass.
+    Scratch.with(Scalar.self, count: stripSize + panelSize + blockSize + passStripsSize) {
+      scratch in
       let edgeStrip = scratch
       let edgePanel = scratch + stripSize
       let block = scratch + stripSize + panelSize
+      let passStrips = block + blockSize
 
       /// Whether the tile goes straight to C.
       func direct(_ tile: Int, _ panel: Int) -> Bool {
@@ -194,7 +184,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
         block + (tile - tiles.lowerBound) * tileRows * blockWidth
           + (panel - panels.lowerBound) * panelWidth
       }
-      if packedA == nil && tiles.upperBound * tileRows > shape.m {
+      if !packA && tiles.upperBound * tileRows > shape.m {
         packStrip(aItem, row: (tiles.upperBound - 1) * tileRows, into: edgeStrip)
       }
       if packedB == nil && panels.upperBound * panelWidth > shape.n {
@@ -203,13 +193,17 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
       for start in stride(from: 0, to: shape.k, by: depthPerPass) {
         let depth = min(depthPerPass, shape.k - start)
+        if packA {
+          packTransposedA(aItem, tiles: tiles, steps: start..<start + depth, into: passStrips)
+        }
         for panel in panels {
           let (bp, bRowStride) = columnsOfB(
             panel, item: item, packedB: packedB, edgePanel: edgePanel)
           for tile in tiles {
-            let (ap, aStrides) = rowsOfA(
-              tile, item: item, packedA: packedA, edgeStrip: edgeStrip)
-            let (a, b) = (ap + start * aStrides.column, bp + start * bRowStride)
+            let (a, aStrides) = rowsOfA(
+              tile, tiles: tiles, item: item, step: start, depth: depth, passStrips: passStrips,
+              edgeStrip: edgeStrip)
+            let b = bp + start * bRowStride
             if direct(tile, panel) {
               Kernel.multiply(
                 depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
@@ -236,20 +230,25 @@ private struct TiledMatmul<Kernel: Microkernel> {
     }
   }
 
-  /// Where tile `tile`'s rows of op(A) are read from, and their strides: the packed strips,
-  /// the task's padded `edgeStrip` for the last rows, or A itself.
+  /// Where tile `tile`'s rows of op(A) are read from at step `step` of the inner
+  /// dimension, and their strides: the task's `passStrips` (a transposed A, packed `depth`
+  /// steps at a time for the task's `tiles`), its padded `edgeStrip` for the last rows, or
+  /// A itself.
   func rowsOfA(
-    _ tile: Int, item: Int, packedA: UnsafeMutablePointer<Scalar>?,
-    edgeStrip: UnsafeMutablePointer<Scalar>
+    _ tile: Int, tiles: Range<Int>, item: Int, step: Int, depth: Int,
+    passStrips: UnsafeMutablePointer<Scalar>, edgeStrip: UnsafeMutablePointer<Scalar>
   ) -> (UnsafePointer<Scalar>, (row: Int, column: Int)) {
-    let row = tile * tileRows
-    if let packedA {
-      let strip = ((distinctA == 1 ? 0 : item) * rowTiles + tile) * stripSize
-      return (UnsafePointer(packedA + strip), (1, tileRows))
+    if packA {
+      return (
+        UnsafePointer(passStrips + (tile - tiles.lowerBound) * tileRows * depth), (1, tileRows)
+      )
     }
-    if row + tileRows > shape.m { return (UnsafePointer(edgeStrip), (1, tileRows)) }
+    let row = tile * tileRows
+    if row + tileRows > shape.m {
+      return (UnsafePointer(edgeStrip + step * tileRows), (1, tileRows))
+    }
     return (
-      a + item * shape.batchStrideA + row * shape.aRowStride,
+      a + item * shape.batchStrideA + row * shape.aRowStride + step * shape.aColumnStride,
       (shape.aRowStride, shape.aColumnStride)
     )
   }
@@ -333,16 +332,20 @@ private struct TiledMatmul<Kernel: Microkernel> {
     }
   }
 
-  /// Copies steps `steps` of a transposed A (stored `[k, m]`) into every strip of `strips`
-  /// (`rowTiles` strips of `stripSize`), with zeros for rows past A's last.
+  /// Copies steps `steps` of the rows of `tiles` of a transposed A (stored `[k, m]`) into
+  /// `strips`, one strip of `steps.count × tileRows` scalars per tile, with zeros for rows
+  /// past A's last.
   func packTransposedA(
-    _ a: UnsafePointer<Scalar>, steps: Range<Int>, into strips: UnsafeMutablePointer<Scalar>
+    _ a: UnsafePointer<Scalar>, tiles: Range<Int>, steps: Range<Int>,
+    into strips: UnsafeMutablePointer<Scalar>
   ) {
     for p in steps {
       let source = a + p * shape.leadingDimensionA
-      for tile in 0..<rowTiles {
+      for tile in tiles {
         let row = tile * tileRows
-        let target = strips + tile * stripSize + p * tileRows
+        let target =
+          strips + (tile - tiles.lowerBound) * tileRows * steps.count + (p - steps.lowerBound)
+          * tileRows
         if row + tileRows <= shape.m {
           for r in 0..<tileRows { target[r] = source[row + r] }
         } else {
