@@ -74,11 +74,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var large: Bool { shape.flops >= largeProductFlops }
   /// Whether B is read from a packed copy rather than in place. A transposed B must be:
   /// its panel rows are not contiguous. A large product also packs a B whose row stride is
-  /// a multiple of 512 bytes, because in place the rows of a panel would fall in a quarter
-  /// or less of the level-1 cache's sets and evict each other (n = 1024 on the AMD EPYC
-  /// Zen 4, AVX-512: 190 to 205 GFLOP/s packed against 160 to 200 in place).
+  /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
+  /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
+  /// 160 to 200 in place). Packing at every multiple of 512 bytes was tried and lost: a
+  /// long inner dimension's B, packed whole before the products, goes to memory and back
+  /// (x of 2048 × 128 in gᵀ·x, AVX2 kernel: 0.55 to 0.63 of numpy's speed packed, 0.85
+  /// in place, on the AMD EPYC Zen 4).
   var packB: Bool {
-    shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 512 == 0)
+    shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
   }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
