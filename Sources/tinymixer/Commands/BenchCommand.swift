@@ -106,7 +106,15 @@ struct MatmulBenchmark {
       kernel == .native
         ? "(the build's choice for this CPU: see Package.swift; --kernel runs another)"
         : "(chosen by --kernel; this build's own is \(MatmulKernel.native.rawValue))")
-    let python = numpy ? NumpyTimer(threads: threads) : nil
+    // numpy's OpenBLAS picks its kernels for the CPU, AVX-512 ones on an AVX-512 machine;
+    // against our AVX2 kernel it is held to its AVX2 ones (Haswell's: 6 × 16 Float, as ours),
+    // so that the ratio compares two kernels of one instruction set.
+    let effective = kernel == .native ? MatmulKernel.native : kernel
+    let coreType = effective == .avx2 ? "Haswell" : nil
+    let python = numpy ? NumpyTimer(threads: threads, coreType: coreType) : nil
+    if let coreType, python != nil {
+      print("numpy: OpenBLAS held to its \(coreType) (AVX2) kernels, OPENBLAS_CORETYPE=\(coreType)")
+    }
     print(
       "\nFloat32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs"
         + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")\n")
@@ -221,13 +229,17 @@ final class NumpyTimer {
         print((time.perf_counter() - start) / repeats, flush=True)
     """
 
-  /// Starts python3 with numpy on `threads` threads; nil if it is not there.
-  init?(threads: Int) {
+  /// Starts python3 with numpy on `threads` threads, OpenBLAS held to the kernels of
+  /// `coreType` if given (unless `OPENBLAS_CORETYPE` is set already); nil if it is not there.
+  init?(threads: Int, coreType: String? = nil) {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", Self.script]
     var environment = ProcessInfo.processInfo.environment
     for variable in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
       environment[variable] = "\(threads)"
+    }
+    if let coreType, environment["OPENBLAS_CORETYPE"] == nil {
+      environment["OPENBLAS_CORETYPE"] = coreType
     }
     process.environment = environment
     process.standardInput = input
