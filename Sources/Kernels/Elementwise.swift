@@ -111,10 +111,19 @@ private func mapLoop<T: KernelScalar>(
       for i in range { y[i] = function.valueAndDerivative(x[i]).value }
       return
     }
-    forEachVector(range.count) { start, lanes in
-      let v = loadVector(x + range.lowerBound + start, count: lanes)
-      storeVector(v * sigmoid(v), y + range.lowerBound + start, count: lanes)
-    }
+    var step = SiLUStep(x: x, y: y)
+    forEachVector(in: range, &step)
+  }
+}
+
+/// 16 elements of SiLU, `y = x · sigmoid(x)`.
+private struct SiLUStep<T: KernelScalar>: VectorStep {
+  let x: UnsafePointer<T>
+  let y: UnsafeMutablePointer<T>
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    let v = loadVector(x + i, count: lanes)
+    storeVector(v * sigmoid(v), y + i, count: lanes)
   }
 }
 
@@ -127,13 +136,21 @@ private func mapBackwardLoop<T: KernelScalar>(
       for i in range { dx[i] = g[i] * function.valueAndDerivative(x[i]).derivative }
       return
     }
-    forEachVector(range.count) { start, lanes in
-      let (at, v) = (
-        range.lowerBound + start, loadVector(x + range.lowerBound + start, count: lanes)
-      )
-      let s = sigmoid(v)
-      storeVector(loadVector(g + at, count: lanes) * s * (1 + v * (1 - s)), dx + at, count: lanes)
-    }
+    var step = SiLUBackwardStep(x: x, g: g, dx: dx)
+    forEachVector(in: range, &step)
+  }
+}
+
+/// 16 elements of SiLU's backward pass, `dx = g · s · (1 + x · (1 − s))` with s = sigmoid(x).
+private struct SiLUBackwardStep<T: KernelScalar>: VectorStep {
+  let x: UnsafePointer<T>
+  let g: UnsafePointer<T>
+  let dx: UnsafeMutablePointer<T>
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    let v = loadVector(x + i, count: lanes)
+    let s = sigmoid(v)
+    storeVector(loadVector(g + i, count: lanes) * s * (1 + v * (1 - s)), dx + i, count: lanes)
   }
 }
 
@@ -271,12 +288,21 @@ private func swigluLoop<T: KernelScalar>(
   _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>, _ count: Int
 ) {
   forEachChunk(count, grain: elementwiseGrain) { range in
-    forEachVector(range.count) { start, lanes in
-      let i = range.lowerBound + start
-      let g = loadVector(gate + i, count: lanes)
-      let u = loadVector(up + i, count: lanes)
-      storeVector(g * sigmoid(g) * u, out + i, count: lanes)
-    }
+    var step = SwiGLUStep(gate: gate, up: up, out: out)
+    forEachVector(in: range, &step)
+  }
+}
+
+/// 16 elements of `swiglu`.
+private struct SwiGLUStep<T: KernelScalar>: VectorStep {
+  let gate: UnsafePointer<T>
+  let up: UnsafePointer<T>
+  let out: UnsafeMutablePointer<T>
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    let g = loadVector(gate + i, count: lanes)
+    let u = loadVector(up + i, count: lanes)
+    storeVector(g * sigmoid(g) * u, out + i, count: lanes)
   }
 }
 
@@ -285,15 +311,27 @@ private func swigluBackwardLoop<T: KernelScalar>(
   _ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ count: Int
 ) {
   forEachChunk(count, grain: elementwiseGrain) { range in
-    forEachVector(range.count) { start, lanes in
-      let i = range.lowerBound + start
-      let g = loadVector(gate + i, count: lanes)
-      let u = loadVector(up + i, count: lanes)
-      let d = loadVector(gradient + i, count: lanes)
-      let s = sigmoid(g)
-      // silu(g) = g·s and silu'(g) = s · (1 + g · (1 − s)).
-      storeVector(d * u * s * (1 + g * (1 - s)), dGate + i, count: lanes)
-      storeVector(d * g * s, dUp + i, count: lanes)
-    }
+    var step = SwiGLUBackwardStep(
+      gate: gate, up: up, gradient: gradient, dGate: dGate, dUp: dUp)
+    forEachVector(in: range, &step)
+  }
+}
+
+/// 16 elements of `swigluBackward`.
+private struct SwiGLUBackwardStep<T: KernelScalar>: VectorStep {
+  let gate: UnsafePointer<T>
+  let up: UnsafePointer<T>
+  let gradient: UnsafePointer<T>
+  let dGate: UnsafeMutablePointer<T>
+  let dUp: UnsafeMutablePointer<T>
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    let g = loadVector(gate + i, count: lanes)
+    let u = loadVector(up + i, count: lanes)
+    let d = loadVector(gradient + i, count: lanes)
+    let s = sigmoid(g)
+    // silu(g) = g·s and silu'(g) = s · (1 + g · (1 − s)).
+    storeVector(d * u * s * (1 + g * (1 - s)), dGate + i, count: lanes)
+    storeVector(d * g * s, dUp + i, count: lanes)
   }
 }

@@ -52,13 +52,9 @@ private func rmsNormBackwardLoop<T: KernelScalar>(
         let r = inverseRMS[row]
         if let dx {
           let dx = dx + row * columns
-          var partialDot = SIMD16<T>()
-          forEachVector(columns) { start, lanes in
-            partialDot +=
-              loadVector(g + start, count: lanes) * loadVector(w + start, count: lanes)
-              * loadVector(x + start, count: lanes)
-          }
-          let correction = r * r * r * partialDot.sum() / T(columns)
+          var dot = TripleDotStep(g: g, w: w, x: x)
+          forEachVector(in: 0..<columns, &dot)
+          let correction = r * r * r * dot.partialSums.sum() / T(columns)
           for c in 0..<columns { dx[c] = r * g[c] * w[c] - x[c] * correction }
         }
         for c in 0..<columns { partial[c] += g[c] * x[c] * r }
@@ -69,5 +65,19 @@ private func rmsNormBackwardLoop<T: KernelScalar>(
     for chunk in 0..<chunks {
       for c in 0..<columns { dWeight[c] += partials[chunk * columns + c] }
     }
+  }
+}
+
+/// 16 terms of `Σ g·w·x`, added lane by lane into `partialSums`.
+private struct TripleDotStep<T: KernelScalar>: VectorStep {
+  let g: UnsafePointer<T>
+  let w: UnsafePointer<T>
+  let x: UnsafePointer<T>
+  var partialSums = SIMD16<T>()
+
+  @inline(__always) mutating func callAsFunction(_ i: Int, lanes: Int) {
+    partialSums +=
+      loadVector(g + i, count: lanes) * loadVector(w + i, count: lanes)
+      * loadVector(x + i, count: lanes)
   }
 }

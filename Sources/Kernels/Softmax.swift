@@ -36,8 +36,18 @@ public func logSoftmaxRowsBackward<T: KernelScalar>(
 func exponentiate<T: KernelScalar>(
   _ x: UnsafePointer<T>, minus shift: T, into y: UnsafeMutablePointer<T>, count: Int
 ) {
-  forEachVector(count) { start, lanes in
-    storeVector(T.exp(loadVector(x + start, count: lanes) - shift), y + start, count: lanes)
+  var step = ExponentiateStep(x: x, shift: shift, y: y)
+  forEachVector(in: 0..<count, &step)
+}
+
+/// 16 elements of `exponentiate`.
+private struct ExponentiateStep<T: KernelScalar>: VectorStep {
+  let x: UnsafePointer<T>
+  let shift: T
+  let y: UnsafeMutablePointer<T>
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    storeVector(T.exp(loadVector(x + i, count: lanes) - shift), y + i, count: lanes)
   }
 }
 

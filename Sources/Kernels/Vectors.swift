@@ -40,14 +40,29 @@ func copyLanes<T: KernelScalar>(_ count: Int, from v: Vector<T>, into p: UnsafeM
   for lane in 0..<count { p[lane] = v[lane] }
 }
 
-/// Calls `body(start, lanes)` for `0..<count` in steps of 16 (the last step may be shorter).
+/// What a vector loop does for the 16 (or, last, fewer) elements from `start`.
+///
+/// Each loop writes its step as a small type conforming to this protocol, not as a closure.
+/// `forEachVector` then calls the step directly, once in the loop with `lanes` known to be
+/// 16 and once for the short last vector, and the compiler inlines both: the loop's vectors
+/// are whole 16-lane instructions. A closure is called, not inlined, and the short vector's
+/// lane-by-lane code mixes into every vector's, which the compiler then cuts into 4-lane
+/// pieces (SwiGLU's forward on 786,432 Floats in `bench train-base`'s step on the 2-core
+/// AMD EPYC Zen 4: 0.9 to 1.1 ms per call as a closure, 0.22 as a step).
+protocol VectorStep {
+  /// Computes elements `start ..< start + lanes`, `lanes` at most 16.
+  mutating func callAsFunction(_ start: Int, lanes: Int)
+}
+
+/// Runs `step` over `range` in steps of 16 elements, the last step possibly shorter.
 @inline(__always)
-func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
-  var start = 0
-  while start < count {
-    body(start, min(16, count - start))
+func forEachVector<Step: VectorStep>(in range: Range<Int>, _ step: inout Step) {
+  var start = range.lowerBound
+  while start + 16 <= range.upperBound {
+    step(start, lanes: 16)
     start += 16
   }
+  if start < range.upperBound { step(start, lanes: range.upperBound - start) }
 }
 
 /// `eˣ` on 16 Float lanes, to within one unit in the last place, about 50 times faster than
