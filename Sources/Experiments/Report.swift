@@ -622,7 +622,8 @@ public struct Report {
     document.line("## Runs")
     document.line()
     document.line(
-      "Every run, its seed, its wall time and the standalone command that trains the same thing.")
+      "Every run, its seed, its wall time and the standalone command that trains the same thing: `reproduce --only` where no other command does (it makes that run alone, with the experts it reads; what the run did follows the `#`)."
+    )
     document.line()
     document.table(
       ["run", "seed", "seconds", "equivalent command"],

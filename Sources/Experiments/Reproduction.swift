@@ -22,6 +22,8 @@ public final class Reproduction {
   let tasks = ToyTask.all
   /// The experts once read or trained, by task name.
   private var experts: [String: LoRAAdapterFile] = [:]
+  /// The job running now: the run that `reproduce --only` names to make its runs again.
+  private var runningJob: String? = nil
 
   /// A unit of work: its id (the run it makes), its rough cost in seconds, whether it
   /// trains an expert or needs every expert trained first, and the work.
@@ -138,13 +140,40 @@ public final class Reproduction {
 
   /// The jobs whose runs are not in the results yet, each once, in order.
   public func pendingJobs() -> [Job] {
-    let jobs = jobs()
-    var seen = Set<String>()
-    let pending = jobs.filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
+    let all = Set(jobs().map(\.id))
+    let pending = unfinishedJobs()
     print(
-      "\(seen.count - pending.count) of \(seen.count) runs already in \(folder.path); \(pending.count) to run"
+      "\(all.count - pending.count) of \(all.count) runs already in \(folder.path); \(pending.count) to run"
     )
     return pending
+  }
+
+  /// The jobs whose runs are not in the results yet, each once, in order.
+  public func unfinishedJobs() -> [Job] {
+    var seen = Set<String>()
+    return jobs().filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
+  }
+
+  /// The unfinished jobs that the run `id` needs, in order: the experts if it reads them,
+  /// the runs it waits for (and theirs), and its own (`reproduce --only`).
+  public func jobs(toMake id: String) throws -> [Job] {
+    let unfinished = unfinishedJobs()
+    let all = jobs()
+    guard let target = all.first(where: { $0.id == id }) else {
+      throw ToolError.usage(
+        "--only: the plan '\(plan.name)' has no run '\(id)'; its runs: "
+          + Array(Set(all.map(\.id))).sorted().joined(separator: ", "))
+    }
+    var needed: Set<String> = []
+    func need(_ job: Job) {
+      guard needed.insert(job.id).inserted else { return }
+      if job.needsExperts { for expert in all where expert.isExpert { need(expert) } }
+      for earlier in job.after {
+        if let found = all.first(where: { $0.id == earlier }) { need(found) }
+      }
+    }
+    need(target)
+    return unfinished.filter { needed.contains($0.id) }
   }
 
   /// Runs the job `id` alone and returns the runs it made (a worker's part of `Workers`).
@@ -153,6 +182,8 @@ public final class Reproduction {
       throw ToolError.usage("--run-job: the plan '\(plan.name)' has no run '\(id)'")
     }
     let before = Set(results.runs.keys)
+    runningJob = job.id
+    defer { runningJob = nil }
     try job.run()
     return results.runs.filter { !before.contains($0.key) }
   }
@@ -170,6 +201,8 @@ public final class Reproduction {
       print(
         "[\(index + 1)/\(pending.count)] \(job.label)  (elapsed \(formatDuration(elapsed)), about \(formatDuration(left)) left)"
       )
+      runningJob = job.id
+      defer { runningJob = nil }
       try job.run()
       try results.save(to: folder)
       done += job.cost
@@ -179,9 +212,17 @@ public final class Reproduction {
 
   // MARK: Runs
 
-  /// A record of the run `id`, to fill in and `keep`.
+  /// A record of the run `id`, to fill in and `keep`. A run that no other command makes
+  /// (its `equivalent` starts `none: ` and says what it did) gets the command that makes it
+  /// alone: `reproduce --only` with its job, what it did after a `#`.
   func record(_ id: String, seed: UInt64, equivalent: String) -> RunRecord {
-    RunRecord(id: id, command: plan.command, equivalent: equivalent, seed: Int(seed), seconds: 0)
+    let prefix = "none: "
+    let equivalent =
+      equivalent.hasPrefix(prefix)
+      ? "\(plan.command) --only \(runningJob ?? id)  # \(equivalent.dropFirst(prefix.count))"
+      : equivalent
+    return RunRecord(
+      id: id, command: plan.command, equivalent: equivalent, seed: Int(seed), seconds: 0)
   }
 
   /// Stores `run`, timed from `started`, and removes every adapter from the model.

@@ -87,6 +87,48 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
     ])
   #expect(mixed.status == 2)
   #expect(mixed.error.contains("holds a 'tiny' reproduction on a llama base, not 'quick'"))
+
+  // A run that no other command makes names `reproduce --only` with its run, and that
+  // command, in a fresh folder, makes it alone (with the experts it reads) and the same.
+  func runs(_ folder: URL) throws -> [String: [String: Any]] {
+    let data = try Data(contentsOf: folder.appendingPathComponent("results.json"))
+    let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    return json["runs"] as! [String: [String: Any]]
+  }
+  let full = try runs(folders[0])
+  let mole = try #require(full["mole/seed0"])
+  #expect(
+    (mole["equivalent"] as? String)?.hasPrefix(
+      "tinymixer reproduce --plan tiny --only mole/seed0  # MoLE, a gate per decoder layer")
+      == true,
+    "\(mole["equivalent"] ?? "")")
+  #expect(
+    (full["transfer/further/base"]?["equivalent"] as? String)?.hasPrefix(
+      "tinymixer reproduce --plan tiny --only transfer/further/mixer  # ") == true)
+  let alone = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "reproduce-only-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: alone) }
+  let only = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--plan", "tiny", "--only", "mole/seed0", "--base", tinyBase, "--out",
+      alone.path, "--datasets", datasetsFolder,
+    ])
+  #expect(only.status == 0, "\(only.error)")
+  #expect(only.output.contains("mole/seed0 on toy-sst2: "), "\(only.output)")
+  #expect(!FileManager.default.fileExists(atPath: alone.appendingPathComponent("report.md").path))
+  let made = try runs(alone)
+  #expect(Set(made.keys) == Set(full.keys.filter { $0.hasPrefix("expert/") || $0 == "mole/seed0" }))
+  #expect(
+    made["mole/seed0"]?["accuracy"] as? [String: Double] == mole["accuracy"] as? [String: Double])
+  let unknown = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--plan", "tiny", "--only", "mole/seed9", "--base", tinyBase, "--out",
+      alone.path, "--datasets", datasetsFolder,
+    ])
+  #expect(unknown.status == 2)
+  #expect(unknown.error.contains("--only: the plan 'tiny' has no run 'mole/seed9'"))
 }
 
 @Test func theCommittedReportIsWhatTheCodeWritesFromItsResults() throws {

@@ -13,7 +13,7 @@ enum ReproduceCommand: Command {
   static let summary =
     "regenerate the paper's tables and figures on the toy tasks (report.md, SVGs, results.json)"
   static let synopsis =
-    "tinymixer reproduce [--quick | --plan full|extended|quick|tiny] [--architecture llama|mamba] [--out DIR] [--overwrite | --report-only] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
+    "tinymixer reproduce [--quick | --plan full|extended|quick|tiny] [--architecture llama|mamba] [--out DIR] [--overwrite | --report-only | --only RUN] [--threads N] [--workers N] [--base DIR] [--datasets DIR]"
   static let options = [
     Option(
       name: "quick", valueName: nil,
@@ -32,6 +32,11 @@ enum ReproduceCommand: Command {
       name: "report-only", valueName: nil,
       help:
         "rewrite report.md and the figures from the folder's results.json, running nothing (it must be complete)"
+    ),
+    Option(
+      name: "only", valueName: "RUN",
+      help:
+        "make only the run RUN of the plan (and the runs it needs: the experts, the runs it follows), then print its accuracy; the report is written once every run is done"
     ),
     .overwrite, .threads,
     Option(
@@ -69,6 +74,10 @@ enum ReproduceCommand: Command {
     let out = URL(fileURLWithPath: outName)
     if arguments.has("report-only") && arguments.has("overwrite") {
       throw ToolError.usage("--report-only keeps the results that --overwrite would delete")
+    }
+    let only = arguments.string("only")
+    if only != nil && arguments.has("report-only") {
+      throw ToolError.usage("--only makes a run; --report-only makes none")
     }
     if let id = arguments.string("run-job") { return try runWorker(id, plan, outName, arguments) }
     try arguments.claim(out)
@@ -114,8 +123,10 @@ enum ReproduceCommand: Command {
       project: project, model: model, baseFolder: baseFolder, plan: plan, folderName: outName,
       results: results!)
     Interruption.install()
+    let pending = try only.map { try reproduction.jobs(toMake: $0) } ?? reproduction.pendingJobs()
+    if let only { print("\(only): \(pending.count) run(s) to make, itself and what it needs") }
     try runPending(
-      reproduction, arguments,
+      pending, into: reproduction, arguments,
       common: [
         "--plan", plan.name, "--architecture", architecture.rawValue, "--out", outName,
         "--base", baseFolder.path, "--datasets", project.datasets.path,
@@ -125,6 +136,16 @@ enum ReproduceCommand: Command {
         "interrupted; the finished runs are in \(out.path): run the same command to continue")
       return 130
     }
+    if let only, !reproduction.unfinishedJobs().isEmpty {
+      let accuracy = reproduction.results.runs[only]?.accuracy ?? [:]
+      for task in ToyTask.all where accuracy[task.name] != nil {
+        print("\(only) on \(task.name): \(String(format: "%.1f%%", 100 * accuracy[task.name]!))")
+      }
+      print(
+        "\(only) is in \(out.appendingPathComponent("results.json").path); report.md is written once every run of the plan is (the same command without --only)"
+      )
+      return 0
+    }
     try Report(results: reproduction.results, plan: plan).write(to: out)
     print(
       "report written to \(out.appendingPathComponent("report.md").path) (with its figures and results.json) in \(formatDuration(Date().timeIntervalSince(started)))"
@@ -132,12 +153,12 @@ enum ReproduceCommand: Command {
     return 0
   }
 
-  /// Runs the jobs not done yet: in this process, or in `--workers` worker processes of
+  /// Runs the `pending` jobs: in this process, or in `--workers` worker processes of
   /// `threads / workers` threads each, given the `common` arguments besides their job.
-  static func runPending(_ reproduction: Reproduction, _ arguments: Arguments, common: [String])
-    throws
-  {
-    let pending = reproduction.pendingJobs()
+  static func runPending(
+    _ pending: [Reproduction.Job], into reproduction: Reproduction, _ arguments: Arguments,
+    common: [String]
+  ) throws {
     let threads = Parallelism.threadCount
     let workers = min(
       try arguments.integer("workers", default: threads, in: 1...threads), pending.count)
