@@ -87,6 +87,12 @@ public struct ReproducePlan: Equatable, Sendable {
   /// The plans by name.
   public static let all = [full, extended, quick, tiny]
 
+  /// Whether every run of the plan named `name` is a run of this one, so that this plan can
+  /// continue that plan's folder: the extended plan contains the full one.
+  public func contains(_ name: String) -> Bool {
+    name == self.name || (self.name == Self.extended.name && name == Self.full.name)
+  }
+
   /// This plan on a base of `architecture`. On a Mamba it keeps the main table's methods
   /// over its seeds and drops the experiments that study the Llama's routing (the blends,
   /// the ablations, the data efficiency, the long shared LoRA): they would double the run,

@@ -229,3 +229,37 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   #expect(mixed.status == 2)
   #expect(mixed.error.contains("on a mamba base, not 'tiny' on a llama"), "\(mixed.error)")
 }
+
+@Test func theExtendedPlanContinuesAFullReproductionAndNotTheOtherWayRound() throws {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "reproduce-full-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: folder) }
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  let base = URL(fileURLWithPath: tinyBase).standardizedFileURL.path
+  let results: [String: Any] = [
+    "plan": "full", "base": base, "tasks": [String](), "baseParameters": 0,
+    "runs": [String: Any](),
+  ]
+  try JSONSerialization.data(withJSONObject: results).write(
+    to: folder.appendingPathComponent("results.json"))
+  let extended = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--plan", "extended", "--only", "base", "--base", tinyBase, "--out",
+      folder.path, "--datasets", datasetsFolder,
+    ])
+  #expect(extended.status == 0, "\(extended.error)")
+  #expect(extended.output.contains("continued as 'extended', which has all its runs"))
+  let saved =
+    try JSONSerialization.jsonObject(
+      with: Data(contentsOf: folder.appendingPathComponent("results.json"))) as! [String: Any]
+  #expect(saved["plan"] as? String == "extended")
+  #expect((saved["runs"] as? [String: Any])?["base"] != nil)
+  let full = try runProduct(
+    "tinymixer",
+    [
+      "reproduce", "--base", tinyBase, "--out", folder.path, "--datasets", datasetsFolder,
+    ])
+  #expect(full.status == 2)
+  #expect(full.error.contains("holds a 'extended' reproduction on a llama base, not 'full'"))
+}

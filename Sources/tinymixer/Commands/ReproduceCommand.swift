@@ -21,7 +21,7 @@ enum ReproduceCommand: Command {
     Option(
       name: "plan", valueName: "NAME",
       help:
-        "full (3 seeds, the findings' runs), extended (full and the data-efficiency table, every ablation, every seed of the long shared LoRA), quick, or tiny (a few steps of each run, for tests) (default: full)"
+        "full (3 seeds, the findings' runs), extended (full and the data-efficiency and routing-loss tables over every seed, every ablation, every seed of the long shared LoRA; it continues a full reproduction's folder), quick, or tiny (a few steps of each run, for tests) (default: full)"
     ),
     Option(
       name: "out", valueName: "DIR",
@@ -87,6 +87,15 @@ enum ReproduceCommand: Command {
       }
     }
     var results = try Results.load(from: out)
+    if let found = results, plan.contains(found.plan), found.plan != plan.name,
+      found.baseArchitecture == architecture, !arguments.has("report-only")
+    {
+      // Every run of the smaller plan is a run of this one: continue from them.
+      print(
+        "\(out.path) holds a '\(found.plan)' reproduction: continued as '\(plan.name)', which has all its runs"
+      )
+      results?.plan = plan.name
+    }
     if let found = results, found.plan != plan.name || found.baseArchitecture != architecture {
       throw ToolError.usage(
         "\(out.path) holds a '\(found.plan)' reproduction on a \(found.baseArchitecture.rawValue) base, not '\(plan.name)' on a \(architecture.rawValue); choose another --out or --architecture, or pass --overwrite"
