@@ -22,11 +22,9 @@ func storeVector<T: KernelScalar>(_ v: Vector<T>, _ p: UnsafeMutablePointer<T>, 
   copyLanes(count, from: v, into: p)
 }
 
-// The short last vector is copied lane by lane out of line, through memory, so that the
-// whole vectors' loads and stores stay single instructions. Copied inline, the compiler
-// builds every vector from the two cases lane by lane, even the whole ones: SwiGLU's
-// forward on 786,432 Floats took 1.5 ms that way and 0.9 to 1.1 ms this way (2 threads;
-// AMD EPYC Zen 4, AVX-512; in a training step of `bench train-mixer`).
+// The short last vector is copied lane by lane out of line, through memory, so that a
+// whole vector's load or store stays one instruction wherever the compiler cannot tell the
+// two cases apart (see `VectorStep`).
 
 /// `v[0..<count] = p[0..<count]`.
 @inline(never)
@@ -47,8 +45,9 @@ func copyLanes<T: KernelScalar>(_ count: Int, from v: Vector<T>, into p: UnsafeM
 /// 16 and once for the short last vector, and the compiler inlines both: the loop's vectors
 /// are whole 16-lane instructions. A closure is called, not inlined, and the short vector's
 /// lane-by-lane code mixes into every vector's, which the compiler then cuts into 4-lane
-/// pieces (SwiGLU's forward on 786,432 Floats in `bench train-base`'s step on the 2-core
-/// AMD EPYC Zen 4: 0.9 to 1.1 ms per call as a closure, 0.22 as a step).
+/// pieces (SwiGLU's forward on 786,432 Floats in a `bench train-base` step on the 2-core
+/// AMD EPYC Zen 4: 1.5 ms per call as a closure, 0.9 to 1.1 with the short vector copied
+/// out of line, 0.22 as a step).
 protocol VectorStep {
   /// Computes elements `start ..< start + lanes`, `lanes` at most 16.
   mutating func callAsFunction(_ start: Int, lanes: Int)
