@@ -46,6 +46,11 @@ public struct Report {
       + (deviation.map { String(format: " ± %.1f", 100 * $0) } ?? "")
   }
 
+  /// A table row: `name`, its score on each task, then its mean.
+  static func scoreRow(_ name: String, _ scores: Scores) -> [String] {
+    [name] + scores.perTask.map(cell) + [cell(scores.mean)]
+  }
+
   /// Each seed's accuracy on `task` of the method whose run at a seed is `id(seed)`.
   func accuracies(_ task: String, _ id: (UInt64) -> String) throws -> [Double] {
     try seeds.map { try run(id($0)).accuracy[task] ?? .nan }
@@ -253,9 +258,7 @@ public struct Report {
     document.line()
     document.table(
       ["method"] + tasks + ["mean"],
-      scored.map { item in
-        [item.name] + item.scores.perTask.map(Self.cell) + [Self.cell(item.scores.mean)]
-      })
+      scored.map { Self.scoreRow($0.name, $0.scores) })
   }
 
   /// `Mamba` for a Mamba base.
@@ -283,9 +286,7 @@ public struct Report {
     document.line()
     document.table(
       ["method"] + tasks + ["mean"],
-      scored.map { item in
-        [item.name] + item.scores.perTask.map(Self.cell) + [Self.cell(item.scores.mean)]
-      })
+      scored.map { Self.scoreRow($0.name, $0.scores) })
   }
 
   /// The main table in one sentence: the experts, the mixtures and the shared LoRA.
@@ -501,7 +502,7 @@ public struct Report {
     }
     document.table(
       ["routing loss"] + tasks + ["mean"],
-      rows.map { name, scores in [name] + scores.perTask.map(Self.cell) + [Self.cell(scores.mean)] }
+      rows.map(Self.scoreRow)
     )
     let best = rows.max { $0.1.average < $1.1.average }!
     let none = rows[0].1.average

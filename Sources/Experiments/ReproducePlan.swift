@@ -5,7 +5,7 @@ import Training
 /// The budgets of a reproduction: the full run (3 seeds, the default expert budget) or the
 /// quick one (1 seed, every budget cut so it finishes in a few minutes).
 public struct ReproducePlan: Equatable, Sendable {
-  /// `full`, `quick` or `tiny`.
+  /// `full`, `extended`, `quick` or `tiny`.
   public var name: String
   /// Seeds of the main table; the other experiments use the first.
   public var seeds: [UInt64]
@@ -20,8 +20,6 @@ public struct ReproducePlan: Equatable, Sendable {
   var routerSteps: Int
   /// Router examples of the data-efficiency experiment (none: no such experiment).
   var routerExampleCounts: [Int]
-  /// How many of the seeds run the data-efficiency experiment, and the routing-loss table
-  /// (the paper's Table 8; 0: no table).
   /// Test examples per task in every evaluation (the first ones of the test split).
   var testExamples: Int
   /// Test examples per task in the routing measurements (load, activation).
@@ -39,6 +37,8 @@ public struct ReproducePlan: Equatable, Sendable {
   /// The base model's architecture. On a Mamba the plan runs the main table alone (see
   /// `on(_:)`).
   public private(set) var architecture = Architecture.llama
+  /// How many of the seeds run the data-efficiency experiment, and the routing-loss table
+  /// (the paper's Table 8; 0: no table).
   var dataEfficiencySeedCount = 1
   var routingLossSeedCount = 0
   /// Whether the plan runs only the main table's methods (no blends, no ablations).
@@ -116,8 +116,7 @@ public struct ReproducePlan: Equatable, Sendable {
   /// The expert recipe of this plan.
   var expertRecipe: ExpertRecipe {
     var recipe = ExpertRecipe.standard
-    recipe.training.steps = expertSteps
-    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    recipe.training = training(recipe.training, steps: expertSteps)
     return recipe
   }
 
@@ -139,8 +138,7 @@ public struct ReproducePlan: Equatable, Sendable {
   /// `change`.
   func mixRecipe(paper: Bool = false, _ change: (inout MixRecipe) -> Void = { _ in }) -> MixRecipe {
     var recipe = paper ? MixRecipe.paper : MixRecipe()
-    recipe.training.steps = routerSteps
-    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    recipe.training = training(recipe.training, steps: routerSteps)
     change(&recipe)
     return recipe
   }
@@ -152,7 +150,23 @@ extension ReproducePlan {
   /// The command that runs this plan, recorded with every number.
   var command: String {
     "tinymixer reproduce" + (name == "full" ? "" : name == "quick" ? " --quick" : " --plan \(name)")
-      + (architecture == .llama ? "" : " --architecture \(architecture.rawValue)")
+      + architectureFlag
+  }
+
+  /// `--architecture mamba` on a Mamba base, nothing on a Llama: for the recorded commands.
+  var architectureArguments: [String] {
+    architecture == .llama ? [] : ["--architecture", architecture.rawValue]
+  }
+
+  /// `architectureArguments` to append to a command: ` --architecture mamba`, or nothing.
+  var architectureFlag: String { architectureArguments.map { " \($0)" }.joined() }
+
+  /// `settings` with this plan's budget: `steps`, and the plan's batch if it sets one.
+  func training(_ settings: TrainingSettings, steps: Int) -> TrainingSettings {
+    var settings = settings
+    settings.steps = steps
+    settings.batchSize = batchSize ?? settings.batchSize
+    return settings
   }
 
   /// The main table's mixtures by short name: LoRA-Mixer as the paper describes it (each
@@ -296,8 +310,7 @@ extension ReproducePlan {
   /// MixLoRA's recipe in this plan: as many steps as the shared LoRA's, on the same batches.
   var feedForwardExpertsRecipe: FeedForwardExpertsRecipe {
     var recipe = FeedForwardExpertsRecipe()
-    recipe.training.steps = sharedSteps
-    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    recipe.training = training(recipe.training, steps: sharedSteps)
     return recipe
   }
 
@@ -310,8 +323,7 @@ extension ReproducePlan {
   /// MoLE's recipe in this plan: the routers' steps, batch and mixed examples.
   var layerGateRecipe: LayerGateRecipe {
     var recipe = LayerGateRecipe()
-    recipe.training.steps = routerSteps
-    recipe.training.batchSize = batchSize ?? recipe.training.batchSize
+    recipe.training = training(recipe.training, steps: routerSteps)
     return recipe
   }
 
@@ -330,7 +342,7 @@ extension ReproducePlan {
       case .entropy: "entropy-\(loss.entropy.rawValue)-l\(loss.lambda)"
       case .none: "none"
       }
-    let balanced = [.rsl, .aux].contains(loss.kind)
+    let balanced = loss.kind.hasBalanceTerm
     let lossName =
       kindName + (balanced && loss.counting == .sequence ? "-per-sequence" : "")
       + (loss.zLoss > 0 ? "-z\(loss.zLoss)" : "")

@@ -72,42 +72,26 @@ public final class Reproduction {
     }
     // What does not depend on tinymixer's default recipe first, then the default over
     // every seed.
-    for seed in plan.seeds {
-      jobs.append(
-        Job(
-          id: plan.sharedID(seed), label: "shared LoRA, seed \(seed)",
-          cost: Double(plan.sharedSteps) * 0.12
-        ) { try self.trainShared(seed: seed) })
-    }
+    jobs += perSeed(
+      plan.seeds, "shared LoRA", cost: Double(plan.sharedSteps) * 0.12, id: { plan.sharedID($0) }
+    ) { try self.trainShared(seed: $0) }
     // The shared LoRA again, as long as all the experts together: the fair budget.
-    for seed in plan.sharedAllStepsSeeds {
-      jobs.append(
-        Job(
-          id: plan.sharedID(seed, allExpertsSteps: true),
-          label: "shared LoRA with the experts' total steps, seed \(seed)",
-          cost: Double(plan.expertSteps * tasks.count) * 0.12
-        ) { try self.trainShared(seed: seed, allExpertsSteps: true) })
-    }
-    for seed in plan.seeds {
-      jobs.append(
-        Job(
-          id: plan.loraHubID(seed), label: "LoRAHub, seed \(seed)", cost: 20, needsExperts: true
-        ) { try self.composeLoRAHub(seed: seed) })
-    }
-    for seed in plan.runsFeedForwardExperts ? plan.seeds : [] {
-      jobs.append(
-        Job(
-          id: plan.feedForwardExpertsID(seed), label: "MixLoRA, seed \(seed)",
-          cost: Double(plan.sharedSteps) * 0.2
-        ) { try self.trainFeedForwardExperts(seed: seed) })
-    }
-    for seed in plan.seeds {
-      jobs.append(
-        Job(
-          id: plan.layerGatesID(seed), label: "MoLE, seed \(seed)",
-          cost: Double(plan.routerSteps) * 0.2 + 8, needsExperts: true
-        ) { try self.trainLayerGates(seed: seed) })
-    }
+    jobs += perSeed(
+      plan.sharedAllStepsSeeds, "shared LoRA with the experts' total steps",
+      cost: Double(plan.expertSteps * tasks.count) * 0.12,
+      id: { plan.sharedID($0, allExpertsSteps: true) }
+    ) { try self.trainShared(seed: $0, allExpertsSteps: true) }
+    jobs += perSeed(
+      plan.seeds, "LoRAHub", cost: 20, needsExperts: true, id: plan.loraHubID
+    ) { try self.composeLoRAHub(seed: $0) }
+    jobs += perSeed(
+      plan.runsFeedForwardExperts ? plan.seeds : [], "MixLoRA",
+      cost: Double(plan.sharedSteps) * 0.2, id: plan.feedForwardExpertsID
+    ) { try self.trainFeedForwardExperts(seed: $0) }
+    jobs += perSeed(
+      plan.seeds, "MoLE", cost: Double(plan.routerSteps) * 0.2 + 8, needsExperts: true,
+      id: plan.layerGatesID
+    ) { try self.trainLayerGates(seed: $0) }
     for (name, recipe) in plan.mainMixers() {
       for seed in plan.seeds {
         jobs.append(
@@ -138,26 +122,41 @@ public final class Reproduction {
     return jobs
   }
 
+  /// One job per seed of `seeds`: the run `id(seed)`, labelled `label, seed N`.
+  func perSeed(
+    _ seeds: [UInt64], _ label: String, cost: Double, needsExperts: Bool = false,
+    id: (UInt64) -> String, run: @escaping (UInt64) throws -> Void
+  ) -> [Job] {
+    seeds.map { seed in
+      Job(id: id(seed), label: "\(label), seed \(seed)", cost: cost, needsExperts: needsExperts) {
+        try run(seed)
+      }
+    }
+  }
+
   /// The jobs whose runs are not in the results yet, each once, in order.
   public func pendingJobs() -> [Job] {
-    let all = Set(jobs().map(\.id))
-    let pending = unfinishedJobs()
+    let all = jobs()
+    let pending = unfinished(all)
+    let count = Set(all.map(\.id)).count
     print(
-      "\(all.count - pending.count) of \(all.count) runs already in \(folder.path); \(pending.count) to run"
+      "\(count - pending.count) of \(count) runs already in \(folder.path); \(pending.count) to run"
     )
     return pending
   }
 
   /// The jobs whose runs are not in the results yet, each once, in order.
-  public func unfinishedJobs() -> [Job] {
+  public func unfinishedJobs() -> [Job] { unfinished(jobs()) }
+
+  /// Those of `jobs` whose runs are not in the results yet, each once, in order.
+  private func unfinished(_ jobs: [Job]) -> [Job] {
     var seen = Set<String>()
-    return jobs().filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
+    return jobs.filter { seen.insert($0.id).inserted && results.runs[$0.id] == nil }
   }
 
   /// The unfinished jobs that the run `id` needs, in order: the experts if it reads them,
   /// the runs it waits for (and theirs), and its own (`reproduce --only`).
   public func jobs(toMake id: String) throws -> [Job] {
-    let unfinished = unfinishedJobs()
     let all = jobs()
     guard let target = all.first(where: { $0.id == id }) else {
       throw ToolError.usage(
@@ -173,7 +172,7 @@ public final class Reproduction {
       }
     }
     need(target)
-    return unfinished.filter { needed.contains($0.id) }
+    return unfinished(all).filter { needed.contains($0.id) }
   }
 
   /// Runs the job `id` alone and returns the runs it made (a worker's part of `Workers`).
@@ -212,17 +211,16 @@ public final class Reproduction {
 
   // MARK: Runs
 
-  /// A record of the run `id`, to fill in and `keep`. A run that no other command makes
-  /// (its `equivalent` starts `none: ` and says what it did) gets the command that makes it
-  /// alone: `reproduce --only` with its job, what it did after a `#`.
+  /// A record of the run `id`, to fill in and `keep`, made alone by the standalone command
+  /// `equivalent`.
   func record(_ id: String, seed: UInt64, equivalent: String) -> RunRecord {
-    let prefix = "none: "
-    let equivalent =
-      equivalent.hasPrefix(prefix)
-      ? "\(plan.command) --only \(runningJob ?? id)  # \(equivalent.dropFirst(prefix.count))"
-      : equivalent
-    return RunRecord(
-      id: id, command: plan.command, equivalent: equivalent, seed: Int(seed), seconds: 0)
+    RunRecord(id: id, command: plan.command, equivalent: equivalent, seed: Int(seed), seconds: 0)
+  }
+
+  /// A record of the run `id`, which no other command makes: its equivalent is this plan's
+  /// `reproduce --only` with the job that makes it, and what the run did after a `#`.
+  func record(_ id: String, seed: UInt64, doing what: String) -> RunRecord {
+    record(id, seed: seed, equivalent: "\(plan.command) --only \(runningJob ?? id)  # \(what)")
   }
 
   /// Stores `run`, timed from `started`, and removes every adapter from the model.
@@ -265,15 +263,13 @@ public final class Reproduction {
   /// on the task.
   func composeLoRAHub(seed: UInt64) throws {
     let started = Date()
-    let files = try tasks.map { try expert($0) }
-    model.detachAdapters()
-    let experts = try files.map { try attachedAdapters($0, model) }
+    let experts = try attachedExperts().experts.map(\.adapters)
     model.detachAdapters()
     let recipe = LoRAHubRecipe()
     var run = record(
       plan.loraHubID(seed), seed: seed,
-      equivalent:
-        "none: LoRAHub over the \(tasks.count) experts, \(recipe.examples) training examples per task, \(recipe.budget) evaluations"
+      doing:
+        "LoRAHub over the \(tasks.count) experts, \(recipe.examples) training examples per task, \(recipe.budget) evaluations"
     )
     var composition: [String: [Double]] = [:]
     for task in tasks {
@@ -291,11 +287,6 @@ public final class Reproduction {
     run.composition = composition
     run.trainedParameters = tasks.count * experts.count
     keep(run, started: started)
-  }
-
-  /// ` --architecture mamba` on a Mamba base, for the recorded commands.
-  var architectureFlag: String {
-    plan.architecture == .llama ? "" : " --architecture \(plan.architecture.rawValue)"
   }
 
   /// MixLoRA: routed LoRA experts in every feed-forward block and a shared attention LoRA,
@@ -316,8 +307,8 @@ public final class Reproduction {
     keepMeasured(
       record(
         plan.feedForwardExpertsID(seed), seed: seed,
-        equivalent:
-          "none: MixLoRA, \(recipe.experts ?? tasks.count) rank-\(recipe.rank) experts in every feed-forward block (top-\(recipe.k)) and a shared rank-\(recipe.rank) attention LoRA, trained \(recipe.training.steps) steps on every task's training split, balance weight \(recipe.balanceWeight)"
+        doing:
+          "MixLoRA, \(recipe.experts ?? tasks.count) rank-\(recipe.rank) experts in every feed-forward block (top-\(recipe.k)) and a shared rank-\(recipe.rank) attention LoRA, trained \(recipe.training.steps) steps on every task's training split, balance weight \(recipe.balanceWeight)"
       ), losses: losses, parameters: mixture.trainedParameters(), started: started)
   }
 
@@ -341,9 +332,7 @@ public final class Reproduction {
   /// trained on the routers' mixed examples (drawn by `seed`), then tested on every task.
   func trainLayerGates(seed: UInt64) throws {
     let started = Date()
-    let files = try tasks.map { try expert($0) }
-    model.detachAdapters()
-    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
+    let experts = try attachedExperts().experts
     let recipe = plan.layerGateRecipe
     let mixture = LayerGatedMixture(
       model: model, experts: experts, targets: recipe.targets, temperature: recipe.temperature,
@@ -357,8 +346,8 @@ public final class Reproduction {
     keepMeasured(
       record(
         plan.layerGatesID(seed), seed: seed,
-        equivalent:
-          "none: MoLE, a gate per decoder layer over the \(tasks.count) experts' outputs, trained \(recipe.training.steps) steps on \(grouped(recipe.examples)) mixed examples with balance weight \(recipe.balanceWeight)"
+        doing:
+          "MoLE, a gate per decoder layer over the \(tasks.count) experts' outputs, trained \(recipe.training.steps) steps on \(grouped(recipe.examples)) mixed examples with balance weight \(recipe.balanceWeight)"
       ), losses: losses, parameters: mixture.gateParameters(), started: started)
   }
 
@@ -371,6 +360,16 @@ public final class Reproduction {
       id: plan.expertID(task), label: "\(task.name) expert, seed \(plan.expertSeed)",
       cost: Double(plan.expertSteps) * 0.08, isExpert: true
     ) { _ = try self.expert(task) }
+  }
+
+  /// Every task's expert, read or trained, attached to the model by task name after every
+  /// other adapter is detached; and the experts' files.
+  func attachedExperts() throws -> (
+    files: [LoRAAdapterFile], experts: [(name: String, adapters: [String: LoRA])]
+  ) {
+    let files = try tasks.map { try expert($0) }
+    model.detachAdapters()
+    return (files, try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) })
   }
 
   /// Task `task`'s expert (every projection, seed `plan.expertSeed`): read once from the
@@ -397,7 +396,7 @@ public final class Reproduction {
     var run = record(
       id, seed: seed,
       equivalent:
-        "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)\(architectureFlag)"
+        "tinymixer train \(task.name) --steps \(recipe.training.steps) --seed \(seed)\(plan.architectureFlag)"
     )
     run.accuracy[task.name] = model.accuracy(test(task), tokenizer: project.tokenizer)
     run.losses = thinned(losses)
@@ -413,17 +412,14 @@ public final class Reproduction {
   /// Each task's accuracy with the frozen experts mixed by fixed weights at every site, the
   /// routers bypassed (`ReproducePlan.blends`): how much blending the experts tolerate.
   func measureBlends() throws {
-    let files = try tasks.map { try expert($0) }
-    model.detachAdapters()
-    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
-    let mixture = Mixture(model: model, experts: experts, seed: 0)
+    let mixture = Mixture(model: model, experts: try attachedExperts().experts, seed: 0)
     let count = tasks.count
     for blend in plan.blends(layers: model.layerCount) {
       let blendStarted = Date()
       var run = record(
         plan.blendID(blend.id), seed: 0,
-        equivalent:
-          "none: \(blend.name.replacingOccurrences(of: "`", with: "")), fixed weights, routers bypassed"
+        doing:
+          "\(blend.name.replacingOccurrences(of: "`", with: "")), fixed weights, routers bypassed"
       )
       for (own, task) in tasks.enumerated() {
         let examples = Array(project.examples(task, .test).prefix(plan.blendExamples))
@@ -452,8 +448,8 @@ public final class Reproduction {
     keepMeasured(
       record(
         plan.sharedID(seed, allExpertsSteps: allExpertsSteps), seed: seed,
-        equivalent:
-          "none: one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
+        doing:
+          "one rank-\(recipe.rank) LoRA (α \(Int(recipe.alpha))) trained \(recipe.training.steps) steps on every task's training split"
       ), losses: losses, parameters: adapters.flatMap { $0.adapter.namedParameters() },
       started: started)
   }
@@ -470,9 +466,7 @@ public final class Reproduction {
   /// loss of each step. The default mixer of the first seed is saved for the transfer
   /// experiment.
   func trainedMixture(_ recipe: MixRecipe, seed: UInt64) throws -> (Mixture, [Double]) {
-    let files = try tasks.map { try expert($0) }
-    model.detachAdapters()
-    let experts = try zip(tasks, files).map { ($0.name, try attachedAdapters($1, model)) }
+    let (files, experts) = try attachedExperts()
     let mixture = project.mixture(recipe, over: experts, model: model, seed: seed)
     let mixed = project.mixedExamples(tasks, recipe: recipe, seed: seed)
     var progress = ProgressDisplay("  routers")
@@ -535,16 +529,16 @@ public final class Reproduction {
     if routing.mode != standard.routing.mode { parts.append("--routing \(routing.mode.rawValue)") }
     if routing.k != standard.routing.k { parts.append("--k \(routing.k)") }
     if loss.kind != standard.loss.kind { parts.append("--loss \(loss.kind.rawValue)") }
-    if [.rsl, .entropy].contains(loss.kind) && loss.entropy != standard.loss.entropy {
+    if loss.kind.hasEntropyTerm && loss.entropy != standard.loss.entropy {
       parts.append("--entropy \(loss.entropy.rawValue)")
     }
-    if [.rsl, .aux].contains(loss.kind) && loss.alpha != standard.loss.alpha {
+    if loss.kind.hasBalanceTerm && loss.alpha != standard.loss.alpha {
       parts.append("--alpha-balance \(loss.alpha)")
     }
-    if [.rsl, .aux].contains(loss.kind) && loss.counting != standard.loss.counting {
+    if loss.kind.hasBalanceTerm && loss.counting != standard.loss.counting {
       parts.append("--balance-per \(loss.counting.rawValue)")
     }
-    if [.rsl, .entropy].contains(loss.kind) && loss.lambda != standard.loss.lambda {
+    if loss.kind.hasEntropyTerm && loss.lambda != standard.loss.lambda {
       parts.append("--lambda \(loss.lambda)")
     }
     if loss.zLoss != standard.loss.zLoss { parts.append("--z-loss \(loss.zLoss)") }
@@ -563,7 +557,7 @@ public final class Reproduction {
       // shares the experts (`mix --seed N` alone would train seed-N experts).
       parts.append("--seed \(seed)")
     }
-    if plan.architecture != .llama { parts.append("--architecture \(plan.architecture.rawValue)") }
+    parts += plan.architectureArguments
     let sites = SiteChoice(targets: recipe.targets) ?? .all
     if sites != .all { parts.append("--sites \(sites.rawValue)") }
     if sites != .all || seed != 0 {

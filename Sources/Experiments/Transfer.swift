@@ -94,10 +94,10 @@ extension Reproduction {
     let mixerFolder = try savedDefaultMixer()
     let (base, how) = try secondBase(id)
     let tokenizer = project.tokenizer
-    var alone = record(plan.transferID(id, "base"), seed: 1, equivalent: "none: \(how), alone")
+    var alone = record(plan.transferID(id, "base"), seed: 1, doing: "\(how), alone")
     var experts = record(
       plan.transferID(id, "experts"), seed: 1,
-      equivalent: "none: \(how), each expert on its own task, untouched")
+      doing: "\(how), each expert on its own task, untouched")
     for task in tasks {
       base.detachAdapters()
       alone.accuracy[task.name] = base.accuracy(test(task), tokenizer: tokenizer)
@@ -109,7 +109,7 @@ extension Reproduction {
     let (mixture, _) = try MixerFiles.load(from: mixerFolder, onto: base)
     var mixed = record(
       plan.transferID(id, "mixer"), seed: 1,
-      equivalent: "none: \(how), the default mixer of seed \(plan.seeds[0]) loaded untouched")
+      doing: "\(how), the default mixer of seed \(plan.seeds[0]) loaded untouched")
     mixed.accuracy = project.testAccuracy(of: mixture, on: tasks, limit: plan.testExamples)
     // One job made the three runs; its time is the mixer run's, so that times add up.
     for run in [alone, experts] { results.runs[run.id] = run }

@@ -35,7 +35,8 @@ public struct Workers {
   }
 
   /// Runs `jobs`, the costliest ready one first (a job needing the experts is ready once
-  /// every expert job has finished, and any job once the runs it comes after have), so that the last jobs are short and no worker idles
+  /// every expert job has finished, and any job once the runs it comes after have), so
+  /// that the last jobs are short and no worker idles
   /// long at the end; merges each finished job's runs into `reproduction.results` and saves
   /// them. Stops starting jobs when `stopRequested()`, and lets running ones finish.
   public func run(

@@ -45,9 +45,9 @@ func copyLanes<T: KernelScalar>(_ count: Int, from v: Vector<T>, into p: UnsafeM
 /// 16 and once for the short last vector, and the compiler inlines both: the loop's vectors
 /// are whole 16-lane instructions. A closure is called, not inlined, and the short vector's
 /// lane-by-lane code mixes into every vector's, which the compiler then cuts into 4-lane
-/// pieces (SwiGLU's forward on 786,432 Floats in a `bench train-base` step on the 2-core
-/// AMD EPYC Zen 4: 1.5 ms per call as a closure, 0.9 to 1.1 with the short vector copied
-/// out of line, 0.22 as a step).
+/// pieces (SwiGLU's forward on 786,432 Floats in the bench model's training step on the
+/// 2-core AMD EPYC Zen 4: 1.5 ms per call as a closure, 0.9 to 1.1 with the short vector
+/// copied out of line, 0.22 as a step).
 protocol VectorStep {
   /// Computes elements `start ..< start + lanes`, `lanes` at most 16.
   mutating func callAsFunction(_ start: Int, lanes: Int)

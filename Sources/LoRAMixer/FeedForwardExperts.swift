@@ -66,22 +66,16 @@ public final class FeedForwardExperts: FeedForwardReplacement {
     let routing = router.route(
       rows, settings: RoutingSettings(mode: .topk, input: .token, k: k), training: true)
     if recording { routings.append(routing) }
-    var chosenBy = [[Int]](repeating: [], count: experts.count)
-    for (slot, expert) in routing.selected.enumerated() { chosenBy[expert].append(slot / k) }
-    var result: Tensor? = nil
-    for (index, expert) in experts.enumerated() where !chosenBy[index].isEmpty {
-      let tokens = chosenBy[index]
-      let input = rows.gatherRows(tokens, shape: [tokens.count])
+    let mixed = mixSelectedExperts(
+      rows, routing, experts: experts.count, width: block.down.outputs
+    ) { index, input in
+      let expert = experts[index]
       let gate = block.gate(input) + expert.gate.delta(input)
       let up = block.up(input) + expert.up.delta(input)
       let hidden = swiglu(gate: gate, up: up)
-      let output = block.down(hidden) + expert.down.delta(hidden)
-      let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(
-        tokens, shape: [tokens.count])
-      let placed = (output * weight).scatterAddRows(tokens, rowCount: rows.shape[0])
-      result = result.map { $0 + placed } ?? placed
+      return block.down(hidden) + expert.down.delta(hidden)
     }
-    return result!.reshaped(Array(x.shape.dropLast()) + [block.down.outputs])
+    return mixed.reshaped(Array(x.shape.dropLast()) + [block.down.outputs])
   }
 }
 

@@ -95,21 +95,36 @@ public final class RoutedSite: Module, LinearAdapter {
   /// Only the selected experts' outputs: each expert computes the tokens that chose it,
   /// weighted, and adds them back into place.
   func selectedExperts(_ rows: Tensor, _ routing: SiteRouting) -> Tensor {
-    let tokens = rows.shape[0]
-    var chosenBy = [[Int]](repeating: [], count: experts.count)
-    for (position, expert) in routing.selected.enumerated() {
-      chosenBy[expert].append(position / routing.k)
+    mixSelectedExperts(rows, routing, experts: experts.count, width: outputs) { index, input in
+      // The router leaves absent experts out of its softmax, so it never selects one.
+      guard let expert = experts[index] else {
+        preconditionFailure("the router selected expert \(index), which is absent here")
+      }
+      return expert.delta(input)
     }
-    var result: Tensor? = nil
-    for (index, expert) in experts.enumerated() {
-      guard let expert, !chosenBy[index].isEmpty else { continue }
-      let indices = chosenBy[index]
-      let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(
-        indices, shape: [indices.count])
-      let output = expert.delta(rows.gatherRows(indices, shape: [indices.count])) * weight
-      let placed = output.scatterAddRows(indices, rowCount: tokens)
-      result = result.map { $0 + placed } ?? placed
-    }
-    return result ?? Tensor.zeros([tokens, outputs], dtype: rows.dtype)
   }
+}
+
+/// `Σ_e w_e · f_e(x)` for each of the rows `[tokens, inputs]` over the experts it selected,
+/// `[tokens, width]`: expert e runs only on the rows that chose it (`output(e, thoseRows)`),
+/// its outputs weighted by the routing's weights and added back into place. A routed site's
+/// experts and MixLoRA's feed-forward experts both mix so.
+func mixSelectedExperts(
+  _ rows: Tensor, _ routing: SiteRouting, experts: Int, width: Int,
+  _ output: (Int, Tensor) -> Tensor
+) -> Tensor {
+  let tokens = rows.shape[0]
+  var chosenBy = [[Int]](repeating: [], count: experts)
+  for (position, expert) in routing.selected.enumerated() {
+    chosenBy[expert].append(position / routing.k)
+  }
+  var result: Tensor? = nil
+  for (index, indices) in chosenBy.enumerated() where !indices.isEmpty {
+    let weight = routing.weights.sliced(along: 1, index..<index + 1).gatherRows(
+      indices, shape: [indices.count])
+    let output = output(index, rows.gatherRows(indices, shape: [indices.count]))
+    let placed = (output * weight).scatterAddRows(indices, rowCount: tokens)
+    result = result.map { $0 + placed } ?? placed
+  }
+  return result ?? Tensor.zeros([tokens, width], dtype: rows.dtype)
 }

@@ -11,6 +11,11 @@ public enum RoutingLossKind: String, CaseIterable, Sendable {
   case entropy
   /// No routing loss.
   case none
+
+  /// Whether the loss has the balance term (weighted by α, counted by `counting`).
+  public var hasBalanceTerm: Bool { self == .rsl || self == .aux }
+  /// Whether the loss has the entropy term (weighted by λ, with its sign).
+  public var hasEntropyTerm: Bool { self == .rsl || self == .entropy }
 }
 
 /// The sign of RSL's entropy term, on which the paper contradicts itself
@@ -161,14 +166,9 @@ public func routingLoss(
     let siteEntropy = meanEntropy(routing, tokens: tokens)
     balance += siteBalance.item
     entropy += siteEntropy.item
-    switch settings.kind {
-    case .rsl:
-      total =
-        total + siteBalance * settings.alpha
-        - siteEntropy * (settings.entropy.sign * settings.lambda)
-    case .aux: total = total + siteBalance * settings.alpha
-    case .entropy: total = total - siteEntropy * (settings.entropy.sign * settings.lambda)
-    case .none: break
+    if settings.kind.hasBalanceTerm { total = total + siteBalance * settings.alpha }
+    if settings.kind.hasEntropyTerm {
+      total = total - siteEntropy * (settings.entropy.sign * settings.lambda)
     }
     if settings.zLoss > 0 {
       total = total + routerZLoss(routing, tokens: tokens) * settings.zLoss

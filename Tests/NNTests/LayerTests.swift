@@ -107,14 +107,19 @@ private func scanInputs(batch: Int, length: Int, channels: Int, state: Int) -> (
 }
 
 @Test func theSelectiveScanAndCausalConvolutionMatchTheirReferences() {
-  let (batch, length, channels, state) = (2, 7, 5, 3)
-  let (x, delta, a, b, c, d) = scanInputs(
-    batch: batch, length: length, channels: channels, state: state)
-  expectFusedMatchesReference(
-    [x, delta, a, b, c, d],
-    { selectiveScan(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
-    { selectiveScanReference(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
-    "selective scan")
+  let (batch, length, channels) = (2, 7, 5)
+  // A state of 16 runs the kernel's own copy of its loops; 3 and 20 the general one, with a
+  // short piece (20: a whole piece of 16 and one of 4).
+  for state in [3, 16, 20] {
+    let (x, delta, a, b, c, d) = scanInputs(
+      batch: batch, length: length, channels: channels, state: state)
+    expectFusedMatchesReference(
+      [x, delta, a, b, c, d],
+      { selectiveScan(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
+      { selectiveScanReference(x: $0[0], delta: $0[1], a: $0[2], b: $0[3], c: $0[4], d: $0[5]) },
+      "selective scan, state \(state)")
+  }
+  let (x, _, _, _, _, _) = scanInputs(batch: batch, length: length, channels: channels, state: 3)
   for kernel in [1, 4, 9] {  // 9 taps reach past the start of a 7-step sequence
     let weight = TestValues.signed.tensor([channels, kernel], seed: 7)
     let bias = TestValues.signed.tensor([channels], seed: 8)

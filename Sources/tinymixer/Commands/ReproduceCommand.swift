@@ -87,19 +87,22 @@ enum ReproduceCommand: Command {
       }
     }
     var results = try Results.load(from: out)
-    if let found = results, plan.contains(found.plan), found.plan != plan.name,
-      found.baseArchitecture == architecture, !arguments.has("report-only")
-    {
-      // Every run of the smaller plan is a run of this one: continue from them.
-      print(
-        "\(out.path) holds a '\(found.plan)' reproduction: continued as '\(plan.name)', which has all its runs"
-      )
-      results?.plan = plan.name
-    }
-    if let found = results, found.plan != plan.name || found.baseArchitecture != architecture {
-      throw ToolError.usage(
-        "\(out.path) holds a '\(found.plan)' reproduction on a \(found.baseArchitecture.rawValue) base, not '\(plan.name)' on a \(architecture.rawValue); choose another --out or --architecture, or pass --overwrite"
-      )
+    if let found = results {
+      // A plan continues its own folder, and the extended plan a full one (every run of the
+      // full plan is one of its runs); --report-only rewrites a report as it was made.
+      guard plan.contains(found.plan), found.baseArchitecture == architecture,
+        found.plan == plan.name || !arguments.has("report-only")
+      else {
+        throw ToolError.usage(
+          "\(out.path) holds a '\(found.plan)' reproduction on a \(found.baseArchitecture.rawValue) base, not '\(plan.name)' on a \(architecture.rawValue); choose another --out or --architecture, or pass --overwrite"
+        )
+      }
+      if found.plan != plan.name {
+        print(
+          "\(out.path) holds a '\(found.plan)' reproduction: continued as '\(plan.name)', which has all its runs"
+        )
+        results?.plan = plan.name
+      }
     }
     let started = Date()
     if arguments.has("report-only") {
@@ -147,8 +150,8 @@ enum ReproduceCommand: Command {
     }
     if let only, !reproduction.unfinishedJobs().isEmpty {
       let accuracy = reproduction.results.runs[only]?.accuracy ?? [:]
-      for task in ToyTask.all where accuracy[task.name] != nil {
-        print("\(only) on \(task.name): \(String(format: "%.1f%%", 100 * accuracy[task.name]!))")
+      for task in ToyTask.all {
+        if let value = accuracy[task.name] { print("\(only) on \(task.name): \(percent(value))") }
       }
       print(
         "\(only) is in \(out.appendingPathComponent("results.json").path); report.md is written once every run of the plan is (the same command without --only)"
