@@ -81,24 +81,33 @@ public final class GatedSite: Module, LinearAdapter {
   public let gate: LayerGate
   /// Whether this is the layer's first site, the one that computes the gate's weights.
   public let computesGate: Bool
+  /// S of `weightedExperts`, fixed by the experts, so built once.
+  let rankScales: Tensor
 
   /// A site over `experts`, weighed by `gate`.
   public init(experts: [LoRA], gate: LayerGate, computesGate: Bool) {
     (self.experts, self.gate, self.computesGate) = (experts, gate, computesGate)
+    rankScales = LoRAMixer.rankScales(experts)
     super.init()
   }
 
   /// `Σ_i w_i s_i B_i (A_i x)` for `x` of shape `[batch, length, inputs]` (or a matrix: one
-  /// sequence).
+  /// sequence). The first site needs every expert's output apart, for the gate to read; the
+  /// others need only the weighted sum, two products over the experts' stacked ranks.
   public func delta(_ x: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
-    let outputs = experts.map { $0.delta(rows) }
-    if computesGate { gate.weigh(outputs, length: x.rank == 3 ? x.shape[1] : rows.shape[0]) }
-    guard let weights = gate.current else {
-      preconditionFailure("a layer's first site computes its gate before the others read it")
+    let mixed: Tensor
+    if computesGate {
+      let outputs = experts.map { $0.delta(rows) }
+      let weights = gate.weigh(outputs, length: x.rank == 3 ? x.shape[1] : rows.shape[0])
+      let terms = outputs.indices.map { outputs[$0] * weights.sliced(along: 1, $0..<$0 + 1) }
+      mixed = terms.dropFirst().reduce(terms[0], +)
+    } else {
+      guard let weights = gate.current else {
+        preconditionFailure("a layer's first site computes its gate before the others read it")
+      }
+      mixed = weightedExperts(rows, experts, weights: weights, rankScales: rankScales)
     }
-    let terms = outputs.indices.map { outputs[$0] * weights.sliced(along: 1, $0..<$0 + 1) }
-    let mixed = terms.dropFirst().reduce(terms[0], +)
     return mixed.reshaped(Array(x.shape.dropLast()) + [mixed.shape[1]])
   }
 }

@@ -19,9 +19,7 @@ public final class RoutedSite: Module, LinearAdapter {
   public let state: RoutingState
   /// Outputs of the Linear.
   let outputs: Int
-  /// S, `[experts, Σ ranks]`: row e holds s_e over expert e's columns of the stacked ranks
-  /// and zeros elsewhere, so `w · S` spreads each expert's weight, times its scale, over its
-  /// rank. Fixed by the experts, so built once.
+  /// S of `weightedExperts`, fixed by the experts, so built once.
   let rankScales: Tensor
 
   /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs; the
@@ -39,17 +37,7 @@ public final class RoutedSite: Module, LinearAdapter {
     self.router = router
     self.outputs = outputs
     self.state = state
-    let present = experts.compactMap { $0 }
-    let totalRank = present.reduce(0) { $0 + $1.rank }
-    var scales = [Double](repeating: 0, count: experts.count * totalRank)
-    var column = 0
-    for (index, expert) in experts.enumerated() {
-      guard let expert else { continue }
-      for offset in 0..<expert.rank { scales[index * totalRank + column + offset] = expert.scale }
-      column += expert.rank
-    }
-    rankScales = Tensor(
-      shape: [experts.count, totalRank], scalars: scales, dtype: present[0].a.weight.dtype)
+    rankScales = LoRAMixer.rankScales(experts)
   }
 
   /// How many experts have weights here: the E of the balance term.
@@ -69,7 +57,10 @@ public final class RoutedSite: Module, LinearAdapter {
       rows, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings,
       training: state.phase == .training)
     state.record(self, routing)
-    let mixed = routing.sparse ? selectedExperts(rows, routing) : everyExpert(rows, routing.weights)
+    let mixed =
+      routing.sparse
+      ? selectedExperts(rows, routing)
+      : weightedExperts(rows, experts, weights: routing.weights, rankScales: rankScales)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
   }
 
@@ -78,18 +69,8 @@ public final class RoutedSite: Module, LinearAdapter {
   public func delta(_ x: Tensor, weights: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
     precondition(weights.shape == [rows.shape[0], experts.count], "weights are [tokens, experts]")
-    return everyExpert(rows, weights).reshaped(Array(x.shape.dropLast()) + [outputs])
-  }
-
-  /// Every expert's output, weighted: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and
-  /// B_all stack the experts' factors and S is `rankScales`. Two large products instead of
-  /// two per expert.
-  func everyExpert(_ rows: Tensor, _ weights: Tensor) -> Tensor {
-    let present = experts.compactMap { $0 }
-    let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]
-    let b = concatenate(present.map(\.b.weight), along: 1)  // [outputs, Σr]
-    let scales = matmul(weights, rankScales)
-    return matmul(matmul(rows, a, transposeB: true) * scales, b, transposeB: true)
+    return weightedExperts(rows, experts, weights: weights, rankScales: rankScales)
+      .reshaped(Array(x.shape.dropLast()) + [outputs])
   }
 
   /// Only the selected experts' outputs: each expert computes the tokens that chose it,
@@ -103,6 +84,37 @@ public final class RoutedSite: Module, LinearAdapter {
       return expert.delta(input)
     }
   }
+}
+
+/// Every expert's output, weighted, for the rows `[tokens, inputs]` and the weights
+/// `[tokens, experts]`: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and B_all stack the
+/// present experts' factors and S is `rankScales(experts)`. Two large products instead of
+/// two per expert. A routed site's dense routing and MoLE's gated sites both mix so.
+func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, rankScales: Tensor)
+  -> Tensor
+{
+  let present = experts.compactMap { $0 }
+  let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]
+  let b = concatenate(present.map(\.b.weight), along: 1)  // [outputs, Σr]
+  let scales = matmul(weights, rankScales)
+  return matmul(matmul(rows, a, transposeB: true) * scales, b, transposeB: true)
+}
+
+/// S, `[experts, Σ ranks]` over the present experts' stacked ranks: row e holds s_e over
+/// expert e's columns and zeros elsewhere (an absent expert's row is all zeros), so `w · S`
+/// spreads each expert's weight, times its scale, over its rank.
+func rankScales(_ experts: [LoRA?]) -> Tensor {
+  let present = experts.compactMap { $0 }
+  let totalRank = present.reduce(0) { $0 + $1.rank }
+  var scales = [Double](repeating: 0, count: experts.count * totalRank)
+  var column = 0
+  for (index, expert) in experts.enumerated() {
+    guard let expert else { continue }
+    for offset in 0..<expert.rank { scales[index * totalRank + column + offset] = expert.scale }
+    column += expert.rank
+  }
+  return Tensor(
+    shape: [experts.count, totalRank], scalars: scales, dtype: present[0].a.weight.dtype)
 }
 
 /// `Σ_e w_e · f_e(x)` for each of the rows `[tokens, inputs]` over the experts it selected,
