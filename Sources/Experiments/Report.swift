@@ -265,22 +265,24 @@ public struct Report {
   var architectureName: String { plan.architecture == .mamba ? "Mamba" : "Llama" }
 
   /// The main table of the same plan on a Mamba base, from the reproduction in the folder's
-  /// `mamba/` (`tinymixer reproduce --architecture mamba`), if it is there.
+  /// `mamba/` (`tinymixer reproduce --architecture mamba`), if it is there. A Mamba folder
+  /// of a plan this one contains will do (the extended plan's main table is the full one's).
   func otherArchitectures(_ document: inout Document, folder: URL) throws {
     let mambaFolder = folder.appendingPathComponent("mamba")
     guard let results = try Results.load(from: mambaFolder) else { return }
     let mamba = Report(results: results, plan: plan.on(.mamba))
     document.line("## The main table on a Mamba base")
     document.line()
-    guard results.plan == plan.name, let scored = try? mamba.scoredMethods() else {
+    guard plan.contains(results.plan), let scored = try? mamba.scoredMethods() else {
       document.line(
         "`mamba/` holds an unfinished or different reproduction; `\(mamba.plan.command)` finishes it."
       )
       document.line()
       return
     }
+    let madeBy = (ReproducePlan.all.first { $0.name == results.plan } ?? plan).on(.mamba).command
     document.line(
-      "The same plan on a Mamba base of the same width, depth and vocabulary (`\(mamba.plan.command)`; its own report, with its parameters, curves and runs, is [mamba/report.md](mamba/report.md)). The experts sit at each layer's `in_proj`, `x_proj`, `dt_proj` and `out_proj`, and so do the routers. "
+      "The main table on a Mamba base of the same width, depth and vocabulary (`\(madeBy)`; its own report, with its parameters, curves and runs, is [mamba/report.md](mamba/report.md)). The experts sit at each layer's `in_proj`, `x_proj`, `dt_proj` and `out_proj`, and so do the routers. "
         + mamba.architectureFinding(
           Dictionary(uniqueKeysWithValues: scored.map { ($0.key, $0.scores) })))
     document.line()
@@ -435,10 +437,15 @@ public struct Report {
     }
   }
 
-  /// RSL's and the balance loss's mean accuracy at each router data count.
-  func dataEfficiency(_ document: inout Document) throws -> (rsl: [Double], aux: [Double]) {
+  /// What the data-efficiency table found: RSL's and the balance loss's mean accuracy at
+  /// each router data count, and the larger of their standard deviations over seeds at the
+  /// smallest count (0 for one seed).
+  typealias Efficiency = (rsl: [Double], aux: [Double], lowSpread: Double)
+
+  /// The data-efficiency table and its figure.
+  func dataEfficiency(_ document: inout Document) throws -> Efficiency {
     let counts = plan.routerExampleCounts
-    guard !counts.isEmpty else { return ([], []) }
+    guard !counts.isEmpty else { return ([], [], 0) }
     let efficiencySeeds = Array(seeds.prefix(plan.dataEfficiencySeedCount))
     /// Each count's mean accuracy over the tasks, per seed.
     func perSeed(balanceOnly: Bool) throws -> [[Double]] {
@@ -484,7 +491,9 @@ public struct Report {
           "Router data efficiency (\(efficiencySeeds.count == 1 ? "seed \(first)" : "\(efficiencySeeds.count) seeds"))",
         x: counts.map(Double.init), series: series,
         xLabel: "router training examples (log scale)", yLabel: "mean test accuracy", logX: true))
-    return (rsl, aux)
+    let lowSpread = [rslSeeds[0], auxSeeds[0]].map { Self.meanAndDeviation($0).deviation ?? 0 }
+      .max()!
+    return (rsl, aux, lowSpread)
   }
 
   /// The routing losses compared, everything else fixed (the paper's Table 8).
@@ -660,7 +669,7 @@ public struct Report {
 
   /// Sentences that compare the numbers with the paper's claims, written from the numbers.
   func findings(
-    _ main: [String: Scores], efficiency: (rsl: [Double], aux: [Double]), byK: [Double]
+    _ main: [String: Scores], efficiency: Efficiency, byK: [Double]
   ) throws -> [String] {
     let (base, words) = (main["base"]!, main["words"]!)
     let (expert, shared) = (main["experts"]!, main["shared"]!)
@@ -704,6 +713,9 @@ public struct Report {
           + ((low - lowAux) > (high - highAux) + 0.005
             ? "RSL helps most with little router data, as the paper's Table 9 suggests."
             : "RSL does not help most with little router data here, unlike in the paper's Table 9.")
+          + (efficiency.lowSpread > abs(low - lowAux)
+            ? " But at \(grouped(plan.routerExampleCounts.first!)) the seeds' standard deviation is up to \(points(efficiency.lowSpread)), more than the difference: the seeds do not settle it."
+            : "")
       )
     }
     if let bestK = byK.indices.max(by: { byK[$0] < byK[$1] }) {
