@@ -139,6 +139,9 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
   try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
   let results = try Data(contentsOf: committed.appendingPathComponent("results.json"))
   try results.write(to: folder.appendingPathComponent("results.json"))
+  // The plan that made it (the committed report is the extended plan's).
+  var object = try #require(try JSONSerialization.jsonObject(with: results) as? [String: Any])
+  let plan = try #require(object["plan"] as? String)
   // The Mamba's reproduction, whose main table the Llama's report shows.
   let mamba = folder.appendingPathComponent("mamba")
   try FileManager.default.createDirectory(at: mamba, withIntermediateDirectories: true)
@@ -151,7 +154,8 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
       "reproduce", "--report-only", "--architecture", "mamba", "--out", mamba.path,
     ])
   #expect(run.status == 0, "\(run.error)")
-  let llama = try runProduct("tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+  let llama = try runProduct(
+    "tinymixer", ["reproduce", "--report-only", "--plan", plan, "--out", folder.path])
   #expect(llama.status == 0, "\(llama.error)")
   func files(_ root: URL) -> [String] {
     (FileManager.default.subpaths(atPath: root.path) ?? []).filter { !$0.hasSuffix("mamba") }
@@ -164,19 +168,18 @@ private func resultsWithoutTimes(_ folder: URL) throws -> String {
     #expect(
       try Data(contentsOf: folder.appendingPathComponent(name))
         == Data(contentsOf: committed.appendingPathComponent(name)),
-      "\(name) differs from what the code writes: run `tinymixer reproduce --report-only --architecture mamba --out Tutorials/08-reproducing-the-paper/report/mamba`, then the same without `--architecture` and `/mamba`"
+      "\(name) differs from what the code writes: run `tinymixer reproduce --report-only --architecture mamba --out Tutorials/08-reproducing-the-paper/report/mamba`, then the same with `--plan \(plan)` instead of `--architecture mamba`, without `/mamba`"
     )
   }
 
   // Results missing a run are named, not drawn.
-  var object = try #require(try JSONSerialization.jsonObject(with: results) as? [String: Any])
   var runs = try #require(object["runs"] as? [String: Any])
   runs["shared/seed1"] = nil
   object["runs"] = runs
   try JSONSerialization.data(withJSONObject: object).write(
     to: folder.appendingPathComponent("results.json"))
   let incomplete = try runProduct(
-    "tinymixer", ["reproduce", "--report-only", "--out", folder.path])
+    "tinymixer", ["reproduce", "--report-only", "--plan", plan, "--out", folder.path])
   #expect(incomplete.status == 1)
   #expect(
     incomplete.error.contains("results.json has no run 'shared/seed1'"), "\(incomplete.error)")
