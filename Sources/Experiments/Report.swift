@@ -280,7 +280,7 @@ public struct Report {
       document.line()
       return
     }
-    let madeBy = (ReproducePlan.all.first { $0.name == results.plan } ?? plan).on(.mamba).command
+    let madeBy = (ReproducePlan.named(results.plan) ?? plan).on(.mamba).command
     document.line(
       "The main table on a Mamba base of the same width, depth and vocabulary (`\(madeBy)`; its own report, with its parameters, curves and runs, is [mamba/report.md](mamba/report.md)). The experts sit at each layer's `in_proj`, `x_proj`, `dt_proj` and `out_proj`, and so do the routers. "
         + mamba.architectureFinding(

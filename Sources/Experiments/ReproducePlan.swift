@@ -87,6 +87,9 @@ public struct ReproducePlan: Equatable, Sendable {
   /// The plans by name.
   public static let all = [full, extended, quick, tiny]
 
+  /// The plan called `name`, if there is one.
+  public static func named(_ name: String) -> ReproducePlan? { all.first { $0.name == name } }
+
   /// Whether every run of the plan named `name` is a run of this one, so that this plan can
   /// continue that plan's folder: the extended plan contains the full one.
   public func contains(_ name: String) -> Bool {

@@ -30,9 +30,9 @@ public func selectiveScan<T: KernelScalar>(
     // A state of 16, Mamba's usual size, runs a copy of the loop that knows it, so that its
     // vectors load whole, with no code for a short last piece.
     if layout.state == 16 {
-      scanUnits(units, x, delta, a, b, c, d, y, layout.length, layout.channels, n: 16)
+      scanUnits(units, x, delta, a, b, c, d, y, layout, n: 16)
     } else {
-      scanUnits(units, x, delta, a, b, c, d, y, layout.length, layout.channels, n: layout.state)
+      scanUnits(units, x, delta, a, b, c, d, y, layout, n: layout.state)
     }
   }
 }
@@ -42,8 +42,9 @@ public func selectiveScan<T: KernelScalar>(
 private func scanUnits<T: KernelScalar>(
   _ units: Range<Int>, _ x: UnsafePointer<T>, _ delta: UnsafePointer<T>, _ a: UnsafePointer<T>,
   _ b: UnsafePointer<T>, _ c: UnsafePointer<T>, _ d: UnsafePointer<T>,
-  _ y: UnsafeMutablePointer<T>, _ length: Int, _ channels: Int, n: Int
+  _ y: UnsafeMutablePointer<T>, _ layout: ScanLayout, n: Int
 ) {
+  let (length, channels) = (layout.length, layout.channels)
   // The state is walked 16 numbers at a time (`Vector`), the last piece padded with zeros:
   // a zero A gives a decay of 1 and a zero B writes nothing, so padding stays 0.
   let pieces = (n + 15) / 16

@@ -56,7 +56,7 @@ enum ReproduceCommand: Command {
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(0, 0, "")
     let planName = arguments.string("plan") ?? (arguments.has("quick") ? "quick" : "full")
-    guard let named = ReproducePlan.all.first(where: { $0.name == planName }),
+    guard let named = ReproducePlan.named(planName),
       !arguments.has("quick") || planName == "quick"
     else {
       throw ToolError.usage(
