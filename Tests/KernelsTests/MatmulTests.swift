@@ -160,7 +160,9 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
     }
   }
   shapes.append(MatmulShape(m: 33, n: 65, k: 17, batch: 3, batchStrideB: 0))
-  shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))  // large: threads
+  // Large: threads, each pass of an in-place B panel copied (`copiesPanelSlices`).
+  shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
+  shapes.append(MatmulShape(m: 150, n: 100, k: 300))
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
   let (a32, b32, c32): ([Float], [Float], [Float]) =

@@ -8,7 +8,7 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--profile]"
+    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--shape MxKxN] [--profile]"
   static let options: [Option] = [
     .threads,
     Option(
@@ -19,6 +19,9 @@ enum BenchCommand: Command {
       name: "kernel", valueName: "NAME",
       help: "matmul: the microkernel to time, avx512, avx2, neon or portable (default: the build's)"
     ),
+    Option(
+      name: "shape", valueName: "MxKxN",
+      help: "matmul: time only this product (m × k by k × n), in its three forms"),
     Option(
       name: "profile", valueName: nil,
       help: "also print where a training step's time goes, by operation"),
@@ -38,8 +41,16 @@ enum BenchCommand: Command {
         }
         return kernel
       }
+      let shape = try arguments.string("shape").map { text in
+        let sizes = text.split(separator: "x").compactMap { Int($0) }
+        guard sizes.count == 3, sizes.allSatisfy({ (1...16384).contains($0) }) else {
+          throw ToolError.usage(
+            "--shape '\(text)': expected MxKxN, three sizes from 1 to 16384, e.g. 512x512x512")
+        }
+        return (text, sizes[0], sizes[1], sizes[2])
+      }
       try MatmulBenchmark(
-        runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native
+        runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native, only: shape
       ).run()
     case "train-base":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
@@ -73,6 +84,8 @@ struct MatmulBenchmark {
   let runs: Int
   let numpy: Bool
   let kernel: MatmulKernel
+  /// One product (name, m, k, n) to time instead of the tables' shapes.
+  var only: (String, Int, Int, Int)? = nil
 
   /// (name, m, k, n): the square sizes, then the products of the bench model of
   /// `tinymixer bench train-base` (2,048 tokens, width 128, MLP 384, vocabulary 512).
@@ -127,7 +140,7 @@ struct MatmulBenchmark {
       ]
     }
     var table = Table(["shape", "form", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
-    for (name, m, k, n) in Self.shapes {
+    for (name, m, k, n) in only.map({ [$0] }) ?? Self.shapes {
       for (form, ta, tb) in Self.forms {
         let shape = MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb)
         table.add([name, form] + measuredCells(shape))
@@ -135,6 +148,7 @@ struct MatmulBenchmark {
     }
     print(table.rendered)
     if numpy && python == nil { print("\nnumpy: not available (python3 with numpy not found)") }
+    if only != nil { return }
     print("\nThe products of one training step of the bench model (Linear in→out, 2,048 tokens):\n")
     var steps = Table(
       ["product", "shape", "tinymixer", "numpy", "ratio"], rightAligned: [2, 3, 4])
@@ -162,11 +176,9 @@ struct MatmulBenchmark {
     var theirsSeconds: [Double] = []
     for _ in 0..<runs {
       if python != nil {
-        // OpenBLAS's idle threads spin for about 110 ms after its last product before they
-        // sleep (measured on the 2-core AMD EPYC Zen 3): timed then, ours would share the
-        // cores with them. And a core that has just been idle ran slower for a while on
-        // that virtual machine (a 20 ms batch at half speed), so each side runs one
-        // untimed batch first.
+        // A pause, so that numpy's threads are asleep (see `NumpyTimer`). And a core that
+        // has just been idle ran slower for a while on the 2-core AMD EPYC Zen 3 virtual
+        // machine (a 20 ms batch at half speed), so each side runs one untimed batch first.
         Thread.sleep(forTimeInterval: 0.15)
         _ = ours.seconds()
       }
@@ -240,6 +252,13 @@ final class NumpyTimer {
     }
     if let coreType, environment["OPENBLAS_CORETYPE"] == nil {
       environment["OPENBLAS_CORETYPE"] = coreType
+    }
+    // OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after a product, and its
+    // process kept a core busy for a third of the time ours were timed (seen with `top`
+    // on the 2-core AMD EPYC Zen 4: python3 at 80% + 65% of a core, ours at 33%), which
+    // halved some of our figures. 2^18 cycles (about 100 µs) is our pool's own spin.
+    if environment["OPENBLAS_THREAD_TIMEOUT"] == nil {
+      environment["OPENBLAS_THREAD_TIMEOUT"] = "18"
     }
     process.environment = environment
     process.standardInput = input
