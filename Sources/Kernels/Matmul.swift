@@ -193,10 +193,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let passStrips = block + blockSize
       let passPanel = passStrips + passStripsSize
 
-      /// Whether the tile goes straight to C.
+      /// Whether the tile goes straight to C: one pass, all its rows in C and all the
+      /// columns the kernel writes (both vectors, or the first of a narrow panel).
       func direct(_ tile: Int, _ panel: Int) -> Bool {
-        shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m
-          && (panel + 1) * panelWidth <= shape.n
+        let columns = shape.n - panel * panelWidth
+        return shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m
+          && (columns >= panelWidth || columns == panelWidth / 2)
       }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
@@ -225,6 +227,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
             }
             (b, bRowStride) = (UnsafePointer(passPanel), panelWidth)
           }
+          // The last panel, when one vector covers its columns, runs the narrow tile: half
+          // the multiply-adds (n = 48 on AVX-512 took longer than n = 64 without it).
+          let narrow = shape.n - panel * panelWidth <= panelWidth / 2
           for tile in tiles {
             let (a, aStrides) = rowsOfA(
               tile, tiles: tiles, item: item, step: start, depth: depth, passStrips: passStrips,
@@ -233,12 +238,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
               Kernel.multiply(
                 depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
                 c: cItem + tile * tileRows * ldc + panel * panelWidth, cRowStride: ldc,
-                accumulate: accumulate, resume: false)
+                accumulate: accumulate, resume: false, narrow: narrow)
             } else {
               Kernel.multiply(
                 depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
                 c: blockTile(tile, panel), cRowStride: blockWidth, accumulate: false,
-                resume: start > 0)
+                resume: start > 0, narrow: narrow)
             }
           }
         }
@@ -407,13 +412,16 @@ private struct TiledMatmul<Kernel: Microkernel> {
 /// two vectors at `b + p * bRowStride`; row `r` of the C tile starts at `c + r * cRowStride`.
 /// With `resume`, the chains start from the partial sums at `c` instead of zero (a long
 /// inner dimension is walked in slices); with `accumulate`, the results are added to C.
+/// With `narrow`, only the first vector of columns is computed, read and written (the last
+/// panel of a product whose columns end within it).
 protocol Microkernel {
   associatedtype Vector: SIMD where Vector.Scalar: BinaryFloatingPoint
   static var rows: Int { get }
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool)
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
+    narrow: Bool)
 }
 
 /// One row of a tile: two vectors of accumulators.
@@ -421,11 +429,12 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   var left: V
   var right: V
 
-  /// Zero, or resuming: the partial sums already at `c`.
-  @inline(__always) init(_ c: UnsafeMutablePointer<V.Scalar>, resume: Bool) {
+  /// Zero, or resuming: the partial sums already at `c` (the first vector only, if narrow).
+  @inline(__always) init(_ c: UnsafeMutablePointer<V.Scalar>, resume: Bool, narrow: Bool) {
     let p = UnsafeRawPointer(c)
     left = resume ? p.loadUnaligned(as: V.self) : V()
-    right = resume ? p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self) : V()
+    right =
+      resume && !narrow ? p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self) : V()
   }
 
   /// `row += a · (b0, b1)`, two fused multiply-adds of one broadcast number of A.
@@ -435,19 +444,22 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
     right.addProduct(x, b1)
   }
 
-  /// Writes (or adds) the row to C at `c`.
-  @inline(__always) func store(_ c: UnsafeMutablePointer<V.Scalar>, accumulate: Bool) {
+  /// `row.left += a · b0`, the narrow tile's one fused multiply-add.
+  @inline(__always) mutating func add(_ a: V.Scalar, _ b0: V) {
+    left.addProduct(V(repeating: a), b0)
+  }
+
+  /// Writes (or adds) the row to C at `c` (the first vector only, if narrow).
+  @inline(__always) func store(
+    _ c: UnsafeMutablePointer<V.Scalar>, accumulate: Bool, narrow: Bool
+  ) {
     let p = UnsafeMutableRawPointer(c)
     let half = MemoryLayout<V>.stride
-    if accumulate {
-      p.storeBytes(of: p.loadUnaligned(as: V.self) + left, as: V.self)
-      p.storeBytes(
-        of: p.loadUnaligned(fromByteOffset: half, as: V.self) + right, toByteOffset: half,
-        as: V.self)
-    } else {
-      p.storeBytes(of: left, as: V.self)
-      p.storeBytes(of: right, toByteOffset: half, as: V.self)
-    }
+    p.storeBytes(of: accumulate ? p.loadUnaligned(as: V.self) + left : left, as: V.self)
+    if narrow { return }
+    p.storeBytes(
+      of: accumulate ? p.loadUnaligned(fromByteOffset: half, as: V.self) + right : right,
+      toByteOffset: half, as: V.self)
   }
 }
 
@@ -459,37 +471,52 @@ enum SixRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloating
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
+    narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
+    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
     let s = aStrides.row
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
-    for _ in 0..<depth {
-      let b0 = bp.loadUnaligned(as: Vector.self)
-      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
-      c0.add(ap[0], b0, b1)
-      c1.add(ap[s], b0, b1)
-      c2.add(ap[2 * s], b0, b1)
-      c3.add(ap[3 * s], b0, b1)
-      c4.add(ap[4 * s], b0, b1)
-      c5.add(ap[5 * s], b0, b1)
-      ap += aStrides.column
-      bp += bStep
+    if narrow {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        c0.add(ap[0], b0)
+        c1.add(ap[s], b0)
+        c2.add(ap[2 * s], b0)
+        c3.add(ap[3 * s], b0)
+        c4.add(ap[4 * s], b0)
+        c5.add(ap[5 * s], b0)
+        ap += aStrides.column
+        bp += bStep
+      }
+    } else {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+        c0.add(ap[0], b0, b1)
+        c1.add(ap[s], b0, b1)
+        c2.add(ap[2 * s], b0, b1)
+        c3.add(ap[3 * s], b0, b1)
+        c4.add(ap[4 * s], b0, b1)
+        c5.add(ap[5 * s], b0, b1)
+        ap += aStrides.column
+        bp += bStep
+      }
     }
-    c0.store(c, accumulate: accumulate)
-    c1.store(c + cRowStride, accumulate: accumulate)
-    c2.store(c + 2 * cRowStride, accumulate: accumulate)
-    c3.store(c + 3 * cRowStride, accumulate: accumulate)
-    c4.store(c + 4 * cRowStride, accumulate: accumulate)
-    c5.store(c + 5 * cRowStride, accumulate: accumulate)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }
 
@@ -501,43 +528,60 @@ enum EightRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloati
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
+    narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
-    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume)
-    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume)
+    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
+    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume, narrow: narrow)
+    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume, narrow: narrow)
     let s = aStrides.row
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
-    for _ in 0..<depth {
-      let b0 = bp.loadUnaligned(as: Vector.self)
-      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
-      c0.add(ap[0], b0, b1)
-      c1.add(ap[s], b0, b1)
-      c2.add(ap[2 * s], b0, b1)
-      c3.add(ap[3 * s], b0, b1)
-      c4.add(ap[4 * s], b0, b1)
-      c5.add(ap[5 * s], b0, b1)
-      c6.add(ap[6 * s], b0, b1)
-      c7.add(ap[7 * s], b0, b1)
-      ap += aStrides.column
-      bp += bStep
+    if narrow {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        c0.add(ap[0], b0)
+        c1.add(ap[s], b0)
+        c2.add(ap[2 * s], b0)
+        c3.add(ap[3 * s], b0)
+        c4.add(ap[4 * s], b0)
+        c5.add(ap[5 * s], b0)
+        c6.add(ap[6 * s], b0)
+        c7.add(ap[7 * s], b0)
+        ap += aStrides.column
+        bp += bStep
+      }
+    } else {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+        c0.add(ap[0], b0, b1)
+        c1.add(ap[s], b0, b1)
+        c2.add(ap[2 * s], b0, b1)
+        c3.add(ap[3 * s], b0, b1)
+        c4.add(ap[4 * s], b0, b1)
+        c5.add(ap[5 * s], b0, b1)
+        c6.add(ap[6 * s], b0, b1)
+        c7.add(ap[7 * s], b0, b1)
+        ap += aStrides.column
+        bp += bStep
+      }
     }
-    c0.store(c, accumulate: accumulate)
-    c1.store(c + cRowStride, accumulate: accumulate)
-    c2.store(c + 2 * cRowStride, accumulate: accumulate)
-    c3.store(c + 3 * cRowStride, accumulate: accumulate)
-    c4.store(c + 4 * cRowStride, accumulate: accumulate)
-    c5.store(c + 5 * cRowStride, accumulate: accumulate)
-    c6.store(c + 6 * cRowStride, accumulate: accumulate)
-    c7.store(c + 7 * cRowStride, accumulate: accumulate)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }
 
@@ -549,54 +593,75 @@ enum TwelveRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloat
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
+    narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume)
-    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume)
-    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume)
-    var c8 = TileRow<Vector>(c + 8 * cRowStride, resume: resume)
-    var c9 = TileRow<Vector>(c + 9 * cRowStride, resume: resume)
-    var c10 = TileRow<Vector>(c + 10 * cRowStride, resume: resume)
-    var c11 = TileRow<Vector>(c + 11 * cRowStride, resume: resume)
+    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
+    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
+    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
+    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
+    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
+    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
+    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume, narrow: narrow)
+    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume, narrow: narrow)
+    var c8 = TileRow<Vector>(c + 8 * cRowStride, resume: resume, narrow: narrow)
+    var c9 = TileRow<Vector>(c + 9 * cRowStride, resume: resume, narrow: narrow)
+    var c10 = TileRow<Vector>(c + 10 * cRowStride, resume: resume, narrow: narrow)
+    var c11 = TileRow<Vector>(c + 11 * cRowStride, resume: resume, narrow: narrow)
     let s = aStrides.row
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
-    for _ in 0..<depth {
-      let b0 = bp.loadUnaligned(as: Vector.self)
-      let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
-      c0.add(ap[0], b0, b1)
-      c1.add(ap[s], b0, b1)
-      c2.add(ap[2 * s], b0, b1)
-      c3.add(ap[3 * s], b0, b1)
-      c4.add(ap[4 * s], b0, b1)
-      c5.add(ap[5 * s], b0, b1)
-      c6.add(ap[6 * s], b0, b1)
-      c7.add(ap[7 * s], b0, b1)
-      c8.add(ap[8 * s], b0, b1)
-      c9.add(ap[9 * s], b0, b1)
-      c10.add(ap[10 * s], b0, b1)
-      c11.add(ap[11 * s], b0, b1)
-      ap += aStrides.column
-      bp += bStep
+    if narrow {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        c0.add(ap[0], b0)
+        c1.add(ap[s], b0)
+        c2.add(ap[2 * s], b0)
+        c3.add(ap[3 * s], b0)
+        c4.add(ap[4 * s], b0)
+        c5.add(ap[5 * s], b0)
+        c6.add(ap[6 * s], b0)
+        c7.add(ap[7 * s], b0)
+        c8.add(ap[8 * s], b0)
+        c9.add(ap[9 * s], b0)
+        c10.add(ap[10 * s], b0)
+        c11.add(ap[11 * s], b0)
+        ap += aStrides.column
+        bp += bStep
+      }
+    } else {
+      for _ in 0..<depth {
+        let b0 = bp.loadUnaligned(as: Vector.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: half, as: Vector.self)
+        c0.add(ap[0], b0, b1)
+        c1.add(ap[s], b0, b1)
+        c2.add(ap[2 * s], b0, b1)
+        c3.add(ap[3 * s], b0, b1)
+        c4.add(ap[4 * s], b0, b1)
+        c5.add(ap[5 * s], b0, b1)
+        c6.add(ap[6 * s], b0, b1)
+        c7.add(ap[7 * s], b0, b1)
+        c8.add(ap[8 * s], b0, b1)
+        c9.add(ap[9 * s], b0, b1)
+        c10.add(ap[10 * s], b0, b1)
+        c11.add(ap[11 * s], b0, b1)
+        ap += aStrides.column
+        bp += bStep
+      }
     }
-    c0.store(c, accumulate: accumulate)
-    c1.store(c + cRowStride, accumulate: accumulate)
-    c2.store(c + 2 * cRowStride, accumulate: accumulate)
-    c3.store(c + 3 * cRowStride, accumulate: accumulate)
-    c4.store(c + 4 * cRowStride, accumulate: accumulate)
-    c5.store(c + 5 * cRowStride, accumulate: accumulate)
-    c6.store(c + 6 * cRowStride, accumulate: accumulate)
-    c7.store(c + 7 * cRowStride, accumulate: accumulate)
-    c8.store(c + 8 * cRowStride, accumulate: accumulate)
-    c9.store(c + 9 * cRowStride, accumulate: accumulate)
-    c10.store(c + 10 * cRowStride, accumulate: accumulate)
-    c11.store(c + 11 * cRowStride, accumulate: accumulate)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c8.store(c + 8 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c9.store(c + 9 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c10.store(c + 10 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c11.store(c + 11 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }

@@ -160,6 +160,13 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
     }
   }
   shapes.append(MatmulShape(m: 33, n: 65, k: 17, batch: 3, batchStrideB: 0))
+  // Whose last panel is exactly one vector wide, written straight to C by the narrow tile
+  // (AVX-512: 48 = 32 + 16; AVX2 and portable: 24 = 16 + 8; NEON: 12 = 8 + 4).
+  for n in [12, 24, 48] {
+    for (ta, tb) in forms {
+      shapes.append(MatmulShape(m: 25, n: n, k: 40, transposeA: ta, transposeB: tb))
+    }
+  }
   // Large: threads, each pass of an in-place B panel copied (`copiesPanelSlices`).
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
