@@ -89,10 +89,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Whether a large product copies each pass of an in-place B panel into a contiguous
   /// slice before its tiles use it. In place, a panel's rows are a whole row of B apart: at
   /// a row of a multiple of 512 bytes (every bench shape) a pass of one (256 rows) falls in
-  /// a few sets of the level-1 cache and evicts itself before the next tile reads it. Measured on the AMD EPYC Zen 4, 2 threads, both
-  /// kernels timed with and without in turns: the AVX2 kernel's 64-byte panel rows gained
-  /// 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128 · 128 × 384), the AVX-512 kernel's
-  /// 128-byte rows lost 5 to 7% (one copy per tile costs more than the misses it saves).
+  /// a few sets of the level-1 cache and evicts itself before the next tile reads it.
+  /// Measured on the AMD EPYC Zen 4, 2 threads, with and without in turns: the AVX2
+  /// kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128 ·
+  /// 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7% (there the copy cost more
+  /// than the misses it saved).
   var copiesPanelSlices: Bool { panelWidth * MemoryLayout<Scalar>.stride <= 64 }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
