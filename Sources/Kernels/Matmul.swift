@@ -34,11 +34,12 @@ let minimumTasks = 8
 /// fused multiply-add chains where the previous slice left them.
 let depthPerPass = 256
 /// At or above this many floating-point operations a product runs on all threads; below
-/// it, starting the threads costs more than they save. (The router's and the mixture's
-/// narrow products, 0.6 to 1.2 million: 1.3 to 1.9 times as fast on two threads as on one,
-/// AVX-512 kernel on the AMD EPYC Zen 4, timed in turns; the threshold was 1.5 million
-/// when idle workers spun for 2 ms.)
-let largeProductFlops = 0.5e6
+/// it, starting the threads costs more than they save. (The mixture's narrow products of
+/// 1.2 million, 2048 × 6 · 6 × 48 and 2048 × 48 · 48 × 6: 1.3 to 1.9 times as fast on two
+/// threads as on one; 64³, 0.5 million, 13% slower cut into tasks. AVX-512 kernel on the
+/// AMD EPYC Zen 4, timed in turns. The threshold was 1.5 million when idle workers spun for
+/// 2 ms.)
+let largeProductFlops = 1e6
 
 /// One product's plan: the tile grid, and where each tile of A and panel of B is read from.
 ///
