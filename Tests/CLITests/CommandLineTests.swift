@@ -23,6 +23,8 @@ import Testing
   (["bench", "matmul", "--threads", "0"], "--threads needs a whole number from 1 to 256"),
   (["bench", "matmul", "--threads", "100000"], "--threads needs a whole number from 1 to 256"),
   (["bench", "lunch"], "unknown benchmark 'lunch'"),
+  (["bench", "matmul", "--shape", "64x64"], "--shape '64x64': expected MxKxN"),
+  (["bench", "matmul", "--shape", "0x8x8"], "--shape '0x8x8': expected MxKxN"),
   (["bench"], "missing what to measure"),
 ])
 func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {

@@ -128,6 +128,11 @@ struct MatmulBenchmark {
     if let coreType, python != nil {
       print("numpy: OpenBLAS held to its \(coreType) (AVX2) kernels, OPENBLAS_CORETYPE=\(coreType)")
     }
+    if let python {
+      print(
+        "numpy: OpenBLAS's idle threads sleep after 2^\(python.threadTimeout) cycles,"
+          + " OPENBLAS_THREAD_TIMEOUT=\(python.threadTimeout)")
+    }
     print(
       "\nFloat32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs"
         + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")\n")
@@ -220,6 +225,8 @@ final class NumpyTimer {
   let input = Pipe()
   let output = Pipe()
   var pending = Data()
+  /// `OPENBLAS_THREAD_TIMEOUT`: OpenBLAS's idle threads spin for 2^this many cycles.
+  let threadTimeout: String
 
   static let script = """
     import sys, time, numpy as np
@@ -257,9 +264,8 @@ final class NumpyTimer {
     // process kept a core busy for a third of the time ours were timed (seen with `top`
     // on the 2-core AMD EPYC Zen 4: python3 at 80% + 65% of a core, ours at 33%), which
     // halved some of our figures. 2^18 cycles (about 100 µs) is our pool's own spin.
-    if environment["OPENBLAS_THREAD_TIMEOUT"] == nil {
-      environment["OPENBLAS_THREAD_TIMEOUT"] = "18"
-    }
+    threadTimeout = environment["OPENBLAS_THREAD_TIMEOUT"] ?? "18"
+    environment["OPENBLAS_THREAD_TIMEOUT"] = threadTimeout
     process.environment = environment
     process.standardInput = input
     process.standardOutput = output
