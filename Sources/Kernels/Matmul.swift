@@ -181,7 +181,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, depthPerPass) : 0
-    let slicePanel = copiesPanelSlices && packedB == nil && tiles.count > 1 && large
+    // A slice is copied once per panel and pass and read by every tile of the task: with
+    // three tiles (128³ on the AVX2 kernel) not copying was 3 to 6% faster.
+    let slicePanel = copiesPanelSlices && packedB == nil && tiles.count >= 4 && large
     let passPanelSize = slicePanel ? min(shape.k, depthPerPass) * panelWidth : 0
     // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
     // block of C, a transposed A's strips for one pass and one pass of a B panel.
