@@ -105,6 +105,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// level-2 cache; packed all at once before the products, it went to memory and back
   /// (m = 2048, k = n = 128: 0.6 of numpy's speed that way, on the AMD EPYC Zen 4).
   var packA: Bool { shape.transposeA }
+  /// Columns of C from panel `panel`'s first to the last: more than `panelWidth` for all
+  /// but the last panel.
+  func columnsLeft(_ panel: Int) -> Int { shape.n - panel * panelWidth }
   /// Distinct matrices B in the batch: one when the batch stride is 0.
   var distinctB: Int { shape.batchStrideB == 0 ? 1 : shape.batch }
 
@@ -200,7 +203,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       /// Whether the tile goes straight to C: one pass, all its rows in C and all the
       /// columns the kernel writes (both vectors, or the first of a narrow panel).
       func direct(_ tile: Int, _ panel: Int) -> Bool {
-        let columns = shape.n - panel * panelWidth
+        let columns = columnsLeft(panel)
         return shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m
           && (columns >= panelWidth || columns == panelWidth / 2)
       }
@@ -233,7 +236,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
           }
           // The last panel, when one vector covers its columns, runs the narrow tile: half
           // the multiply-adds (n = 48 on AVX-512 took longer than n = 64 without it).
-          let narrow = shape.n - panel * panelWidth <= panelWidth / 2
+          let narrow = columnsLeft(panel) <= panelWidth / 2
           for tile in tiles {
             let (a, aStrides) = rowsOfA(
               tile, tiles: tiles, item: item, step: start, depth: depth, passStrips: passStrips,
@@ -363,7 +366,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Copies rows `row ..< row + tileRows` of `op(A)` into `strip` as `k` groups of
   /// `tileRows` scalars, with zeros for rows past A's last.
-  /// (A not transposed; a transposed A is packed whole by `packTransposedA`.)
+  /// (A not transposed; a transposed A is packed pass by pass by `packTransposedA`.)
   func packStrip(_ a: UnsafePointer<Scalar>, row: Int, into strip: UnsafeMutablePointer<Scalar>) {
     let rows = min(tileRows, shape.m - row)
     if rows < tileRows { strip.update(repeating: 0, count: stripSize) }
