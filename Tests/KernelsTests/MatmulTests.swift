@@ -162,14 +162,19 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   shapes.append(MatmulShape(m: 33, n: 65, k: 17, batch: 3, batchStrideB: 0))
   // Whose last panel is exactly one vector wide, written straight to C by the narrow tile
   // (AVX-512: 48 = 32 + 16; AVX2 and portable: 24 = 16 + 8; NEON: 12 = 8 + 4).
+  // Read in place; over more than one pass it is resumed from the block buffer.
   for n in [12, 24, 48] {
     for (ta, tb) in forms {
-      shapes.append(MatmulShape(m: 25, n: n, k: 40, transposeA: ta, transposeB: tb))
+      for k in [40, depthPerPass + 33] {
+        shapes.append(MatmulShape(m: 25, n: n, k: k, transposeA: ta, transposeB: tb))
+      }
     }
   }
-  // Large: threads, each pass of an in-place B panel copied (`copiesPanelSlices`).
+  // Large: threads, each pass of an in-place B panel copied (`copiesPanelSlices`), the
+  // last one-vector panel's too.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
+  for n in [24, 48] { shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true)) }
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
   let (a32, b32, c32): ([Float], [Float], [Float]) =
