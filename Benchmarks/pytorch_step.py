@@ -3,6 +3,7 @@ eager mode, for comparison on the same machine (not a dependency of the build or
 
     python pytorch_step.py base  [--runs 11] [--threads 2]   # needs torch, transformers
     python pytorch_step.py mixer [--runs 11] [--threads 2]
+    python pytorch_step.py mixer --serve                     # for tinymixer bench --pytorch
 
 The same work as tinymixer's step: the bench model (Llama, vocabulary 512, width 128,
 4 layers of 4 heads, MLP 384, context 64), a random batch of 32 rows whose every token is
@@ -11,10 +12,14 @@ base and puts six rank-8 LoRA experts (alpha 16) and a router at q, k, v and o o
 layer: hard-soft top-2 routing (the top-2 weights renormalised going forward, the dense
 softmax's gradient coming back), every expert computed, and RSL (alpha 0.01,
 lambda 0.01, the entropy as a bonus) averaged over the 16 sites. Prints the median
-milliseconds per step over `--runs` steps, after two warm-up steps.
+milliseconds per step over `--runs` steps, after two warm-up steps. With `--serve` it
+prints one line about itself after the warm-up, then, for each line N it reads, runs N
+steps and prints the seconds of the last: `tinymixer bench train-base|train-mixer
+--pytorch PYTHON` times it so, in turns with its own step.
 """
 
 import argparse
+import sys
 import time
 
 import torch
@@ -66,6 +71,7 @@ def main():
     parser.add_argument("what", choices=["base", "mixer"])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--serve", action="store_true")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
@@ -99,6 +105,17 @@ def main():
 
     for _ in range(2):
         step()
+    about = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+             f"{sum(p.numel() for p in trained)} trained")
+    if arguments.serve:
+        print(f"pytorch {arguments.what}: {about}", flush=True)
+        for line in sys.stdin:
+            for _ in range(int(line)):
+                start = time.perf_counter()
+                step()
+                seconds = time.perf_counter() - start
+            print(seconds, flush=True)
+        return
     times = []
     for _ in range(arguments.runs):
         start = time.perf_counter()
@@ -106,8 +123,7 @@ def main():
         times.append(time.perf_counter() - start)
     times.sort()
     print(f"pytorch {arguments.what}: {1000 * times[len(times) // 2]:.1f} ms/step "
-          f"(median of {arguments.runs}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {sum(p.numel() for p in trained)} trained)")
+          f"(median of {arguments.runs}; {about})")
 
 
 if __name__ == "__main__":

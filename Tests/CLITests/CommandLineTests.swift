@@ -25,6 +25,7 @@ import Testing
   (["bench", "lunch"], "unknown benchmark 'lunch'"),
   (["bench", "matmul", "--shape", "64x64"], "--shape '64x64': expected MxKxN"),
   (["bench", "matmul", "--shape", "0x8x8"], "--shape '0x8x8': expected MxKxN"),
+  (["bench", "matmul", "--pytorch", "python3"], "--pytorch: only train-base and train-mixer"),
   (["bench"], "missing what to measure"),
 ])
 func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
@@ -32,6 +33,25 @@ func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
   #expect(run.status == 2)
   #expect(run.error.hasPrefix("tinymixer: error: \(message)"), "stderr: \(run.error)")
   #expect(run.output.isEmpty)
+}
+
+/// `bench --pytorch` with a python that cannot run the PyTorch step, or away from the
+/// script, stops with one line before any work.
+@Test func aPyTorchThatCannotRunStopsTheBenchAtOnce() throws {
+  let missing = try runProduct(
+    "tinymixer", ["bench", "train-mixer", "--pytorch", "/no/such/python"], directory: packageRoot)
+  #expect(missing.status == 2)
+  #expect(
+    missing.error.hasPrefix("tinymixer: error: --pytorch: '/no/such/python' could not run"),
+    "stderr: \(missing.error)")
+  #expect(missing.output.isEmpty)
+  let elsewhere = try runProduct(
+    "tinymixer", ["bench", "train-base", "--pytorch", "python3"],
+    directory: FileManager.default.temporaryDirectory)
+  #expect(elsewhere.status == 2)
+  #expect(
+    elsewhere.error.contains("Benchmarks/pytorch_step.py not found"), "stderr: \(elsewhere.error)")
+  #expect(elsewhere.output.isEmpty)
 }
 
 /// Every subcommand refuses an unknown option, and each refuses a missing or an extra

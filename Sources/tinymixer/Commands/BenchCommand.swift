@@ -8,7 +8,7 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--shape MxKxN] [--profile]"
+    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--shape MxKxN] [--profile] [--pytorch PYTHON]"
   static let options: [Option] = [
     .threads,
     Option(
@@ -25,13 +25,28 @@ enum BenchCommand: Command {
     Option(
       name: "profile", valueName: nil,
       help: "also print where a training step's time goes, by operation"),
+    Option(
+      name: "pytorch", valueName: "PYTHON",
+      help:
+        "train-base, train-mixer: time PyTorch's eager step of the same model in turns with ours (Benchmarks/pytorch_step.py, run by PYTHON, which needs torch and transformers)"
+    ),
   ]
 
   static func run(_ arguments: Arguments) throws -> Int32 {
     try arguments.expectPositionals(
       1, 1, "what to measure: matmul, train-base, train-mixer or train-mamba")
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
-    switch arguments.positionals[0] {
+    let what = arguments.positionals[0]
+    let python = try arguments.string("pytorch")
+    if python != nil && (what == "matmul" || what == "train-mamba") {
+      throw ToolError.usage("--pytorch: only train-base and train-mixer have a PyTorch step")
+    }
+    /// PyTorch's step, started before our model is built, so that a wrong PYTHON stops
+    /// the bench at once.
+    func pytorch(_ step: String) throws -> PyTorchStep? {
+      try python.map { try PyTorchStep(python: $0, what: step, threads: Parallelism.threadCount) }
+    }
+    switch what {
     case "matmul":
       let kernel = try arguments.string("kernel").map { name in
         guard let kernel = MatmulKernel(rawValue: name) else {
@@ -53,14 +68,17 @@ enum BenchCommand: Command {
         runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native, only: shape
       ).run()
     case "train-base":
-      TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase()
+      TrainingBenchmark(runs: runs, profile: arguments.has("profile"), pytorch: try pytorch("base"))
+        .runBase()
     case "train-mixer":
-      TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runMixer()
+      TrainingBenchmark(
+        runs: runs, profile: arguments.has("profile"), pytorch: try pytorch("mixer")
+      ).runMixer()
     case "train-mamba":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase(mamba: true)
     default:
       throw ToolError.usage(
-        "unknown benchmark '\(arguments.positionals[0])'; choose matmul, train-base, train-mixer or train-mamba"
+        "unknown benchmark '\(what)'; choose matmul, train-base, train-mixer or train-mamba"
       )
     }
     return 0

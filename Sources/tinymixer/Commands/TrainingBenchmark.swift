@@ -11,6 +11,8 @@ import Random
 struct TrainingBenchmark {
   let runs: Int
   let profile: Bool
+  /// PyTorch's step of the same model, timed in turns with ours (`--pytorch`), if given.
+  var pytorch: PyTorchStep? = nil
   let batch = 32
   var configuration: LlamaConfiguration { .bench }
   var length: Int { configuration.contextLength }
@@ -56,13 +58,14 @@ struct TrainingBenchmark {
       optimizerTime = DispatchTime.now().uptimeNanoseconds - started
     }
     var optimizerTime: UInt64 = 0
-    let seconds = medianSeconds(runs: runs, minimumSeconds: 0) { step(Tape()) }
+    let (seconds, theirs) = measure { step(Tape()) }
     report(
       mamba
         ? "train-mamba: one AdamW training step of the bench model's Mamba (state 16, expansion 2, 4 taps), every parameter trained"
         : "train-base: one AdamW training step of the bench model, every parameter trained",
       seconds: seconds, parameters: model.parameterCount, trained: model.parameterCount,
       mamba: mamba)
+    reportPyTorch(theirs, ours: seconds)
     if profile {
       let tape = Tape(profiling: true)
       step(tape)
@@ -103,16 +106,46 @@ struct TrainingBenchmark {
       optimizerTime = DispatchTime.now().uptimeNanoseconds - started
     }
     var optimizerTime: UInt64 = 0
-    let seconds = medianSeconds(runs: runs, minimumSeconds: 0) { step(Tape()) }
+    let (seconds, theirs) = measure { step(Tape()) }
     report(
       "train-mixer: one AdamW step of the bench model's mixture: base frozen, 6 experts (rank 8, alpha 16) at q, k, v, o of every layer, a router per site, hardsoft top-2, RSL (alpha 0.01, lambda 0.01, spread)",
       seconds: seconds, parameters: model.parameterCount + mixture.addedParameterCount,
       trained: parameters.reduce(0) { $0 + $1.count })
+    reportPyTorch(theirs, ours: seconds)
     if profile {
       let tape = Tape(profiling: true)
       step(tape)
       printProfile(tape.profile!, optimizer: optimizerTime)
     }
+  }
+
+  /// The median seconds of `step` over `runs` steps, after one untimed step; with `pytorch`,
+  /// also PyTorch's, timed in turns: each run, one untimed and one timed step of ours, then
+  /// the same of PyTorch's.
+  func measure(_ step: @escaping () -> Void) -> (ours: Double, theirs: Double?) {
+    guard let pytorch else { return (medianSeconds(runs: runs, minimumSeconds: 0, step), nil) }
+    func median(_ times: [Double]) -> Double { times.sorted()[times.count / 2] }
+    var (ours, theirs): ([Double], [Double]) = ([], [])
+    for _ in 0..<runs {
+      step()
+      let start = DispatchTime.now().uptimeNanoseconds
+      step()
+      ours.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+      if let seconds = pytorch.stepSeconds() { theirs.append(seconds) }
+    }
+    return (median(ours), theirs.count == runs ? median(theirs) : nil)
+  }
+
+  /// PyTorch's median beside ours, when it was timed.
+  func reportPyTorch(_ theirs: Double?, ours: Double) {
+    guard let pytorch else { return }
+    guard let theirs else {
+      print("\nPyTorch: stopped before the last run (\(pytorch.about))")
+      return
+    }
+    print(
+      "\n\(pytorch.about), timed in turns with ours, step by step (Benchmarks/pytorch_step.py):")
+    print(String(format: "%.1f ms/step; ours takes %.2f of its time", theirs * 1000, ours / theirs))
   }
 
   func report(_ title: String, seconds: Double, parameters: Int, trained: Int, mamba: Bool = false)
