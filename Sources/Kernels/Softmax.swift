@@ -66,27 +66,27 @@ let narrowRowColumns = 16
 /// when the rows are at least a vector wide.
 func rowBlock(_ columns: Int) -> Int { columns < narrowRowColumns ? max(1, 256 / columns) : 1 }
 
-/// `y = exp(x − m)` for rows `rows` (m each row's maximum). A row narrower than a vector
-/// would be one short vector, as costly as a whole one (a router's 2,048 rows of 6 took
-/// 130 µs so): a block of such rows is shifted row by row, then exponentiated as one run.
-/// The bits are the same either way: `exp` works lane by lane, and `v − 0` is `v`.
+/// `y = exp(x − m)` for rows `rows` (m each row's maximum, written to `maxima`). A row
+/// narrower than a vector would be one short vector, as costly as a whole one (a router's
+/// 2,048 rows of 6 took 130 µs so): a block of such rows is shifted row by row, then
+/// exponentiated as one run. The bits are the same either way: `exp` works lane by lane,
+/// and `v − 0` is `v`.
 @inline(__always)
 private func exponentiateShifted<T: KernelScalar>(
-  _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, rows: Range<Int>, columns: Int
+  _ x: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, rows: Range<Int>, columns: Int,
+  maxima: UnsafeMutablePointer<T>
 ) {
+  for r in rows { maxima[r - rows.lowerBound] = contiguousMax(x + r * columns, columns) }
+  let offset = rows.lowerBound * columns
   if rows.count == 1 {
-    let offset = rows.lowerBound * columns
-    exponentiate(
-      x + offset, minus: contiguousMax(x + offset, columns), into: y + offset, count: columns)
+    exponentiate(x + offset, minus: maxima[0], into: y + offset, count: columns)
     return
   }
   for r in rows {
-    let (xRow, yRow) = (x + r * columns, y + r * columns)
-    let m = contiguousMax(xRow, columns)
+    let (xRow, yRow, m) = (x + r * columns, y + r * columns, maxima[r - rows.lowerBound])
     for c in 0..<columns { yRow[c] = xRow[c] - m }
   }
-  let first = y + rows.lowerBound * columns
-  exponentiate(first, minus: 0, into: first, count: rows.count * columns)
+  exponentiate(y + offset, minus: 0, into: y + offset, count: rows.count * columns)
 }
 
 private func softmaxLoop<T: KernelScalar>(
@@ -95,19 +95,21 @@ private func softmaxLoop<T: KernelScalar>(
   guard columns > 0 else { return }
   let block = rowBlock(columns)
   forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
-    for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
-      let blockRows = first..<min(range.upperBound, first + block)
-      exponentiateShifted(x, into: y, rows: blockRows, columns: columns)
-      for r in blockRows {
-        let x = x + r * columns
-        let y = y + r * columns
-        let total = contiguousSum(y, columns)
-        if log {
-          let shift = contiguousMax(x, columns) + T.log(total)
-          for c in 0..<columns { y[c] = x[c] - shift }
-        } else {
-          let scale = 1 / total
-          for c in 0..<columns { y[c] *= scale }
+    Scratch.with(T.self, count: block) { maxima in
+      for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
+        let blockRows = first..<min(range.upperBound, first + block)
+        exponentiateShifted(x, into: y, rows: blockRows, columns: columns, maxima: maxima)
+        for r in blockRows {
+          let x = x + r * columns
+          let y = y + r * columns
+          let total = contiguousSum(y, columns)
+          if log {
+            let shift = maxima[r - first] + T.log(total)
+            for c in 0..<columns { y[c] = x[c] - shift }
+          } else {
+            let scale = 1 / total
+            for c in 0..<columns { y[c] *= scale }
+          }
         }
       }
     }

@@ -239,10 +239,8 @@ struct RepeatedTimer {
 
 /// A python3 process with numpy that times `x @ y` for the shapes it is sent, one at a time.
 final class NumpyTimer {
-  let process = Process()
-  let input = Pipe()
-  let output = Pipe()
-  var pending = Data()
+  /// The python3 process; it answers each shape with the seconds of one product.
+  private let python: PythonLines
   /// `OPENBLAS_THREAD_TIMEOUT`: OpenBLAS's idle threads spin for 2^this many cycles.
   let threadTimeout: String
 
@@ -269,8 +267,6 @@ final class NumpyTimer {
   /// Starts python3 with numpy on `threads` threads, OpenBLAS held to the kernels of
   /// `coreType` if given (unless `OPENBLAS_CORETYPE` is set already); nil if it is not there.
   init?(threads: Int, coreType: String? = nil) {
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", Self.script]
     var environment = ProcessInfo.processInfo.environment
     for variable in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
       environment[variable] = "\(threads)"
@@ -284,36 +280,17 @@ final class NumpyTimer {
     // halved some of our figures. 2^18 cycles (about 100 µs) is our pool's own spin.
     threadTimeout = environment["OPENBLAS_THREAD_TIMEOUT"] ?? "18"
     environment["OPENBLAS_THREAD_TIMEOUT"] = threadTimeout
-    process.environment = environment
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    // A python3 that stops (without numpy, say) must not take this process with it: a
-    // write to its pipe then fails instead of raising SIGPIPE.
-    signal(SIGPIPE, SIG_IGN)
-    do { try process.run() } catch { return nil }
+    guard let python = PythonLines(["python3", "-c", Self.script], environment: environment)
+    else { return nil }
+    self.python = python
     // A first product tells whether numpy is there.
     if seconds(MatmulShape(m: 1, n: 1, k: 1)) == nil { return nil }
   }
 
-  deinit {
-    try? input.fileHandleForWriting.close()
-    process.waitUntilExit()
-  }
-
   /// Seconds per `x @ y` for one timed batch, or nil if python has stopped.
   func seconds(_ shape: MatmulShape) -> Double? {
-    let line =
-      "\(shape.m) \(shape.k) \(shape.n) \(shape.transposeA ? 1 : 0) \(shape.transposeB ? 1 : 0)\n"
-    do { try input.fileHandleForWriting.write(contentsOf: Data(line.utf8)) } catch { return nil }
-    while !pending.contains(UInt8(ascii: "\n")) {
-      let chunk = output.fileHandleForReading.availableData
-      if chunk.isEmpty { return nil }
-      pending.append(chunk)
-    }
-    let end = pending.firstIndex(of: UInt8(ascii: "\n"))!
-    let value = Double(String(decoding: pending[..<end], as: UTF8.self))
-    pending.removeSubrange(...end)
-    return value
+    python.ask(
+      "\(shape.m) \(shape.k) \(shape.n) \(shape.transposeA ? 1 : 0) \(shape.transposeB ? 1 : 0)"
+    ).flatMap(Double.init)
   }
 }
