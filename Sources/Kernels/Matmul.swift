@@ -442,7 +442,8 @@ protocol Microkernel {
 }
 
 extension Microkernel {
-  /// The tile, with constant offsets for the rows of a packed strip of A.
+  /// The tile, its loop specialized for where A's rows are: at constant offsets in a packed
+  /// strip (`aStrides.row == 1`), a run-time stride apart in place.
   @inline(never)
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
