@@ -33,6 +33,9 @@ let minimumTasks = 8
 /// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
 /// fused multiply-add chains where the previous slice left them.
 let depthPerPass = 256
+/// Fewest steps of the inner dimension for which a tile's lines of C are fetched ahead: a
+/// shorter tile writes them almost as soon as it starts, and the fetch only adds work.
+let prefetchDepth = 16
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save. (The mixture's narrow products of
 /// 1.2 million, 2048 × 6 · 6 × 48 and 2048 × 48 · 48 × 6: 1.3 to 1.9 times as fast on two
@@ -208,10 +211,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let passStrips = block + blockSize
       let passPanel = passStrips + passStripsSize
 
-      /// Whether the tile goes straight to C: one pass, all its rows in C and all the
-      /// columns the kernel writes (both vectors, or the first of a narrow panel).
+      /// Whether C has all the tile's rows and all the columns the kernel writes (both
+      /// vectors, or the first of a narrow panel).
+      func whole(_ tile: Int, _ panel: Int) -> Bool {
+        (tile + 1) * tileRows <= shape.m && columnsExist(panel)
+      }
+      /// Whether the tile goes straight to C: a whole tile, in one pass.
       func direct(_ tile: Int, _ panel: Int) -> Bool {
-        shape.k <= depthPerPass && (tile + 1) * tileRows <= shape.m && columnsExist(panel)
+        shape.k <= depthPerPass && whole(tile, panel)
       }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
@@ -251,11 +258,16 @@ private struct TiledMatmul<Kernel: Microkernel> {
             let (a, aStrides) = rowsOfA(
               tile, tiles: tiles, item: item, step: start, depth: depth, passStrips: passStrips,
               edgeStrip: edgeStrip)
+            let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
+            // C is written when a tile's chains end: in the last pass, its lines are fetched
+            // while it computes (see `prefetchForWriting`).
+            if start + depth == shape.k && shape.k >= prefetchDepth && whole(tile, panel) {
+              prefetchTileForWriting(cTile, columns: narrow ? panelWidth / 2 : panelWidth)
+            }
             if direct(tile, panel) {
               Kernel.multiply(
                 depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
-                c: cItem + tile * tileRows * ldc + panel * panelWidth, cRowStride: ldc,
-                accumulate: accumulate, resume: false, narrow: narrow)
+                c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false, narrow: narrow)
             } else {
               Kernel.multiply(
                 depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
@@ -273,6 +285,17 @@ private struct TiledMatmul<Kernel: Microkernel> {
             columns: min(panelWidth, shape.n - panel * panelWidth),
             into: cItem + tile * tileRows * ldc + panel * panelWidth)
         }
+      }
+    }
+  }
+
+  /// Starts fetching the cache lines of the C tile at `c` (`tileRows` rows of one panel),
+  /// which the kernel writes when its chains end.
+  func prefetchTileForWriting(_ c: UnsafeMutablePointer<Scalar>, columns: Int) {
+    let lineLength = cacheLineBytes / MemoryLayout<Scalar>.stride
+    for row in 0..<tileRows {
+      for column in stride(from: 0, to: columns, by: lineLength) {
+        prefetchForWriting(c + row * shape.leadingDimensionC + column)
       }
     }
   }

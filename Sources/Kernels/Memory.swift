@@ -21,3 +21,26 @@ public func keepFreedMemoryForReuse() {
     _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
   #endif
 }
+
+/// Asks the CPU to start fetching the cache line at `address` in order to write it, and
+/// returns at once (x86 `prefetchw`, arm64 `prfm pstl1keep`).
+///
+/// A matmul writes each tile of C after its whole chain of multiply-adds. When C is not in
+/// the cache (a new array, as most outputs of a training step are) each of those writes
+/// waits for its line to come from memory; asked for at the start of the tile, the lines
+/// arrive while the tile computes: a mixture step of the bench model 3 to 4% faster, its
+/// products 4 to 7% (AMD EPYC Zen 4, AVX-512 kernel, steps alternated with and without).
+/// Swift has no prefetch in its standard library, so this calls LLVM's `llvm.prefetch`
+/// intrinsic by its name; the compiler turns the call into the one instruction.
+@inline(__always)
+func prefetchForWriting(_ address: UnsafeRawPointer) {
+  llvmPrefetch(address, 1, 3, 1)  // write, keep in all cache levels, data
+}
+
+@_silgen_name("llvm.prefetch.p0")
+private func llvmPrefetch(
+  _ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cacheType: Int32)
+
+/// Bytes in a cache line of x86-64 CPUs. (Apple's are 128: there every other fetch of a
+/// row asks for a line already on its way, and costs one instruction.)
+let cacheLineBytes = 64
