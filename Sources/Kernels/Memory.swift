@@ -28,8 +28,12 @@ public func keepFreedMemoryForReuse() {
 /// A matmul writes each tile of C after its whole chain of multiply-adds. When C is not in
 /// the cache (a new array, as most outputs of a training step are) each of those writes
 /// waits for its line to come from memory; asked for at the start of the tile, the lines
-/// arrive while the tile computes: a mixture step of the bench model 3 to 4% faster, its
-/// products 4 to 7% (AMD EPYC Zen 4, AVX-512 kernel, steps alternated with and without).
+/// arrive while the tile computes. On the AMD EPYC Zen 4 (AVX-512 kernel, steps alternated
+/// with and without in one process) the mixture step of the bench model ran 3 to 4% faster
+/// and its products 4 to 7% in a quiet hour, and no differently when the machine was busy;
+/// in the AVX2 build (`-target-cpu haswell`, whose write prefetch is a plain `prefetcht0`)
+/// the products took 2 to 4% longer with it in three runs of four and 2% less in the
+/// fourth, and the steps showed no difference beyond the noise (0.94 to 1.08).
 /// Swift has no prefetch in its standard library, so this calls LLVM's `llvm.prefetch`
 /// intrinsic by its name; the compiler turns the call into the one instruction.
 @inline(__always)
