@@ -26,6 +26,7 @@ import Testing
   (["bench", "matmul", "--shape", "64x64"], "--shape '64x64': expected MxKxN"),
   (["bench", "matmul", "--shape", "0x8x8"], "--shape '0x8x8': expected MxKxN"),
   (["bench", "matmul", "--pytorch", "python3"], "--pytorch: only train-base and train-mixer"),
+  (["bench", "train-base", "--cold"], "--cold: only matmul"),
   (["bench"], "missing what to measure"),
 ])
 func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
@@ -33,6 +34,15 @@ func misuseIsAOneLineUsageError(arguments: [String], message: String) throws {
   #expect(run.status == 2)
   #expect(run.error.hasPrefix("tinymixer: error: \(message)"), "stderr: \(run.error)")
   #expect(run.output.isEmpty)
+}
+
+/// `bench matmul --cold` times products with the caches evicted, and says so.
+@Test func aColdBenchSaysItEvictsTheCaches() throws {
+  let run = try runProduct(
+    "tinymixer", ["bench", "matmul", "--cold", "--no-numpy", "--runs", "1", "--shape", "9x8x7"])
+  #expect(run.status == 0, "stderr: \(run.error)")
+  #expect(run.output.contains("cold: the caches evicted before each product (64 MiB written)"))
+  #expect(run.output.contains("9x8x7") && run.output.contains("Aᵀ·B"))
 }
 
 /// `bench --pytorch` with a python that cannot run the PyTorch step, or away from the

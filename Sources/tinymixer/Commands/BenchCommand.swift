@@ -8,7 +8,7 @@ enum BenchCommand: Command {
   static let summary =
     "measure speed (run from a release build: swift run -c release tinymixer bench ...)"
   static let synopsis =
-    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--shape MxKxN] [--profile] [--pytorch PYTHON]"
+    "tinymixer bench matmul|train-base|train-mixer|train-mamba [--threads N] [--runs N] [--no-numpy] [--kernel NAME] [--shape MxKxN] [--cold] [--profile] [--pytorch PYTHON]"
   static let options: [Option] = [
     .threads,
     Option(
@@ -22,6 +22,11 @@ enum BenchCommand: Command {
     Option(
       name: "shape", valueName: "MxKxN",
       help: "matmul: time only this product (m × k by k × n), in its three forms"),
+    Option(
+      name: "cold", valueName: nil,
+      help:
+        "matmul: evict the caches before each timed product (64 MiB written), as a training step finds most of its arrays"
+    ),
     Option(
       name: "profile", valueName: nil,
       help: "also print where a training step's time goes, by operation"),
@@ -40,6 +45,9 @@ enum BenchCommand: Command {
     let python = try arguments.string("pytorch")
     if python != nil && (what == "matmul" || what == "train-mamba") {
       throw ToolError.usage("--pytorch: only train-base and train-mixer have a PyTorch step")
+    }
+    if arguments.has("cold") && what != "matmul" {
+      throw ToolError.usage("--cold: only matmul times products with the caches evicted")
     }
     /// PyTorch's step, started before our model is built, so that a wrong PYTHON stops
     /// the bench at once.
@@ -65,7 +73,8 @@ enum BenchCommand: Command {
         return (text, sizes[0], sizes[1], sizes[2])
       }
       try MatmulBenchmark(
-        runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native, only: shape
+        runs: runs, numpy: !arguments.has("no-numpy"), kernel: kernel ?? .native, only: shape,
+        cold: arguments.has("cold")
       ).run()
     case "train-base":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile"), pytorch: try pytorch("base"))
@@ -104,6 +113,10 @@ struct MatmulBenchmark {
   let kernel: MatmulKernel
   /// One product (name, m, k, n) to time instead of the tables' shapes.
   var only: (String, Int, Int, Int)? = nil
+  /// Whether each timed product finds A, B and C out of the caches (`evictCaches`), one
+  /// product per run, as most products of a training step do: there C is new memory and A
+  /// was written many arrays ago.
+  var cold = false
 
   /// (name, m, k, n): the square sizes, then the products of the bench model of
   /// `tinymixer bench train-base` (2,048 tokens, width 128, MLP 384, vocabulary 512).
@@ -153,7 +166,8 @@ struct MatmulBenchmark {
     }
     print(
       "\nFloat32 matmul, \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs"
-        + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")\n")
+        + " (GFLOP/s)\(python == nil ? "" : ", numpy timed in turns with ours")"
+        + (cold ? "; cold: the caches evicted before each product (64 MiB written)" : "") + "\n")
     /// The measured cells of a row: ours, numpy's and their ratio.
     func measuredCells(_ shape: MatmulShape) -> [String] {
       let (ours, theirs) = measure(shape, against: python)
@@ -194,9 +208,28 @@ struct MatmulBenchmark {
     let a = fill(shape.m * shape.k)
     let b = fill(shape.k * shape.n)
     var c = [Float](repeating: 0, count: shape.m * shape.n)
-    let ours = RepeatedTimer { matmul(a, b, into: &c, shape, kernel: kernel) }
     var oursSeconds: [Double] = []
     var theirsSeconds: [Double] = []
+    func gigaflops(_ times: [Double]) -> Double {
+      shape.flops / times.sorted()[times.count / 2] / 1e9
+    }
+    if cold {
+      var eviction = [Float](repeating: 0, count: evictionFloats)
+      for _ in 0..<runs {
+        // A pause, so that numpy's threads are asleep (as below); then every thread writes
+        // its share of the eviction buffer, which evicts each core's own caches and leaves
+        // our pool's workers awake, as a step's stream of products finds them (numpy's side
+        // evicts on two threads of its own and wakes OpenBLAS's with a small product).
+        if python != nil { Thread.sleep(forTimeInterval: 0.15) }
+        evictCaches(&eviction)
+        let start = RepeatedTimer.now()
+        matmul(a, b, into: &c, shape, kernel: kernel)
+        oursSeconds.append(RepeatedTimer.now() - start)
+        if let seconds = python?.seconds(shape, cold: true) { theirsSeconds.append(seconds) }
+      }
+      return (gigaflops(oursSeconds), theirsSeconds.count == runs ? gigaflops(theirsSeconds) : nil)
+    }
+    let ours = RepeatedTimer { matmul(a, b, into: &c, shape, kernel: kernel) }
     for _ in 0..<runs {
       if python != nil {
         // A pause, so that numpy's threads are asleep (see `NumpyTimer`). And a core that
@@ -208,10 +241,32 @@ struct MatmulBenchmark {
       oursSeconds.append(ours.seconds())
       if let seconds = python?.seconds(shape) { theirsSeconds.append(seconds) }
     }
-    func gigaflops(_ times: [Double]) -> Double {
-      shape.flops / times.sorted()[times.count / 2] / 1e9
-    }
     return (gigaflops(oursSeconds), theirsSeconds.count == runs ? gigaflops(theirsSeconds) : nil)
+  }
+}
+
+/// Floats written by `evictCaches`: 64 MiB, twice the level-3 cache of the machines measured
+/// here (AMD EPYC, 32 MiB).
+let evictionFloats = 16 << 20
+
+/// Times `evictCaches` writes its buffer: about 20 ms of work for every core, as the warm
+/// timing's untimed batch, because a core of this virtual machine that has just been idle
+/// runs slower for a while (see `measure`).
+let evictionPasses = 4
+
+/// Adds 1 to every number of `buffer`, `evictionPasses` times, a share on each thread, so
+/// that every core's caches hold the buffer, dirty, instead of what they held before.
+func evictCaches(_ buffer: inout [Float]) {
+  let threads = Parallelism.threadCount
+  buffer.withUnsafeMutableBufferPointer { numbers in
+    let share = (numbers.count + threads - 1) / threads
+    parallelFor(threads) { thread in
+      for _ in 0..<evictionPasses {
+        for index in thread * share..<min(numbers.count, (thread + 1) * share) {
+          numbers[index] += 1
+        }
+      }
+    }
   }
 }
 
@@ -237,7 +292,9 @@ struct RepeatedTimer {
   static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
 
-/// A python3 process with numpy that times `x @ y` for the shapes it is sent, one at a time.
+/// A python3 process with numpy that times `x @ y` for the shapes it is sent, one at a time:
+/// a batch with the operands in the caches, or, cold, one product after writing a 64 MiB
+/// array (into a C made once, as ours).
 final class NumpyTimer {
   /// The python3 process; it answers each shape with the seconds of one product.
   private let python: PythonLines
@@ -245,10 +302,11 @@ final class NumpyTimer {
   let threadTimeout: String
 
   static let script = """
-    import sys, time, numpy as np
+    import sys, threading, time, numpy as np
     arrays = {}
+    eviction = None
     for line in sys.stdin:
-        m, k, n, ta, tb = map(int, line.split())
+        m, k, n, ta, tb, cold = map(int, line.split())
         if (m, k, n, ta, tb) not in arrays:
             rng = np.random.default_rng(0)
             a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(np.float32)
@@ -256,8 +314,21 @@ final class NumpyTimer {
             x, y = (a.T if ta else a), (b.T if tb else b)
             x @ y
             start = time.perf_counter(); x @ y; once = max(time.perf_counter() - start, 1e-7)
-            arrays[(m, k, n, ta, tb)] = (x, y, max(1, int(0.02 / once)))
-        x, y, repeats = arrays[(m, k, n, ta, tb)]
+            c = np.empty((m, n), dtype=np.float32)
+            arrays[(m, k, n, ta, tb)] = (x, y, max(1, int(0.02 / once)), c)
+        x, y, repeats, c = arrays[(m, k, n, ta, tb)]
+        if cold:
+            if eviction is None:
+                eviction = np.zeros(16 << 20, dtype=np.float32)
+                halves = np.split(eviction, 2)
+                waking = np.ones((128, 128), dtype=np.float32)
+            evicting = [threading.Thread(target=lambda h=h: [np.add(h, 1, out=h) for _ in range(4)]) for h in halves]
+            for t in evicting: t.start()
+            for t in evicting: t.join()
+            waking @ waking
+            start = time.perf_counter(); np.matmul(x, y, out=c)
+            print(time.perf_counter() - start, flush=True)
+            continue
         for _ in range(repeats): x @ y  # untimed, as ours
         start = time.perf_counter()
         for _ in range(repeats): x @ y
@@ -287,10 +358,12 @@ final class NumpyTimer {
     if seconds(MatmulShape(m: 1, n: 1, k: 1)) == nil { return nil }
   }
 
-  /// Seconds per `x @ y` for one timed batch, or nil if python has stopped.
-  func seconds(_ shape: MatmulShape) -> Double? {
+  /// Seconds per `x @ y` for one timed batch, or for one product with the caches evicted
+  /// (`cold`); nil if python has stopped.
+  func seconds(_ shape: MatmulShape, cold: Bool = false) -> Double? {
     python.ask(
       "\(shape.m) \(shape.k) \(shape.n) \(shape.transposeA ? 1 : 0) \(shape.transposeB ? 1 : 0)"
+        + " \(cold ? 1 : 0)"
     ).flatMap(Double.init)
   }
 }
