@@ -16,10 +16,13 @@ public func causalAttention(query: Tensor, key: Tensor, value: Tensor, layout: H
   let probabilityCount = layout.batch * layout.heads * layout.length * layout.length
   var probabilities: Storage? = nil
   func forward<T: KernelScalar>(_ t: [[T]], _ out: UnsafeMutablePointer<T>) {
-    var p = [T](repeating: 0, count: probabilityCount)
-    Kernels.causalAttention(
-      query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
-      probabilities: &p)
+    // The kernel writes every probability (zeros above the diagonal) and every gradient
+    // below, so none of these arrays is zeroed first.
+    let p: [T] = makeArray(probabilityCount) { p in
+      Kernels.causalAttention(
+        query: t[0], key: t[1], value: t[2], layout: layout, scale: scale, into: out,
+        probabilities: p)
+    }
     probabilities = Storage(p)
   }
   let output = Tensor(
@@ -31,11 +34,14 @@ public func causalAttention(query: Tensor, key: Tensor, value: Tensor, layout: H
     var dKey: Storage? = nil
     var dValue: Storage? = nil
     func backward<T: KernelScalar>(_ t: [[T]], _ dq: UnsafeMutablePointer<T>) {
-      var dk = [T](repeating: 0, count: layout.count)
-      var dv = dk
-      causalAttentionBackward(
-        query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4], layout: layout,
-        scale: scale, dQuery: dq, dKey: &dk, dValue: &dv)
+      var dv: [T] = []
+      let dk: [T] = makeArray(layout.count) { dk in
+        dv = makeArray(layout.count) { dv in
+          causalAttentionBackward(
+            query: t[0], key: t[1], value: t[2], probabilities: t[3], gradient: t[4],
+            layout: layout, scale: scale, dQuery: dq, dKey: dk, dValue: dv)
+        }
+      }
       (dKey, dValue) = (Storage(dk), Storage(dv))
     }
     let dQuery = runKernel(
