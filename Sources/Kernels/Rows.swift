@@ -45,8 +45,8 @@ private func topKLoop<T: KernelScalar>(
 /// The insertion above for k = 2, the routers' default: the two best held in variables and
 /// chosen by comparisons without branches. Which of a router's six probabilities beats the
 /// best two so far cannot be predicted, and in the insertion each such branch cost a
-/// misprediction (75 µs for 2,048 rows of 6, a sixth of a mixture step's serial time
-/// outside its products, AMD EPYC Zen 4). Same results, ties and NaNs included: a later
+/// misprediction (75 µs for 2,048 rows of 6; 7% of the main thread's samples outside the
+/// pool's jobs in a mixture step, AMD EPYC Zen 4). Same results, ties and NaNs included: a later
 /// column enters only if strictly greater.
 private func topTwo<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ range: Range<Int>, _ columns: Int,

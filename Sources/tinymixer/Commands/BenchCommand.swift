@@ -319,10 +319,10 @@ final class NumpyTimer {
         x, y, repeats, c = arrays[(m, k, n, ta, tb)]
         if cold:
             if eviction is None:
-                eviction = np.zeros(16 << 20, dtype=np.float32)
+                eviction = np.zeros(\(evictionFloats), dtype=np.float32)
                 halves = np.split(eviction, 2)
                 waking = np.ones((128, 128), dtype=np.float32)
-            evicting = [threading.Thread(target=lambda h=h: [np.add(h, 1, out=h) for _ in range(4)]) for h in halves]
+            evicting = [threading.Thread(target=lambda h=h: [np.add(h, 1, out=h) for _ in range(\(evictionPasses))]) for h in halves]
             for t in evicting: t.start()
             for t in evicting: t.join()
             waking @ waking
