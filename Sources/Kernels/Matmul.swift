@@ -36,6 +36,13 @@ let depthPerPass = 256
 /// Fewest steps of the inner dimension for which a tile's lines of C are fetched ahead: a
 /// shorter tile writes them almost as soon as it starts, and the fetch only adds work.
 let prefetchDepth = 16
+/// Fewest row tiles a task needs for copying slices of an in-place B to pay: a slice is
+/// copied once per panel and pass and read by every tile of the task (with three tiles, 128³
+/// on the AVX2 kernel, not copying was 3 to 6% faster).
+let minimumSliceTiles = 4
+/// Largest B packed whole rather than sliced by every task (`TiledMatmul.packB`): half the
+/// level-2 cache of the AMD EPYC Zen 3, so that B stays there while the tasks read it.
+let packedBBytes = 256 << 10
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save. (The mixture's narrow products of
 /// 1.2 million, 2048 × 6 · 6 × 48 and 2048 × 48 · 48 × 6: 1.3 to 1.9 times as fast on two
@@ -86,9 +93,20 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// 160 to 200 in place). Packing at every multiple of 512 bytes was tried and lost: a
   /// long inner dimension's B, packed whole before the products, goes to memory and back
   /// (x of 2048 × 128 in gᵀ·x, AVX2 kernel: 0.55 to 0.63 of numpy's speed packed, 0.85
-  /// in place, on the AMD EPYC Zen 4).
+  /// in place, on the AMD EPYC Zen 4). But a B that fits in the level-2 cache, which every
+  /// task would otherwise copy slice by slice (`slicesEveryTask`), is packed once: the
+  /// mixture's 2048 × 128 · 128 × 128 to 128 × 512 products and 256³, A·B and Aᵀ·B, ran 4
+  /// to 23% faster so on the AMD EPYC Zen 3, AVX2 kernel, 1 and 2 threads (timed in turns;
+  /// the AVX-512 kernel copies no slices and is unchanged).
   var packB: Bool {
     shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
+      || (slicesEveryTask && shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes)
+  }
+  /// Whether every task of a product that reads B in place copies its passes of B's panels
+  /// into slices (`copiesPanelSlices`, with the tiles to use them): then all tasks together
+  /// copy B once per row block.
+  var slicesEveryTask: Bool {
+    copiesPanelSlices && large && rowBlocking.tilesPerBlock >= minimumSliceTiles
   }
   /// Whether a large product copies each pass of an in-place B panel into a contiguous
   /// slice before its tiles use it. In place, a panel's rows are a whole row of B apart: at
@@ -195,9 +213,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, depthPerPass) : 0
-    // A slice is copied once per panel and pass and read by every tile of the task: with
-    // three tiles (128³ on the AVX2 kernel) not copying was 3 to 6% faster.
-    let slicePanel = copiesPanelSlices && packedB == nil && tiles.count >= 4 && large
+    let slicePanel =
+      copiesPanelSlices && packedB == nil && tiles.count >= minimumSliceTiles && large
     let passPanelSize = slicePanel ? min(shape.k, depthPerPass) * panelWidth : 0
     // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
     // block of C, a transposed A's strips for one pass and one pass of a B panel.

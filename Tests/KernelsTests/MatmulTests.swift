@@ -170,11 +170,14 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
       }
     }
   }
-  // Large: threads, each pass of an in-place B panel copied (`copiesPanelSlices`), the
-  // last one-vector panel's too.
+  // Large: threads; B of at most `packedBBytes` packed once, a larger one read in place
+  // with each pass of a panel copied (`copiesPanelSlices`), the last one-vector panel's too.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
-  for n in [24, 48] { shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true)) }
+  for n in [24, 48] {
+    shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true))
+    shapes.append(MatmulShape(m: 200, n: n, k: packedBBytes / (4 * n) + 40))
+  }
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
   let (a32, b32, c32): ([Float], [Float], [Float]) =
