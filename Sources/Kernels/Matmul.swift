@@ -267,7 +267,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
           if slicePanel && bRowStride != panelWidth {
             let read = narrow ? panelWidth / 2 : panelWidth
             for p in 0..<depth {
-              (passPanel + p * panelWidth).update(from: b + p * bRowStride, count: read)
+              copyPanelRow(from: b + p * bRowStride, to: passPanel + p * panelWidth, count: read)
             }
             (b, bRowStride) = (UnsafePointer(passPanel), panelWidth)
           }
@@ -408,9 +408,33 @@ private struct TiledMatmul<Kernel: Microkernel> {
       }
     } else {
       for p in 0..<shape.k {
-        (packed + p * panelWidth).update(
-          from: b + p * shape.leadingDimensionB + first, count: columns)
+        copyPanelRow(
+          from: b + p * shape.leadingDimensionB + first, to: packed + p * panelWidth,
+          count: columns)
       }
+    }
+  }
+
+  /// Copies `count` scalars of a panel's row: one or two whole vectors by inline vector
+  /// moves, anything else by `update` (a library call for each row of a panel was 6% of
+  /// the samples of the AVX2 kernel's 384 × 2048 · 2048 × 128; the products that copy B's
+  /// rows so ran 4 to 10% faster, timed in turns on the AMD EPYC Zen 3).
+  @inline(__always)
+  func copyPanelRow(
+    from source: UnsafePointer<Scalar>, to target: UnsafeMutablePointer<Scalar>, count: Int
+  ) {
+    typealias Vector = Kernel.Vector
+    let (from, to) = (UnsafeRawPointer(source), UnsafeMutableRawPointer(target))
+    let half = MemoryLayout<Vector>.stride
+    if count == 2 * Vector.scalarCount {
+      to.storeBytes(of: from.loadUnaligned(as: Vector.self), as: Vector.self)
+      to.storeBytes(
+        of: from.loadUnaligned(fromByteOffset: half, as: Vector.self), toByteOffset: half,
+        as: Vector.self)
+    } else if count == Vector.scalarCount {
+      to.storeBytes(of: from.loadUnaligned(as: Vector.self), as: Vector.self)
+    } else {
+      target.update(from: source, count: count)
     }
   }
 
