@@ -33,6 +33,9 @@ let minimumTasks = 8
 /// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
 /// fused multiply-add chains where the previous slice left them.
 let depthPerPass = 256
+/// Most bytes of a B panel one pass may read: the level-1 data cache of the AMD EPYC Zen 3
+/// and of most x86-64 laptops (Apple's M1 has 128 KiB).
+let onePassPanelBytes = 32 << 10
 /// Fewest steps of the inner dimension for which a tile's lines of C are fetched ahead: a
 /// shorter tile writes them almost as soon as it starts, and the fetch only adds work.
 let prefetchDepth = 16
@@ -107,6 +110,18 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// copy B once per row block.
   var slicesEveryTask: Bool {
     copiesPanelSlices && large && rowBlocking.tilesPerBlock >= minimumSliceTiles
+  }
+  /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
+  /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its
+  /// tiles go straight to C rather than through the block buffer in two passes (the AVX2
+  /// kernel's 16-wide panels up to k = 512: nine products with k = 384 or 512 ran 0.99 to
+  /// 1.16 times as fast, median 1.08, AMD EPYC Zen 3, 2 threads, timed in turns; at k = 2048
+  /// longer passes gained nothing; the AVX-512 kernel's 32-wide panels keep passes of 256).
+  var passDepth: Int {
+    let onePass =
+      shape.k <= 2 * depthPerPass
+      && shape.k * panelWidth * MemoryLayout<Scalar>.stride <= onePassPanelBytes
+    return onePass ? shape.k : depthPerPass
   }
   /// Whether a large product copies each pass of an in-place B panel into a contiguous
   /// slice before its tiles use it. In place, a panel's rows are a whole row of B apart: at
@@ -199,7 +214,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Computes the C tiles `tiles × panels` of one item of the batch.
   ///
-  /// The inner dimension is walked in passes of `depthPerPass`. A whole tile that one pass
+  /// The inner dimension is walked in passes of `passDepth`. A whole tile that one pass
   /// covers goes straight to C. Any other tile (an edge tile, or any tile of a deeper
   /// product) is computed in the task's block buffer, its chains resumed pass after pass,
   /// and written to C at the end.
@@ -212,10 +227,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let ldc = shape.leadingDimensionC
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
-    let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, depthPerPass) : 0
+    let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, passDepth) : 0
     let slicePanel =
       copiesPanelSlices && packedB == nil && tiles.count >= minimumSliceTiles && large
-    let passPanelSize = slicePanel ? min(shape.k, depthPerPass) * panelWidth : 0
+    let passPanelSize = slicePanel ? min(shape.k, passDepth) * panelWidth : 0
     // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
     // block of C, a transposed A's strips for one pass and one pass of a B panel.
     Scratch.with(
@@ -235,7 +250,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       }
       /// Whether the tile goes straight to C: a whole tile, in one pass.
       func direct(_ tile: Int, _ panel: Int) -> Bool {
-        shape.k <= depthPerPass && whole(tile, panel)
+        shape.k <= passDepth && whole(tile, panel)
       }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
@@ -252,8 +267,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
         packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
       }
 
-      for start in stride(from: 0, to: shape.k, by: depthPerPass) {
-        let depth = min(depthPerPass, shape.k - start)
+      for start in stride(from: 0, to: shape.k, by: passDepth) {
+        let depth = min(passDepth, shape.k - start)
         if packA {
           packTransposedA(aItem, tiles: tiles, steps: start..<start + depth, into: passStrips)
         }

@@ -152,8 +152,9 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   for m in oddSizes {
     for n in oddSizes {
       for (ta, tb) in forms {
-        // Inner dimensions below and above one pass (`depthPerPass`), odd.
-        for k in [1, 17, depthPerPass + 33] {
+        // Inner dimensions below and above one pass (`passDepth`: at most 2 · `depthPerPass`),
+        // odd.
+        for k in [1, 17, 2 * depthPerPass + 33] {
           shapes.append(MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb))
         }
       }
@@ -165,7 +166,7 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   // Read in place; over more than one pass it is resumed from the block buffer.
   for n in [12, 24, 48] {
     for (ta, tb) in forms {
-      for k in [40, depthPerPass + 33] {
+      for k in [40, 2 * depthPerPass + 33] {
         shapes.append(MatmulShape(m: 25, n: n, k: k, transposeA: ta, transposeB: tb))
       }
     }
