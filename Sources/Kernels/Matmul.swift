@@ -31,10 +31,11 @@ let minimumTasks = 8
 /// Steps of the inner dimension per pass over a task's tiles: a slice of a B panel this
 /// deep (16 KiB for a 16-wide Float panel) stays in the level-1 cache while every tile of
 /// the task uses it. A longer inner dimension is walked in slices, each tile resuming the
-/// fused multiply-add chains where the previous slice left them.
+/// fused multiply-add chains where the previous slice left them. (A narrow panel may take
+/// up to twice this in one pass: `TiledMatmul.passDepth`.)
 let depthPerPass = 256
-/// Most bytes of a B panel one pass may read: the level-1 data cache of the AMD EPYC Zen 3
-/// and of most x86-64 laptops (Apple's M1 has 128 KiB).
+/// Most bytes of a B panel one pass may read (`TiledMatmul.passDepth`): the level-1 data
+/// cache of the AMD EPYC Zen 3 (32 KiB a core, `lscpu`).
 let onePassPanelBytes = 32 << 10
 /// Fewest steps of the inner dimension for which a tile's lines of C are fetched ahead: a
 /// shorter tile writes them almost as soon as it starts, and the fetch only adds work.
@@ -44,7 +45,8 @@ let prefetchDepth = 16
 /// on the AVX2 kernel, not copying was 3 to 6% faster).
 let minimumSliceTiles = 4
 /// Largest B packed whole rather than sliced by every task (`TiledMatmul.packB`): half the
-/// level-2 cache of the AMD EPYC Zen 3, so that B stays there while the tasks read it.
+/// level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that B stays there
+/// while the tasks read it.
 let packedBBytes = 256 << 10
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save. (The mixture's narrow products of
@@ -98,18 +100,20 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// (x of 2048 × 128 in gᵀ·x, AVX2 kernel: 0.55 to 0.63 of numpy's speed packed, 0.85
   /// in place, on the AMD EPYC Zen 4). But a B that fits in the level-2 cache, which every
   /// task would otherwise copy slice by slice (`slicesEveryTask`), is packed once: the
-  /// mixture's 2048 × 128 · 128 × 128 to 128 × 512 products and 256³, A·B and Aᵀ·B, ran 4
+  /// mixture's 2048 × 128 · 128 × 128 to 128 × 512 products and 256³, A·B and Aᵀ·B, ran 3
   /// to 23% faster so on the AMD EPYC Zen 3, AVX2 kernel, 1 and 2 threads (timed in turns;
   /// the AVX-512 kernel copies no slices and is unchanged).
   var packB: Bool {
     shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
       || (slicesEveryTask && shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes)
   }
-  /// Whether every task of a product that reads B in place copies its passes of B's panels
-  /// into slices (`copiesPanelSlices`, with the tiles to use them): then all tasks together
-  /// copy B once per row block.
-  var slicesEveryTask: Bool {
-    copiesPanelSlices && large && rowBlocking.tilesPerBlock >= minimumSliceTiles
+  /// Whether every task of a product that reads B in place would copy its passes of B's
+  /// panels into slices: then all tasks together copy B once per row block.
+  var slicesEveryTask: Bool { slicesPanels(tiles: rowBlocking.tilesPerBlock) }
+  /// Whether a task of `tiles` row tiles that reads B in place copies each pass of a panel
+  /// into a slice first (`copiesPanelSlices`), when it has enough tiles to read the slice.
+  func slicesPanels(tiles: Int) -> Bool {
+    copiesPanelSlices && large && tiles >= minimumSliceTiles
   }
   /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
   /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its
@@ -228,8 +232,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, passDepth) : 0
-    let slicePanel =
-      copiesPanelSlices && packedB == nil && tiles.count >= minimumSliceTiles && large
+    let slicePanel = packedB == nil && slicesPanels(tiles: tiles.count)
     let passPanelSize = slicePanel ? min(shape.k, passDepth) * panelWidth : 0
     // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
     // block of C, a transposed A's strips for one pass and one pass of a B panel.

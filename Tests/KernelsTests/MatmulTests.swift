@@ -177,7 +177,8 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
   for n in [24, 48] {
     shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true))
-    shapes.append(MatmulShape(m: 200, n: n, k: packedBBytes / (4 * n) + 40))
+    let k = packedBBytes / (MemoryLayout<Float>.stride * n) + 40
+    shapes.append(MatmulShape(m: 200, n: n, k: k))
   }
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
