@@ -54,6 +54,13 @@ public final class LoRA: Module, LinearAdapter {
   /// s · B (A x).
   public func delta(_ x: Tensor) -> Tensor { b(a(x)) * scale }
 
+  /// `x · Wᵀ + delta(x)` in one operation, which writes the layer's output once
+  /// (`lowRankLinear`; the same bits as `delta`'s sum for a power-of-two scale).
+  public func output(_ x: Tensor, weight: Tensor) -> Tensor? {
+    guard a.bias == nil, b.bias == nil, a.adapter == nil, b.adapter == nil else { return nil }
+    return lowRankLinear(x, weight: weight, a: a.weight, b: b.weight, scale: scale)
+  }
+
   /// The dense update s · B · A, `[outputs, inputs]`.
   public var denseUpdate: Tensor { matmul(b.weight, a.weight) * scale }
 

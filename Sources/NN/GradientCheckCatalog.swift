@@ -8,6 +8,10 @@ extension GradientCheckCase {
   public static var layers: [GradientCheckCase] {
     let layout = HeadLayout(batch: 2, length: 3, heads: 2, size: 4)
     let heads: [Int] = [2, 3, 8]
+    // x, W, A (rank 2) and B of a layer of 5 inputs and 4 outputs.
+    let lowRankInputs: [([Int], TestValues)] = [
+      ([2, 3, 5], .signed), ([4, 5], .signed), ([2, 5], .signed), ([4, 2], .signed),
+    ]
     var cases: [GradientCheckCase] = [
       .on("rmsnorm (fused)", [([2, 3, 4], .signed), ([4], .signed)]) {
         rmsNorm($0[0], weight: $0[1], epsilon: 1e-5)
@@ -32,6 +36,12 @@ extension GradientCheckCase {
       },
       .on("swiglu (reference)", [([2, 5], .signed), ([2, 5], .signed)]) {
         swigluReference(gate: $0[0], up: $0[1])
+      },
+      .on("low-rank linear (fused)", lowRankInputs) {
+        lowRankLinear($0[0], weight: $0[1], a: $0[2], b: $0[3], scale: 1.5)
+      },
+      .on("low-rank linear (reference)", lowRankInputs) {
+        lowRankLinearReference($0[0], weight: $0[1], a: $0[2], b: $0[3], scale: 1.5)
       },
     ]
     // The selective scan with respect to x, Δ (positive), A, B, C and D; and the causal

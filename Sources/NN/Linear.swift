@@ -45,6 +45,7 @@ public final class Linear: Module, Layer {
 
   /// `x · Wᵀ (+ b)` plus the adapter's term, for `x` of shape `[..., inputs]`.
   public func callAsFunction(_ x: Tensor) -> Tensor {
+    if bias == nil, let output = adapter?.output(x, weight: weight) { return output }
     var base = matmul(x, weight, transposeB: true)
     if let bias { base = base + bias }
     guard let adapter else { return base }
@@ -56,4 +57,12 @@ public final class Linear: Module, Layer {
 public protocol LinearAdapter: Module {
   /// The term added to `x · Wᵀ`, shaped like it.
   func delta(_ x: Tensor) -> Tensor
+  /// `x · Wᵀ + delta(x)` as one operation, for an adapter that has one (LoRA's is
+  /// `lowRankLinear`); nil, the default, and the layer adds `delta(x)` to its product.
+  func output(_ x: Tensor, weight: Tensor) -> Tensor?
+}
+
+extension LinearAdapter {
+  /// No fused operation: the layer adds `delta(x)` to its own product.
+  public func output(_ x: Tensor, weight: Tensor) -> Tensor? { nil }
 }

@@ -55,6 +55,52 @@ func expectFusedMatchesReference(
   expectFusedMatchesReference(
     [x, y], { swiglu(gate: $0[0], up: $0[1]) }, { swigluReference(gate: $0[0], up: $0[1]) },
     "swiglu")
+  let (weight, a, b) = (
+    TestValues.signed.tensor([7, 12], seed: 5), TestValues.signed.tensor([3, 12], seed: 6),
+    TestValues.signed.tensor([7, 3], seed: 7)
+  )
+  expectFusedMatchesReference(
+    [x, weight, a, b], { lowRankLinear($0[0], weight: $0[1], a: $0[2], b: $0[3], scale: 1.5) },
+    { lowRankLinearReference($0[0], weight: $0[1], a: $0[2], b: $0[3], scale: 1.5) },
+    "low-rank linear")
+}
+
+/// With a power-of-two scale, the fused low-rank linear gives the reference's bits in
+/// Float32, values and gradients, also for an input that three layers share (q, k and v
+/// read the same normalized input): its gradient sums six contributions in the same order.
+@Test func theLowRankLinearKeepsTheReferencesBits() {
+  var generator = SeededGenerator(seed: 3)
+  let x = Tensor.normal([2, 5, 12], generator: &generator)
+  let layers = (0..<3).map { _ in
+    (
+      weight: Tensor.normal([10, 12], generator: &generator),
+      a: Tensor.normal([4, 12], generator: &generator),
+      b: Tensor.normal([10, 4], generator: &generator)
+    )
+  }
+  let seed = Tensor.normal([2, 5, 10], generator: &generator)
+  func run(
+    _ linear: (Tensor, Tensor, Tensor, Tensor, Double) -> Tensor
+  ) -> (output: [Float], gradients: [[Float]]) {
+    let leaves = ([x] + layers.flatMap { [$0.a, $0.b] }).map {
+      Tensor(shape: $0.shape, storage: $0.storage, requiresGradient: true)
+    }
+    let tape = Tape()
+    let output = tape.record {
+      (0..<3).map {
+        linear(leaves[0], layers[$0].weight, leaves[1 + 2 * $0], leaves[2 + 2 * $0], 4)
+      }
+      .reduce(Tensor.zeros([2, 5, 10]), +)
+    }
+    let gradients = tape.gradients(of: output, seed: seed)
+    return (output.floats, leaves.map { gradients[$0]!.floats })
+  }
+  let fused = run { lowRankLinear($0, weight: $1, a: $2, b: $3, scale: $4) }
+  let reference = run { lowRankLinearReference($0, weight: $1, a: $2, b: $3, scale: $4) }
+  let sameOutput = fused.output == reference.output
+  let sameGradients = zip(fused.gradients, reference.gradients).map { $0 == $1 }
+  #expect(sameOutput, "the outputs differ")
+  #expect(sameGradients == [Bool](repeating: true, count: 7), "x, A₁, B₁, A₂, B₂, A₃, B₃")
 }
 
 @Test func attentionNeverSeesTheFuture() {
