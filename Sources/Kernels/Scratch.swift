@@ -1,27 +1,51 @@
+import Foundation
 import Synchronization
 
 /// Reusable scratch memory for kernels.
 ///
 /// A fresh allocation of a megabyte is mapped from the system, and touching it costs a
 /// page fault per 4 KiB; a kernel called thousands of times per second would spend a fifth
-/// of its time there. Buffers handed back are kept (up to `keep` of them) for the next call.
+/// of its time there. Buffers handed back are kept (up to `keep` of them per shelf) for the
+/// next call.
+///
+/// The kept buffers are on a few shelves, each with its own lock, and a thread uses the
+/// shelf its identity picks, so threads taking buffers at the same time rarely wait for one
+/// another. (With one shelf for all, taking and giving back buffers was 7% of the samples
+/// of attention at the toy tasks' 17 positions, 3% waiting for the lock; with shelves attention's forward and backward ran 1.13 to 1.16 times
+/// as fast there, and a toy-sst2 training step 1.03 times, AMD EPYC Zen 3, 2 threads, in
+/// turns.)
 enum Scratch {
-  private static let free = Mutex<[UncheckedSendable<(UnsafeMutableRawPointer, Int)>]>([])
+  private final class Shelf: Sendable {
+    let buffers = Mutex<[UncheckedSendable<(UnsafeMutableRawPointer, Int)>]>([])
+  }
+  private static let shelves = (0..<8).map { _ in Shelf() }
   private static let keep = 16
+
+  /// The calling thread's shelf.
+  private static var shelf: Shelf {
+    #if canImport(Darwin)
+      let thread = UInt(bitPattern: pthread_self())
+    #else
+      let thread = UInt(pthread_self())
+    #endif
+    // Multiplicative hashing: the top 3 bits of the product depend on all of the identity's.
+    return shelves[Int((thread &* 0x9E37_79B9_7F4A_7C15) >> 61)]
+  }
 
   /// Calls `body` with uninitialized memory for `count` values of `T`.
   static func with<T, R>(
     _ type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) throws -> R
   ) rethrows -> R {
     let bytes = max(64, count * MemoryLayout<T>.stride)
-    let (raw, capacity) = take(bytes)
-    defer { give(raw, capacity) }
+    let shelf = shelf
+    let (raw, capacity) = take(bytes, from: shelf)
+    defer { give(raw, capacity, to: shelf) }
     return try body(raw.bindMemory(to: T.self, capacity: count))
   }
 
   /// The smallest kept buffer of at least `bytes`, or a new one.
-  private static func take(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
-    let found = free.withLock { free -> (UnsafeMutableRawPointer, Int)? in
+  private static func take(_ bytes: Int, from shelf: Shelf) -> (UnsafeMutableRawPointer, Int) {
+    let found = shelf.buffers.withLock { free -> (UnsafeMutableRawPointer, Int)? in
       var best: Int? = nil
       for (index, buffer) in free.enumerated() where buffer.value.1 >= bytes {
         if best == nil || buffer.value.1 < free[best!].value.1 { best = index }
@@ -32,8 +56,8 @@ enum Scratch {
     return (.allocate(byteCount: bytes, alignment: 64), bytes)
   }
 
-  private static func give(_ raw: UnsafeMutableRawPointer, _ bytes: Int) {
-    let evicted = free.withLock { free -> UnsafeMutableRawPointer? in
+  private static func give(_ raw: UnsafeMutableRawPointer, _ bytes: Int, to shelf: Shelf) {
+    let evicted = shelf.buffers.withLock { free -> UnsafeMutableRawPointer? in
       free.append(UncheckedSendable(value: (raw, bytes)))
       guard free.count > keep else { return nil }
       let smallest = free.indices.min { free[$0].value.1 < free[$1].value.1 }!
