@@ -11,9 +11,9 @@ import Synchronization
 /// The kept buffers are on a few shelves, each with its own lock, and a thread uses the
 /// shelf its identity picks, so threads taking buffers at the same time rarely wait for one
 /// another. (With one shelf for all, taking and giving back buffers was 7% of the samples
-/// of attention at the toy tasks' 17 positions, 3% waiting for the lock; with shelves attention's forward and backward ran 1.13 to 1.16 times
-/// as fast there, and a toy-sst2 training step 1.03 times, AMD EPYC Zen 3, 2 threads, in
-/// turns.)
+/// of attention at the toy tasks' 17 positions, 3% waiting for the lock; with shelves,
+/// attention's forward and backward ran 1.13 to 1.16 times as fast there, and a toy-sst2
+/// training step 1.03 times: AMD EPYC Zen 3, 2 threads, in turns.)
 enum Scratch {
   private final class Shelf: Sendable {
     let buffers = Mutex<[UncheckedSendable<(UnsafeMutableRawPointer, Int)>]>([])
