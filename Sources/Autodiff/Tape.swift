@@ -38,9 +38,13 @@ public final class Tape: @unchecked Sendable {
   /// When the previous operation was recorded (for the forward times of the profile).
   private var lastRecorded: UInt64 = 0
 
+  /// Whether new tapes profile their operations when not told (`init(profiling:)`): set
+  /// around a whole run (`tinymixer train --profile`) to profile every step's tape.
+  @TaskLocal public static var profilesOperations = false
+
   /// An empty tape. With `profiling`, it measures each operation's forward time (from the
   /// previous record to this one) and backward time, by name.
-  public init(profiling: Bool = false) {
+  public init(profiling: Bool = Tape.profilesOperations) {
     if profiling {
       profile = OperationProfile()
       lastRecorded = DispatchTime.now().uptimeNanoseconds
@@ -193,6 +197,19 @@ extension Tensor {
 public struct OperationProfile: Sendable {
   /// Per operation name: how many records, forward time, backward time.
   public private(set) var entries: [String: (count: Int, forward: UInt64, backward: UInt64)] = [:]
+
+  /// An empty profile.
+  public init() {}
+
+  /// Adds another profile's counts and times (the steps of a run, summed).
+  public mutating func add(_ other: OperationProfile) {
+    for (name, entry) in other.entries {
+      let mine = entries[name] ?? (0, 0, 0)
+      entries[name] = (
+        mine.count + entry.count, mine.forward + entry.forward, mine.backward + entry.backward
+      )
+    }
+  }
 
   mutating func add(_ operation: String, forward: UInt64 = 0, backward: UInt64 = 0) {
     let name = String(operation.prefix { $0 != "(" })

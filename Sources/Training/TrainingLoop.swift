@@ -77,6 +77,8 @@ public struct StepReport: Sendable {
   public var tokens: Int
   /// Seconds since the run started.
   public var elapsed: Double
+  /// The step's time by operation, when its tape profiled them (`Tape.profilesOperations`).
+  public var profile: OperationProfile? = nil
 }
 
 /// Why training stopped before its last step.
@@ -158,7 +160,8 @@ public func train(
         step: step + 1, steps: settings.steps, loss: value.item, learningRate: rate,
         gradientNorm: norm,
         clippedSteps: clipped, tokens: tokens,
-        elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        elapsed: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, profile: tape.profile
+      ))
     if let checkpoint, step + 1 < settings.steps {
       if checkpoint.shouldStop() {
         try save(after: step + 1)

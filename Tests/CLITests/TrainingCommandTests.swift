@@ -67,6 +67,25 @@ func line(_ prefix: String, in output: String) -> String? {
   #expect(eval.output.contains("toy-sst2 test: \(reported) exact match on 1000 examples"))
 }
 
+/// `--profile` sums the steps' operations: one low-rank layer per adapted projection and step.
+@Test func trainingWithProfilePrintsEachOperationSummedOverTheSteps() throws {
+  let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "adapter-\(UUID().uuidString)")
+  defer { try? FileManager.default.removeItem(at: out) }
+  let train = try runProduct(
+    "tinymixer",
+    [
+      "train", "toy-sst2", "--base", tinyBase, "--steps", "3", "--batch", "8", "--out", out.path,
+      "--datasets", datasetsFolder, "--profile",
+    ])
+  #expect(train.status == 0, "\(train.error)")
+  #expect(train.output.contains("by operation, summed over 3 steps"))
+  let header = try #require(line("toy-sst2: training a LoRA expert", in: train.output))
+  let layers = try #require(Int(header.split(separator: " of ").last!.split(separator: " ")[0]))
+  let row = try #require(line("lowRankLinear", in: train.output)).split(separator: " ")
+  #expect(row[1] == "\(3 * 7 * layers)", "\(row)")
+}
+
 @Test func aMalformedDatasetLineIsNamedByFileAndLine() throws {
   let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
     "datasets-\(UUID().uuidString)")

@@ -173,27 +173,37 @@ struct TrainingBenchmark {
   }
 
   func printProfile(_ profile: OperationProfile, optimizer: UInt64) {
-    var table = Table(
-      ["operation", "count", "forward ms", "backward ms", "total ms"], rightAligned: [1, 2, 3, 4])
-    let rows = profile.entries.sorted {
-      $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward
-    }
-    var total: UInt64 = optimizer
-    for (name, entry) in rows {
-      total += entry.forward + entry.backward
-      table.add([
-        name, "\(entry.count)", String(format: "%.2f", Double(entry.forward) / 1e6),
-        String(format: "%.2f", Double(entry.backward) / 1e6),
-        String(format: "%.2f", Double(entry.forward + entry.backward) / 1e6),
-      ])
-    }
-    table.add(["optimizer (AdamW)", "1", "", "", String(format: "%.2f", Double(optimizer) / 1e6)])
-    print(
-      "\nwhere one step's time goes (one profiled step; forward time runs from one record to the next):\n"
+    printOperationProfile(
+      profile, optimizer: optimizer,
+      heading:
+        "where one step's time goes (one profiled step; forward time runs from one record to the next):"
     )
-    print(table.rendered)
-    print(String(format: "\n%.1f ms in all", Double(total) / 1e6))
   }
+}
+
+/// `profile` as a table, operations by total time, then the optimizer's time if given and
+/// the sum, under `heading`.
+func printOperationProfile(_ profile: OperationProfile, optimizer: UInt64?, heading: String) {
+  var table = Table(
+    ["operation", "count", "forward ms", "backward ms", "total ms"], rightAligned: [1, 2, 3, 4])
+  let rows = profile.entries.sorted {
+    $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward
+  }
+  var total: UInt64 = optimizer ?? 0
+  for (name, entry) in rows {
+    total += entry.forward + entry.backward
+    table.add([
+      name, "\(entry.count)", String(format: "%.2f", Double(entry.forward) / 1e6),
+      String(format: "%.2f", Double(entry.backward) / 1e6),
+      String(format: "%.2f", Double(entry.forward + entry.backward) / 1e6),
+    ])
+  }
+  if let optimizer {
+    table.add(["optimizer (AdamW)", "1", "", "", String(format: "%.2f", Double(optimizer) / 1e6)])
+  }
+  print("\n\(heading)\n")
+  print(table.rendered)
+  print(String(format: "\n%.1f ms in all", Double(total) / 1e6))
 }
 
 /// The largest resident memory this process has had, in MiB.
