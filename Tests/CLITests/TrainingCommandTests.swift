@@ -48,16 +48,23 @@ func line(_ prefix: String, in output: String) -> String? {
   #expect(results[0] == results[1])
 }
 
-@Test func evalReadsTheSavedAdapter() throws {
+/// `tinymixer train toy-sst2` on the tiny base, 3 steps of 8 examples, with `options`, into
+/// a new temporary folder, which the caller removes.
+func trainTinyExpert(_ options: [String] = []) throws -> (run: ProcessResult, out: URL) {
   let out = FileManager.default.temporaryDirectory.appendingPathComponent(
     "adapter-\(UUID().uuidString)")
-  defer { try? FileManager.default.removeItem(at: out) }
-  let train = try runProduct(
+  let run = try runProduct(
     "tinymixer",
     [
       "train", "toy-sst2", "--base", tinyBase, "--steps", "3", "--batch", "8", "--out", out.path,
       "--datasets", datasetsFolder,
-    ])
+    ] + options)
+  return (run, out)
+}
+
+@Test func evalReadsTheSavedAdapter() throws {
+  let (train, out) = try trainTinyExpert()
+  defer { try? FileManager.default.removeItem(at: out) }
   #expect(train.status == 0)
   let eval = try runProduct(
     "tinymixer",
@@ -69,15 +76,8 @@ func line(_ prefix: String, in output: String) -> String? {
 
 /// `--profile` sums the steps' operations: one low-rank layer per adapted projection and step.
 @Test func trainingWithProfilePrintsEachOperationSummedOverTheSteps() throws {
-  let out = FileManager.default.temporaryDirectory.appendingPathComponent(
-    "adapter-\(UUID().uuidString)")
+  let (train, out) = try trainTinyExpert(["--profile"])
   defer { try? FileManager.default.removeItem(at: out) }
-  let train = try runProduct(
-    "tinymixer",
-    [
-      "train", "toy-sst2", "--base", tinyBase, "--steps", "3", "--batch", "8", "--out", out.path,
-      "--datasets", datasetsFolder, "--profile",
-    ])
   #expect(train.status == 0, "\(train.error)")
   #expect(train.output.contains("by operation, summed over 3 steps"))
   let header = try #require(line("toy-sst2: training a LoRA expert", in: train.output))
