@@ -235,6 +235,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let ldc = shape.leadingDimensionC
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
+    // Worked out once here, not for every tile.
+    let (passDepth, packA) = (self.passDepth, self.packA)
+    let onePass = shape.k <= passDepth
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, passDepth) : 0
     let slicePanel = packedB == nil && slicesPanels(tiles: tiles.count)
     let passPanelSize = slicePanel ? min(shape.k, passDepth) * panelWidth : 0
@@ -257,7 +260,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       }
       /// Whether the tile goes straight to C: a whole tile, in one pass.
       func direct(_ tile: Int, _ panel: Int) -> Bool {
-        shape.k <= passDepth && whole(tile, panel)
+        onePass && whole(tile, panel)
       }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
