@@ -48,6 +48,13 @@ let minimumSliceTiles = 4
 /// level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that B stays there
 /// while the tasks read it.
 let packedBBytes = 256 << 10
+/// Fewest steps of the inner dimension that make a transposed-A product deep
+/// (`TiledMatmul.deep`): four passes of `depthPerPass`.
+let deepProductDepth = 1024
+/// Most bytes of the packed strips of A one task of a deep product uses per pass: a quarter
+/// of the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that they stay
+/// there while the task's panels of B stream past them (21 tiles on the AVX2 kernel).
+let deepStripBytes = 128 << 10
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save. (The mixture's narrow products of
 /// 1.2 million, 2048 × 6 · 6 × 48 and 2048 × 48 · 48 × 6: 1.3 to 1.9 times as fast on two
@@ -71,6 +78,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   let c: UnsafeMutablePointer<Scalar>
   let shape: MatmulShape
   let accumulate: Bool
+  /// `Parallelism.threadCount`, read once: a deep product's tasks depend on it.
+  let threads = Parallelism.threadCount
 
   init(
     _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ c: UnsafeMutablePointer<Scalar>,
@@ -84,8 +93,35 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var tilesPerTask: Int { max(1, rowsPerTask / tileRows) }
   /// Panels per task: `columnsPerTask` wide, or every panel when the task packs its rows of
   /// A, so that it packs them once (m = 2048, k = 128, n = 384, Aᵀ·B: 0.82 of numpy's speed
-  /// with three tasks packing the same rows, on the AMD EPYC Zen 4).
-  var panelsPerTask: Int { packA ? panels : max(1, columnsPerTask / panelWidth) }
+  /// with three tasks packing the same rows, on the AMD EPYC Zen 4); a deep product cut
+  /// along its panels shares them out among the threads.
+  var panelsPerTask: Int {
+    if deep && deepSplitsPanels { return (panels + threads - 1) / threads }
+    return packA ? panels : max(1, columnsPerTask / panelWidth)
+  }
+  /// Whether the product is deep: A transposed (packed) and an inner dimension of at least
+  /// `deepProductDepth`, the weight gradients `gᵀ·x` over a batch's tokens. Each task
+  /// streams its share of both operands from memory pass after pass, so that a cut along
+  /// the rows makes every task read all of B, one along the panels all of A. Such a product
+  /// is cut into as few tasks as keep every thread busy, along the smaller operand's
+  /// dimension, and along the rows into groups whose strips of one pass stay within
+  /// `deepStripBytes`. How tiles are grouped into tasks never changes a bit (each element
+  /// is one chain, computed by one task), so here, and only here, the grouping follows the
+  /// thread count. The mixture's weight gradients (AVX2 kernel on the AMD EPYC Zen 3, 2
+  /// threads, inside its training step, two runs each): 48 × 2048 · 2048 × 128 from 86 and 89
+  /// to 128 and 130 GFLOP/s, 128 × 2048 · 2048 × 48 from 94 and 97 to 120 and 123, the
+  /// router's 6 × 2048 · 2048 × 128 from 58 and 59 to 85 and 90.
+  var deep: Bool { packA && shape.k >= deepProductDepth && large }
+  /// Whether a deep product is cut along its panels (each task reads all of A, the smaller
+  /// operand, and its share of B) rather than its rows.
+  var deepSplitsPanels: Bool {
+    shape.m < shape.n && rowTiles <= deepTilesPerTask && panels >= threads
+  }
+  /// Most row tiles of a deep product per task: their strips of one pass fill
+  /// `deepStripBytes`.
+  var deepTilesPerTask: Int {
+    max(1, deepStripBytes / (tileRows * depthPerPass * MemoryLayout<Scalar>.stride))
+  }
   var rowTiles: Int { (shape.m + tileRows - 1) / tileRows }
   var panels: Int { (shape.n + panelWidth - 1) / panelWidth }
   var stripSize: Int { shape.k * tileRows }
@@ -203,13 +239,19 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// How the row tiles are grouped into tasks: as many tiles per task as fit
   /// `rowsPerTask`, but a large product is cut into at least `minimumTasks` tasks when it
   /// has the tiles, so that no thread waits long for the last one (an n = 128 product in
-  /// three tasks kept two threads busy for two thirds of its time). Groups are made even.
+  /// three tasks kept two threads busy for two thirds of its time); a deep product as
+  /// `deep` says. Groups are made even.
   var rowBlocking: (blocks: Int, tilesPerBlock: Int) {
     let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
     var blocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
     if large && shape.batch * blocks * panelBlocks < minimumTasks {
       let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
       blocks = min(rowTiles, max(blocks, wanted))
+    }
+    if deep {
+      // A multiple of the thread count, each block at most `deepTilesPerTask` tiles.
+      let rounds = (rowTiles + deepTilesPerTask * threads - 1) / (deepTilesPerTask * threads)
+      blocks = deepSplitsPanels ? 1 : min(rowTiles, threads * rounds)
     }
     let tilesPerBlock = (rowTiles + blocks - 1) / blocks
     return ((rowTiles + tilesPerBlock - 1) / tilesPerBlock, tilesPerBlock)

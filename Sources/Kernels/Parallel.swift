@@ -3,9 +3,10 @@ import Synchronization
 
 /// How many threads the kernels may use.
 ///
-/// Kernels split their work into tasks whose boundaries never depend on this number; the
-/// threads only decide who runs which task. So every result is bitwise the same on 1 or
-/// 16 threads.
+/// Kernels split their work into tasks, and each number a kernel writes is computed whole
+/// by one task, in an order that does not depend on the task. The threads only decide who
+/// runs which task (and a deep matmul how its tiles are grouped into tasks), so every
+/// result is bitwise the same on 1 or 16 threads.
 public enum Parallelism {
   private static let stored = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
 

@@ -175,6 +175,10 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   // with each pass of a panel copied (`copiesPanelSlices`), the last one-vector panel's too.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
+  // Deep (a transposed A, k ≥ `deepProductDepth`): cut along the panels (m < n), along the
+  // rows.
+  shapes.append(MatmulShape(m: 17, n: 65, k: deepProductDepth + 33, transposeA: true))
+  shapes.append(MatmulShape(m: 129, n: 33, k: deepProductDepth + 33, transposeA: true))
   for n in [24, 48] {
     shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true))
     let k = packedBBytes / (MemoryLayout<Float>.stride * n) + 40
@@ -216,8 +220,14 @@ func sameBits<T>(_ x: [T], _ y: [T]) -> Bool {
   #expect(c == [0, 0, 0, 0])
 }
 
-@Test func matmulIsBitwiseIdenticalWhateverRunsItsTasks() {
-  let shape = MatmulShape(m: 257, n: 190, k: 300, transposeB: true)
+/// A deep product (`TiledMatmul.deep`) groups its tiles into tasks by the thread count,
+/// along its panels (the first deep shape) or its rows (the second).
+@Test(arguments: [
+  MatmulShape(m: 257, n: 190, k: 300, transposeB: true),
+  MatmulShape(m: 40, n: 190, k: deepProductDepth + 7, transposeA: true),
+  MatmulShape(m: 300, n: 40, k: deepProductDepth + 7, transposeA: true),
+])
+func matmulIsBitwiseIdenticalWhateverRunsItsTasks(shape: MatmulShape) {
   let a: [Float] = fill(shape.m * shape.k, seed: 7)
   let b: [Float] = fill(shape.k * shape.n, seed: 8)
   func product() -> [Float] {
