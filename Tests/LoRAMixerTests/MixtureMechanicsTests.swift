@@ -204,3 +204,22 @@ func ownShares(_ input: RouterInput, steps: Int) throws -> [Double] {
     }
   }
 }
+
+/// A routed site in training adds its experts into the base product (`RoutedSite.output`):
+/// the loss and every gradient keep the bits of the Linear's plain sum, through layers whose
+/// q, k and v share their input (whose gradient sums their contributions in a fixed order).
+@Test(arguments: [RoutingMode.hardsoft, .soft])
+func addingTheExpertsIntoTheBaseKeepsThePlainSumsBits(mode: RoutingMode) {
+  func lossAndGradients(addingIntoBase: Bool) -> [[Double]] {
+    RoutedSite.$addsIntoBase.withValue(addingIntoBase) {
+      let mixture = GradientCheckCase.tinyMixture(mode: mode)
+      for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
+      let parameters = mixture.routerParameters() + mixture.expertParameters()
+      let tape = Tape()
+      let loss = tape.record { GradientCheckCase.routedLoss(mixture) }
+      let gradients = tape.gradients(of: loss)
+      return [loss.scalars] + parameters.map { gradients[$0.tensor]!.scalars }
+    }
+  }
+  #expect(lossAndGradients(addingIntoBase: true) == lossAndGradients(addingIntoBase: false))
+}

@@ -1,0 +1,46 @@
+import Autodiff
+import Kernels
+
+/// `x · Wᵀ + h · Bᵀ` as one operation (`W` `[out, in]`, `h` `[rows, r]`, `B` `[out, r]`): a
+/// frozen Linear plus its routed experts' update, `h` their weighted ranks
+/// (`stackedExperts`).
+///
+/// Written with primitive operations it makes the two products apart and their sum, three
+/// arrays as large as the output; here the second product is added into the first by the
+/// matmul (`accumulate`), which rounds each sum as the addition does: the same bits.
+func linearPlusUpdate(_ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor) -> Tensor {
+  let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+  let rows = x.count / inputs
+  let rank = h.shape[1]
+  precondition(
+    weight.rank == 2 && x.shape.last == inputs && h.shape == [rows, rank]
+      && b.shape == [outputs, rank],
+    "linear plus update: x \(x.shape), W \(weight.shape), h \(h.shape), B \(b.shape)")
+  func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
+    matmul(t[0], t[1], into: y, MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true))
+    matmul(
+      t[2], t[3], into: y, MatmulShape(m: rows, n: outputs, k: rank, transposeB: true),
+      accumulate: true)
+  }
+  let y = Tensor(
+    shape: Array(x.shape.dropLast()) + [outputs],
+    storage: runKernel([x, weight, h, b], count: rows * outputs, float: forward, double: forward))
+  return y.recorded(inputs: [x, weight, h, b]) { g, needed in
+    let g = g.reshaped([rows, outputs])
+    return [
+      needed[0] ? matmul(g, weight).reshaped(x.shape) : nil,
+      needed[1] ? matmul(g, x.reshaped([rows, inputs]), transposeA: true) : nil,
+      needed[2] ? matmul(g, b) : nil,
+      needed[3] ? matmul(g, h, transposeA: true) : nil,
+    ]
+  }
+}
+
+extension Tensor {
+  /// This tensor's values, as a new tensor whose gradient passes to this one unchanged: a
+  /// record placed where a contribution to this tensor's gradient should arrive in the
+  /// backward pass (after those of the operations recorded after it).
+  func passingGradientLast() -> Tensor {
+    Tensor(shape: shape, storage: storage).recorded((self, { $0 }), operation: "identity")
+  }
+}
