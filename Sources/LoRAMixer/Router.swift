@@ -151,7 +151,8 @@ public final class Router: Module {
         shape: [1, experts], scalars: present.map { $0 ? 0 : 1 }, dtype: x.dtype)
       logits = logits.maskedFill(absent, with: -1e9)
     }
-    let scaledLogits = logits / settings.temperature
+    // Divided by τ = 1, every number is itself, and so is its gradient: no operation then.
+    let scaledLogits = settings.temperature == 1 ? logits : logits / settings.temperature
     let probabilities = scaledLogits.softmax()
     let k = min(training ? settings.k : settings.inferenceK, present.count { $0 })
     let selected = probabilities.detached().topK(k).indices
