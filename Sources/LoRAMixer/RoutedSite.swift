@@ -1,5 +1,4 @@
 import Autodiff
-import Kernels
 import NN
 
 /// A frozen Linear's mixture of LoRA experts (Tutorials/the-paper.md §2):
