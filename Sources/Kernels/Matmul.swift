@@ -223,6 +223,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
         }
       }
       let (rowBlocks, tilesPerBlock) = rowBlocking
+      let panelsPerTask = self.panelsPerTask
       let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
       forEach(shape.batch * rowBlocks * panelBlocks) { task in
         let (item, block) = task.quotientAndRemainder(dividingBy: rowBlocks * panelBlocks)
@@ -242,16 +243,18 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// three tasks kept two threads busy for two thirds of its time); a deep product as
   /// `deep` says. Groups are made even.
   var rowBlocking: (blocks: Int, tilesPerBlock: Int) {
-    let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
-    var blocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
-    if large && shape.batch * blocks * panelBlocks < minimumTasks {
-      let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
-      blocks = min(rowTiles, max(blocks, wanted))
-    }
+    var blocks: Int
     if deep {
-      // A multiple of the thread count, each block at most `deepTilesPerTask` tiles.
+      // One block, or a multiple of the thread count, each at most `deepTilesPerTask` tiles.
       let rounds = (rowTiles + deepTilesPerTask * threads - 1) / (deepTilesPerTask * threads)
       blocks = deepSplitsPanels ? 1 : min(rowTiles, threads * rounds)
+    } else {
+      let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+      blocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
+      if large && shape.batch * blocks * panelBlocks < minimumTasks {
+        let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
+        blocks = min(rowTiles, max(blocks, wanted))
+      }
     }
     let tilesPerBlock = (rowTiles + blocks - 1) / blocks
     return ((rowTiles + tilesPerBlock - 1) / tilesPerBlock, tilesPerBlock)

@@ -51,12 +51,7 @@ public final class RoutedSite: Module, LinearAdapter {
 
   /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`, with w from the router.
   public func delta(_ x: Tensor) -> Tensor {
-    let rows = x.reshaped([-1, x.shape.last!])
-    // `[batch, length, inputs]` from the model: sequences of `length`; a matrix is one.
-    let routing = router.route(
-      rows, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings,
-      training: state.phase == .training)
-    state.record(self, routing)
+    let (rows, routing) = routedRows(x)
     let mixed =
       routing.sparse
       ? selectedExperts(rows, routing)
@@ -77,13 +72,21 @@ public final class RoutedSite: Module, LinearAdapter {
     // x's gradient through W reaches it through this copy, recorded before the site's
     // operations, so after theirs: the order of the plain sum, `x · Wᵀ + delta(x)`.
     let input = x.passingGradientLast()
-    let rows = x.reshaped([-1, x.shape.last!])
-    let routing = router.route(
-      rows, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings, training: true)
-    state.record(self, routing)
+    let (rows, routing) = routedRows(x)
     let (weighted, b) = stackedExperts(
       rows, experts, weights: routing.weights, rankScales: rankScales)
     return linearPlusUpdate(input, weight: weight, update: weighted, b: b)
+  }
+
+  /// The rows of `x` (`[..., inputs]`) and their routing, recorded for the routing loss.
+  func routedRows(_ x: Tensor) -> (rows: Tensor, routing: SiteRouting) {
+    let rows = x.reshaped([-1, x.shape.last!])
+    // `[batch, length, inputs]` from the model: sequences of `length`; a matrix is one.
+    let routing = router.route(
+      rows, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings,
+      training: state.phase == .training)
+    state.record(self, routing)
+    return (rows, routing)
   }
 
   /// Whether `output` adds the experts into the base product (the default); off, the

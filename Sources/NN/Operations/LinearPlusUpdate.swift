@@ -2,13 +2,16 @@ import Autodiff
 import Kernels
 
 /// `x · Wᵀ + h · Bᵀ` as one operation (`W` `[out, in]`, `h` `[rows, r]`, `B` `[out, r]`): a
-/// frozen Linear plus its routed experts' update, `h` their weighted ranks
-/// (`stackedExperts`).
+/// Linear plus a low-rank update, `h` what B multiplies (`s · x · Aᵀ` for LoRA's layer,
+/// `lowRankLinear`; a routed site's weighted ranks).
 ///
 /// Written with primitive operations it makes the two products apart and their sum, three
 /// arrays as large as the output; here the second product is added into the first by the
 /// matmul (`accumulate`), which rounds each sum as the addition does: the same bits.
-func linearPlusUpdate(_ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor) -> Tensor {
+/// `operation` names the record in a tape's profile.
+public func linearPlusUpdate(
+  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, operation: String = #function
+) -> Tensor {
   let (outputs, inputs) = (weight.shape[0], weight.shape[1])
   let rows = x.count / inputs
   let rank = h.shape[1]
@@ -25,7 +28,7 @@ func linearPlusUpdate(_ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor) 
   let y = Tensor(
     shape: Array(x.shape.dropLast()) + [outputs],
     storage: runKernel([x, weight, h, b], count: rows * outputs, float: forward, double: forward))
-  return y.recorded(inputs: [x, weight, h, b]) { g, needed in
+  return y.recorded(inputs: [x, weight, h, b], operation: operation) { g, needed in
     let g = g.reshaped([rows, outputs])
     return [
       needed[0] ? matmul(g, weight).reshaped(x.shape) : nil,
@@ -40,7 +43,7 @@ extension Tensor {
   /// This tensor's values, as a new tensor whose gradient passes to this one unchanged: a
   /// record placed where a contribution to this tensor's gradient should arrive in the
   /// backward pass (after those of the operations recorded after it).
-  func passingGradientLast() -> Tensor {
+  public func passingGradientLast() -> Tensor {
     Tensor(shape: shape, storage: storage).recorded((self, { $0 }), operation: "identity")
   }
 }
