@@ -40,12 +40,18 @@ let onePassPanelBytes = 32 << 10
 /// Fewest steps of the inner dimension for which a tile's lines of C are fetched ahead: a
 /// shorter tile writes them almost as soon as it starts, and the fetch only adds work.
 let prefetchDepth = 16
+/// Rows of B per task when a B stored `[k, n]` is packed (`TiledMatmul.packRows`): each task
+/// reads its rows whole, in order, and copies them into every panel. Packed panel by
+/// panel, the rows of a panel are a whole row of B apart, which the hardware prefetcher
+/// does not follow: 7% of the samples of 512³ A·B; 1024³ A·B ran 1.02 to 1.04 times as fast
+/// row by row (AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
+let packRowsPerTask = 64
 /// Fewest row tiles a task needs for copying slices of an in-place B to pay: a slice is
 /// copied once per panel and pass and read by every tile of the task (with three tiles, 128³
 /// on the AVX2 kernel, not copying was 3 to 6% faster).
 let minimumSliceTiles = 4
-/// Largest B packed whole rather than sliced by every task (`TiledMatmul.packB`): half the
-/// level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that B stays there
+/// Largest B of a deep product packed whole rather than sliced by its tasks
+/// (`TiledMatmul.packB`): half the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that B stays there
 /// while the tasks read it.
 let packedBBytes = 256 << 10
 /// Fewest steps of the inner dimension that make a transposed-A product deep
@@ -131,17 +137,19 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// its panel rows are not contiguous. A large product also packs a B whose row stride is
   /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
   /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
-  /// 160 to 200 in place). Packing at every multiple of 512 bytes was tried and lost: a
-  /// long inner dimension's B, packed whole before the products, goes to memory and back
-  /// (x of 2048 × 128 in gᵀ·x, AVX2 kernel: 0.55 to 0.63 of numpy's speed packed, 0.85
-  /// in place, on the AMD EPYC Zen 4). But a B that fits in the level-2 cache, which every
-  /// task would otherwise copy slice by slice (`slicesEveryTask`), is packed once: the
-  /// mixture's 2048 × 128 · 128 × 128 to 128 × 512 products and 256³, A·B and Aᵀ·B, ran 3
-  /// to 23% faster so on the AMD EPYC Zen 3, AVX2 kernel, 1 and 2 threads (timed in turns;
-  /// the AVX-512 kernel copies no slices and is unchanged).
+  /// 160 to 200 in place). And a B that every task would otherwise copy slice by slice
+  /// (`slicesEveryTask`: all of B once per row block) is packed once: the mixture's 2048 ×
+  /// 128 · 128 × 128 to 128 × 512 products and 256³ ran 3 to 23% faster so, when this was
+  /// first done for a B within `packedBBytes`; 512³, whose B is twice the level-2 cache, 1.07
+  /// to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2 kernel, 2
+  /// threads, in turns). Except a deep product's B larger than `packedBBytes`: the product's
+  /// few tasks read it once or twice each, and a packed copy goes to memory and back (the
+  /// mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to 0.99 times the
+  /// speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
   var packB: Bool {
     shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
-      || (slicesEveryTask && shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes)
+      || (slicesEveryTask
+        && (!deep || shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes))
   }
   /// Whether every task of a product that reads B in place would copy its passes of B's
   /// panels into slices: then all tasks together copy B once per row block.
@@ -215,11 +223,22 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let bPanels = packB ? distinctB * panels : 0
     Scratch.with(Scalar.self, count: bPanels * panelSize) { packed in
       let packedB = packB ? packed : nil
-      if bPanels > 0 {
+      if bPanels > 0 && shape.transposeB {
+        // A panel per task, from B's rows (`packPanel`).
         forEach(bPanels) { task in
           let (matrix, panel) = task.quotientAndRemainder(dividingBy: panels)
           packPanel(
             b + matrix * shape.batchStrideB, panel: panel, into: packed + task * panelSize)
+        }
+      } else if bPanels > 0 {
+        // A group of B's rows per task, into every panel (`packRows`).
+        let groups = (shape.k + packRowsPerTask - 1) / packRowsPerTask
+        forEach(distinctB * groups) { task in
+          let (matrix, group) = task.quotientAndRemainder(dividingBy: groups)
+          packRows(
+            b + matrix * shape.batchStrideB,
+            rows: group * packRowsPerTask..<min(shape.k, (group + 1) * packRowsPerTask),
+            into: packed + matrix * panels * panelSize)
         }
       }
       let (rowBlocks, tilesPerBlock) = rowBlocking
@@ -465,7 +484,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 
   /// Copies columns `panel * panelWidth ..< (panel + 1) * panelWidth` of `op(B)` into
-  /// `packed`, row after row, with zeros past B's last column.
+  /// `packed`, row after row, with zeros past B's last column: a transposed B's panels, and
+  /// the padded last panel of a B read in place.
   func packPanel(_ b: UnsafePointer<Scalar>, panel: Int, into packed: UnsafeMutablePointer<Scalar>)
   {
     let first = panel * panelWidth
@@ -500,6 +520,26 @@ private struct TiledMatmul<Kernel: Microkernel> {
         copyPanelRow(
           from: b + p * shape.leadingDimensionB + first, to: packed + p * panelWidth,
           count: columns)
+      }
+    }
+  }
+
+  /// Copies rows `rows` of a B stored `[k, n]` (not transposed) into the packed panels at
+  /// `packed`, each row's columns into every panel, with zeros past B's last column.
+  func packRows(
+    _ b: UnsafePointer<Scalar>, rows: Range<Int>, into packed: UnsafeMutablePointer<Scalar>
+  ) {
+    let lastColumns = shape.n - (panels - 1) * panelWidth
+    for p in rows {
+      let source = b + p * shape.leadingDimensionB
+      var target = packed + p * panelWidth
+      for panel in 0..<panels - 1 {
+        copyPanelRow(from: source + panel * panelWidth, to: target, count: panelWidth)
+        target += panelSize
+      }
+      copyPanelRow(from: source + (panels - 1) * panelWidth, to: target, count: lastColumns)
+      if lastColumns < panelWidth {
+        (target + lastColumns).update(repeating: 0, count: panelWidth - lastColumns)
       }
     }
   }

@@ -171,18 +171,20 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
       }
     }
   }
-  // Large: threads; B of at most `packedBBytes` packed once, a larger one read in place
-  // with each pass of a panel copied (`copiesPanelSlices`), the last one-vector panel's too.
+  // Large: threads; B packed row by row (`packRows`), its last panel padded.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
   // Deep (a transposed A, k ≥ `deepProductDepth`): cut along the panels (m < n), along the
   // rows.
   shapes.append(MatmulShape(m: 17, n: 65, k: deepProductDepth + 33, transposeA: true))
   shapes.append(MatmulShape(m: 129, n: 33, k: deepProductDepth + 33, transposeA: true))
+  // Whose last panel is one vector; a deep product's B larger than `packedBBytes` read in
+  // place, each pass of a panel copied (`copiesPanelSlices`), the narrow panel's too.
   for n in [24, 48] {
     shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true))
     let k = packedBBytes / (MemoryLayout<Float>.stride * n) + 40
     shapes.append(MatmulShape(m: 200, n: n, k: k))
+    shapes.append(MatmulShape(m: 200, n: n, k: k, transposeA: true))
   }
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
