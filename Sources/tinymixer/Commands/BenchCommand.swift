@@ -271,16 +271,26 @@ func evictCaches(_ buffer: inout [Float]) {
 }
 
 /// Times a closure: each call of `seconds()` runs it enough times to take at least
-/// `minimumSeconds` (counted once, after a warm-up call) and returns the time per call.
+/// `minimumSeconds` (counted once, after a warm-up call, over a tenth of it) and returns the
+/// time per call.
 struct RepeatedTimer {
   let body: () -> Void
   let repeats: Int
 
   init(minimumSeconds: Double = 0.02, _ body: @escaping () -> Void) {
     self.body = body
-    let start = Self.now()
+    // The first call pays for what is new (pages, scratch, threads waking): a count worked
+    // out from it made the first shape measured a batch of a few calls, not of
+    // `minimumSeconds` (128³: 36 calls, 1 ms). So a warm-up call, then calls for a tenth
+    // of `minimumSeconds`; numpy's side counts the same way.
     body()
-    repeats = max(1, Int(minimumSeconds / max(Self.now() - start, 1e-7)))
+    var calls = 0
+    let start = Self.now()
+    repeat {
+      body()
+      calls += 1
+    } while Self.now() - start < minimumSeconds / 10
+    repeats = max(1, Int(minimumSeconds * Double(calls) / (Self.now() - start)))
   }
 
   func seconds() -> Double {
@@ -313,7 +323,11 @@ final class NumpyTimer {
             b = rng.uniform(-1, 1, (n, k) if tb else (k, n)).astype(np.float32)
             x, y = (a.T if ta else a), (b.T if tb else b)
             x @ y
-            start = time.perf_counter(); x @ y; once = max(time.perf_counter() - start, 1e-7)
+            calls, start = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - start < 0.002:
+                x @ y
+                calls += 1
+            once = (time.perf_counter() - start) / calls
             c = np.empty((m, n), dtype=np.float32)
             arrays[(m, k, n, ta, tb)] = (x, y, max(1, int(0.02 / once)), c)
         x, y, repeats, c = arrays[(m, k, n, ta, tb)]
