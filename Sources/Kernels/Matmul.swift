@@ -497,7 +497,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
     if shape.transposeB {
       // B is stored [n, k]: column j of op(B) is row j of storage. Copy in 8 × 8 blocks,
       // so that both the rows read and the rows written stay in a few cache lines (measured
-      // 2 to 4 times faster than copying one column at a time).
+      // 2 to 4 times faster than copying one column at a time), a whole block in vectors
+      // (`transposeBlock`: A·Bᵀ at 64³, 128³ and 256³ 1.06 to 1.07, 1.08 to 1.16 and 1.03 to
+      // 1.07 times as fast as with a number at a time, AMD EPYC Zen 3, AVX2 kernel, in turns).
       let ld = shape.leadingDimensionB
       let k = shape.k
       for j0 in stride(from: 0, to: columns, by: 8) {
@@ -507,10 +509,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
           let source = b + (first + j0) * ld + p0
           let target = packed + p0 * panelWidth + j0
           if blockColumns == 8 && blockRows == 8 {
-            // A whole block, with fixed trip counts the compiler unrolls.
-            for j in 0..<8 {
-              for p in 0..<8 { target[p &* panelWidth &+ j] = source[j &* ld &+ p] }
-            }
+            transposeBlock(source, rowStride: ld, into: target, targetRowStride: panelWidth)
           } else {
             for j in 0..<blockColumns {
               for p in 0..<blockRows { target[p * panelWidth + j] = source[j * ld + p] }
@@ -610,6 +609,48 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 }
 
+/// Writes the transpose of the 8 × 8 block at `source`, whose rows are `rowStride` apart,
+/// to `target`, whose rows are `targetRowStride` apart, in vectors.
+///
+/// Row `i`, column `j` of the block is number `8i + j` of its 64; the transpose puts it at
+/// `8j + i`: the six bits of the index rotated by three. Taking the even numbers of each
+/// pair of rows, then the odd ones (`evenHalf`, `oddHalf`), rotates them by one, so three
+/// such rounds transpose the block; the compiler makes each round shuffles (Float on AVX2:
+/// 44 shuffle instructions for the block besides its loads and stores, against 128 moves of
+/// one number).
+@inline(__always)
+func transposeBlock<Scalar: SIMDScalar>(
+  _ source: UnsafePointer<Scalar>, rowStride: Int,
+  into target: UnsafeMutablePointer<Scalar>, targetRowStride: Int
+) {
+  func row(_ i: Int) -> SIMD8<Scalar> {
+    UnsafeRawPointer(source + i * rowStride).loadUnaligned(as: SIMD8<Scalar>.self)
+  }
+  var rows = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+  for _ in 0..<3 {
+    let pairs = (
+      SIMD16(lowHalf: rows.0, highHalf: rows.1), SIMD16(lowHalf: rows.2, highHalf: rows.3),
+      SIMD16(lowHalf: rows.4, highHalf: rows.5), SIMD16(lowHalf: rows.6, highHalf: rows.7)
+    )
+    rows = (
+      pairs.0.evenHalf, pairs.1.evenHalf, pairs.2.evenHalf, pairs.3.evenHalf,
+      pairs.0.oddHalf, pairs.1.oddHalf, pairs.2.oddHalf, pairs.3.oddHalf
+    )
+  }
+  func store(_ vector: SIMD8<Scalar>, _ i: Int) {
+    UnsafeMutableRawPointer(target + i * targetRowStride).storeBytes(
+      of: vector, as: SIMD8<Scalar>.self)
+  }
+  store(rows.0, 0)
+  store(rows.1, 1)
+  store(rows.2, 2)
+  store(rows.3, 3)
+  store(rows.4, 4)
+  store(rows.5, 5)
+  store(rows.6, 6)
+  store(rows.7, 7)
+}
+
 // MARK: - The microkernels
 //
 // They live in this file, beside their caller, so that a build without whole-module
@@ -628,7 +669,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
 /// With `narrow`, only the first vector of columns is computed, read and written (the last
 /// panel of a product whose columns end within it).
 protocol Microkernel {
-  associatedtype Vector: SIMD where Vector.Scalar: BinaryFloatingPoint
+  associatedtype Vector: SIMD where Vector.Scalar: BinaryFloatingPoint & SIMDScalar
   static var rows: Int { get }
   /// `multiply`, with row `r` of A at `a + rows(r)` and step `p` at `p * aColumnStride`.
   static func tile<Rows: RowOffsets>(
@@ -723,7 +764,8 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
 }
 
 /// The 6-row tile (AVX2 and portable): 12 accumulators.
-enum SixRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+enum SixRowKernel<Vector: SIMD>: Microkernel
+where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static var rows: Int { 6 }
 
   @inline(__always)
@@ -778,7 +820,8 @@ enum SixRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloating
 }
 
 /// The 8-row tile (AVX-512): 16 accumulators.
-enum EightRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+enum EightRowKernel<Vector: SIMD>: Microkernel
+where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static var rows: Int { 8 }
 
   @inline(__always)
@@ -841,7 +884,8 @@ enum EightRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloati
 }
 
 /// The 12-row tile (NEON): 24 accumulators.
-enum TwelveRowKernel<Vector: SIMD>: Microkernel where Vector.Scalar: BinaryFloatingPoint {
+enum TwelveRowKernel<Vector: SIMD>: Microkernel
+where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static var rows: Int { 12 }
 
   @inline(__always)
