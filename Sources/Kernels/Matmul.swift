@@ -51,8 +51,8 @@ let packRowsPerTask = 64
 /// on the AVX2 kernel, not copying was 3 to 6% faster).
 let minimumSliceTiles = 4
 /// Largest B of a deep product packed whole rather than sliced by its tasks
-/// (`TiledMatmul.packB`): half the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that B stays there
-/// while the tasks read it.
+/// (`TiledMatmul.packB`): half the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core,
+/// `lscpu`), so that B stays there while the tasks read it.
 let packedBBytes = 256 << 10
 /// Fewest steps of the inner dimension that make a transposed-A product deep
 /// (`TiledMatmul.deep`): four passes of `depthPerPass`.
