@@ -105,19 +105,19 @@ private struct TiledMatmul<Kernel: Microkernel> {
     if deep && deepSplitsPanels { return (panels + threads - 1) / threads }
     return packA ? panels : max(1, columnsPerTask / panelWidth)
   }
-  /// Whether the product is deep: A transposed (packed) and an inner dimension of at least
-  /// `deepProductDepth`, the weight gradients `gᵀ·x` over a batch's tokens. Each task
-  /// streams its share of both operands from memory pass after pass, so that a cut along
-  /// the rows makes every task read all of B, one along the panels all of A. Such a product
-  /// is cut into as few tasks as keep every thread busy, along the smaller operand's
-  /// dimension, and along the rows into groups whose strips of one pass stay within
-  /// `deepStripBytes`. How tiles are grouped into tasks never changes a bit (each element
+  /// Whether the product is deep: A transposed and packed (so the product is large) and an
+  /// inner dimension of at least `deepProductDepth`, the weight gradients `gᵀ·x` over a
+  /// batch's tokens. Each task streams its share of both operands from memory pass after
+  /// pass, so that a cut along the rows makes every task read all of B, one along the
+  /// panels all of A. Such a product is cut into as few tasks as keep every thread busy,
+  /// along the smaller operand's dimension, and along the rows into groups whose strips of
+  /// one pass stay within `deepStripBytes`. How tiles are grouped into tasks never changes a bit (each element
   /// is one chain, computed by one task), so here, and only here, the grouping follows the
   /// thread count. The mixture's weight gradients (AVX2 kernel on the AMD EPYC Zen 3, 2
   /// threads, inside its training step, two runs each): 48 × 2048 · 2048 × 128 from 86 and 89
   /// to 128 and 130 GFLOP/s, 128 × 2048 · 2048 × 48 from 94 and 97 to 120 and 123, the
   /// router's 6 × 2048 · 2048 × 128 from 58 and 59 to 85 and 90.
-  var deep: Bool { packA && shape.k >= deepProductDepth && large }
+  var deep: Bool { packA && shape.k >= deepProductDepth }
   /// Whether a deep product is cut along its panels (each task reads all of A, the smaller
   /// operand, and its share of B) rather than its rows.
   var deepSplitsPanels: Bool {
@@ -192,9 +192,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// work, and A is read in place (LoRA's weight gradients, 384 × 1088 · 1088 × 8 and 128 ×
   /// 1088 · 1088 × 8 with A transposed: 1.6 and 2.0 times as fast, AVX2 kernel on the AMD
   /// EPYC Zen 3, 2 threads). Nor does a small product (not `large`) copy it: its A is at
-  /// most a few level-1 caches, and the copy, six numbers at a time, was a fifth of its time
-  /// (64³ Aᵀ·B, 23% of the samples); in place, 64³, 32 × 64 · 64 × 64 and 48 × 64 · 64 × 32
-  /// ran 1.10, 1.14 and 1.25 times as fast (AVX2 kernel on the AMD EPYC Zen 3, in turns).
+  /// most a few level-1 caches, and the copy, six numbers at a time, took most of the 23% of
+  /// 64³ Aᵀ·B's samples spent outside the kernel (`perf`); in place, 64³, 32 × 64 · 64 × 64
+  /// and 48 × 64 · 64 × 32 ran 1.10, 1.14 and 1.25 times as fast (AVX2 kernel on the AMD
+  /// EPYC Zen 3, in turns).
   var packA: Bool { shape.transposeA && panels > 1 && large }
   /// Columns of C from panel `panel`'s first to the last: more than `panelWidth` for all
   /// but the last panel.

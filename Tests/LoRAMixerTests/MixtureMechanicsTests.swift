@@ -210,7 +210,7 @@ func ownShares(_ input: RouterInput, steps: Int) throws -> [Double] {
 /// q, k and v share their input (whose gradient sums their contributions in a fixed order).
 @Test(arguments: [RoutingMode.hardsoft, .soft])
 func addingTheExpertsIntoTheBaseKeepsThePlainSumsBits(mode: RoutingMode) {
-  func lossAndGradients(addingIntoBase: Bool) -> [[Double]] {
+  func lossAndGradients(addingIntoBase: Bool) -> [[UInt64]] {
     RoutedSite.$addsIntoBase.withValue(addingIntoBase) {
       let mixture = GradientCheckCase.tinyMixture(mode: mode)
       for (_, tensor) in mixture.expertParameters() { tensor.requiresGradient = true }
@@ -218,7 +218,10 @@ func addingTheExpertsIntoTheBaseKeepsThePlainSumsBits(mode: RoutingMode) {
       let tape = Tape()
       let loss = tape.record { GradientCheckCase.routedLoss(mixture) }
       let gradients = tape.gradients(of: loss)
-      return [loss.scalars] + parameters.map { gradients[$0.tensor]!.scalars }
+      // Bit patterns, so that −0 and +0 differ too.
+      return ([loss.scalars] + parameters.map { gradients[$0.tensor]!.scalars }).map {
+        $0.map(\.bitPattern)
+      }
     }
   }
   #expect(lossAndGradients(addingIntoBase: true) == lossAndGradients(addingIntoBase: false))

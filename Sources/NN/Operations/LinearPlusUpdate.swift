@@ -8,9 +8,10 @@ import Kernels
 /// Written with primitive operations it makes the two products apart and their sum, three
 /// arrays as large as the output; here the second product is added into the first by the
 /// matmul (`accumulate`), which rounds each sum as the addition does: the same bits.
-/// `operation` names the record in a tape's profile.
+/// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
-  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, operation: String = #function
+  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor,
+  operation: String = "linearPlusUpdate"
 ) -> Tensor {
   let (outputs, inputs) = (weight.shape[0], weight.shape[1])
   let rows = x.count / inputs
