@@ -132,9 +132,19 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var panels: Int { (shape.n + panelWidth - 1) / panelWidth }
   var stripSize: Int { shape.k * tileRows }
   var panelSize: Int { shape.k * panelWidth }
+  /// Whether the product runs on all threads and is cut into at least `minimumTasks`.
   var large: Bool { shape.flops >= largeProductFlops }
+  /// Whether one matrix product of the batch is large: the copies that pay for a large
+  /// product (packing a transposed A, packing or slicing B) are decided by it, since they
+  /// are about one matrix's rows in the caches, whatever the batch. Attention's products,
+  /// a batch of 4 heads of 64 × 32 · 32 × 64 per sequence, are large only as a batch; each
+  /// head's P is 16 KiB: on one thread `Pᵀ·dO` ran 1.31 and 1.36 times as fast with P read
+  /// in place (no longer packed), `P·V` 1.02 and 1.04 with V read in place (no longer packed
+  /// row by row); on two, attention's backward 1.08 and its forward 1.04 times (the bench
+  /// model's layer, AMD EPYC Zen 3, AVX2 kernel, in turns; the same bits).
+  var largeItem: Bool { shape.flops / Double(shape.batch) >= largeProductFlops }
   /// Whether B is read from a packed copy rather than in place. A transposed B must be:
-  /// its panel rows are not contiguous. A large product also packs a B whose row stride is
+  /// its panel rows are not contiguous. A large product (`largeItem`) also packs a B whose row stride is
   /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
   /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
   /// 160 to 200 in place). And a B that every task would otherwise copy slice by slice
@@ -147,7 +157,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to 0.99 times the
   /// speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
   var packB: Bool {
-    shape.transposeB || (large && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
+    shape.transposeB || (largeItem && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
       || (slicesEveryTask
         && (!deep || shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes))
   }
@@ -157,7 +167,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Whether a task of `tiles` row tiles that reads B in place copies each pass of a panel
   /// into a slice first (`copiesPanelSlices`), when it has enough tiles to read the slice.
   func slicesPanels(tiles: Int) -> Bool {
-    copiesPanelSlices && large && tiles >= minimumSliceTiles
+    copiesPanelSlices && largeItem && tiles >= minimumSliceTiles
   }
   /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
   /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its
@@ -171,7 +181,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       && shape.k * panelWidth * MemoryLayout<Scalar>.stride <= onePassPanelBytes
     return onePass ? shape.k : depthPerPass
   }
-  /// Whether a large product copies each pass of an in-place B panel into a contiguous
+  /// Whether a large product (`largeItem`) copies each pass of an in-place B panel into a contiguous
   /// slice before its tiles use it. In place, a panel's rows are a whole row of B apart: at
   /// a row of a multiple of 512 bytes (every bench shape) a pass of one (256 rows) falls in
   /// a few sets of the level-1 cache and evicts itself before the next tile reads it.
@@ -191,12 +201,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// But a product of one panel reads each number of A once, so there a copy only adds
   /// work, and A is read in place (LoRA's weight gradients, 384 × 1088 · 1088 × 8 and 128 ×
   /// 1088 · 1088 × 8 with A transposed: 1.6 and 2.0 times as fast, AVX2 kernel on the AMD
-  /// EPYC Zen 3, 2 threads). Nor does a small product (not `large`) copy it: its A is at
+  /// EPYC Zen 3, 2 threads). Nor does a small product (not `largeItem`) copy it: its A is at
   /// most a few level-1 caches, and the copy, six numbers at a time, took most of the 23% of
   /// 64³ Aᵀ·B's samples spent outside the kernel (`perf`); in place, 64³, 32 × 64 · 64 × 64
   /// and 48 × 64 · 64 × 32 ran 1.10, 1.14 and 1.25 times as fast (AVX2 kernel on the AMD
   /// EPYC Zen 3, in turns).
-  var packA: Bool { shape.transposeA && panels > 1 && large }
+  var packA: Bool { shape.transposeA && panels > 1 && largeItem }
   /// Columns of C from panel `panel`'s first to the last: more than `panelWidth` for all
   /// but the last panel.
   func columnsLeft(_ panel: Int) -> Int { shape.n - panel * panelWidth }

@@ -171,6 +171,11 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
       }
     }
   }
+  // Large only as a batch, as attention's heads are: on threads, each item's A and B read
+  // in place (`largeItem`).
+  for (ta, tb) in forms {
+    shapes.append(MatmulShape(m: 64, n: 40, k: 64, transposeA: ta, transposeB: tb, batch: 8))
+  }
   // Large: threads; B packed row by row (`packRows`), its last panel padded.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
