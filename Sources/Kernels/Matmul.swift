@@ -111,12 +111,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// pass, so that a cut along the rows makes every task read all of B, one along the
   /// panels all of A. Such a product is cut into as few tasks as keep every thread busy,
   /// along the smaller operand's dimension, and along the rows into groups whose strips of
-  /// one pass stay within `deepStripBytes`. How tiles are grouped into tasks never changes a bit (each element
-  /// is one chain, computed by one task), so here, and only here, the grouping follows the
-  /// thread count. The mixture's weight gradients (AVX2 kernel on the AMD EPYC Zen 3, 2
-  /// threads, inside its training step, two runs each): 48 × 2048 · 2048 × 128 from 86 and 89
-  /// to 128 and 130 GFLOP/s, 128 × 2048 · 2048 × 48 from 94 and 97 to 120 and 123, the
-  /// router's 6 × 2048 · 2048 × 128 from 58 and 59 to 85 and 90.
+  /// one pass stay within `deepStripBytes`. How tiles are grouped into tasks never changes
+  /// a bit (each element is one chain, computed by one task), so here, and only here, the
+  /// grouping follows the thread count. The mixture's weight gradients (AVX2 kernel on the
+  /// AMD EPYC Zen 3, 2 threads, inside its training step, two runs each): 48 × 2048 · 2048
+  /// × 128 from 86 and 89 to 128 and 130 GFLOP/s, 128 × 2048 · 2048 × 48 from 94 and 97 to
+  /// 120 and 123, the router's 6 × 2048 · 2048 × 128 from 58 and 59 to 85 and 90.
   var deep: Bool { packA && shape.k >= deepProductDepth }
   /// Whether a deep product is cut along its panels (each task reads all of A, the smaller
   /// operand, and its share of B) rather than its rows.
@@ -143,19 +143,19 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// row by row); on two, attention's backward 1.08 and its forward 1.04 times (the bench
   /// model's layer, AMD EPYC Zen 3, AVX2 kernel, in turns; the same bits).
   var largeItem: Bool { shape.flops / Double(shape.batch) >= largeProductFlops }
-  /// Whether B is read from a packed copy rather than in place. A transposed B must be:
-  /// its panel rows are not contiguous. A large product (`largeItem`) also packs a B whose row stride is
-  /// a multiple of 4 KiB, because in place every row of a panel would fall in the same
-  /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
-  /// 160 to 200 in place). And a B that every task would otherwise copy slice by slice
-  /// (`slicesEveryTask`: all of B once per row block) is packed once: the mixture's 2048 ×
-  /// 128 · 128 × 128 to 128 × 512 products and 256³ ran 3 to 23% faster so, when this was
-  /// first done for a B within `packedBBytes`; 512³, whose B is twice the level-2 cache, 1.07
-  /// to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2 kernel, 2
-  /// threads, in turns). Except a deep product's B larger than `packedBBytes`: the product's
-  /// few tasks read it once or twice each, and a packed copy goes to memory and back (the
-  /// mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to 0.99 times the
-  /// speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
+  /// Whether B is read from a packed copy rather than in place. A transposed B must be: its
+  /// panel rows are not contiguous. A large product (`largeItem`) also packs a B whose row
+  /// stride is a multiple of 4 KiB, because in place every row of a panel would fall in the
+  /// same cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed
+  /// against 160 to 200 in place). And a B that every task would otherwise copy slice by
+  /// slice (`slicesEveryTask`: all of B once per row block) is packed once: the mixture's
+  /// 2048 × 128 · 128 × 128 to 128 × 512 products and 256³ ran 3 to 23% faster so, when
+  /// this was first done for a B within `packedBBytes`; 512³, whose B is twice the level-2
+  /// cache, 1.07 to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2
+  /// kernel, 2 threads, in turns). Except a deep product's B larger than `packedBBytes`:
+  /// the product's few tasks read it once or twice each, and a packed copy goes to memory
+  /// and back (the mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to
+  /// 0.99 times the speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
   var packB: Bool {
     shape.transposeB || (largeItem && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
       || (slicesEveryTask
@@ -181,14 +181,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
       && shape.k * panelWidth * MemoryLayout<Scalar>.stride <= onePassPanelBytes
     return onePass ? shape.k : depthPerPass
   }
-  /// Whether a large product (`largeItem`) copies each pass of an in-place B panel into a contiguous
-  /// slice before its tiles use it. In place, a panel's rows are a whole row of B apart: at
-  /// a row of a multiple of 512 bytes (every bench shape) a pass of one (256 rows) falls in
-  /// a few sets of the level-1 cache and evicts itself before the next tile reads it.
-  /// Measured on the AMD EPYC Zen 4, 2 threads, with and without in turns: the AVX2
-  /// kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128 ·
-  /// 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7% (there the copy cost more
-  /// than the misses it saved).
+  /// Whether a large product (`largeItem`) copies each pass of an in-place B panel into a
+  /// contiguous slice before its tiles use it. In place, a panel's rows are a whole row of
+  /// B apart: at a row of a multiple of 512 bytes (every bench shape) a pass of one (256
+  /// rows) falls in a few sets of the level-1 cache and evicts itself before the next tile
+  /// reads it. Measured on the AMD EPYC Zen 4, 2 threads, with and without in turns: the
+  /// AVX2 kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128
+  /// · 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7% (there the copy cost
+  /// more than the misses it saved).
   var copiesPanelSlices: Bool { panelWidth * MemoryLayout<Scalar>.stride <= 64 }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
@@ -392,8 +392,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
           }
           for tile in tiles where used(tile, panel) {
             let (rows, aStrides) = rowsOfA(
-              tile, tiles: tiles, item: item, step: start, depth: depth, passStrips: passStrips,
-              edgeStrip: edgeStrip)
+              tile, tiles: tiles, item: item, step: start, depth: depth,
+              passStrips: packA ? passStrips : nil, edgeStrip: edgeStrip)
             let steps = steps(tile, depth: depth)
             let a = rows + steps.lowerBound * aStrides.column
             let b = b + steps.lowerBound * bRowStride
@@ -441,13 +441,13 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Where tile `tile`'s rows of op(A) are read from at step `step` of the inner
   /// dimension, and their strides: the task's `passStrips` (a transposed A, packed `depth`
-  /// steps at a time for the task's `tiles`), its padded `edgeStrip` for the last rows, or
-  /// A itself.
+  /// steps at a time for the task's `tiles`; nil when A is not packed), its padded
+  /// `edgeStrip` for the last rows, or A itself.
   func rowsOfA(
     _ tile: Int, tiles: Range<Int>, item: Int, step: Int, depth: Int,
-    passStrips: UnsafeMutablePointer<Scalar>, edgeStrip: UnsafeMutablePointer<Scalar>
+    passStrips: UnsafeMutablePointer<Scalar>?, edgeStrip: UnsafeMutablePointer<Scalar>
   ) -> (UnsafePointer<Scalar>, (row: Int, column: Int)) {
-    if packA {
+    if let passStrips {
       return (
         UnsafePointer(passStrips + (tile - tiles.lowerBound) * tileRows * depth), (1, tileRows)
       )

@@ -171,8 +171,8 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
       }
     }
   }
-  // Large only as a batch, as attention's heads are: on threads, each item's A and B read
-  // in place (`largeItem`).
+  // Large only as a batch, as attention's heads are: on threads, but each item's A read in
+  // place and B neither packed nor sliced unless transposed (`largeItem`).
   for (ta, tb) in forms {
     shapes.append(MatmulShape(m: 64, n: 40, k: 64, transposeA: ta, transposeB: tb, batch: 8))
   }
