@@ -37,8 +37,8 @@ private func attentionForward<T: KernelScalar>(
     let p = probabilities + b * layout.heads * t * t
     // Scores S = Q·Kᵀ, then a causal softmax of each row, scaled.
     matmul(q + base, k + base, into: p, layout.scoresShape, accumulate: false)
-    for row in 0..<layout.heads * t {
-      causalSoftmaxRow(p + row * t, visible: row % t + 1, length: t, scale: T(scale))
+    for head in 0..<layout.heads {
+      causalSoftmax(p + head * t * t, length: t, scale: T(scale))
     }
     // O = P·V.
     matmul(
@@ -81,25 +81,46 @@ extension HeadLayout {
   }
 }
 
-/// Softmax of `row[0..<visible] · scale` in place, and zeros after.
+/// The causal softmax of one head's `length × length` scores, in place: row `r` becomes the
+/// softmax of its first `r + 1` numbers times `scale`, followed by zeros.
+///
+/// It works in three passes over the rows (maxima, exponentials, sums), not row by row: the
+/// steps within a row depend on each other (the exponentials need the maximum, the division
+/// their sum), while different rows do not, so a pass keeps the CPU busy with many rows at
+/// once rather than waiting on one. A layer's softmax (bench model: 32 sequences of 64
+/// positions, 4 heads) ran 1.41 times as fast so, attention's forward 1.09 and 1.10 (one
+/// thread, in turns, AMD EPYC Zen 3), with the same bits: every number goes through the same
+/// operations as row by row.
 @inline(__always)
-private func causalSoftmaxRow<T: KernelScalar>(
-  _ row: UnsafeMutablePointer<T>, visible: Int, length: Int, scale: T
+private func causalSoftmax<T: KernelScalar>(
+  _ scores: UnsafeMutablePointer<T>, length t: Int, scale: T
 ) {
-  let largest = contiguousMax(row, visible)
-  for s in 0..<visible { row[s] *= scale }
-  // Whole vectors, as far as the row goes: the numbers past `visible` in the last one
-  // (unused; a skipped tile's never computed) are set to zero, exponentiated with the rest,
-  // and zeroed again below. So no short vector is copied lane by lane (attention's forward
-  // and backward 1.10 to 1.21 times as fast at 16, 17 and 64 positions, AMD EPYC Zen 3, in
-  // turns), and the visible numbers keep their bits (`exp` works lane by lane).
+  // A row's exponentials are computed in whole vectors, as far as the row goes: the numbers
+  // past the visible ones in its last vector (unused; a skipped tile's never computed) are
+  // set to zero, exponentiated with the rest and zeroed again at the end. So no short
+  // vector is copied lane by lane (attention's forward and backward 1.10 to 1.21 times as
+  // fast at 16, 17 and 64 positions, AMD EPYC Zen 3, in turns), and the visible numbers
+  // keep their bits (`exp` works lane by lane).
   let lanes = Vector<T>.scalarCount
-  let end = min(length, (visible + lanes - 1) / lanes * lanes)
-  for s in visible..<end { row[s] = 0 }
-  exponentiate(row, minus: largest * scale, into: row, count: end)
-  let inverse = 1 / contiguousSum(row, visible)
-  for s in 0..<visible { row[s] *= inverse }
-  for s in visible..<length { row[s] = 0 }
+  func vectorEnd(_ row: Int) -> Int { min(t, (row + lanes) / lanes * lanes) }
+  withUnsafeTemporaryAllocation(of: T.self, capacity: t) { shifts in
+    for r in 0..<t {
+      let row = scores + r * t
+      shifts[r] = contiguousMax(row, r + 1) * scale
+      for s in 0...r { row[s] *= scale }
+      for s in (r + 1)..<vectorEnd(r) { row[s] = 0 }
+    }
+    for r in 0..<t {
+      let row = scores + r * t
+      exponentiate(row, minus: shifts[r], into: row, count: vectorEnd(r))
+    }
+    for r in 0..<t {
+      let row = scores + r * t
+      let inverse = 1 / contiguousSum(row, r + 1)
+      for s in 0...r { row[s] *= inverse }
+      for s in (r + 1)..<t { row[s] = 0 }
+    }
+  }
 }
 
 private func attentionBackward<T: KernelScalar>(
