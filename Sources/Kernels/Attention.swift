@@ -87,10 +87,10 @@ extension HeadLayout {
 /// It works in three passes over the rows (maxima and scaling, exponentials, sums and
 /// division), not row by row: the steps within a row depend on each other (the exponentials
 /// need the maximum, the division their sum), while different rows do not, so a pass keeps
-/// the CPU busy with many rows at once rather than waiting on one. A layer's softmax (bench model: 32 sequences of 64
-/// positions, 4 heads) ran 1.41 times as fast so, attention's forward 1.09 and 1.10 (one
-/// thread, in turns, AMD EPYC Zen 3), with the same bits: every number goes through the same
-/// operations as row by row.
+/// the CPU busy with many rows at once rather than waiting on one. On one thread of the AMD
+/// EPYC Zen 3 (AVX2), in turns, a layer's softmax (bench model: 32 sequences of 64
+/// positions, 4 heads) ran 1.41 times as fast so, attention's forward 1.09 and 1.10, with
+/// the same bits: every number goes through the same operations as row by row.
 @inline(__always)
 private func causalSoftmax<T: KernelScalar>(
   _ scores: UnsafeMutablePointer<T>, length t: Int, scale: T

@@ -52,6 +52,17 @@ func expectFusedMatchesReference(
     [x, y, z], { causalAttention(query: $0[0], key: $0[1], value: $0[2], layout: layout) },
     { causalAttentionReference(query: $0[0], key: $0[1], value: $0[2], layout: layout) },
     "attention")
+  // Rows longer than one vector of the softmax (16 numbers), some ending inside their last
+  // vector before the row does (`causalSoftmax` pads and zeroes them).
+  let long = HeadLayout(batch: 1, length: 37, heads: 2, size: 4)
+  let (q, k, v) = (
+    TestValues.signed.tensor([1, 37, 8], seed: 8), TestValues.signed.tensor([1, 37, 8], seed: 9),
+    TestValues.signed.tensor([1, 37, 8], seed: 10)
+  )
+  expectFusedMatchesReference(
+    [q, k, v], { causalAttention(query: $0[0], key: $0[1], value: $0[2], layout: long) },
+    { causalAttentionReference(query: $0[0], key: $0[1], value: $0[2], layout: long) },
+    "attention over 37 positions")
   expectFusedMatchesReference(
     [x, y], { swiglu(gate: $0[0], up: $0[1]) }, { swigluReference(gate: $0[0], up: $0[1]) },
     "swiglu")
