@@ -41,6 +41,14 @@ func prefetchForWriting(_ address: UnsafeRawPointer) {
   llvmPrefetch(address, 1, 3, 1)  // write, keep in all cache levels, data
 }
 
+/// Asks the CPU to start fetching the cache line at `address` in order to read it, and
+/// returns at once (x86 `prefetcht0`, arm64 `prfm pldl1keep`): for reads whose pattern the
+/// hardware's own prefetcher does not learn (`TiledMatmul.fetchesRowsOfAAhead`).
+@inline(__always)
+func prefetchForReading(_ address: UnsafeRawPointer) {
+  llvmPrefetch(address, 0, 3, 1)  // read, keep in all cache levels, data
+}
+
 @_silgen_name("llvm.prefetch.p0")
 private func llvmPrefetch(
   _ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ cacheType: Int32)
