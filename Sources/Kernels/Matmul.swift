@@ -213,12 +213,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Whether `packTransposedA` asks for A's rows `packAheadRows` steps ahead of the one it
   /// copies: in a deep product whose rows of A are 1 KiB or longer. A task copies only its
   /// tiles' part of each row, so a 4 KiB page holds at most four of the parts it reads, and
-  /// the hardware's prefetcher, which learns a stride within a page, starts cold on every
-  /// page. Measured on the AMD EPYC Zen 3 (AVX2 kernel, in turns, 21 pairs): the weight
-  /// gradients 384 × 2048 · 2048 × 128 and 512 × 2048 · 2048 × 128 (rows of 1.5 and 2 KiB)
-  /// 1.34 times as fast on one thread and 1.03 to 1.12 on two, 1024³ `Aᵀ·B` 1.01 to 1.04;
-  /// with rows of 512 bytes (128 × 2048 · 2048 × 128) or less it gained nothing and cost up
-  /// to 5%, as the prefetcher keeps up there.
+  /// the hardware's prefetcher, which does not follow a stream across pages, starts cold on
+  /// every page. Measured on the AMD EPYC Zen 3 (AVX2 kernel, in turns, 21 pairs): the
+  /// weight gradients 384 × 2048 · 2048 × 128 and 512 × 2048 · 2048 × 128 (rows of 1.5 and
+  /// 2 KiB) 1.34 times as fast on one thread and 1.03 to 1.12 on two, 1024³ `Aᵀ·B` 1.01 to
+  /// 1.04. With rows of 512 bytes or less (128 × 2048 · 2048 × 128, 48 × 2048 · 2048 × 128),
+  /// eight or more to a page, the requests only added work: 2 to 8% slower.
   var fetchesRowsOfAAhead: Bool {
     deep && shape.leadingDimensionA * MemoryLayout<Scalar>.stride >= 1024
   }
