@@ -222,6 +222,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var fetchesRowsOfAAhead: Bool {
     deep && shape.leadingDimensionA * MemoryLayout<Scalar>.stride >= 1024
   }
+  /// Scalars in a cache line: the step of the fetches ahead.
+  var lineLength: Int { cacheLineBytes / MemoryLayout<Scalar>.stride }
   /// Columns of C from panel `panel`'s first to the last: more than `panelWidth` for all
   /// but the last panel.
   func columnsLeft(_ panel: Int) -> Int { shape.n - panel * panelWidth }
@@ -446,7 +448,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Starts fetching the cache lines of the C tile at `c` (`tileRows` rows of one panel),
   /// which the kernel writes when its chains end.
   func prefetchTileForWriting(_ c: UnsafeMutablePointer<Scalar>, columns: Int) {
-    let lineLength = cacheLineBytes / MemoryLayout<Scalar>.stride
     for row in 0..<tileRows {
       for column in stride(from: 0, to: columns, by: lineLength) {
         prefetchForWriting(c + row * shape.leadingDimensionC + column)
@@ -625,12 +626,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let source = a + p * shape.leadingDimensionA
       if fetchesAhead && p + packAheadRows < shape.k {
         // Every line of the tiles' part of that row: a line's worth of columns apart, and
-        // the last column (whose line the stride may step over when the part is unaligned).
-        let ahead = UnsafeRawPointer(source + packAheadRows * shape.leadingDimensionA)
-        let lineLength = cacheLineBytes / MemoryLayout<Scalar>.stride
-        for column in stride(from: first, to: last + lineLength - 1, by: lineLength) {
-          prefetchForReading(ahead + min(column, last - 1) * MemoryLayout<Scalar>.stride)
+        // the last column's (which the stride steps over when the part starts mid-line).
+        let ahead = source + packAheadRows * shape.leadingDimensionA
+        for column in stride(from: first, to: last, by: lineLength) {
+          prefetchForReading(ahead + column)
         }
+        prefetchForReading(ahead + last - 1)
       }
       var target = strips + (p - steps.lowerBound) * tileRows
       for tile in tiles {
