@@ -110,7 +110,8 @@ struct TrainingBenchmark {
     report(
       "train-mixer: one AdamW step of the bench model's mixture: base frozen, 6 experts (rank 8, alpha 16) at q, k, v, o of every layer, a router per site, hardsoft top-2, RSL (alpha 0.01, lambda 0.01, spread)",
       seconds: seconds, parameters: model.parameterCount + mixture.addedParameterCount,
-      trained: parameters.reduce(0) { $0 + $1.count })
+      trained: parameters.reduce(0) { $0 + $1.count },
+      flops: mixtureFlops(sites: mixture.sites.count, experts: experts.count, rank: 8))
     reportPyTorch(theirs, ours: seconds)
     if profile {
       let tape = Tape(profiling: true)
@@ -148,9 +149,30 @@ struct TrainingBenchmark {
     print(String(format: "%.1f ms/step; ours takes %.2f of its time", theirs * 1000, ours / theirs))
   }
 
-  func report(_ title: String, seconds: Double, parameters: Int, trained: Int, mamba: Bool = false)
-  {
-    let flops = configuration.trainingFlops(batch: batch, length: length)
+  /// Floating-point operations of a step of the mixture, counted as `trainingFlops` counts
+  /// the base's (two per multiply-add of every product, every input's gradient included):
+  /// the frozen base's forward and its inputs' gradients (one product per Linear, four for
+  /// attention's two), and at each of `sites` routed sites the router's, the experts' and
+  /// `w · S`'s products forward, and their gradients (S is fixed: only w's).
+  func mixtureFlops(sites: Int, experts: Int, rank: Int) -> Double {
+    let forward = configuration.forwardFlops(batch: batch, length: length)
+    let (tokens, width) = (Double(batch * length), Double(configuration.hiddenSize))
+    let attention = 2 * 2 * Double(batch * configuration.layers * length * length) * width
+    let stacked = Double(experts * rank)
+    // A site's x · A_allᵀ, (…) · B_allᵀ and router, each forward and two gradients; w · S
+    // forward and one gradient.
+    let products = 2 * tokens * (2 * width * stacked + width * Double(experts))
+    let spread = 2 * tokens * Double(experts) * stacked
+    return forward + (forward + attention) + Double(sites) * (3 * products + 2 * spread)
+  }
+
+  /// Prints the step's time, throughput, effective GFLOP/s over `flops` (the base's
+  /// training step's count when nil; none for the Mamba) and peak memory under `title`.
+  func report(
+    _ title: String, seconds: Double, parameters: Int, trained: Int, mamba: Bool = false,
+    flops: Double? = nil
+  ) {
+    let flops = flops ?? configuration.trainingFlops(batch: batch, length: length)
     let tokens = Double(batch * length)
     print(title)
     let layers =
