@@ -33,7 +33,7 @@ enum BenchCommand: Command {
     Option(
       name: "pytorch", valueName: "PYTHON",
       help:
-        "train-base, train-mixer: time PyTorch's eager step of the same model in turns with ours (Benchmarks/pytorch_step.py, run by PYTHON, which needs torch and transformers)"
+        "train-base, train-mixer: time PyTorch's eager step of the same model in turns with ours (Benchmarks/pytorch_step.py, run by PYTHON, which needs torch and transformers); the mixture's in two forms, every expert's output formed and the experts stacked as ours"
     ),
   ]
 
@@ -49,10 +49,13 @@ enum BenchCommand: Command {
     if arguments.has("cold") && what != "matmul" {
       throw ToolError.usage("--cold: only matmul times products with the caches evicted")
     }
-    /// PyTorch's step, started before our model is built, so that a wrong PYTHON stops
+    /// PyTorch's steps, started before our model is built, so that a wrong PYTHON stops
     /// the bench at once.
-    func pytorch(_ step: String) throws -> PyTorchStep? {
-      try python.map { try PyTorchStep(python: $0, what: step, threads: Parallelism.threadCount) }
+    func pytorch(_ steps: String...) throws -> [PyTorchStep] {
+      guard let python else { return [] }
+      return try steps.map {
+        try PyTorchStep(python: python, what: $0, threads: Parallelism.threadCount)
+      }
     }
     switch what {
     case "matmul":
@@ -81,7 +84,8 @@ enum BenchCommand: Command {
         .runBase()
     case "train-mixer":
       TrainingBenchmark(
-        runs: runs, profile: arguments.has("profile"), pytorch: try pytorch("mixer")
+        runs: runs, profile: arguments.has("profile"),
+        pytorch: try pytorch("mixer", "mixer-stacked")
       ).runMixer()
     case "train-mamba":
       TrainingBenchmark(runs: runs, profile: arguments.has("profile")).runBase(mamba: true)

@@ -11,8 +11,10 @@ import Random
 struct TrainingBenchmark {
   let runs: Int
   let profile: Bool
-  /// PyTorch's step of the same model, timed in turns with ours (`--pytorch`), if given.
-  var pytorch: PyTorchStep? = nil
+  /// PyTorch's steps of the same model, each timed in turns with ours (`--pytorch`): the
+  /// base's step, or the mixture's in its two forms (`pytorch_step.py mixer`, every expert's
+  /// output formed, and `mixer-stacked`, the experts stacked as ours are).
+  var pytorch: [PyTorchStep] = []
   let batch = 32
   var configuration: LlamaConfiguration { .bench }
   var length: Int { configuration.contextLength }
@@ -121,32 +123,39 @@ struct TrainingBenchmark {
   }
 
   /// The median seconds of `step` over `runs` steps, after one untimed step; with `pytorch`,
-  /// also PyTorch's, timed in turns: each run, one untimed and one timed step of ours, then
-  /// the same of PyTorch's.
-  func measure(_ step: @escaping () -> Void) -> (ours: Double, theirs: Double?) {
-    guard let pytorch else { return (medianSeconds(runs: runs, minimumSeconds: 0, step), nil) }
+  /// also each PyTorch step's, timed in turns: each run, one untimed and one timed step of
+  /// ours, then the same of each of PyTorch's (nil for one that stopped).
+  func measure(_ step: @escaping () -> Void) -> (ours: Double, theirs: [Double?]) {
+    guard !pytorch.isEmpty else {
+      return (medianSeconds(runs: runs, minimumSeconds: 0, step), [])
+    }
     func median(_ times: [Double]) -> Double { times.sorted()[times.count / 2] }
-    var (ours, theirs): ([Double], [Double]) = ([], [])
+    var ours: [Double] = []
+    var theirs = [[Double]](repeating: [], count: pytorch.count)
     for _ in 0..<runs {
       step()
       let start = DispatchTime.now().uptimeNanoseconds
       step()
       ours.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-      if let seconds = pytorch.stepSeconds() { theirs.append(seconds) }
+      for (index, peer) in pytorch.enumerated() {
+        if let seconds = peer.stepSeconds() { theirs[index].append(seconds) }
+      }
     }
-    return (median(ours), theirs.count == runs ? median(theirs) : nil)
+    return (median(ours), theirs.map { $0.count == runs ? median($0) : nil })
   }
 
-  /// PyTorch's median beside ours, when it was timed.
-  func reportPyTorch(_ theirs: Double?, ours: Double) {
-    guard let pytorch else { return }
-    guard let theirs else {
-      print("\nPyTorch: stopped before the last run (\(pytorch.about))")
-      return
+  /// Each PyTorch step's median beside ours, when it was timed.
+  func reportPyTorch(_ theirs: [Double?], ours: Double) {
+    for (peer, theirs) in zip(pytorch, theirs) {
+      guard let theirs else {
+        print("\nPyTorch: stopped before the last run (\(peer.about))")
+        continue
+      }
+      print(
+        "\n\(peer.about), timed in turns with ours, step by step (Benchmarks/pytorch_step.py):")
+      print(
+        String(format: "%.1f ms/step; ours takes %.2f of its time", theirs * 1000, ours / theirs))
     }
-    print(
-      "\n\(pytorch.about), timed in turns with ours, step by step (Benchmarks/pytorch_step.py):")
-    print(String(format: "%.1f ms/step; ours takes %.2f of its time", theirs * 1000, ours / theirs))
   }
 
   /// Floating-point operations of a step of the mixture, counted as `trainingFlops` counts
