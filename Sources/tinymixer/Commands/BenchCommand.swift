@@ -236,11 +236,11 @@ struct MatmulBenchmark {
     let ours = RepeatedTimer { matmul(a, b, into: &c, shape, kernel: kernel) }
     for _ in 0..<runs {
       if python != nil {
-        // A pause, so that numpy's threads are asleep (see `NumpyTimer`). And a core that
-        // has just been idle ran slower for a while on the 2-core AMD EPYC Zen 3 virtual
-        // machine (a 20 ms batch at half speed), so each side runs one untimed batch first.
-        Thread.sleep(forTimeInterval: 0.15)
-        _ = ours.seconds()
+        // A pause, so that numpy's threads are asleep (they spin for 100 µs after a
+        // product, see `NumpyTimer`); then untimed batches, as numpy's side runs them.
+        Thread.sleep(forTimeInterval: 0.01)
+        let start = RepeatedTimer.now()
+        repeat { _ = ours.seconds() } while RepeatedTimer.now() - start < warmUpSeconds
       }
       oursSeconds.append(ours.seconds())
       if let seconds = python?.seconds(shape) { theirsSeconds.append(seconds) }
@@ -249,13 +249,23 @@ struct MatmulBenchmark {
   }
 }
 
+/// Seconds of untimed batches each side of a warm timing runs before its timed batch. A
+/// core of the 2-core AMD EPYC Zen 3 virtual machine that has been idle (ours while numpy
+/// runs, numpy's while ours does) runs slower for a while, at times longer than a 20 ms
+/// batch: five runs of `bench matmul --shape 64x64x64` with one untimed batch after a
+/// 0.15 s pause gave ours 44 to 78 GFLOP/s and numpy 40 to 65, a third of the medians in
+/// the slow state; with 0.1 s of batches after a 10 ms pause, ours 70 to 80 and numpy 62 to
+/// 65 in every one. (512³, 1024³ and 2048 × 128 · 128 × 384, with longer batches, changed
+/// within their noise.)
+let warmUpSeconds = 0.1
+
 /// Floats written by `evictCaches`: 64 MiB, twice the level-3 cache of the machines measured
 /// here (AMD EPYC, 32 MiB).
 let evictionFloats = 16 << 20
 
-/// Times `evictCaches` writes its buffer: about 20 ms of work for every core, as the warm
-/// timing's untimed batch, because a core of this virtual machine that has just been idle
-/// runs slower for a while (see `measure`).
+/// Times `evictCaches` writes its buffer: about 20 ms of work for every core, because a
+/// core of this virtual machine that has just been idle runs slower for a while (see
+/// `warmUpSeconds`).
 let evictionPasses = 4
 
 /// Adds 1 to every number of `buffer`, `evictionPasses` times, a share on each thread, so
@@ -347,7 +357,9 @@ final class NumpyTimer {
             start = time.perf_counter(); np.matmul(x, y, out=c)
             print(time.perf_counter() - start, flush=True)
             continue
-        for _ in range(repeats): x @ y  # untimed, as ours
+        start = time.perf_counter()
+        while time.perf_counter() - start < \(warmUpSeconds):  # untimed, as ours
+            for _ in range(repeats): x @ y
         start = time.perf_counter()
         for _ in range(repeats): x @ y
         print((time.perf_counter() - start) / repeats, flush=True)
