@@ -16,11 +16,12 @@ lambda 0.01, the entropy as a bonus) averaged over the 16 sites. `mixer` compute
 expert's output, `[batch, length, 6, width]`, and weights them (einsums: the formula as
 written); `mixer-stacked` is the same function computed as tinymixer's routed sites do,
 `((x A_all^T) * (w S)) B_all^T` with the experts' factors stacked, so that no expert's
-whole output is ever formed. Prints the median
-milliseconds per step over `--runs` steps, after two warm-up steps. With `--serve` it
-prints one line about itself after the warm-up, then, for each line N it reads, runs N
-steps and prints the seconds of the last: `tinymixer bench train-base|train-mixer
---pytorch PYTHON` times it so, in turns with its own step.
+whole output is ever formed.
+
+Prints the median milliseconds per step over `--runs` steps, after two warm-up steps.
+With `--serve` it prints one line about itself after the warm-up, then, for each line N it
+reads, runs N steps and prints the seconds of the last: `tinymixer bench train-base|
+train-mixer --pytorch PYTHON` times it so, in turns with its own step.
 """
 
 import argparse

@@ -111,8 +111,12 @@ extension LlamaConfiguration {
     let width = Double(hiddenSize)
     let linear =
       2 * tokens * (Double(layers) * linearWeightsPerLayer + width * Double(vocabularySize))
-    let attention = 2 * 2 * Double(batch * layers) * Double(length * length) * width
-    return linear + attention
+    return linear + attentionFlops(batch: batch, length: length)
+  }
+
+  /// Attention's share of `forwardFlops`: its two products, `Q·Kᵀ` and `P·V`, in full.
+  public func attentionFlops(batch: Int, length: Int) -> Double {
+    2 * 2 * Double(batch * layers) * Double(length * length) * Double(hiddenSize)
   }
 
   /// Floating-point operations of a training step: the forward pass and a backward pass

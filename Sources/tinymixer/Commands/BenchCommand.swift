@@ -42,7 +42,7 @@ enum BenchCommand: Command {
       1, 1, "what to measure: matmul, train-base, train-mixer or train-mamba")
     let runs = try arguments.integer("runs", default: 7, in: 1...1000)
     let what = arguments.positionals[0]
-    let python = try arguments.string("pytorch")
+    let python = arguments.string("pytorch")
     if python != nil && (what == "matmul" || what == "train-mamba") {
       throw ToolError.usage("--pytorch: only train-base and train-mixer have a PyTorch step")
     }

@@ -80,8 +80,9 @@ struct TrainingBenchmark {
   /// spread); forward, backward and AdamW on the experts and routers.
   func runMixer() {
     let model = LlamaForCausalLM(configuration, seed: 0)
+    let rank = 8
     let experts = (0..<6).map { index in
-      let adapters = attachLoRA(to: model, rank: 8, alpha: 16, seed: UInt64(10 + index))
+      let adapters = attachLoRA(to: model, rank: rank, alpha: 16, seed: UInt64(10 + index))
       return (
         name: "expert\(index)",
         adapters: Dictionary(uniqueKeysWithValues: adapters.map { ($0.path, $0.adapter) })
@@ -113,7 +114,7 @@ struct TrainingBenchmark {
       "train-mixer: one AdamW step of the bench model's mixture: base frozen, 6 experts (rank 8, alpha 16) at q, k, v, o of every layer, a router per site, hardsoft top-2, RSL (alpha 0.01, lambda 0.01, spread)",
       seconds: seconds, parameters: model.parameterCount + mixture.addedParameterCount,
       trained: parameters.reduce(0) { $0 + $1.count },
-      flops: mixtureFlops(sites: mixture.sites.count, experts: experts.count, rank: 8))
+      flops: mixtureFlops(sites: mixture.sites.count, experts: experts.count, rank: rank))
     reportPyTorch(theirs, ours: seconds)
     if profile {
       let tape = Tape(profiling: true)
@@ -166,7 +167,7 @@ struct TrainingBenchmark {
   func mixtureFlops(sites: Int, experts: Int, rank: Int) -> Double {
     let forward = configuration.forwardFlops(batch: batch, length: length)
     let (tokens, width) = (Double(batch * length), Double(configuration.hiddenSize))
-    let attention = 2 * 2 * Double(batch * configuration.layers * length * length) * width
+    let attention = configuration.attentionFlops(batch: batch, length: length)
     let stacked = Double(experts * rank)
     // A site's x · A_allᵀ, (…) · B_allᵀ and router, each forward and two gradients; w · S
     // forward and one gradient.
