@@ -222,7 +222,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var fetchesRowsOfAAhead: Bool {
     deep && shape.leadingDimensionA * MemoryLayout<Scalar>.stride >= 1024
   }
-  /// Scalars in a cache line: the step of the fetches ahead.
+  /// Scalars in a cache line: the step between the lines asked for ahead (of A's rows,
+  /// `fetchesRowsOfAAhead`, and of C's tiles, `prefetchTileForWriting`).
   var lineLength: Int { cacheLineBytes / MemoryLayout<Scalar>.stride }
   /// Columns of C from panel `panel`'s first to the last: more than `panelWidth` for all
   /// but the last panel.

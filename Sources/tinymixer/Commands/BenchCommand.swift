@@ -220,10 +220,10 @@ struct MatmulBenchmark {
     if cold {
       var eviction = [Float](repeating: 0, count: evictionFloats)
       for _ in 0..<runs {
-        // A pause, so that numpy's threads are asleep (as below); then every thread writes
-        // its share of the eviction buffer, which evicts each core's own caches and leaves
-        // our pool's workers awake, as a step's stream of products finds them (numpy's side
-        // evicts on two threads of its own and wakes OpenBLAS's with a small product).
+        // A pause, so that numpy's threads are asleep (see `NumpyTimer`); then every thread
+        // writes its share of the eviction buffer, which evicts each core's own caches and
+        // leaves our pool's workers awake, as a step's stream of products finds them (numpy's
+        // side evicts on two threads of its own and wakes OpenBLAS's with a small product).
         if python != nil { Thread.sleep(forTimeInterval: 0.15) }
         evictCaches(&eviction)
         let start = RepeatedTimer.now()

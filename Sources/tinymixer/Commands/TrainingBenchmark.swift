@@ -147,15 +147,15 @@ struct TrainingBenchmark {
 
   /// Each PyTorch step's median beside ours, when it was timed.
   func reportPyTorch(_ theirs: [Double?], ours: Double) {
-    for (peer, theirs) in zip(pytorch, theirs) {
-      guard let theirs else {
+    for (peer, median) in zip(pytorch, theirs) {
+      guard let median else {
         print("\nPyTorch: stopped before the last run (\(peer.about))")
         continue
       }
       print(
         "\n\(peer.about), timed in turns with ours, step by step (Benchmarks/pytorch_step.py):")
       print(
-        String(format: "%.1f ms/step; ours takes %.2f of its time", theirs * 1000, ours / theirs))
+        String(format: "%.1f ms/step; ours takes %.2f of its time", median * 1000, ours / median))
     }
   }
 
@@ -163,7 +163,8 @@ struct TrainingBenchmark {
   /// the base's (two per multiply-add of every product, every input's gradient included):
   /// the frozen base's forward and its inputs' gradients (one product per Linear, four for
   /// attention's two), and at each of `sites` routed sites the router's, the experts' and
-  /// `w · S`'s products forward, and their gradients (S is fixed: only w's).
+  /// `w · S`'s products forward, and their gradients (S is fixed: only w's). The bench's
+  /// sites are q, k, v and o, each width × width, with all `experts` present at every one.
   func mixtureFlops(sites: Int, experts: Int, rank: Int) -> Double {
     let forward = configuration.forwardFlops(batch: batch, length: length)
     let (tokens, width) = (Double(batch * length), Double(configuration.hiddenSize))
