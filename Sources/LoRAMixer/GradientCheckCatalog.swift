@@ -1,4 +1,5 @@
 import Autodiff
+import Kernels
 import NN
 
 extension GradientCheckCase {
@@ -31,7 +32,8 @@ extension GradientCheckCase {
     ]
   }
 
-  /// LoRA-Mixer: a routed site in `soft` and `topk` modes (with an absent expert), the
+  /// LoRA-Mixer: the weighting of the experts' stacked ranks, a routed site in `soft` and
+  /// `topk` modes (with an absent expert), the
   /// router's RSL with both entropy signs, the plain balance loss, the preservation term,
   /// and a whole tiny routed model's loss with RSL, with respect to routers and experts.
   public static var routing: [GradientCheckCase] {
@@ -39,7 +41,22 @@ extension GradientCheckCase {
       ([2, 3, 5], .signed), ([4, 5], .signed), ([2, 5], .signed), ([4, 2], .signed),
       ([3, 5], .signed), ([4, 3], .signed),
     ]
-    var cases = [RoutingMode.soft, .topk].map { mode in
+    // Stacked ranks of 3 experts over 4 routing columns: expert 1 absent, ranks 2, 1 and 2.
+    let ranks = [
+      RankColumns(expert: 0, columns: 0..<2, scale: 1.5),
+      RankColumns(expert: 2, columns: 2..<3, scale: 0.5),
+      RankColumns(expert: 3, columns: 3..<5, scale: 2),
+    ]
+    let rankInputs: [([Int], TestValues)] = [([3, 5], .signed), ([3, 4], .signed)]
+    var cases: [GradientCheckCase] = [
+      .on("weighted ranks (fused; h, weights)", rankInputs) {
+        weightedRanks($0[0], weights: $0[1], ranks: ranks)
+      },
+      .on("weighted ranks (reference)", rankInputs) {
+        weightedRanksReference($0[0], weights: $0[1], ranks: ranks)
+      },
+    ]
+    cases += [RoutingMode.soft, .topk].map { mode in
       GradientCheckCase.on("routed site, \(mode) top-2 of 3 (+1 absent)", siteInputs) { t in
         let (linear, state) = routedSite(t, mode: mode)
         return state.run(.training) { linear(t[0]) }.result

@@ -1,4 +1,5 @@
 import Autodiff
+import Kernels
 import NN
 import Random
 import ToyTasks
@@ -81,13 +82,13 @@ public final class GatedSite: Module, LinearAdapter {
   public let gate: LayerGate
   /// Whether this is the layer's first site, the one that computes the gate's weights.
   public let computesGate: Bool
-  /// S of `weightedExperts`, fixed by the experts, so built once.
-  let rankScales: Tensor
+  /// Where each expert's rank sits among the stacked ranks, fixed by the experts.
+  let ranks: [RankColumns]
 
   /// A site over `experts`, weighed by `gate`.
   public init(experts: [LoRA], gate: LayerGate, computesGate: Bool) {
     (self.experts, self.gate, self.computesGate) = (experts, gate, computesGate)
-    rankScales = LoRAMixer.rankScales(experts)
+    ranks = stackedRanks(experts)
     super.init()
   }
 
@@ -106,7 +107,7 @@ public final class GatedSite: Module, LinearAdapter {
       guard let weights = gate.current else {
         preconditionFailure("a layer's first site computes its gate before the others read it")
       }
-      mixed = weightedExperts(rows, experts, weights: weights, rankScales: rankScales)
+      mixed = weightedExperts(rows, experts, weights: weights, ranks: ranks)
     }
     return mixed.reshaped(Array(x.shape.dropLast()) + [mixed.shape[1]])
   }

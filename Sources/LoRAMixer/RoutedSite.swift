@@ -1,4 +1,5 @@
 import Autodiff
+import Kernels
 import NN
 
 /// A frozen Linear's mixture of LoRA experts (Tutorials/the-paper.md §2):
@@ -19,8 +20,8 @@ public final class RoutedSite: Module, LinearAdapter {
   public let state: RoutingState
   /// Outputs of the Linear.
   let outputs: Int
-  /// S of `weightedExperts`, fixed by the experts, so built once.
-  let rankScales: Tensor
+  /// Where each present expert's rank sits among the stacked ranks, fixed by the experts.
+  let ranks: [RankColumns]
 
   /// A site over `experts` (nil where absent) for a Linear with `outputs` outputs; the
   /// router leaves out exactly the absent experts.
@@ -37,7 +38,7 @@ public final class RoutedSite: Module, LinearAdapter {
     self.router = router
     self.outputs = outputs
     self.state = state
-    rankScales = LoRAMixer.rankScales(experts)
+    ranks = stackedRanks(experts)
   }
 
   /// How many experts have weights here: the E of the balance term.
@@ -55,7 +56,7 @@ public final class RoutedSite: Module, LinearAdapter {
     let mixed =
       routing.sparse
       ? selectedExperts(rows, routing)
-      : weightedExperts(rows, experts, weights: routing.weights, rankScales: rankScales)
+      : weightedExperts(rows, experts, weights: routing.weights, ranks: ranks)
     return mixed.reshaped(Array(x.shape.dropLast()) + [outputs])
   }
 
@@ -74,7 +75,7 @@ public final class RoutedSite: Module, LinearAdapter {
     let input = x.passingGradientLast()
     let (rows, routing) = routedRows(x)
     let (weighted, b) = stackedExperts(
-      rows, experts, weights: routing.weights, rankScales: rankScales)
+      rows, experts, weights: routing.weights, ranks: ranks)
     return linearPlusUpdate(input, weight: weight, update: weighted, b: b)
   }
 
@@ -98,7 +99,7 @@ public final class RoutedSite: Module, LinearAdapter {
   public func delta(_ x: Tensor, weights: Tensor) -> Tensor {
     let rows = x.reshaped([-1, x.shape.last!])
     precondition(weights.shape == [rows.shape[0], experts.count], "weights are [tokens, experts]")
-    return weightedExperts(rows, experts, weights: weights, rankScales: rankScales)
+    return weightedExperts(rows, experts, weights: weights, ranks: ranks)
       .reshaped(Array(x.shape.dropLast()) + [outputs])
   }
 
@@ -116,42 +117,27 @@ public final class RoutedSite: Module, LinearAdapter {
 }
 
 /// Every expert's output, weighted, for the rows `[tokens, inputs]` and the weights
-/// `[tokens, experts]`: `((x · A_allᵀ) ⊙ (w · S)) · B_allᵀ`, where A_all and B_all stack the
-/// present experts' factors and S is `rankScales(experts)`. Two large products instead of
-/// two per expert. A routed site's dense routing and MoLE's gated sites both mix so.
-func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, rankScales: Tensor)
+/// `[tokens, experts]`: `weightedRanks(x · A_allᵀ) · B_allᵀ`, where A_all and B_all stack
+/// the present experts' factors (their ranks at `ranks`, `stackedRanks(experts)`) and
+/// `weightedRanks` multiplies each expert's columns by its weight and scale. Two large
+/// products instead of two per expert. A routed site's dense routing and MoLE's gated sites
+/// both mix so.
+func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns])
   -> Tensor
 {
-  let (weighted, b) = stackedExperts(rows, experts, weights: weights, rankScales: rankScales)
+  let (weighted, b) = stackedExperts(rows, experts, weights: weights, ranks: ranks)
   return matmul(weighted, b, transposeB: true)
 }
 
-/// `weightedExperts` but its last product: `(x · A_allᵀ) ⊙ (w · S)` and `B_all`.
-func stackedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, rankScales: Tensor)
+/// `weightedExperts` but its last product: `weightedRanks(x · A_allᵀ)` and `B_all`.
+func stackedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns])
   -> (weighted: Tensor, b: Tensor)
 {
   let present = experts.compactMap { $0 }
   let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]
   let b = concatenate(present.map(\.b.weight), along: 1)  // [outputs, Σr]
-  let scales = matmul(weights, rankScales)
-  return (matmul(rows, a, transposeB: true) * scales, b)
-}
-
-/// S, `[experts, Σ ranks]` over the present experts' stacked ranks: row e holds s_e over
-/// expert e's columns and zeros elsewhere (an absent expert's row is all zeros), so `w · S`
-/// spreads each expert's weight, times its scale, over its rank.
-func rankScales(_ experts: [LoRA?]) -> Tensor {
-  let present = experts.compactMap { $0 }
-  let totalRank = present.reduce(0) { $0 + $1.rank }
-  var scales = [Double](repeating: 0, count: experts.count * totalRank)
-  var column = 0
-  for (index, expert) in experts.enumerated() {
-    guard let expert else { continue }
-    for offset in 0..<expert.rank { scales[index * totalRank + column + offset] = expert.scale }
-    column += expert.rank
-  }
-  return Tensor(
-    shape: [experts.count, totalRank], scalars: scales, dtype: present[0].a.weight.dtype)
+  let h = matmul(rows, a, transposeB: true)
+  return (weightedRanks(h, weights: weights, ranks: ranks), b)
 }
 
 /// `Σ_e w_e · f_e(x)` for each of the rows `[tokens, inputs]` over the experts it selected,

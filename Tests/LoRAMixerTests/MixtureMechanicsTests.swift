@@ -1,5 +1,6 @@
 import Autodiff
 import Foundation
+import Kernels
 import NN
 import Random
 import Testing
@@ -225,4 +226,39 @@ func addingTheExpertsIntoTheBaseKeepsThePlainSumsBits(mode: RoutingMode) {
     }
   }
   #expect(lossAndGradients(addingIntoBase: true) == lossAndGradients(addingIntoBase: false))
+}
+
+/// The fused weighting of the experts' stacked ranks (`weightedRanks`) keeps the bits of its
+/// reference `h ⊙ (w · S)`: the output and both gradients, in Float, with weights that are
+/// zero where a token did not select an expert (hard top-k) and an absent expert.
+@Test func weightingTheStackedRanksKeepsTheReferencesBits() {
+  let ranks = [
+    RankColumns(expert: 0, columns: 0..<8, scale: 2),
+    RankColumns(expert: 2, columns: 8..<11, scale: 0.75),
+    RankColumns(expert: 3, columns: 11..<16, scale: 3.2),
+  ]
+  func float(_ values: TestValues, _ shape: [Int], seed: UInt64) -> Tensor {
+    Tensor(shape: shape, scalars: values.tensor(shape, seed: seed).scalars, dtype: .float32)
+  }
+  var weightValues = TestValues.positive.tensor([37, 4], seed: 2).scalars
+  for index in stride(from: 0, to: weightValues.count, by: 3) { weightValues[index] = 0 }
+  func outputAndGradients(_ weigh: (Tensor, Tensor) -> Tensor) -> [[UInt64]] {
+    let h = float(.signed, [37, 16], seed: 1)
+    let weights = Tensor(shape: [37, 4], scalars: weightValues, dtype: .float32)
+    (h.requiresGradient, weights.requiresGradient) = (true, true)
+    let tape = Tape()
+    var output = h
+    let loss = tape.record {
+      output = weigh(h, weights)
+      return (output * float(.signed, [37, 16], seed: 3)).sum()
+    }
+    let gradients = tape.gradients(of: loss)
+    return [output.scalars, gradients[h]!.scalars, gradients[weights]!.scalars].map {
+      $0.map(\.bitPattern)
+    }
+  }
+  let fused = outputAndGradients { weightedRanks($0, weights: $1, ranks: ranks) }
+  let reference = outputAndGradients { weightedRanksReference($0, weights: $1, ranks: ranks) }
+  #expect(fused == reference)
+  #expect(fused[2].contains { $0 != 0 }, "the weights' gradient is not all zero")
 }
