@@ -47,20 +47,50 @@ public func weightRankColumnsBackward<T: KernelScalar>(
   dh: UnsafeMutablePointer<T>?, dWeights: UnsafeMutablePointer<T>?
 ) {
   forEachChunk(rows, grain: rowsPerChunk(width)) { range in
-    for t in range {
-      let (hRow, gRow) = (h + t * width, g + t * width)
-      if let dWeights { (dWeights + t * experts).update(repeating: 0, count: experts) }
+    if let dh {
+      for t in range {
+        let (gRow, dhRow) = (g + t * width, dh + t * width)
+        for block in ranks {
+          let factor = w[t * experts + block.expert] * T(block.scale)
+          for j in block.columns { dhRow[j] = gRow[j] * factor }
+        }
+      }
+    }
+    guard let dWeights else { return }
+    for t in range { (dWeights + t * experts).update(repeating: 0, count: experts) }
+    // Four rows at a time: one row's chain is a run of multiply-adds each waiting for the
+    // last (row by row, this loop took most of the 140 µs of a bench mixture's site, 2,048
+    // rows of 48, AMD EPYC Zen 3); four rows' chains side by side do not wait for each
+    // other. Each chain is its row's own, in the same order.
+    let fours = range.lowerBound + (range.count / 4) * 4
+    for t in stride(from: range.lowerBound, to: fours, by: 4) {
+      let (g0, g1, g2, g3) = (
+        g + t * width, g + (t + 1) * width, g + (t + 2) * width, g + (t + 3) * width
+      )
+      let (h0, h1, h2, h3) = (
+        h + t * width, h + (t + 1) * width, h + (t + 2) * width, h + (t + 3) * width
+      )
       for block in ranks {
         let scale = T(block.scale)
-        if let dh {
-          let factor = w[t * experts + block.expert] * scale
-          for j in block.columns { dh[t * width + j] = gRow[j] * factor }
+        var (s0, s1, s2, s3): (T, T, T, T) = (0, 0, 0, 0)
+        for j in block.columns {
+          s0.addProduct(g0[j] * h0[j], scale)
+          s1.addProduct(g1[j] * h1[j], scale)
+          s2.addProduct(g2[j] * h2[j], scale)
+          s3.addProduct(g3[j] * h3[j], scale)
         }
-        if let dWeights {
-          var sum: T = 0
-          for j in block.columns { sum.addProduct(gRow[j] * hRow[j], scale) }
-          dWeights[t * experts + block.expert] = sum
-        }
+        let e = t * experts + block.expert
+        (dWeights[e], dWeights[e + experts], dWeights[e + 2 * experts], dWeights[e + 3 * experts]) =
+          (s0, s1, s2, s3)
+      }
+    }
+    for t in fours..<range.upperBound {
+      let (gRow, hRow) = (g + t * width, h + t * width)
+      for block in ranks {
+        let scale = T(block.scale)
+        var sum: T = 0
+        for j in block.columns { sum.addProduct(gRow[j] * hRow[j], scale) }
+        dWeights[t * experts + block.expert] = sum
       }
     }
   }
