@@ -235,6 +235,12 @@ extension GradientCheckCase {
         $0[0].gatherRows([4, 1, 1, 0], shape: [2, 2])
       },
       .on("top-k values", [([3, 5], .distinct)]) { $0[0].topK(2).values },
+      .on("renormalised top-2 (fused)", [([3, 5], .positive)]) {
+        $0[0].renormalizedTopK(2).values
+      },
+      .on("renormalised top-2 (reference)", [([3, 5], .positive)]) {
+        $0[0].renormalizedTopKReference(2).values
+      },
       .on("scatter-add rows (repeated index)", [([4, 3], .signed)]) {
         $0[0].scatterAddRows([1, 3, 1, 0], rowCount: 5)
       },

@@ -71,6 +71,67 @@ private func topTwo<T: KernelScalar>(
   }
 }
 
+/// Each row's entries at its `k` columns `indices` (row-major, from `topKRows`) divided by
+/// their sum, every other entry zero: `y = (M ⊙ x) / Σ (M ⊙ x)` row by row, with M the 0/1
+/// mask of the columns. The bits of those three operations: the masked row is summed by
+/// `contiguousSum` as the row sum sums it, and each entry divided by the sum.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func renormalizeTopKRows<T: KernelScalar>(
+  _ x: UnsafePointer<T>, rows: Int, columns: Int, k: Int, indices: UnsafePointer<Int>,
+  into y: UnsafeMutablePointer<T>
+) {
+  forEachChunk(rows, grain: renormalizeGrain(columns)) { range in
+    Scratch.with(T.self, count: columns) { mask in
+      for r in range {
+        let (xRow, yRow) = (x + r * columns, y + r * columns)
+        mask.update(repeating: 0, count: columns)
+        for slot in 0..<k { mask[indices[r * k + slot]] = 1 }
+        // M ⊙ x (a dropped negative x gives −0, as the product does), then the division.
+        for c in 0..<columns { yRow[c] = xRow[c] * mask[c] }
+        let total = contiguousSum(yRow, columns)
+        for c in 0..<columns { yRow[c] = yRow[c] / total }
+      }
+    }
+  }
+}
+
+/// Rows per task of `renormalizeTopKRows` and its backward: an eighth of `rowsPerChunk`'s,
+/// since each number costs a division or two (a router's 2,048 rows of 6 are then cut into
+/// three tasks rather than run as one: 1.5 ms of the bench mixture's step in one, AMD EPYC
+/// Zen 3).
+func renormalizeGrain(_ columns: Int) -> Int { rowsPerChunk(8 * columns) }
+
+/// Backward of `renormalizeTopKRows`, given its output `y`, the gradient `g` of `y` and the
+/// same `indices`: with s the sum of the kept entries (recomputed from x), `dx = M ⊙ (g / s
+/// + Σ_c −(g ⊙ y)_c / s)` row by row, in the order of the primitive operations' backward
+/// passes (division, row sum, mask), so with their bits.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func renormalizeTopKRowsBackward<T: KernelScalar>(
+  _ x: UnsafePointer<T>, output y: UnsafePointer<T>, gradient g: UnsafePointer<T>, rows: Int,
+  columns: Int, k: Int, indices: UnsafePointer<Int>, into dx: UnsafeMutablePointer<T>
+) {
+  forEachChunk(rows, grain: renormalizeGrain(columns)) { range in
+    Scratch.with(T.self, count: columns) { mask in
+      for r in range {
+        let (xRow, yRow, gRow, dxRow) = (
+          x + r * columns, y + r * columns, g + r * columns, dx + r * columns
+        )
+        // The mask, and s, as the forward pass computed them (dx as scratch).
+        mask.update(repeating: 0, count: columns)
+        for slot in 0..<k { mask[indices[r * k + slot]] = 1 }
+        for c in 0..<columns { dxRow[c] = xRow[c] * mask[c] }
+        let total = contiguousSum(dxRow, columns)
+        // The sum's share: Σ_c −(g_c · y_c) / s.
+        for c in 0..<columns { dxRow[c] = -(gRow[c] * yRow[c]) / total }
+        let shared = contiguousSum(dxRow, columns)
+        for c in 0..<columns { dxRow[c] = (gRow[c] / total + shared) * mask[c] }
+      }
+    }
+  }
+}
+
 /// Copies rows of `table` (each `rowLength` long) into `out`: `out[i] = table[indices[i]]`.
 /// This is an embedding lookup.
 @_specialize(where T == Float)

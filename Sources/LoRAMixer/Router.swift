@@ -155,13 +155,9 @@ public final class Router: Module {
     let scaledLogits = settings.temperature == 1 ? logits : logits / settings.temperature
     let probabilities = scaledLogits.softmax()
     let k = min(training ? settings.k : settings.inferenceK, present.count { $0 })
-    let selected = probabilities.detached().topK(k).indices
     // h = (M ⊙ p) / Σ (M ⊙ p), with M the 0/1 mask of the selected experts: the gradient
     // of h reaches the selected probabilities only.
-    var mask = [Double](repeating: 0, count: probabilities.count)
-    for (position, expert) in selected.enumerated() { mask[(position / k) * experts + expert] = 1 }
-    let kept = probabilities * Tensor(shape: probabilities.shape, scalars: mask, dtype: x.dtype)
-    let topK = kept / kept.sum(axes: [-1], keepDimensions: true)
+    let (topK, selected) = probabilities.renormalizedTopK(k)
     let weights: Tensor
     switch (training, settings.mode) {
     case (true, .soft): weights = probabilities

@@ -1,4 +1,5 @@
 import Foundation
+import Random
 import Testing
 
 @testable import Autodiff
@@ -69,4 +70,35 @@ import Testing
   x.assign(.float64([9, 9, 9, 9]))
   #expect(view.scalars == [1, 2, 3, 4])
   #expect(frozen.scalars == [1, 2, 3, 4])
+}
+
+/// The fused renormalised top-k keeps the bits of its primitive reference, values, chosen
+/// columns and gradient, in Float: rows narrower and wider than a vector of the row sum, a
+/// tie (to the lower index), negative entries (a dropped one gives −0), k from 1 to 3.
+@Test(arguments: [(6, 1), (6, 2), (11, 3)])
+func renormalizedTopKKeepsTheReferencesBits(columns: Int, k: Int) {
+  var generator = SeededGenerator(seed: UInt64(columns * 10 + k))
+  var values = (0..<5 * columns).map { _ in Float(3 * generator.nextUniform() - 1) }
+  values[1] = values[0]
+  let weights = (0..<5 * columns).map { _ in Float(4 * generator.nextUniform() - 2) }
+  func run(_ choose: (Tensor) -> (values: Tensor, indices: [Int])) -> ([Int], [[UInt64]]) {
+    let x = Tensor(shape: [5, columns], scalars: values.map(Double.init), dtype: .float32)
+    x.requiresGradient = true
+    let tape = Tape()
+    var chosen: (values: Tensor, indices: [Int])? = nil
+    let loss = tape.record {
+      chosen = choose(x)
+      let w = Tensor(shape: [5, columns], scalars: weights.map(Double.init), dtype: .float32)
+      return (chosen!.values * w).sum()
+    }
+    let gradient = tape.gradients(of: loss)[x]!
+    return (
+      chosen!.indices, [chosen!.values.scalars, gradient.scalars].map { $0.map(\.bitPattern) }
+    )
+  }
+  let fused = run { $0.renormalizedTopK(k) }
+  let reference = run { $0.renormalizedTopKReference(k) }
+  #expect(fused.0 == reference.0)
+  #expect(fused.1 == reference.1)
+  #expect(fused.1[1].contains { $0 != 0 }, "some gradient reaches the kept entries")
 }

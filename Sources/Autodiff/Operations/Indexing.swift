@@ -1,5 +1,8 @@
+import Kernels
+
 // Picking elements by index: rows of a table (an embedding lookup) and the k largest
-// entries of each row. Indices are plain integers and have no gradient.
+// entries of each row (as they are, or renormalised to sum to one). Indices are plain
+// integers and have no gradient.
 
 extension Tensor {
   /// Rows of this `[rows, width]` table at `indices`, shaped `indexShape + [width]`.
@@ -36,6 +39,54 @@ extension Tensor {
         }
       ))
     return (y, indices)
+  }
+}
+
+extension Tensor {
+  /// Each row's `k` largest entries divided by their sum, the other entries zero: `(M ⊙ x) /
+  /// Σ (M ⊙ x)` along the last axis, with M the 0/1 mask of the `k` largest (ties to the
+  /// lower index, as `topK`); and the columns kept, row-major, `k` per row. A router's top-k
+  /// weights from its probabilities. The gradient reaches the kept entries only.
+  ///
+  /// One kernel each way (`renormalizeTopKRows`) with the bits of the primitive operations,
+  /// `renormalizedTopKReference`: in the bench mixture's step, routing's selection, mask and
+  /// renormalisation took 1.9 ms as those operations (16 sites, AMD EPYC Zen 3).
+  public func renormalizedTopK(_ k: Int) -> (values: Tensor, indices: [Int]) {
+    precondition(rank >= 1 && k >= 1 && k <= shape.last!, "renormalised top-\(k) of \(shape)")
+    let columns = shape.last!
+    let rows = count / columns
+    let indices = largest(k).indices
+    func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
+      renormalizeTopKRows(t[0], rows: rows, columns: columns, k: k, indices: indices, into: y)
+    }
+    let y = Tensor(
+      shape: shape, storage: runKernel([self], count: count, float: forward, double: forward))
+    let recorded = y.recorded(
+      (
+        self,
+        { g in
+          func backward<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
+            renormalizeTopKRowsBackward(
+              t[0], output: t[1], gradient: t[2], rows: rows, columns: columns, k: k,
+              indices: indices, into: dx)
+          }
+          return Tensor(
+            shape: self.shape,
+            storage: runKernel([self, y, g], count: self.count, float: backward, double: backward))
+        }
+      ), operation: "renormalizedTopK")
+    return (recorded, indices)
+  }
+
+  /// `renormalizedTopK` with primitive operations: the mask as a tensor, a product, a row
+  /// sum and a division.
+  public func renormalizedTopKReference(_ k: Int) -> (values: Tensor, indices: [Int]) {
+    let columns = shape.last!
+    let indices = detached().topK(k).indices
+    var mask = [Double](repeating: 0, count: count)
+    for (position, column) in indices.enumerated() { mask[(position / k) * columns + column] = 1 }
+    let kept = self * Tensor(shape: shape, scalars: mask, dtype: dtype)
+    return (kept / kept.sum(axes: [-1], keepDimensions: true), indices)
   }
 }
 
