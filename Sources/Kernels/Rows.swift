@@ -97,9 +97,9 @@ public func renormalizeTopKRows<T: KernelScalar>(
 }
 
 /// Rows per task of `renormalizeTopKRows` and its backward: an eighth of `rowsPerChunk`'s,
-/// since each number costs a division or two (a router's 2,048 rows of 6 are then cut into
-/// three tasks rather than run as one: 1.5 ms of the bench mixture's step in one, AMD EPYC
-/// Zen 3).
+/// since each number costs a division or two. A router's 2,048 rows of 6 are then three
+/// tasks rather than one: `renormalizedTopK` took 1.2 ms of the bench mixture's step (16
+/// sites) so, 1.5 in one task (AMD EPYC Zen 3, 2 threads, `--profile`).
 func renormalizeGrain(_ columns: Int) -> Int { rowsPerChunk(8 * columns) }
 
 /// Backward of `renormalizeTopKRows`, given its output `y`, the gradient `g` of `y` and the

