@@ -57,7 +57,10 @@ private func rmsNormBackwardLoop<T: KernelScalar>(
           let correction = r * r * r * dot.partialSums.sum() / T(columns)
           for c in 0..<columns { dx[c] = r * g[c] * w[c] - x[c] * correction }
         }
-        for c in 0..<columns { partial[c] += g[c] * x[c] * r }
+        // (Only when dw is wanted: the base's RMSNorms in a mixture are frozen.)
+        if dWeight != nil {
+          for c in 0..<columns { partial[c] += g[c] * x[c] * r }
+        }
       }
     }
     guard let dWeight else { return }
