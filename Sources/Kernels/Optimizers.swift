@@ -22,12 +22,38 @@ public func adamWStep(
   let root2 = Float(correction2.squareRoot())
   let eps = Float(epsilon)
   forEachChunk(count, grain: elementwiseGrain) { range in
-    for i in range {
-      let gradient = g[i]
-      m[i] = b1 * m[i] + (1 - b1) * gradient
-      v[i] = b2 * v[i] + (1 - b2) * gradient * gradient
-      p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
-    }
+    var step = AdamWStep(
+      p: p, g: g, m: m, v: v, stepSize: stepSize, decay: decay, b1: b1, b2: b2, root2: root2,
+      eps: eps)
+    forEachVector(in: range, &step)
+  }
+}
+
+/// 16 elements of `adamWStep`, each computed as one element alone would be. Element by
+/// element the compiler left the loop scalar, its square roots and divisions one at a time:
+/// 0.8 ms of the bench mixture's step, 208,896 numbers, on one thread (AMD EPYC Zen 3).
+private struct AdamWStep: VectorStep {
+  let p: UnsafeMutablePointer<Float>
+  let g: UnsafePointer<Float>
+  let m: UnsafeMutablePointer<Float>
+  let v: UnsafeMutablePointer<Float>
+  let stepSize: Float
+  let decay: Float
+  let b1: Float
+  let b2: Float
+  let root2: Float
+  let eps: Float
+
+  @inline(__always) func callAsFunction(_ i: Int, lanes: Int) {
+    let gradient = loadVector(g + i, count: lanes)
+    let first = b1 * loadVector(m + i, count: lanes) + (1 - b1) * gradient
+    let second = b2 * loadVector(v + i, count: lanes) + (1 - b2) * gradient * gradient
+    let parameter =
+      loadVector(p + i, count: lanes) * decay - stepSize * first
+      / (second.squareRoot() / root2 + eps)
+    storeVector(first, m + i, count: lanes)
+    storeVector(second, v + i, count: lanes)
+    storeVector(parameter, p + i, count: lanes)
   }
 }
 
