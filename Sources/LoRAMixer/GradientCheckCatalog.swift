@@ -55,6 +55,15 @@ extension GradientCheckCase {
       .on("weighted ranks (reference)", rankInputs) {
         weightedRanksReference($0[0], weights: $0[1], ranks: ranks)
       },
+      .on(
+        "mean entropy of rows (fused; probabilities, logits)",
+        [
+          ([3, 4], .positive), ([3, 4], .signed),
+        ]
+      ) { meanRowEntropy(probabilities: $0[0], logits: $0[1]) },
+      .on("token balance (fused; probabilities)", [([3, 4], .positive)]) {
+        tokenBalance(probabilities: $0[0], shares: [0.5, 0, 0.25, 0.25], experts: 3)
+      },
     ]
     cases += [RoutingMode.soft, .topk].map { mode in
       GradientCheckCase.on("routed site, \(mode) top-2 of 3 (+1 absent)", siteInputs) { t in

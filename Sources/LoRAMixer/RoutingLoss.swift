@@ -84,19 +84,26 @@ public struct RoutingLossValue {
 /// (nil: every row). p̄ is the mean dense probability (differentiable); f_i, the share of
 /// top-k slots expert i took, is a constant. E counts the experts present at the site.
 /// `weights` (from `balanceWeights`, one per counted row, summing to 1) make both means
-/// weighted ones; nil counts every row alike.
+/// weighted ones; nil counts every row alike, in one operation each way (`tokenBalance`)
+/// with the bits of `balanceTermReference`'s primitive operations.
 public func balanceTerm(
   _ routing: SiteRouting, tokens: [Int]?, experts: Int, weights: [Double]? = nil
 ) -> Tensor {
-  let probabilities = rows(routing.probabilities, tokens)
-  let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
-  let rowWeights = weights ?? Array(repeating: 1 / Double(counted.count), count: counted.count)
-  var share = [Double](repeating: 0, count: routing.probabilities.shape[1])
-  for (token, weight) in zip(counted, rowWeights) {
-    for slot in 0..<routing.k {
-      share[routing.selected[token * routing.k + slot]] += weight / Double(routing.k)
-    }
+  guard weights == nil else {
+    return balanceTermReference(routing, tokens: tokens, experts: experts, weights: weights)
   }
+  return tokenBalance(
+    probabilities: rows(routing.probabilities, tokens),
+    shares: selectionShares(routing, tokens: tokens, weights: nil), experts: experts)
+}
+
+/// `balanceTerm` written with primitive operations: the means as a product with the weights
+/// or a mean over the rows, times f, summed, times E.
+public func balanceTermReference(
+  _ routing: SiteRouting, tokens: [Int]?, experts: Int, weights: [Double]? = nil
+) -> Tensor {
+  let probabilities = rows(routing.probabilities, tokens)
+  let share = selectionShares(routing, tokens: tokens, weights: weights)
   let f = Tensor(shape: [share.count], scalars: share, dtype: probabilities.dtype)
   let meanProbability =
     if let weights {
@@ -108,6 +115,20 @@ public func balanceTerm(
       probabilities.mean(axes: [0])
     }
   return (meanProbability * f).sum() * Double(experts)
+}
+
+/// f, each expert's share of the top-k slots of the rows `tokens` (nil: every row), each
+/// row counted with its weight (nil: all alike).
+func selectionShares(_ routing: SiteRouting, tokens: [Int]?, weights: [Double]?) -> [Double] {
+  let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
+  let rowWeights = weights ?? Array(repeating: 1 / Double(counted.count), count: counted.count)
+  var share = [Double](repeating: 0, count: routing.probabilities.shape[1])
+  for (token, weight) in zip(counted, rowWeights) {
+    for slot in 0..<routing.k {
+      share[routing.selected[token * routing.k + slot]] += weight / Double(routing.k)
+    }
+  }
+  return share
 }
 
 /// The balance term's weight for each of the rows `tokens` (nil: every row of `rowCount`)
@@ -128,8 +149,16 @@ public func balanceWeights(
 
 /// The mean over the rows `tokens` (nil: every row) of each token's routing entropy,
 /// `H(x) = -Σ_i p_i log p_i`, with log p from the log-softmax of the logits, so absent
-/// experts (p = 0, log p = -1e9) contribute exactly 0, not 0 · log 0 = NaN.
+/// experts (p = 0, log p = -1e9) contribute exactly 0, not 0 · log 0 = NaN. One operation
+/// each way (`meanRowEntropy`), with the bits of `meanEntropyReference`.
 public func meanEntropy(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
+  meanRowEntropy(
+    probabilities: rows(routing.probabilities, tokens),
+    logits: rows(routing.scaledLogits, tokens))
+}
+
+/// `meanEntropy` written with primitive operations.
+public func meanEntropyReference(_ routing: SiteRouting, tokens: [Int]?) -> Tensor {
   let logProbabilities = rows(routing.scaledLogits, tokens).logSoftmax()
   return -(rows(routing.probabilities, tokens) * logProbabilities).sum(axes: [-1]).mean()
 }

@@ -331,3 +331,39 @@ func stageTwoTrainsOnlyTheRoutersAndLowersTheLoss(mamba: Bool) throws {
   let all = (expected * 2 + Foundation.pow(5 + Foundation.log(2.0), 2)) / 3
   #expect(abs(routerZLoss(routing, tokens: nil).item - all) < 1e-12)
 }
+
+/// The routing loss's two terms, each one fused operation (`tokenBalance`, `meanRowEntropy`),
+/// keep the bits of their primitive references: the value and the gradients of the router
+/// and of its input, in Float, over every row and over some, with an absent expert.
+@Test(arguments: [nil, [0, 2, 3, 5, 6]] as [[Int]?])
+func theRoutingTermsKeepTheirReferencesBits(tokens: [Int]?) {
+  func float(_ shape: [Int], seed: UInt64) -> Tensor {
+    Tensor(
+      shape: shape, scalars: TestValues.signed.tensor(shape, seed: seed).scalars,
+      dtype: .float32)
+  }
+  func valueAndGradients(
+    _ balance: (SiteRouting) -> Tensor, _ entropy: (SiteRouting) -> Tensor
+  ) -> [[UInt64]] {
+    let x = float([7, 5], seed: 1)
+    let router = Router(weight: float([4, 5], seed: 2), present: [true, false, true, true])
+    x.requiresGradient = true
+    let tape = Tape()
+    let loss = tape.record {
+      let routing = router.route(
+        x, settings: RoutingSettings(mode: .hardsoft, k: 2), training: true)
+      return balance(routing) * 0.3 - entropy(routing) * 0.2
+    }
+    let gradients = tape.gradients(of: loss)
+    return [loss.scalars, gradients[router.weight]!.scalars, gradients[x]!.scalars].map {
+      $0.map(\.bitPattern)
+    }
+  }
+  let fused = valueAndGradients(
+    { balanceTerm($0, tokens: tokens, experts: 3) }, { meanEntropy($0, tokens: tokens) })
+  let reference = valueAndGradients(
+    { balanceTermReference($0, tokens: tokens, experts: 3) },
+    { meanEntropyReference($0, tokens: tokens) })
+  #expect(fused == reference)
+  #expect(fused[1].contains { $0 != 0 }, "the router's gradient is not all zero")
+}

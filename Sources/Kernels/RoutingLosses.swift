@@ -1,0 +1,90 @@
+// The two terms of a router's routing loss over a batch of `rows` routed tokens and
+// `columns` experts, each in one pass with the bits of its primitive operations
+// (`meanEntropyReference` and `balanceTermReference` in LoRAMixer).
+
+/// The mean entropy of the rows, `−(1/rows) Σ_r Σ_c p[r, c] · L[r, c]`, with L the
+/// log-softmax of the logits `z` (written to `logProbabilities` for the backward pass): as
+/// `-(p * z.logSoftmax()).sum(axes: [-1]).mean()` computes it, each row's products summed by
+/// `contiguousSum`, then the rows' sums, divided, negated.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func meanEntropyRows<T: KernelScalar>(
+  _ p: UnsafePointer<T>, logits z: UnsafePointer<T>, rows: Int, columns: Int,
+  logProbabilities: UnsafeMutablePointer<T>
+) -> T {
+  logSoftmaxRows(z, into: logProbabilities, rows: rows, columns: columns)
+  return Scratch.with(T.self, count: rows) { rowSums in
+    forEachChunk(rows, grain: softmaxRowsPerChunk(columns)) { range in
+      Scratch.with(T.self, count: columns) { products in
+        for r in range {
+          for c in 0..<columns {
+            products[c] = p[r * columns + c] * logProbabilities[r * columns + c]
+          }
+          rowSums[r] = contiguousSum(products, columns)
+        }
+      }
+    }
+    return -(contiguousSum(rowSums, rows) / T(rows))
+  }
+}
+
+/// Backward of `meanEntropyRows` given the gradient `g` of its value: with d = −g / rows,
+/// `dp = d · L` and `dz` the log-softmax's backward of `d · p` (either may be nil when not
+/// needed).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func meanEntropyRowsBackward<T: KernelScalar>(
+  _ p: UnsafePointer<T>, logProbabilities: UnsafePointer<T>, rows: Int, columns: Int,
+  gradient g: T, dp: UnsafeMutablePointer<T>?, dz: UnsafeMutablePointer<T>?
+) {
+  let count = rows * columns
+  let d = -g / T(rows)
+  if let dp {
+    forEachChunk(count, grain: elementwiseGrain) { range in
+      for i in range { dp[i] = d * logProbabilities[i] }
+    }
+  }
+  guard let dz else { return }
+  Scratch.with(T.self, count: count) { dLog in
+    forEachChunk(count, grain: elementwiseGrain) { range in
+      for i in range { dLog[i] = d * p[i] }
+    }
+    logSoftmaxRowsBackward(
+      logProbabilities, gradient: dLog, into: dz, rows: rows, columns: columns)
+  }
+}
+
+/// The balance term counted by token, `experts · Σ_c mean_r(p[r, c]) · f[c]`, with `f`
+/// each expert's share of the selections: as `(p.mean(axes: [0]) * f).sum() * experts`
+/// computes it, each column summed row after row from zero, divided, times its share, and
+/// the products summed by `contiguousSum`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func balanceColumns<T: KernelScalar>(
+  _ p: UnsafePointer<T>, rows: Int, columns: Int, shares f: UnsafePointer<T>, experts: T
+) -> T {
+  Scratch.with(T.self, count: columns) { products in
+    products.update(repeating: 0, count: columns)
+    for r in 0..<rows {
+      for c in 0..<columns { products[c] += p[r * columns + c] }
+    }
+    for c in 0..<columns { products[c] = products[c] / T(rows) * f[c] }
+    return contiguousSum(products, columns) * experts
+  }
+}
+
+/// Backward of `balanceColumns` given the gradient `g` of its value: every row's
+/// `dp[r, c] = g · experts · f[c] / rows`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func balanceColumnsBackward<T: KernelScalar>(
+  rows: Int, columns: Int, shares f: UnsafePointer<T>, experts: T, gradient g: T,
+  into dp: UnsafeMutablePointer<T>
+) {
+  Scratch.with(T.self, count: columns) { row in
+    for c in 0..<columns { row[c] = g * experts * f[c] / T(rows) }
+    forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
+      for r in range { (dp + r * columns).update(from: row, count: columns) }
+    }
+  }
+}
