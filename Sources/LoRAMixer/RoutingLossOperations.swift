@@ -15,8 +15,10 @@ func meanRowEntropy(probabilities p: Tensor, logits z: Tensor) -> Tensor {
   let (rows, columns) = (p.shape[0], p.shape[1])
   var logProbabilities: Storage? = nil
   func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
-    var log = [T](repeating: 0, count: rows * columns)
-    y[0] = meanEntropyRows(t[0], logits: t[1], rows: rows, columns: columns, logProbabilities: &log)
+    let log: [T] = makeArray(rows * columns) { log in
+      y[0] = meanEntropyRows(
+        t[0], logits: t[1], rows: rows, columns: columns, logProbabilities: log)
+    }
     logProbabilities = Storage(log)
   }
   let y = Tensor(shape: [], storage: runKernel([p, z], count: 1, float: forward, double: forward))
@@ -24,11 +26,10 @@ func meanRowEntropy(probabilities p: Tensor, logits z: Tensor) -> Tensor {
   return y.recorded(inputs: [p, z], operation: "meanRowEntropy") { g, needed in
     var dz: Storage? = nil
     func backward<T: KernelScalar>(_ t: [[T]], _ dp: UnsafeMutablePointer<T>) {
-      var dLogits = [T](repeating: 0, count: needed[1] ? rows * columns : 0)
-      dLogits.withUnsafeMutableBufferPointer { dLogits in
+      let dLogits: [T] = makeArray(needed[1] ? rows * columns : 0) { dLogits in
         meanEntropyRowsBackward(
           t[0], logProbabilities: t[1], rows: rows, columns: columns, gradient: t[2][0],
-          dp: needed[0] ? dp : nil, dz: dLogits.baseAddress)
+          dp: needed[0] ? dp : nil, dz: needed[1] ? dLogits : nil)
       }
       dz = Storage(dLogits)
     }

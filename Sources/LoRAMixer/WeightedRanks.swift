@@ -38,11 +38,10 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
   return y.recorded(inputs: [h, weights]) { g, needed in
     var dWeights: Storage? = nil
     func backward<T: KernelScalar>(_ t: [[T]], _ dh: UnsafeMutablePointer<T>) {
-      var dw = [T](repeating: 0, count: needed[1] ? rows * experts : 0)
-      dw.withUnsafeMutableBufferPointer { dw in
+      let dw: [T] = makeArray(needed[1] ? rows * experts : 0) { dw in
         weightRankColumnsBackward(
           t[0], weights: t[1], gradient: t[2], ranks: ranks, rows: rows, width: width,
-          experts: experts, dh: needed[0] ? dh : nil, dWeights: dw.baseAddress)
+          experts: experts, dh: needed[0] ? dh : nil, dWeights: needed[1] ? dw : nil)
       }
       dWeights = Storage(dw)
     }
