@@ -38,6 +38,21 @@ public func runKernel(
   }
 }
 
+/// `runKernel` for a kernel that writes two new arrays, of `counts.0` and `counts.1`
+/// elements: an output and what the backward pass keeps of the forward, or two gradients.
+public func runKernel(
+  _ inputs: [Tensor], counts: (Int, Int),
+  float: ([[Float]], UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+  double: ([[Double]], UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+) -> (Storage, Storage) {
+  var second: Storage? = nil
+  let first = runKernel(
+    inputs, count: counts.0,
+    float: { arrays, y in second = .float32(makeArray(counts.1) { float(arrays, y, $0) }) },
+    double: { arrays, y in second = .float64(makeArray(counts.1) { double(arrays, y, $0) }) })
+  return (first, second!)
+}
+
 extension Tensor {
   /// `f(x)` elementwise.
   func mapped(_ function: UnaryFunction) -> Tensor {

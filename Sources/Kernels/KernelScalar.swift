@@ -82,5 +82,12 @@ func forEachChunk(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 let elementwiseGrain = 1 << 15
 
 /// Rows per chunk for row kernels: rows of `rowLength` elements, about `elementwiseGrain`
-/// elements in all (at least one row).
-func rowsPerChunk(_ rowLength: Int) -> Int { max(1, elementwiseGrain / max(1, rowLength)) }
+/// elements in all (at least one row), or `cost` times fewer where each element costs about
+/// `cost` additions. An exponential costs about 32: with 32,768 numbers a chunk, a router's
+/// 2,048 rows of 6 ran as one task on one thread, and the bench mixture's 32 softmaxes took
+/// 2.5 to 2.6 ms of its step, forward and backward; at cost 32 (13 tasks), 1.6 to 1.7 (at 8,
+/// 1.8; AMD EPYC Zen 3, 2 threads, `bench train-mixer --profile`, in turns). A division, or
+/// a top-k's comparisons, about 8.
+func rowsPerChunk(_ rowLength: Int, cost: Int = 1) -> Int {
+  max(1, elementwiseGrain / max(1, rowLength * cost))
+}

@@ -31,7 +31,8 @@ public func adamWStep(
 
 /// 16 elements of `adamWStep`, each computed as one element alone would be. Element by
 /// element the compiler left the loop scalar, its square roots and divisions one at a time:
-/// 0.8 ms of the bench mixture's step, 208,896 numbers, on one thread (AMD EPYC Zen 3).
+/// the bench mixture's optimizer step (208,896 numbers) took 0.92 to 0.94 ms so, 0.52 to
+/// 0.54 now (AMD EPYC Zen 3, `bench train-mixer --profile`, in turns).
 private struct AdamWStep: VectorStep {
   let p: UnsafeMutablePointer<Float>
   let g: UnsafePointer<Float>

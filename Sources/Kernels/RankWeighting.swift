@@ -8,6 +8,7 @@ public struct RankColumns: Equatable, Sendable {
   /// The expert's scale s_e (`alpha / rank`).
   public let scale: Double
 
+  /// Expert `expert`'s `columns`, scaled by `scale`.
   public init(expert: Int, columns: Range<Int>, scale: Double) {
     (self.expert, self.columns, self.scale) = (expert, columns, scale)
   }

@@ -14,7 +14,7 @@ public func meanEntropyRows<T: KernelScalar>(
 ) -> T {
   logSoftmaxRows(z, into: logProbabilities, rows: rows, columns: columns)
   return Scratch.with(T.self, count: rows) { rowSums in
-    forEachChunk(rows, grain: softmaxRowsPerChunk(columns)) { range in
+    forEachChunk(rows, grain: rowsPerChunk(columns)) { range in
       Scratch.with(T.self, count: columns) { products in
         for r in range {
           for c in 0..<columns {

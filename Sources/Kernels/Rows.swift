@@ -13,10 +13,10 @@ private func topKLoop<T: KernelScalar>(
 ) {
   precondition(k >= 0 && k <= columns, "top-\(k) of \(columns) columns")
   guard k > 0 else { return }
-  // Tasks of about 4,000 comparisons, an eighth of `rowsPerChunk`'s: a router's 2,048 rows
-  // of 6 are then six tasks, not one on one thread (the bench mixture's 16 `renormalizedTopK`
-  // took 0.92 to 1.02 ms of its step so, 1.25 before; AMD EPYC Zen 3, 2 threads, in turns).
-  forEachChunk(rows, grain: rowsPerChunk(8 * columns * k)) { range in
+  // A router's 2,048 rows of 6 are seven tasks so, not one on one thread: the bench
+  // mixture's 16 `renormalizedTopK` took 0.92 to 1.02 ms of its step, 1.25 before (AMD EPYC
+  // Zen 3, 2 threads, in turns).
+  forEachChunk(rows, grain: rowsPerChunk(columns * k, cost: 8)) { range in
     if k == 2 {
       topTwo(x, range, columns, values, indices)
       return
@@ -84,7 +84,10 @@ public func renormalizeTopKRows<T: KernelScalar>(
   _ x: UnsafePointer<T>, rows: Int, columns: Int, k: Int, indices: UnsafePointer<Int>,
   into y: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(rows, grain: renormalizeGrain(columns)) { range in
+  // A division or two a number: a router's 2,048 rows of 6 in four tasks, not one (the
+  // bench mixture's 16 `renormalizedTopK` took 1.2 ms of its step so, 1.5 in one task; AMD
+  // EPYC Zen 3, 2 threads, `--profile`).
+  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
     Scratch.with(T.self, count: columns) { mask in
       for r in range {
         let (xRow, yRow) = (x + r * columns, y + r * columns)
@@ -99,12 +102,6 @@ public func renormalizeTopKRows<T: KernelScalar>(
   }
 }
 
-/// Rows per task of `renormalizeTopKRows` and its backward: an eighth of `rowsPerChunk`'s,
-/// since each number costs a division or two. A router's 2,048 rows of 6 are then three
-/// tasks rather than one: `renormalizedTopK` took 1.2 ms of the bench mixture's step (16
-/// sites) so, 1.5 in one task (AMD EPYC Zen 3, 2 threads, `--profile`).
-func renormalizeGrain(_ columns: Int) -> Int { rowsPerChunk(8 * columns) }
-
 /// Backward of `renormalizeTopKRows`, given its output `y`, the gradient `g` of `y` and the
 /// same `indices`: with s the sum of the kept entries (recomputed from x), `dx = M ⊙ (g / s
 /// + Σ_c −(g ⊙ y)_c / s)` row by row, in the order of the primitive operations' backward
@@ -115,7 +112,7 @@ public func renormalizeTopKRowsBackward<T: KernelScalar>(
   _ x: UnsafePointer<T>, output y: UnsafePointer<T>, gradient g: UnsafePointer<T>, rows: Int,
   columns: Int, k: Int, indices: UnsafePointer<Int>, into dx: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(rows, grain: renormalizeGrain(columns)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
     Scratch.with(T.self, count: columns) { mask in
       for r in range {
         let (xRow, yRow, gRow, dxRow) = (

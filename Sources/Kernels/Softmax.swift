@@ -89,20 +89,12 @@ private func exponentiateShifted<T: KernelScalar>(
   exponentiate(y + offset, minus: 0, into: y + offset, count: rows.count * columns)
 }
 
-/// Rows per task of the softmaxes: a 32nd of `rowsPerChunk`'s, about 1,000 numbers, since
-/// each costs an exponential where `rowsPerChunk` is sized for an addition. A router's
-/// 2,048 rows of 6 are then 12 tasks rather than one: the bench mixture's 16 softmaxes and
-/// 16 log-softmaxes took 1.6 to 1.7 ms of its step, forward and backward, against 2.6 in one
-/// task each (AMD EPYC Zen 3, 2 threads, `bench train-mixer --profile`; 8 times smaller
-/// tasks, 1.8 ms).
-func softmaxRowsPerChunk(_ columns: Int) -> Int { rowsPerChunk(32 * columns) }
-
 private func softmaxLoop<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ rows: Int, _ columns: Int, log: Bool
 ) {
   guard columns > 0 else { return }
   let block = rowBlock(columns)
-  forEachChunk(rows, grain: softmaxRowsPerChunk(columns)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
     Scratch.with(T.self, count: block) { maxima in
       for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
         let blockRows = first..<min(range.upperBound, first + block)
@@ -130,7 +122,7 @@ private func softmaxBackwardLoop<T: KernelScalar>(
 ) {
   guard columns > 0 else { return }
   let block = rowBlock(columns)
-  forEachChunk(rows, grain: softmaxRowsPerChunk(columns)) { range in
+  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
     for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
       let blockRows = first..<min(range.upperBound, first + block)
       if log {

@@ -13,31 +13,31 @@ import Kernels
 func meanRowEntropy(probabilities p: Tensor, logits z: Tensor) -> Tensor {
   precondition(p.rank == 2 && p.shape == z.shape, "entropy of \(p.shape) with logits \(z.shape)")
   let (rows, columns) = (p.shape[0], p.shape[1])
-  var logProbabilities: Storage? = nil
-  func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
-    let log: [T] = makeArray(rows * columns) { log in
-      y[0] = meanEntropyRows(
-        t[0], logits: t[1], rows: rows, columns: columns, logProbabilities: log)
-    }
-    logProbabilities = Storage(log)
+  // The value, and the log-probabilities the backward pass needs.
+  func forward<T: KernelScalar>(
+    _ t: [[T]], _ y: UnsafeMutablePointer<T>, _ log: UnsafeMutablePointer<T>
+  ) {
+    y[0] = meanEntropyRows(t[0], logits: t[1], rows: rows, columns: columns, logProbabilities: log)
   }
-  let y = Tensor(shape: [], storage: runKernel([p, z], count: 1, float: forward, double: forward))
-  let saved = Tensor(shape: p.shape, storage: logProbabilities!)
-  return y.recorded(inputs: [p, z], operation: "meanRowEntropy") { g, needed in
-    var dz: Storage? = nil
-    func backward<T: KernelScalar>(_ t: [[T]], _ dp: UnsafeMutablePointer<T>) {
-      let dLogits: [T] = makeArray(needed[1] ? rows * columns : 0) { dLogits in
-        meanEntropyRowsBackward(
-          t[0], logProbabilities: t[1], rows: rows, columns: columns, gradient: t[2][0],
-          dp: needed[0] ? dp : nil, dz: needed[1] ? dLogits : nil)
-      }
-      dz = Storage(dLogits)
+  let (value, logProbabilities) = runKernel(
+    [p, z], counts: (1, p.count), float: forward, double: forward)
+  let saved = Tensor(shape: p.shape, storage: logProbabilities)
+  return Tensor(shape: [], storage: value).recorded(
+    inputs: [p, z], operation: "meanRowEntropy"
+  ) { g, needed in
+    func backward<T: KernelScalar>(
+      _ t: [[T]], _ dp: UnsafeMutablePointer<T>, _ dz: UnsafeMutablePointer<T>
+    ) {
+      meanEntropyRowsBackward(
+        t[0], logProbabilities: t[1], rows: rows, columns: columns, gradient: t[2][0],
+        dp: needed[0] ? dp : nil, dz: needed[1] ? dz : nil)
     }
-    let dp = runKernel(
-      [p, saved, g], count: needed[0] ? p.count : 0, float: backward, double: backward)
+    let (dp, dz) = runKernel(
+      [p, saved, g], counts: (needed[0] ? p.count : 0, needed[1] ? z.count : 0),
+      float: backward, double: backward)
     return [
       needed[0] ? Tensor(shape: p.shape, storage: dp) : nil,
-      needed[1] ? Tensor(shape: z.shape, storage: dz!) : nil,
+      needed[1] ? Tensor(shape: z.shape, storage: dz) : nil,
     ]
   }
 }

@@ -36,20 +36,19 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
     shape: h.shape,
     storage: runKernel([h, weights], count: h.count, float: forward, double: forward))
   return y.recorded(inputs: [h, weights]) { g, needed in
-    var dWeights: Storage? = nil
-    func backward<T: KernelScalar>(_ t: [[T]], _ dh: UnsafeMutablePointer<T>) {
-      let dw: [T] = makeArray(needed[1] ? rows * experts : 0) { dw in
-        weightRankColumnsBackward(
-          t[0], weights: t[1], gradient: t[2], ranks: ranks, rows: rows, width: width,
-          experts: experts, dh: needed[0] ? dh : nil, dWeights: needed[1] ? dw : nil)
-      }
-      dWeights = Storage(dw)
+    func backward<T: KernelScalar>(
+      _ t: [[T]], _ dh: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>
+    ) {
+      weightRankColumnsBackward(
+        t[0], weights: t[1], gradient: t[2], ranks: ranks, rows: rows, width: width,
+        experts: experts, dh: needed[0] ? dh : nil, dWeights: needed[1] ? dw : nil)
     }
-    let dh = runKernel(
-      [h, weights, g], count: needed[0] ? h.count : 0, float: backward, double: backward)
+    let (dh, dWeights) = runKernel(
+      [h, weights, g], counts: (needed[0] ? h.count : 0, needed[1] ? weights.count : 0),
+      float: backward, double: backward)
     return [
       needed[0] ? Tensor(shape: h.shape, storage: dh) : nil,
-      needed[1] ? Tensor(shape: weights.shape, storage: dWeights!) : nil,
+      needed[1] ? Tensor(shape: weights.shape, storage: dWeights) : nil,
     ]
   }
 }

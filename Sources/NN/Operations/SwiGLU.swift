@@ -11,16 +11,15 @@ public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
     shape: gate.shape,
     storage: runKernel([gate, up], count: gate.count, float: forward, double: forward))
   return output.recorded(inputs: [gate, up]) { g, _ in
-    var dUp: Storage? = nil
-    func backward<T: KernelScalar>(_ t: [[T]], _ dg: UnsafeMutablePointer<T>) {
-      // Written whole by the kernel, so not zeroed first (3 MB a layer of the bench model).
-      let du: [T] = makeArray(gate.count) { du in
-        swigluBackward(gate: t[0], up: t[1], gradient: t[2], dGate: dg, dUp: du, count: gate.count)
-      }
-      dUp = Storage(du)
+    // Both written whole by the kernel, so not zeroed first (3 MB a layer of the bench model).
+    func backward<T: KernelScalar>(
+      _ t: [[T]], _ dg: UnsafeMutablePointer<T>, _ du: UnsafeMutablePointer<T>
+    ) {
+      swigluBackward(gate: t[0], up: t[1], gradient: t[2], dGate: dg, dUp: du, count: gate.count)
     }
-    let dGate = runKernel([gate, up, g], count: gate.count, float: backward, double: backward)
-    return [Tensor(shape: gate.shape, storage: dGate), Tensor(shape: gate.shape, storage: dUp!)]
+    let (dGate, dUp) = runKernel(
+      [gate, up, g], counts: (gate.count, gate.count), float: backward, double: backward)
+    return [Tensor(shape: gate.shape, storage: dGate), Tensor(shape: gate.shape, storage: dUp)]
   }
 }
 

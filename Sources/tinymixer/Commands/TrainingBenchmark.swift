@@ -162,19 +162,18 @@ struct TrainingBenchmark {
   /// Floating-point operations of a step of the mixture, counted as `trainingFlops` counts
   /// the base's (two per multiply-add of every product, every input's gradient included):
   /// the frozen base's forward and its inputs' gradients (one product per Linear, four for
-  /// attention's two), and at each of `sites` routed sites the router's, the experts' and
-  /// `w · S`'s products forward, and their gradients (S is fixed: only w's). The bench's
-  /// sites are q, k, v and o, each width × width, with all `experts` present at every one.
+  /// attention's two), and at each of `sites` routed sites the router's and the experts'
+  /// products forward and their gradients (the weighting of the experts' ranks,
+  /// `weightedRanks`, is a product of elements, not counted, as the base's are not). The
+  /// bench's sites are q, k, v and o, each width × width, with all `experts` present.
   func mixtureFlops(sites: Int, experts: Int, rank: Int) -> Double {
     let forward = configuration.forwardFlops(batch: batch, length: length)
     let (tokens, width) = (Double(batch * length), Double(configuration.hiddenSize))
     let attention = configuration.attentionFlops(batch: batch, length: length)
     let stacked = Double(experts * rank)
-    // A site's x · A_allᵀ, (…) · B_allᵀ and router, each forward and two gradients; w · S
-    // forward and one gradient.
+    // A site's x · A_allᵀ, (…) · B_allᵀ and router, each forward and two gradients.
     let products = 2 * tokens * (2 * width * stacked + width * Double(experts))
-    let spread = 2 * tokens * Double(experts) * stacked
-    return forward + (forward + attention) + Double(sites) * (3 * products + 2 * spread)
+    return forward + (forward + attention) + Double(sites) * 3 * products
   }
 
   /// Prints the step's time, throughput, effective GFLOP/s over `flops` (the base's
