@@ -154,14 +154,25 @@ struct MatmulBenchmark {
       kernel == .native
         ? "(the build's choice for this CPU: see Package.swift; --kernel runs another)"
         : "(chosen by --kernel; this build's own is \(MatmulKernel.native.rawValue))")
-    // numpy's OpenBLAS picks its kernels for the CPU, AVX-512 ones on an AVX-512 machine;
-    // against our AVX2 kernel it is held to its AVX2 ones (Haswell's: 6 × 16 Float, as ours),
-    // so that the ratio compares two kernels of one instruction set.
+    // numpy's OpenBLAS is held to the kernels of our kernel's instruction set, so that the
+    // ratio compares two kernels of one instruction set: Haswell's against our AVX2 one
+    // (6 × 16 Float, as ours), SkylakeX's against our AVX-512 one. On the AMD EPYC Zen 5
+    // (family 26) the environment set OPENBLAS_CORETYPE=Haswell for every process, and
+    // numpy ran its AVX2 kernels at 278 GFLOP/s where its SkylakeX ones reach 500 (n = 1024).
     let effective = kernel == .native ? MatmulKernel.native : kernel
-    let coreType = effective == .avx2 ? "Haswell" : nil
-    let python = numpy ? NumpyTimer(threads: threads, coreType: coreType) : nil
+    let coreType: (name: String, instructions: String)? =
+      switch effective {
+      case .avx2: ("Haswell", "AVX2")
+      case .avx512: ("SkylakeX", "AVX-512")
+      case .neon, .portable: nil
+      }
+    let python = numpy ? NumpyTimer(threads: threads, coreType: coreType?.name) : nil
     if let coreType, python != nil {
-      print("numpy: OpenBLAS held to its \(coreType) (AVX2) kernels, OPENBLAS_CORETYPE=\(coreType)")
+      let replaced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
+        .flatMap { $0 == coreType.name ? nil : " (the environment's \($0) replaced)" }
+      print(
+        "numpy: OpenBLAS held to its \(coreType.name) (\(coreType.instructions)) kernels,"
+          + " OPENBLAS_CORETYPE=\(coreType.name)\(replaced ?? "")")
     }
     if let python {
       print(
@@ -366,15 +377,14 @@ final class NumpyTimer {
     """
 
   /// Starts python3 with numpy on `threads` threads, OpenBLAS held to the kernels of
-  /// `coreType` if given (unless `OPENBLAS_CORETYPE` is set already); nil if it is not there.
+  /// `coreType` if given (over an `OPENBLAS_CORETYPE` the environment sets: a machine here
+  /// set Haswell for every process); nil if it is not there.
   init?(threads: Int, coreType: String? = nil) {
     var environment = ProcessInfo.processInfo.environment
     for variable in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
       environment[variable] = "\(threads)"
     }
-    if let coreType, environment["OPENBLAS_CORETYPE"] == nil {
-      environment["OPENBLAS_CORETYPE"] = coreType
-    }
+    if let coreType { environment["OPENBLAS_CORETYPE"] = coreType }
     // OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after a product, and its
     // process kept a core busy for a third of the time ours were timed (seen with `top`
     // on the 2-core AMD EPYC Zen 4: python3 at 80% + 65% of a core, ours at 33%), which
