@@ -108,7 +108,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// AVX2 kernel, 5 row blocks: 1.05 times as fast, five pairs in turns, on the AMD EPYC
   /// Zen 5). A deep product cut along its panels shares them out among the threads.
   var panelsPerTask: Int {
-    if deep && deepSplitsPanels { return (panels + threads - 1) / threads }
+    if deep { return deepSplitsPanels ? (panels + threads - 1) / threads : panels }
     if packA {
       let fewRowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask < minimumTasks
       return fewRowBlocks ? (panels + 1) / 2 : panels
@@ -280,7 +280,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
             into: packed + matrix * panels * panelSize)
         }
       }
-      let rowBlocks = rowBlocking.blocks
+      let blocking = rowBlocking
+      let rowBlocks = blocking.blocks
       let panelsPerTask = self.panelsPerTask
       let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
       forEach(shape.batch * rowBlocks * panelBlocks) { task in
@@ -288,7 +289,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
         let (rowBlock, panelBlock) = block.quotientAndRemainder(dividingBy: panelBlocks)
         multiplyBlock(
           item: item,
-          tiles: tiles(ofBlock: rowBlock, of: rowBlocks),
+          tiles: tiles(ofBlock: rowBlock, of: blocking),
           panels: panelBlock * panelsPerTask..<min(panels, (panelBlock + 1) * panelsPerTask),
           packedB: packedB)
       }
@@ -299,9 +300,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// `rowsPerTask`, but a large product is cut into at least `minimumTasks` tasks when it
   /// has the tiles, so that no thread waits long for the last one (an n = 128 product in
   /// three tasks kept two threads busy for two thirds of its time); a deep product as
-  /// `deep` says. When each task spans every panel (a packed transposed A), the tasks are
-  /// few and large, so their number is made a multiple of the thread count. The groups are
-  /// made even (`tiles(ofBlock:)`): block sizes differ by at most one tile.
+  /// `deep` says. A task of a packed transposed A spans every panel (`panelsPerTask`), so
+  /// such tasks are few and large: their number is made a multiple of the thread count,
+  /// and the tiles are shared out evenly among them (`sharesTilesEvenly`).
   var rowBlocking: (blocks: Int, tilesPerBlock: Int) {
     var blocks: Int
     if deep {
@@ -315,19 +316,31 @@ private struct TiledMatmul<Kernel: Microkernel> {
         let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
         blocks = min(rowTiles, max(blocks, wanted))
       }
-      if large && panelBlocks == 1 && shape.batch == 1 {
+      if packA && panelBlocks == 1 && shape.batch == 1 {
         blocks = min(rowTiles, (blocks + threads - 1) / threads * threads)
       }
     }
-    return (blocks, (rowTiles + blocks - 1) / blocks)
+    let tilesPerBlock = (rowTiles + blocks - 1) / blocks
+    return sharesTilesEvenly
+      ? (blocks, tilesPerBlock) : ((rowTiles + tilesPerBlock - 1) / tilesPerBlock, tilesPerBlock)
   }
 
-  /// The row tiles of block `block` of `blocks`: an even share, so that no block is a
-  /// remainder. (Cut into blocks of ⌈tiles ÷ blocks⌉, 256³ `Aᵀ·B` on the AVX2 kernel, 43
-  /// tiles, made seven tasks of six and one of one, so one of two threads computed at least
-  /// 24 tiles where 21.5 would be even.)
-  func tiles(ofBlock block: Int, of blocks: Int) -> Range<Int> {
-    rowTiles * block / blocks..<rowTiles * (block + 1) / blocks
+  /// Whether the row tiles are shared out evenly among the blocks (`tiles(ofBlock:)`): in
+  /// a product whose tasks each span every panel, a packed transposed A that is not deep.
+  var sharesTilesEvenly: Bool { packA && !deep }
+
+  /// The row tiles of block `block`: an even share where `sharesTilesEvenly`, block sizes
+  /// differing by one tile at most (cut into blocks of ⌈tiles ÷ blocks⌉, 256³ `Aᵀ·B` on the
+  /// AVX2 kernel, 43 tiles, made seven tasks of six and one of one, so one of two threads
+  /// computed at least 24 tiles where 21.5 would be even); otherwise blocks of
+  /// `tilesPerBlock`, the last one shorter (the tasks are many and small, and the bench
+  /// model's in-place products ran 1 to 2% slower cut evenly, AVX2 kernel on the AMD EPYC
+  /// Zen 5, in turns).
+  func tiles(ofBlock block: Int, of blocking: (blocks: Int, tilesPerBlock: Int)) -> Range<Int> {
+    if sharesTilesEvenly {
+      return rowTiles * block / blocking.blocks..<rowTiles * (block + 1) / blocking.blocks
+    }
+    return block * blocking.tilesPerBlock..<min(rowTiles, (block + 1) * blocking.tilesPerBlock)
   }
 
   /// Runs the tasks on all threads for a large product, in order on this thread otherwise.
