@@ -102,17 +102,16 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var tilesPerTask: Int { max(1, rowsPerTask / tileRows) }
   /// Panels per task: `columnsPerTask` wide, or every panel when the task packs its rows of
   /// A, so that it packs them once (m = 2048, k = 128, n = 384, Aᵀ·B: 0.82 of numpy's speed
-  /// with three tasks packing the same rows, on the AMD EPYC Zen 4). But when A's rows
+  /// with three tasks packing the same rows, on the AMD EPYC Zen 4); one when each task packs
+  /// its own panel of a transposed B (`packsPanelsInTasks`). But when A's rows
   /// make fewer than `minimumTasks` blocks of `tilesPerTask`, half the panels: two tasks
   /// pack the same rows, and each slice of a B panel serves more tiles (256³ `Aᵀ·B` on the
   /// AVX2 kernel, 5 row blocks: 1.05 times as fast, five pairs in turns, on the AMD EPYC
   /// Zen 5). A deep product cut along its panels shares them out among the threads.
   var panelsPerTask: Int {
     if deep { return deepSplitsPanels ? (panels + threads - 1) / threads : panels }
-    if packA {
-      let fewRowBlocks = (rowTiles + tilesPerTask - 1) / tilesPerTask < minimumTasks
-      return fewRowBlocks ? (panels + 1) / 2 : panels
-    }
+    if packsPanelsInTasks { return 1 }
+    if packA { return fewRowBlocks ? (panels + 1) / 2 : panels }
     return max(1, columnsPerTask / panelWidth)
   }
   /// Whether the product is deep: A transposed and packed (so the product is large) and an
@@ -153,8 +152,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// row by row); on two, attention's backward 1.08 and its forward 1.04 times (the bench
   /// model's layer, AMD EPYC Zen 3, AVX2 kernel, in turns; the same bits).
   var largeItem: Bool { shape.flops / Double(shape.batch) >= largeProductFlops }
-  /// Whether B is read from a packed copy rather than in place. A transposed B must be: its
-  /// panel rows are not contiguous. A large product (`largeItem`) also packs a B whose row
+  /// Whether B is read from a packed copy rather than in place. A transposed B must be (its
+  /// panel rows are not contiguous), by all tasks first, unless each task packs its own
+  /// (`packsPanelsInTasks`). A large product (`largeItem`) also packs a B whose row
   /// stride is a multiple of 4 KiB, because in place every row of a panel would fall in the
   /// same cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed
   /// against 160 to 200 in place). And a B that every task would otherwise copy slice by
@@ -167,10 +167,25 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// and back (the mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to
   /// 0.99 times the speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
   var packB: Bool {
-    shape.transposeB || (largeItem && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
+    if packsPanelsInTasks { return false }
+    return shape.transposeB
+      || (largeItem && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
       || (slicesEveryTask
         && (!deep || shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes))
   }
+  /// Whether each task packs its own panel of a transposed B, one task per panel with every
+  /// row tile, instead of all tasks packing B first in a step of their own: a small product
+  /// of one pass, whose rows make fewer than `minimumTasks` blocks, with at least that many
+  /// panels. The step and its wait are gone, and each panel is packed once, by the task that
+  /// reads it, into its level-1 cache (AMD EPYC Zen 5, 2 threads, in turns, GFLOP/s: 128³
+  /// `A·Bᵀ` on the AVX2 kernel 222 to 225 against 201 to 207, 256³ 243 to 245 against 211
+  /// to 233; 256³ on the AVX-512 kernel 472 to 506 against 344 to 381).
+  var packsPanelsInTasks: Bool {
+    shape.transposeB && !shape.transposeA && shape.batch == 1 && largeItem
+      && shape.k <= depthPerPass && fewRowBlocks && panels >= minimumTasks
+  }
+  /// Whether the row tiles make fewer than `minimumTasks` blocks of `tilesPerTask`.
+  var fewRowBlocks: Bool { (rowTiles + tilesPerTask - 1) / tilesPerTask < minimumTasks }
   /// Whether every task of a product that reads B in place would copy its passes of B's
   /// panels into slices: then all tasks together copy B once per row block.
   var slicesEveryTask: Bool { slicesPanels(tiles: rowBlocking.tilesPerBlock) }
@@ -311,7 +326,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       blocks = deepSplitsPanels ? 1 : min(rowTiles, threads * rounds)
     } else {
       let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
-      blocks = (rowTiles + tilesPerTask - 1) / tilesPerTask
+      blocks = packsPanelsInTasks ? 1 : (rowTiles + tilesPerTask - 1) / tilesPerTask
       if large && shape.batch * blocks * panelBlocks < minimumTasks {
         let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
         blocks = min(rowTiles, max(blocks, wanted))
@@ -417,7 +432,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       // (n = 48 on AVX-512 is a whole panel and a narrow one of exactly one vector: read in
       // place, the mixture's 128 × 2048 · 2048 × 48 ran at 145 GFLOP/s, against 65 with a
       // padded copy of the 2,048-row panel per task; numpy 130 to 146. AMD EPYC Zen 4.)
-      if packedB == nil && !columnsExist(panels.upperBound - 1) {
+      if packedB == nil && (packsPanelsInTasks || !columnsExist(panels.upperBound - 1)) {
         packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
       }
 
@@ -521,7 +536,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let offset = ((distinctB == 1 ? 0 : item) * panels + panel) * panelSize
       return (UnsafePointer(packedB + offset), panelWidth)
     }
-    if !columnsExist(panel) { return (UnsafePointer(edgePanel), panelWidth) }
+    if packsPanelsInTasks || !columnsExist(panel) { return (UnsafePointer(edgePanel), panelWidth) }
     return (b + item * shape.batchStrideB + panel * panelWidth, shape.bRowStride)
   }
 

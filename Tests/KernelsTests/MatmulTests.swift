@@ -176,6 +176,12 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   for (ta, tb) in forms {
     shapes.append(MatmulShape(m: 64, n: 40, k: 64, transposeA: ta, transposeB: tb, batch: 8))
   }
+  // Small, one pass, B transposed, with at least `minimumTasks` panels: each task packs its
+  // own panel (`packsPanelsInTasks`), the last one padded, or (AVX-512: 272 = 8 · 32 + 16)
+  // exactly one vector wide.
+  for n in [257, 272] {
+    shapes.append(MatmulShape(m: 65, n: n, k: 129, transposeB: true))
+  }
   // Large: threads; B packed row by row (`packRows`), its last panel padded.
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
