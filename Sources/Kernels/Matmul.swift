@@ -315,9 +315,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// `rowsPerTask`, but a large product is cut into at least `minimumTasks` tasks when it
   /// has the tiles, so that no thread waits long for the last one (an n = 128 product in
   /// three tasks kept two threads busy for two thirds of its time); a deep product as
-  /// `deep` says. A task of a packed transposed A spans every panel (`panelsPerTask`), so
-  /// such tasks are few and large: their number is made a multiple of the thread count,
-  /// and the tiles are shared out evenly among them (`sharesTilesEvenly`).
+  /// `deep` says; one block when each task packs its own panel of a transposed B
+  /// (`packsPanelsInTasks`). A task of a packed transposed A spans every panel
+  /// (`panelsPerTask`), so such tasks are few and large: their number is made a multiple of
+  /// the thread count, and the tiles are shared out evenly among them (`sharesTilesEvenly`).
   var rowBlocking: (blocks: Int, tilesPerBlock: Int) {
     var blocks: Int
     if deep {
@@ -432,6 +433,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       // (n = 48 on AVX-512 is a whole panel and a narrow one of exactly one vector: read in
       // place, the mixture's 128 × 2048 · 2048 × 48 ran at 145 GFLOP/s, against 65 with a
       // padded copy of the 2,048-row panel per task; numpy 130 to 146. AMD EPYC Zen 4.)
+      // A task that packs its own panel of a transposed B has one, and packs it here too.
       if packedB == nil && (packsPanelsInTasks || !columnsExist(panels.upperBound - 1)) {
         packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
       }
