@@ -185,7 +185,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
       && shape.k <= depthPerPass && fewRowBlocks && panels >= minimumTasks
   }
   /// Whether the row tiles make fewer than `minimumTasks` blocks of `tilesPerTask`.
-  var fewRowBlocks: Bool { (rowTiles + tilesPerTask - 1) / tilesPerTask < minimumTasks }
+  var fewRowBlocks: Bool { rowBlocksOfTilesPerTask < minimumTasks }
+  /// Blocks of `tilesPerTask` row tiles that cover the rows of C.
+  var rowBlocksOfTilesPerTask: Int { (rowTiles + tilesPerTask - 1) / tilesPerTask }
   /// Whether every task of a product that reads B in place would copy its passes of B's
   /// panels into slices: then all tasks together copy B once per row block.
   var slicesEveryTask: Bool { slicesPanels(tiles: rowBlocking.tilesPerBlock) }
@@ -327,7 +329,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       blocks = deepSplitsPanels ? 1 : min(rowTiles, threads * rounds)
     } else {
       let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
-      blocks = packsPanelsInTasks ? 1 : (rowTiles + tilesPerTask - 1) / tilesPerTask
+      blocks = packsPanelsInTasks ? 1 : rowBlocksOfTilesPerTask
       if large && shape.batch * blocks * panelBlocks < minimumTasks {
         let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
         blocks = min(rowTiles, max(blocks, wanted))
@@ -385,14 +387,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, passDepth) : 0
     let slicePanel = packedB == nil && slicesPanels(tiles: tiles.count)
     let passPanelSize = slicePanel ? min(shape.k, passDepth) * panelWidth : 0
-    // Room for a padded strip of A's last rows, a padded panel of B's last columns, the
+    // Room for a padded strip of A's last rows, the task's own copy of a panel of B, the
     // block of C, a transposed A's strips for one pass and one pass of a B panel.
     Scratch.with(
       Scalar.self, count: stripSize + panelSize + blockSize + passStripsSize + passPanelSize
     ) {
       scratch in
       let edgeStrip = scratch
-      let edgePanel = scratch + stripSize
+      let taskPanel = scratch + stripSize
       let block = scratch + stripSize + panelSize
       let passStrips = block + blockSize
       let passPanel = passStrips + passStripsSize
@@ -433,10 +435,13 @@ private struct TiledMatmul<Kernel: Microkernel> {
       // (n = 48 on AVX-512 is a whole panel and a narrow one of exactly one vector: read in
       // place, the mixture's 128 × 2048 · 2048 × 48 ran at 145 GFLOP/s, against 65 with a
       // padded copy of the 2,048-row panel per task; numpy 130 to 146. AMD EPYC Zen 4.)
-      // A task that packs its own panel of a transposed B has one, and packs it here too.
-      if packedB == nil && (packsPanelsInTasks || !columnsExist(panels.upperBound - 1)) {
-        packPanel(bItem, panel: panels.upperBound - 1, into: edgePanel)
-      }
+      // The one panel a task reads from its own copy (`taskPanel`): its last when B's columns
+      // end inside it (zero-padded), or its only one when each task packs its own panel of a
+      // transposed B (`packsPanelsInTasks`).
+      let last = panels.upperBound - 1
+      let ownPanel =
+        packedB == nil && (packsPanelsInTasks || !columnsExist(last)) ? last : nil
+      if let ownPanel { packPanel(bItem, panel: ownPanel, into: taskPanel) }
 
       for start in stride(from: 0, to: shape.k, by: passDepth) {
         let depth = min(passDepth, shape.k - start)
@@ -445,7 +450,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
         }
         for panel in panels {
           let (bp, panelRowStride) = columnsOfB(
-            panel, item: item, packedB: packedB, edgePanel: edgePanel)
+            panel, item: item, packedB: packedB, ownPanel: ownPanel, taskPanel: taskPanel)
           // The last panel, when one vector covers its columns, runs the narrow tile: half
           // the multiply-adds (n = 48 on AVX-512 took longer than n = 64 without it).
           let narrow = columnsLeft(panel) <= panelWidth / 2
@@ -529,16 +534,16 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 
   /// Where panel `panel`'s columns of op(B) are read from, and their row stride: the
-  /// packed panels, the task's padded `edgePanel` for the last columns, or B itself.
+  /// packed panels, the task's own copy `taskPanel` of panel `ownPanel`, or B itself.
   func columnsOfB(
-    _ panel: Int, item: Int, packedB: UnsafeMutablePointer<Scalar>?,
-    edgePanel: UnsafeMutablePointer<Scalar>
+    _ panel: Int, item: Int, packedB: UnsafeMutablePointer<Scalar>?, ownPanel: Int?,
+    taskPanel: UnsafeMutablePointer<Scalar>
   ) -> (UnsafePointer<Scalar>, Int) {
     if let packedB {
       let offset = ((distinctB == 1 ? 0 : item) * panels + panel) * panelSize
       return (UnsafePointer(packedB + offset), panelWidth)
     }
-    if packsPanelsInTasks || !columnsExist(panel) { return (UnsafePointer(edgePanel), panelWidth) }
+    if panel == ownPanel { return (UnsafePointer(taskPanel), panelWidth) }
     return (b + item * shape.batchStrideB + panel * panelWidth, shape.bRowStride)
   }
 
