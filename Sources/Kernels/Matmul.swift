@@ -14,12 +14,14 @@ public func matmul<T: KernelScalar>(
   _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
+  let started = MatmulProfile.start()
   switch kernel {
   case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run()
   case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run()
   case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
   case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
   }
+  if let started { MatmulProfile.add(shape, accumulate: accumulate, started: started) }
 }
 
 /// Rows of C per task, about: a task's strip of A stays in the level-2 cache.

@@ -99,6 +99,9 @@ final class WorkerPool: Sendable {
   /// Where workers sleep after spinning.
   private let wakeup = NSCondition()
 
+  /// Whether a job is running: a caller now is inside one of its tasks, or beside it.
+  var isRunningJob: Bool { state.withLock { $0.busy } }
+
   /// Runs the job on the calling thread and `helpers` workers; false if the pool is busy.
   func run(_ taskCount: Int, helpers: Int, _ body: (Int) -> Void) -> Bool {
     let acquired = state.withLock { state -> Bool in

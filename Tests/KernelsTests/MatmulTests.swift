@@ -336,3 +336,22 @@ private final class ThreadsSeen: @unchecked Sendable {
   Parallelism.reversesTasks = false
   #expect(order == [3, 2, 1, 0])
 }
+
+@Test func theProfileTimesProductsByShapeOnlyWhileRecording() {
+  // A shape no other test uses: tests run concurrently, and their products are timed too
+  // while this one records.
+  let shape = MatmulShape(m: 3, n: 5, k: 7, transposeB: true, batch: 2)
+  let (a, b): ([Float], [Float]) = (fill(2 * 3 * 7, seed: 1), fill(2 * 5 * 7, seed: 2))
+  var c = [Float](repeating: 0, count: 2 * 3 * 5)
+  matmul(a, b, into: &c, shape)  // before recording: not counted
+  let entries = MatmulProfile.recording {
+    matmul(a, b, into: &c, shape)
+    matmul(a, b, into: &c, shape)
+    matmul(a, b, into: &c, shape, accumulate: true)
+  }
+  let plain = entries["[3×7]·[5×7]ᵀ ×2"]
+  #expect(plain?.count == 2)
+  #expect(plain?.flops == Double(2 * 2 * (2 * 3 * 5 * 7)))
+  #expect(plain.map { $0.nanoseconds > 0 } == true)
+  #expect(entries["[3×7]·[5×7]ᵀ ×2 + C"]?.count == 1)
+}

@@ -29,7 +29,9 @@ enum BenchCommand: Command {
     ),
     Option(
       name: "profile", valueName: nil,
-      help: "also print where a training step's time goes, by operation"),
+      help:
+        "also print where a training step's time goes, by operation, and its products by shape "
+        + "with their GFLOP/s"),
     Option(
       name: "pytorch", valueName: "PYTHON",
       help:

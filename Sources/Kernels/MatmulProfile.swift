@@ -1,0 +1,55 @@
+import Dispatch
+import Synchronization
+
+/// Every product of a stretch of work, timed one by one and gathered by shape: which of a
+/// training step's products run below the speed `bench matmul` gives the same shape alone
+/// (`tinymixer bench train-mixer --profile`). Off, a product pays one atomic load.
+public enum MatmulProfile {
+  /// The products of one shape: how many, their time, and their floating-point operations
+  /// (`MatmulShape.flops`, a triangle's skipped terms counted).
+  public struct Entry: Sendable, Equatable {
+    /// How many products.
+    public var count = 0
+    /// Their time, summed.
+    public var nanoseconds: UInt64 = 0
+    /// Their floating-point operations, summed.
+    public var flops = 0.0
+    /// Whether they ran inside another kernel's parallel tasks (attention's, a sequence a
+    /// task), each on one thread: then `nanoseconds` is summed over the threads.
+    public var inTasks = false
+  }
+
+  private static let isOn = Atomic<Bool>(false)
+  private static let entries = Mutex<[String: Entry]>([:])
+
+  /// Runs `body` with every product timed, and returns them by shape: the shape's
+  /// `description`, followed by ` + C` for a product added into its output.
+  public static func recording(_ body: () -> Void) -> [String: Entry] {
+    entries.withLock { $0 = [:] }
+    isOn.store(true, ordering: .relaxed)
+    body()
+    isOn.store(false, ordering: .relaxed)
+    return entries.withLock { $0 }
+  }
+
+  /// When recording, the time now, to hand to `add` when the product is done.
+  @inline(__always)
+  static func start() -> UInt64? {
+    isOn.load(ordering: .relaxed) ? DispatchTime.now().uptimeNanoseconds : nil
+  }
+
+  /// Adds one product of `shape`, begun at `started` (from `start`).
+  static func add(_ shape: MatmulShape, accumulate: Bool, started: UInt64) {
+    let time = DispatchTime.now().uptimeNanoseconds - started
+    let inTasks = WorkerPool.shared.isRunningJob
+    entries.withLock {
+      let key = shape.description + (accumulate ? " + C" : "")
+      var entry = $0[key] ?? Entry()
+      entry.count += 1
+      entry.nanoseconds += time
+      entry.flops += shape.flops
+      entry.inTasks = entry.inTasks || inTasks
+      $0[key] = entry
+    }
+  }
+}
