@@ -346,13 +346,15 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 
   /// Whether the row tiles are shared out evenly among the blocks (`tiles(ofBlock:)`): in
-  /// a product whose tasks each span every panel, a packed transposed A that is not deep.
-  var sharesTilesEvenly: Bool { packA && !deep }
+  /// a product whose tasks each span every panel, a packed transposed A.
+  var sharesTilesEvenly: Bool { packA }
 
   /// The row tiles of block `block`: an even share where `sharesTilesEvenly`, block sizes
   /// differing by one tile at most (cut into blocks of ⌈tiles ÷ blocks⌉, 256³ `Aᵀ·B` on the
   /// AVX2 kernel, 43 tiles, made seven tasks of six and one of one, so one of two threads
-  /// computed at least 24 tiles where 21.5 would be even); otherwise blocks of
+  /// computed at least 24 tiles where 21.5 would be even; a deep 1024³ `Aᵀ·B`, 171 tiles,
+  /// nine of 18 and one of 9: shared evenly, 1.03 to 1.05 times as fast, 512 × 2048 · 2048 ×
+  /// 128 1.01 to 1.03, AMD EPYC Zen 5, five pairs in turns); otherwise blocks of
   /// `tilesPerBlock`, the last one shorter (the tasks are many and small, and the bench
   /// model's in-place products ran 1 to 2% slower cut evenly, AVX2 kernel on the AMD EPYC
   /// Zen 5, in turns).
