@@ -72,7 +72,7 @@ struct TrainingBenchmark {
       let tape = Tape(profiling: true)
       step(tape)
       printProfile(tape.profile!, optimizer: optimizerTime)
-      printProductProfile(timingProducts(step))
+      printProductProfile(timingProducts(step), steps: productSteps)
     }
   }
 
@@ -121,17 +121,24 @@ struct TrainingBenchmark {
       let tape = Tape(profiling: true)
       step(tape)
       printProfile(tape.profile!, optimizer: optimizerTime)
-      printProductProfile(timingProducts(step))
+      printProductProfile(timingProducts(step), steps: productSteps)
     }
   }
 
-  /// One step of `step` with every product timed, after an untimed one: the step after
-  /// the profiled one finds the memory the profiled tape held given back, and its first
-  /// writes fault in fresh pages (the bench mixture's step took 66 ms so, against 41 after
-  /// an untimed step; native build, AMD EPYC Zen 5).
+  /// Steps whose products `--profile` times: one step's times of a product vary by half
+  /// from step to step (the bench mixture's `x · Aᵀ`, 16 products: 1.2 to 2.3 ms, native
+  /// build, AMD EPYC Zen 5).
+  var productSteps: Int { 5 }
+
+  /// `productSteps` steps of `step` with every product timed, after an untimed one: the
+  /// step after the profiled one finds the memory the profiled tape held given back, and
+  /// its first writes fault in fresh pages (the bench mixture's step took 66 ms so, against
+  /// 41 after an untimed step; native build, AMD EPYC Zen 5).
   func timingProducts(_ step: (Tape) -> Void) -> [String: MatmulProfile.Entry] {
     step(Tape())
-    return MatmulProfile.recording { step(Tape()) }
+    return MatmulProfile.recording {
+      for _ in 0..<productSteps { step(Tape()) }
+    }
   }
 
   /// The median seconds of `step` over `runs` steps, after one untimed step; with `pytorch`,
@@ -254,12 +261,12 @@ func printOperationProfile(_ profile: OperationProfile, optimizer: UInt64?, head
 /// it shows which products lose speed inside the step. A product run inside another
 /// kernel's parallel tasks (attention's) is marked `*`: its time is summed over the
 /// threads, so its speed is one thread's.
-func printProductProfile(_ entries: [String: MatmulProfile.Entry]) {
+func printProductProfile(_ entries: [String: MatmulProfile.Entry], steps: Int) {
   var table = Table(["product", "count", "ms", "GFLOP/s"], rightAligned: [1, 2, 3])
   for (shape, entry) in entries.sorted(by: { $0.value.nanoseconds > $1.value.nanoseconds }) {
     table.add([
-      shape + (entry.inTasks ? " *" : ""), "\(entry.count)",
-      String(format: "%.2f", Double(entry.nanoseconds) / 1e6),
+      shape + (entry.inTasks ? " *" : ""), "\(entry.count / steps)",
+      String(format: "%.2f", Double(entry.nanoseconds) / 1e6 / Double(steps)),
       String(format: "%.1f", entry.flops / Double(entry.nanoseconds)),
     ])
   }
@@ -267,16 +274,18 @@ func printProductProfile(_ entries: [String: MatmulProfile.Entry]) {
   let (time, flops) = (
     Double(outside.reduce(0) { $0 + $1.nanoseconds }), outside.reduce(0) { $0 + $1.flops }
   )
-  print("\nthe step's products by shape (another step, every product timed):\n")
+  print("\na step's products by shape (every product timed, the mean of \(steps) more steps):\n")
   print(table.rendered)
   if outside.count == entries.count {
-    print(String(format: "\n%.1f ms in products, %.1f GFLOP/s", time / 1e6, flops / time))
+    print(
+      String(
+        format: "\n%.1f ms in products, %.1f GFLOP/s", time / 1e6 / Double(steps), flops / time))
   } else {
     print(
       String(
         format: "\n%.1f ms in the products not marked *, %.1f GFLOP/s; * run inside another "
           + "kernel's tasks, a thread each: time summed over threads, speed per thread",
-        time / 1e6, flops / time))
+        time / 1e6 / Double(steps), flops / time))
   }
 }
 
