@@ -7,7 +7,7 @@ import Synchronization
 public enum MatmulProfile {
   /// The products of one shape: how many, their time, and their floating-point operations
   /// (`MatmulShape.flops`, a triangle's skipped terms counted).
-  public struct Entry: Sendable, Equatable {
+  public struct Entry: Sendable {
     /// How many products.
     public var count = 0
     /// Their time, summed.
@@ -23,7 +23,8 @@ public enum MatmulProfile {
   private static let entries = Mutex<[String: Entry]>([:])
 
   /// Runs `body` with every product timed, and returns them by shape: the shape's
-  /// `description`, followed by ` + C` for a product added into its output.
+  /// `description`, followed by ` + C` for a product added into its output. Products that
+  /// other threads run meanwhile are counted too; one recording at a time.
   public static func recording(_ body: () -> Void) -> [String: Entry] {
     entries.withLock { $0 = [:] }
     isOn.store(true, ordering: .relaxed)
