@@ -116,6 +116,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
     if packA { return fewRowBlocks ? (panels + 1) / 2 : panels }
     return max(1, columnsPerTask / panelWidth)
   }
+  /// Blocks of `panelsPerTask` panels that cover the columns of C.
+  var panelBlocks: Int { (panels + panelsPerTask - 1) / panelsPerTask }
   /// Whether the product is deep: A transposed and packed (so the product is large) and an
   /// inner dimension of at least `deepProductDepth`, the weight gradients `gᵀ·x` over a
   /// batch's tokens. Each task streams its share of both operands from memory pass after
@@ -301,8 +303,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       }
       let blocking = rowBlocking
       let rowBlocks = blocking.blocks
-      let panelsPerTask = self.panelsPerTask
-      let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+      let (panelsPerTask, panelBlocks) = (self.panelsPerTask, self.panelBlocks)
       forEach(shape.batch * rowBlocks * panelBlocks) { task in
         let (item, block) = task.quotientAndRemainder(dividingBy: rowBlocks * panelBlocks)
         let (rowBlock, panelBlock) = block.quotientAndRemainder(dividingBy: panelBlocks)
@@ -330,7 +331,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
       let rounds = (rowTiles + deepTilesPerTask * threads - 1) / (deepTilesPerTask * threads)
       blocks = deepSplitsPanels ? 1 : min(rowTiles, threads * rounds)
     } else {
-      let panelBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+      let panelBlocks = self.panelBlocks
       blocks = packsPanelsInTasks ? 1 : rowBlocksOfTilesPerTask
       if large && shape.batch * blocks * panelBlocks < minimumTasks {
         let wanted = (minimumTasks + shape.batch * panelBlocks - 1) / (shape.batch * panelBlocks)
@@ -346,7 +347,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 
   /// Whether the row tiles are shared out evenly among the blocks (`tiles(ofBlock:)`): in
-  /// a product whose tasks each span every panel, a packed transposed A.
+  /// a product with a packed transposed A, whose tasks are few and large, each spanning
+  /// every panel, half of them, or a deep product's share (`panelsPerTask`).
   var sharesTilesEvenly: Bool { packA }
 
   /// The row tiles of block `block`: an even share where `sharesTilesEvenly`, block sizes

@@ -160,7 +160,8 @@ struct MatmulBenchmark {
     // ratio compares two kernels of one instruction set: Haswell's against our AVX2 one
     // (6 × 16 Float, as ours), SkylakeX's against our AVX-512 one. On the AMD EPYC Zen 5
     // (family 26) the environment set OPENBLAS_CORETYPE=Haswell for every process, and
-    // numpy ran its AVX2 kernels at 278 GFLOP/s where its SkylakeX ones reach 500 (n = 1024).
+    // numpy ran its AVX2 kernels at 228 to 259 GFLOP/s where its SkylakeX ones reach 475 to
+    // 550 (n = 1024, 2 threads; Benchmarks/SITTINGS.md).
     let effective = kernel == .native ? MatmulKernel.native : kernel
     let coreType: (name: String, instructions: String)? =
       switch effective {

@@ -128,7 +128,7 @@ struct TrainingBenchmark {
   /// Steps whose products `--profile` times: one step's times of a product vary by half
   /// from step to step (the bench mixture's `x · Aᵀ`, 16 products: 1.2 to 2.3 ms, native
   /// build, AMD EPYC Zen 5).
-  var productSteps: Int { 5 }
+  let productSteps = 5
 
   /// `productSteps` steps of `step` with every product timed, after an untimed one: the
   /// step after the profiled one finds the memory the profiled tape held given back, and
