@@ -23,8 +23,9 @@ public enum MatmulProfile {
   private static let entries = Mutex<[String: Entry]>([:])
 
   /// Runs `body` with every product timed, and returns them by shape: the shape's
-  /// `description`, followed by ` + C` for a product added into its output. Products that
-  /// other threads run meanwhile are counted too; one recording at a time.
+  /// `description`, followed by ` + C` for a product added into its output; a sum of two
+  /// products as both shapes joined by ` + `. Products that other threads run meanwhile are
+  /// counted too; one recording at a time.
   public static func recording(_ body: () -> Void) -> [String: Entry] {
     entries.withLock { $0 = [:] }
     isOn.store(true, ordering: .relaxed)
@@ -41,14 +42,22 @@ public enum MatmulProfile {
 
   /// Adds one product of `shape`, begun at `started` (from `start`).
   static func add(_ shape: MatmulShape, accumulate: Bool, started: UInt64) {
+    add(shape.description + (accumulate ? " + C" : ""), flops: shape.flops, started: started)
+  }
+
+  /// Adds one sum of two products (`matmul(_:_:_:plus:…)`), as `first + second`.
+  static func add(_ first: MatmulShape, plus second: MatmulShape, started: UInt64) {
+    add("\(first) + \(second)", flops: first.flops + second.flops, started: started)
+  }
+
+  private static func add(_ key: String, flops: Double, started: UInt64) {
     let time = DispatchTime.now().uptimeNanoseconds - started
     let inTasks = WorkerPool.shared.isRunningJob
     entries.withLock {
-      let key = shape.description + (accumulate ? " + C" : "")
       var entry = $0[key] ?? Entry()
       entry.count += 1
       entry.nanoseconds += time
-      entry.flops += shape.flops
+      entry.flops += flops
       entry.inTasks = entry.inTasks || inTasks
       $0[key] = entry
     }

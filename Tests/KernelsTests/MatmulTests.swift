@@ -217,6 +217,50 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   }
 }
 
+/// A sum of two products of one C (`matmul(_:_:_:plus:…)`, a Linear plus its low-rank
+/// update) has the bits of the two products one after the other, the second accumulated:
+/// on every kernel, in one pass and in several, on threads or not, batched, and with an
+/// empty inner dimension on either side.
+@Test(arguments: MatmulKernel.allCases)
+func aSumOfTwoProductsHasTheBitsOfTheTwoCalls(kernel: MatmulKernel) {
+  var pairs: [(MatmulShape, MatmulShape)] = []
+  for (m, n) in [(1, 3), (17, 33), (129, 65), (65, 272)] {
+    for (k, k2) in [(17, 3), (129, 8), (2 * depthPerPass + 33, 48), (0, 5), (7, 0)] {
+      for (ta, tb) in forms {
+        pairs.append(
+          (
+            MatmulShape(m: m, n: n, k: k, transposeA: ta, transposeB: tb),
+            MatmulShape(m: m, n: n, k: k2, transposeA: tb, transposeB: !ta)
+          ))
+      }
+    }
+  }
+  pairs.append(
+    (MatmulShape(m: 33, n: 20, k: 9, batch: 3), MatmulShape(m: 33, n: 20, k: 4, batch: 3)))
+  // A second product that packs its panels of B task by task (`packsPanelsInTasks`) after a
+  // first whose tasks span several panels.
+  pairs.append(
+    (MatmulShape(m: 65, n: 272, k: 7), MatmulShape(m: 65, n: 272, k: 129, transposeB: true)))
+  // A deep second product (a transposed A, k ≥ `deepProductDepth`).
+  pairs.append(
+    (
+      MatmulShape(m: 129, n: 33, k: 17),
+      MatmulShape(m: 129, n: 33, k: deepProductDepth + 33, transposeA: true)
+    ))
+  let count = pairs.map { $0.0.batch * 300 * Swift.max($0.0.k, $0.1.k, 300) }.max()!
+  let (a, b, a2, b2, c): ([Float], [Float], [Float], [Float], [Float]) = (
+    fill(count, seed: 6), fill(count, seed: 7), fill(count, seed: 8), fill(count, seed: 9),
+    fill(count, seed: 10)
+  )
+  for (first, second) in pairs {
+    var (sum, calls) = (c, c)
+    matmul(a, b, first, plus: a2, b2, second, into: &sum, kernel: kernel)
+    matmul(a, b, into: &calls, first, kernel: kernel)
+    matmul(a2, b2, into: &calls, second, accumulate: true, kernel: kernel)
+    #expect(sameBits(sum, calls), "\(kernel) \(first) + \(second)")
+  }
+}
+
 /// A triangular product (causal attention's) skips only terms that are exact zeros and
 /// elements that are not used: what it computes has the bits of the whole chain. Lengths of
 /// one pass (17, 64, batched as attention's heads) and of several (600), where it skips
@@ -348,10 +392,15 @@ private final class ThreadsSeen: @unchecked Sendable {
     matmul(a, b, into: &c, shape)
     matmul(a, b, into: &c, shape)
     matmul(a, b, into: &c, shape, accumulate: true)
+    matmul(
+      a, b, shape, plus: a, b, MatmulShape(m: 3, n: 5, k: 2, transposeB: true, batch: 2), into: &c)
   }
   let plain = entries["[3×7]·[5×7]ᵀ ×2"]
   #expect(plain?.count == 2)
   #expect(plain?.flops == Double(2 * 2 * (2 * 3 * 5 * 7)))
   #expect(plain.map { $0.nanoseconds > 0 } == true)
   #expect(entries["[3×7]·[5×7]ᵀ ×2 + C"]?.count == 1)
+  let sum = entries["[3×7]·[5×7]ᵀ ×2 + [3×2]·[5×2]ᵀ ×2"]
+  #expect(sum?.count == 1)
+  #expect(sum?.flops == Double(2 * (2 * 3 * 5 * 7) + 2 * (2 * 3 * 5 * 2)))
 }

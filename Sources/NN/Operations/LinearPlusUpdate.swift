@@ -6,8 +6,9 @@ import Kernels
 /// `lowRankLinear`; a routed site's weighted ranks).
 ///
 /// Written with primitive operations it makes the two products apart and their sum, three
-/// arrays as large as the output; here the second product is added into the first by the
-/// matmul (`accumulate`), which rounds each sum as the addition does: the same bits.
+/// arrays as large as the output; here one matmul call adds the second product into the
+/// first, block by block of the output while the block is in cache (`matmul(_:_:_:plus:…)`),
+/// rounding each sum as the addition does: the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
   _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor,
@@ -21,10 +22,9 @@ public func linearPlusUpdate(
       && b.shape == [outputs, rank],
     "linear plus update: x \(x.shape), W \(weight.shape), h \(h.shape), B \(b.shape)")
   func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
-    matmul(t[0], t[1], into: y, MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true))
     matmul(
-      t[2], t[3], into: y, MatmulShape(m: rows, n: outputs, k: rank, transposeB: true),
-      accumulate: true)
+      t[0], t[1], MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true),
+      plus: t[2], t[3], MatmulShape(m: rows, n: outputs, k: rank, transposeB: true), into: y)
   }
   let y = Tensor(
     shape: Array(x.shape.dropLast()) + [outputs],
