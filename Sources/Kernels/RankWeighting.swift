@@ -24,7 +24,7 @@ public func weightRankColumns<T: KernelScalar>(
   _ h: UnsafePointer<T>, weights w: UnsafePointer<T>, ranks: [RankColumns], rows: Int,
   width: Int, experts: Int, into y: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(rows, grain: rowsPerChunk(width)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(width)) { range in
     for t in range {
       let (hRow, yRow) = (h + t * width, y + t * width)
       for block in ranks {
@@ -47,7 +47,7 @@ public func weightRankColumnsBackward<T: KernelScalar>(
   ranks: [RankColumns], rows: Int, width: Int, experts: Int,
   dh: UnsafeMutablePointer<T>?, dWeights: UnsafeMutablePointer<T>?
 ) {
-  forEachChunk(rows, grain: rowsPerChunk(width)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(width)) { range in
     if let dh {
       for t in range {
         let (gRow, dhRow) = (g + t * width, dh + t * width)

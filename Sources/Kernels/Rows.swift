@@ -13,10 +13,10 @@ private func topKLoop<T: KernelScalar>(
 ) {
   precondition(k >= 0 && k <= columns, "top-\(k) of \(columns) columns")
   guard k > 0 else { return }
-  // A router's 2,048 rows of 6 are seven tasks so, not one on one thread: the bench
-  // mixture's 16 `renormalizedTopK` took 0.92 to 1.02 ms of its step, 1.25 before (AMD EPYC
-  // Zen 3, 2 threads, in turns).
-  forEachChunk(rows, grain: rowsPerChunk(columns * k, cost: 8)) { range in
+  // A router's 2,048 rows of 6 are seven tasks so (eight: `forEachEvenChunk`), not one on
+  // one thread: the bench mixture's 16 `renormalizedTopK` took 0.92 to 1.02 ms of its step,
+  // 1.25 before (AMD EPYC Zen 3, 2 threads, in turns).
+  forEachEvenChunk(rows, grain: rowsPerChunk(columns * k, cost: 8)) { range in
     if k == 2 {
       topTwo(x, range, columns, values, indices)
       return
@@ -87,7 +87,7 @@ public func renormalizeTopKRows<T: KernelScalar>(
   // A division or two a number: a router's 2,048 rows of 6 in four tasks, not one (the
   // bench mixture's 16 `renormalizedTopK` took 1.2 ms of its step so, 1.5 in one task; AMD
   // EPYC Zen 3, 2 threads, `--profile`).
-  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
     Scratch.with(T.self, count: columns) { mask in
       for r in range {
         let (xRow, yRow) = (x + r * columns, y + r * columns)
@@ -112,7 +112,7 @@ public func renormalizeTopKRowsBackward<T: KernelScalar>(
   _ x: UnsafePointer<T>, output y: UnsafePointer<T>, gradient g: UnsafePointer<T>, rows: Int,
   columns: Int, k: Int, indices: UnsafePointer<Int>, into dx: UnsafeMutablePointer<T>
 ) {
-  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(columns, cost: 8)) { range in
     Scratch.with(T.self, count: columns) { mask in
       for r in range {
         let (xRow, yRow, gRow, dxRow) = (

@@ -94,7 +94,7 @@ private func softmaxLoop<T: KernelScalar>(
 ) {
   guard columns > 0 else { return }
   let block = rowBlock(columns)
-  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
     Scratch.with(T.self, count: block) { maxima in
       for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
         let blockRows = first..<min(range.upperBound, first + block)
@@ -122,7 +122,7 @@ private func softmaxBackwardLoop<T: KernelScalar>(
 ) {
   guard columns > 0 else { return }
   let block = rowBlock(columns)
-  forEachChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
+  forEachEvenChunk(rows, grain: rowsPerChunk(columns, cost: 32)) { range in
     for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
       let blockRows = first..<min(range.upperBound, first + block)
       if log {

@@ -373,6 +373,22 @@ private final class ThreadsSeen: @unchecked Sendable {
   #expect(threads.count == 2, "the caller and one worker each ran tasks")
 }
 
+/// `forEachEvenChunk` covers every index once, in an even number of chunks whose sizes differ
+/// by one at most, or in one chunk when the count is within the grain.
+@Test func evenChunksCoverEveryIndexOnceInEqualShares() {
+  for (count, grain) in [(1, 682), (682, 682), (683, 682), (2048, 682), (2048, 341), (2049, 170)] {
+    let lock = NSLock()
+    var seen: [Range<Int>] = []
+    forEachEvenChunk(count, grain: grain) { range in lock.withLock { seen.append(range) } }
+    let chunks = seen.sorted { $0.lowerBound < $1.lowerBound }
+    #expect(chunks.first?.lowerBound == 0 && chunks.last?.upperBound == count, "\(count)")
+    #expect(zip(chunks, chunks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+    #expect(chunks.count == 1 ? count <= grain : chunks.count % 2 == 0, "\(count), \(grain)")
+    let sizes = chunks.map(\.count)
+    #expect(sizes.max()! - sizes.min()! <= 1, "\(sizes)")
+  }
+}
+
 @Test func reversedTasksRunLastFirstOnTheCallingThread() {
   Parallelism.reversesTasks = true
   var order: [Int] = []
