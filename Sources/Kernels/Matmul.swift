@@ -329,12 +329,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// other when either is empty, or when `second` would pack its panels of B task by task:
   /// that needs a task per panel.)
   static func runSum(_ first: Self, _ second: Self) {
-    guard first.shape.k > 0 && second.shape.k > 0 && !second.packsPanelsInTasks else {
+    let empty =
+      first.shape.batch == 0 || first.shape.m == 0 || first.shape.n == 0 || first.shape.k == 0
+      || second.shape.k == 0
+    guard !empty && !second.packsPanelsInTasks else {
       first.run()
       second.run()
       return
     }
-    if first.shape.batch == 0 || first.shape.m == 0 || first.shape.n == 0 { return }
     first.withPackedB { firstB in
       second.withPackedB { secondB in
         first.forEachTask { item, tiles, panels in

@@ -13,9 +13,9 @@ private func topKLoop<T: KernelScalar>(
 ) {
   precondition(k >= 0 && k <= columns, "top-\(k) of \(columns) columns")
   guard k > 0 else { return }
-  // A router's 2,048 rows of 6 are seven tasks so (eight: `forEachEvenChunk`), not one on
-  // one thread: the bench mixture's 16 `renormalizedTopK` took 0.92 to 1.02 ms of its step,
-  // 1.25 before (AMD EPYC Zen 3, 2 threads, in turns).
+  // Cut into tasks, a router's 2,048 rows of 6 no longer run on one thread: the bench
+  // mixture's 16 `renormalizedTopK` took 0.92 to 1.02 ms of its step in seven tasks, 1.25 in
+  // one (AMD EPYC Zen 3, 2 threads, in turns); `forEachEvenChunk` now makes them eight.
   forEachEvenChunk(rows, grain: rowsPerChunk(columns * k, cost: 8)) { range in
     if k == 2 {
       topTwo(x, range, columns, values, indices)
