@@ -99,6 +99,9 @@ let packAheadRows = 8
 /// Fewest steps of the inner dimension that make a transposed-A product deep
 /// (`TiledMatmul.deep`): four passes of `depthPerPass`.
 let deepProductDepth = 1024
+/// Longest rows of a transposed A (`[k, m]` stored, so m numbers each) that a deep product
+/// reads in place rather than packed (`TiledMatmul.packA`): eight or more to a 4 KiB page.
+let shortRowBytes = 512
 /// Most bytes of the packed strips of A one task of a deep product uses per pass: a quarter
 /// of the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core, `lscpu`), so that they stay
 /// there while the task's panels of B stream past them (21 tiles on the AVX2 kernel).
@@ -155,8 +158,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
   /// Blocks of `panelsPerTask` panels that cover the columns of C.
   var panelBlocks: Int { (panels + panelsPerTask - 1) / panelsPerTask }
-  /// Whether the product is deep: A transposed and packed (so the product is large) and an
-  /// inner dimension of at least `deepProductDepth`, the weight gradients `gᵀ·x` over a
+  /// Whether the product is deep: a large transposed A (`largeTransposedA`) and an inner
+  /// dimension of at least `deepProductDepth`, the weight gradients `gᵀ·x` over a
   /// batch's tokens. Each task streams its share of both operands from memory pass after
   /// pass, so that a cut along the rows makes every task read all of B, one along the
   /// panels all of A. Such a product is cut into as few tasks as keep every thread busy,
@@ -167,7 +170,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// AMD EPYC Zen 3, 2 threads, inside its training step, two runs each): 48 × 2048 · 2048
   /// × 128 from 86 and 89 to 128 and 130 GFLOP/s, 128 × 2048 · 2048 × 48 from 94 and 97 to
   /// 120 and 123, the router's 6 × 2048 · 2048 × 128 from 58 and 59 to 85 and 90.
-  var deep: Bool { packA && shape.k >= deepProductDepth }
+  var deep: Bool { largeTransposedA && shape.k >= deepProductDepth }
   /// Whether a deep product is cut along its panels (each task reads all of A, the smaller
   /// operand, and its share of B) rather than its rows.
   var deepSplitsPanels: Bool {
@@ -266,7 +269,17 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// dimension at a time, just before it uses them, so the copy is read back from the
   /// level-2 cache; packed all at once before the products, it went to memory and back
   /// (m = 2048, k = n = 128: 0.6 of numpy's speed that way, on the AMD EPYC Zen 4).
-  /// But a product of one panel reads each number of A once, so there a copy only adds
+  /// But a deep product whose rows of A are at most `shortRowBytes` long, eight or more to
+  /// a page, reads them in place: its strided reads stay within a page for eight steps and
+  /// more, and the copy cost more than they do. Inside the mixture's step, the 16 of each
+  /// weight gradient, ms in place against packed (2 threads on the AMD EPYC Zen 5, three
+  /// runs each in turns): on the AVX2 kernel the experts' 128 × 2048 · 2048 × 48 2.00 to
+  /// 2.05 against 2.29 to 2.39, their 48 × 2048 · 2048 × 128 1.99 to 2.05 against 2.16 to
+  /// 2.26, the routers' 6 × 2048 · 2048 × 128 0.34 to 0.36 against 0.41 to 0.42; on the
+  /// AVX-512 kernel 1.12 to 1.13 against 1.34 to 1.37, 1.10 to 1.12 against 1.18 to 1.19,
+  /// and no change. `bench matmul`'s 128 × 2048 · 2048 × 128: 463 GFLOP/s against 412 on
+  /// AVX-512, no change on AVX2.
+  /// A product of one panel reads each number of A once, so there a copy only adds
   /// work, and A is read in place (LoRA's weight gradients, 384 × 1088 · 1088 × 8 and 128 ×
   /// 1088 · 1088 × 8 with A transposed: 1.6 and 2.0 times as fast, AVX2 kernel on the AMD
   /// EPYC Zen 3, 2 threads). Nor does a small product (not `largeItem`) copy it: its A is at
@@ -274,7 +287,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// 64³ Aᵀ·B's samples spent outside the kernel (`perf`); in place, 64³, 32 × 64 · 64 × 64
   /// and 48 × 64 · 64 × 32 ran 1.10, 1.14 and 1.25 times as fast (AVX2 kernel on the AMD
   /// EPYC Zen 3, in turns).
-  var packA: Bool { shape.transposeA && panels > 1 && largeItem }
+  var packA: Bool {
+    largeTransposedA
+      && !(deep && shape.leadingDimensionA * MemoryLayout<Scalar>.stride <= shortRowBytes)
+  }
+  /// Whether op(A) is a transposed A of a large product of more than one panel: packed
+  /// (`packA`) unless the product is deep with short rows of A. Such a product's tasks are
+  /// few and large (`panelsPerTask`, `rowBlocking`).
+  var largeTransposedA: Bool { shape.transposeA && panels > 1 && largeItem }
   /// Whether `packTransposedA` asks for A's rows `packAheadRows` steps ahead of the one it
   /// copies: in a deep product whose rows of A are 1 KiB or longer. A task copies only its
   /// tiles' part of each row, so a 4 KiB page holds at most four of the parts it reads, and
@@ -420,9 +440,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   }
 
   /// Whether the row tiles are shared out evenly among the blocks (`tiles(ofBlock:)`): in
-  /// a product with a packed transposed A, whose tasks are few and large, each spanning
+  /// a product with a large transposed A, whose tasks are few and large, each spanning
   /// every panel, half of them, or a deep product's share (`panelsPerTask`).
-  var sharesTilesEvenly: Bool { packA }
+  var sharesTilesEvenly: Bool { largeTransposedA }
 
   /// The row tiles of block `block`: an even share where `sharesTilesEvenly`, block sizes
   /// differing by one tile at most (cut into blocks of ⌈tiles ÷ blocks⌉, 256³ `Aᵀ·B` on the

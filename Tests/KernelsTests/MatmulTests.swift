@@ -186,8 +186,10 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   shapes.append(MatmulShape(m: 200, n: 130, k: 600, transposeA: true))
   shapes.append(MatmulShape(m: 150, n: 100, k: 300))
   // Deep (a transposed A, k ≥ `deepProductDepth`): cut along the panels (m < n), along the
-  // rows, and along rows of A of 1 KiB or more, which its packing fetches ahead.
+  // rows (rows of A within `shortRowBytes`, read in place, and longer ones, packed), and
+  // along rows of A of 1 KiB or more, which its packing fetches ahead.
   shapes.append(MatmulShape(m: 17, n: 65, k: deepProductDepth + 33, transposeA: true))
+  shapes.append(MatmulShape(m: 61, n: 33, k: deepProductDepth + 33, transposeA: true))
   shapes.append(MatmulShape(m: 129, n: 33, k: deepProductDepth + 33, transposeA: true))
   shapes.append(MatmulShape(m: 257, n: 33, k: deepProductDepth + 33, transposeA: true))
   // Whose last panel is one vector; a deep product's B larger than `packedBBytes` read in
