@@ -51,12 +51,38 @@ private struct ExponentiateStep<T: KernelScalar>: VectorStep {
   }
 }
 
-/// The maximum of a contiguous, non-empty run.
+/// The maximum of a contiguous, non-empty run: the first element no later one is greater
+/// than, as the loop `for i in 1..<count where x[i] > best { best = x[i] }` finds it (NaN
+/// only when the first element is NaN).
+///
+/// Eight at a time when the run has two groups of eight or more, each of eight running
+/// maxima keeping its first largest (the compiler makes the eight one vector maximum). The
+/// largest of the eight, taken in order, is the run's, unless it is zero: −0 and +0
+/// compare equal but differ, and only the loop knows which came first. The bench
+/// mixture's cross-entropy over 512 classes took 0.31 to 0.34 ms forward so, against 0.53
+/// to 0.55 one at a time (AVX2 build on the AMD EPYC Zen 5, 2 threads, `--profile`, in
+/// turns; 0.23 to 0.28 against 0.43 to 0.44 on AVX-512).
 @inline(__always)
 func contiguousMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
-  var best = x[0]
-  for i in 1..<count where x[i] > best { best = x[i] }
-  return best
+  func loop() -> T {
+    var best = x[0]
+    for i in 1..<count where x[i] > best { best = x[i] }
+    return best
+  }
+  guard count >= 16 else { return loop() }
+  let best = withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { lanes in
+    for j in 0..<8 { lanes[j] = x[j] }
+    var i = 8
+    while i + 8 <= count {
+      for j in 0..<8 { lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j] }
+      i += 8
+    }
+    var best = lanes[0]
+    for j in 1..<8 where lanes[j] > best { best = lanes[j] }
+    for k in i..<count where x[k] > best { best = x[k] }
+    return best
+  }
+  return best == 0 ? loop() : best
 }
 
 /// Rows of fewer columns than this (one vector) are exponentiated a block at a time.

@@ -52,3 +52,35 @@ func narrowRowsGiveTheBitsOfOneRowAtATime(columns: Int) {
     #expect(sameBits(dTogether, dAlone), "backward, log \(log)")
   }
 }
+
+/// `contiguousMax` finds eight at a time what the plain loop finds: the first element no
+/// later one is greater than, bit for bit. Runs of every length to 40, then the cases where
+/// equal-comparing numbers differ: −0 and +0 in either order and in different lanes, and
+/// NaN first, later, or in every lane.
+@Test func largestOfARunIsTheLoopsFirstLargest() {
+  func loop(_ x: [Float]) -> Float {
+    var best = x[0]
+    for value in x.dropFirst() where value > best { best = value }
+    return best
+  }
+  func vector(_ x: [Float]) -> Float {
+    x.withUnsafeBufferPointer { contiguousMax($0.baseAddress!, $0.count) }
+  }
+  var runs: [[Float]] = (1...40).map { fill($0, seed: 20 + UInt64($0)) }
+  for (first, later) in [(Float(-0.0), Float(0)), (Float(0), Float(-0.0))] {
+    for (i, j) in [(3, 9), (9, 3), (0, 17), (17, 0), (5, 21)] {
+      var x = [Float](repeating: -1, count: 24)
+      (x[i], x[j]) = (first, later)
+      runs.append(x)
+    }
+  }
+  for position in [0, 4, 13, 23] {
+    var x: [Float] = fill(24, seed: 40)
+    x[position] = .nan
+    runs.append(x)
+  }
+  runs.append([Float](repeating: .nan, count: 24))
+  for x in runs {
+    #expect(loop(x).bitPattern == vector(x).bitPattern, "\(x)")
+  }
+}
