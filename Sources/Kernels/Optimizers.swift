@@ -1,31 +1,75 @@
 import Foundation
 
-/// One AdamW step on a parameter, in place (PyTorch's `AdamW` semantics):
+/// One tensor of an AdamW step: its `count` numbers, their gradient and moment estimates,
+/// and its weight decay.
+public struct AdamWTensor {
+  /// The parameter's numbers, updated in place.
+  public var parameter: UnsafeMutablePointer<Float>
+  /// Their gradient.
+  public var gradient: UnsafePointer<Float>
+  /// m and v, updated in place.
+  public var firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>
+  /// Numbers in each.
+  public var count: Int
+  /// The decoupled weight decay coefficient (0 for norm scales).
+  public var weightDecay: Double
+
+  /// A tensor of `count` numbers at `parameter`, with its gradient and moments.
+  public init(
+    parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+    firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
+    count: Int, weightDecay: Double
+  ) {
+    (self.parameter, self.gradient, self.firstMoment, self.secondMoment) = (
+      parameter, gradient, firstMoment, secondMoment
+    )
+    (self.count, self.weightDecay) = (count, weightDecay)
+  }
+}
+
+/// One AdamW step on several tensors, in place (PyTorch's `AdamW` semantics), for each
+/// number:
 ///
 ///     p ← p · (1 − lr · weightDecay)                       decoupled weight decay
 ///     m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g²      moment estimates
 ///     p ← p − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)    bias-corrected step
 ///
-/// `step` counts from 1.
+/// `step` counts from 1. The tensors are one job: their numbers, one tensor after the
+/// other, are cut into equal chunks wherever the tensors begin and end, so that a model's
+/// many small tensors share the threads. Tensor by tensor, each below `elementwiseGrain`
+/// ran on the calling thread alone: the bench mixture's 208 tensors (routers of 768
+/// numbers, experts' factors of 1,024) took 0.43 to 0.44 ms of its step so, 0.34 to 0.39 in
+/// one job; the bench base's 1.16 to 1.31 ms, 0.80 to 0.87 (AVX2 build on the AMD EPYC Zen
+/// 5, 2 threads, `--profile`, three runs each in turns). Every number gets the bits it gets
+/// alone.
 public func adamWStep(
-  parameter p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
-  firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
-  count: Int, step: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
-  weightDecay: Double
+  _ tensors: [AdamWTensor], step: Int, learningRate: Double, beta1: Double, beta2: Double,
+  epsilon: Double
 ) {
   let correction1 = 1 - pow(beta1, Double(step))
   let correction2 = 1 - pow(beta2, Double(step))
   let stepSize = Float(learningRate / correction1)
-  let decay = Float(1 - learningRate * weightDecay)
   let b1 = Float(beta1)
   let b2 = Float(beta2)
   let root2 = Float(correction2.squareRoot())
   let eps = Float(epsilon)
-  forEachChunk(count, grain: elementwiseGrain) { range in
-    var step = AdamWStep(
-      p: p, g: g, m: m, v: v, stepSize: stepSize, decay: decay, b1: b1, b2: b2, root2: root2,
-      eps: eps)
-    forEachVector(in: range, &step)
+  // Where each tensor starts among all the numbers.
+  var starts = [0]
+  for tensor in tensors { starts.append(starts.last! + tensor.count) }
+  forEachEvenChunk(starts.last!, grain: elementwiseGrain) { range in
+    // The last tensor starting at or before the chunk's first number, then each in turn.
+    var index = starts.lastIndex { $0 <= range.lowerBound }!
+    while index < tensors.count && starts[index] < range.upperBound {
+      let tensor = tensors[index]
+      var step = AdamWStep(
+        p: tensor.parameter, g: tensor.gradient, m: tensor.firstMoment, v: tensor.secondMoment,
+        stepSize: stepSize, decay: Float(1 - learningRate * tensor.weightDecay), b1: b1, b2: b2,
+        root2: root2, eps: eps)
+      let first = max(range.lowerBound, starts[index]) - starts[index]
+      let end = min(range.upperBound, starts[index + 1]) - starts[index]
+      forEachVector(in: first..<end, &step)
+      index += 1
+    }
   }
 }
 

@@ -17,43 +17,79 @@ public final class AdamW {
   public var weightDecay: Double
   /// Updates taken so far.
   public private(set) var step = 0
-  /// The moment estimates, one pair per parameter.
-  public private(set) var firstMoments: [[Float]], secondMoments: [[Float]]
+  /// The moment estimates m and v of every parameter, one after the other, from `starts`.
+  private var firstMomentNumbers: [Float], secondMomentNumbers: [Float]
+  /// Where each parameter's moments start, and (last) their total.
+  private let starts: [Int]
 
-  /// An optimizer for `parameters` (all Float32).
+  /// The first moment estimates, one per parameter.
+  public var firstMoments: [[Float]] { split(firstMomentNumbers) }
+  /// The second moment estimates, one per parameter.
+  public var secondMoments: [[Float]] { split(secondMomentNumbers) }
+
+  /// An optimizer for `parameters` (all Float32, each tensor once).
   public init(
     parameters: [Tensor], beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
     weightDecay: Double = 0.01
   ) {
     precondition(parameters.allSatisfy { $0.dtype == .float32 }, "AdamW updates Float32 parameters")
+    precondition(
+      Set(parameters.map(ObjectIdentifier.init)).count == parameters.count,
+      "AdamW updates each tensor once")
     self.parameters = parameters
     self.beta1 = beta1
     self.beta2 = beta2
     self.epsilon = epsilon
     self.weightDecay = weightDecay
-    firstMoments = parameters.map { [Float](repeating: 0, count: $0.count) }
-    secondMoments = firstMoments
+    var starts = [0]
+    for parameter in parameters { starts.append(starts.last! + parameter.count) }
+    self.starts = starts
+    firstMomentNumbers = [Float](repeating: 0, count: starts.last!)
+    secondMomentNumbers = firstMomentNumbers
   }
 
-  /// Takes one step against `gradients` (one per parameter, same order and shapes).
+  /// Takes one step against `gradients` (one per parameter, same order and shapes): all the
+  /// parameters in one job (`adamWStep` over every tensor), each one's numbers and gradient
+  /// opened inside the previous one's, so that all are open at once.
   public func update(_ gradients: [Tensor], learningRate: Double) {
     precondition(
       gradients.count == parameters.count,
       "\(gradients.count) gradients for \(parameters.count) parameters")
-    step += 1
-    for index in parameters.indices {
-      let parameter = parameters[index]
-      let gradient = gradients[index]
+    for (parameter, gradient) in zip(parameters, gradients) {
       precondition(
         gradient.shape == parameter.shape,
         "gradient \(gradient.shape) for parameter \(parameter.shape)")
-      let decay = parameter.rank >= 2 ? weightDecay : 0
-      parameter.withMutableFloats { p in
-        adamWStep(
-          parameter: p.baseAddress!, gradient: gradient.floats, firstMoment: &firstMoments[index],
-          secondMoment: &secondMoments[index], count: p.count, step: step,
-          learningRate: learningRate,
-          beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: decay)
+    }
+    step += 1
+    let gradientNumbers = gradients.map(\.floats)
+    var tensors: [AdamWTensor] = []
+    tensors.reserveCapacity(parameters.count)
+    firstMomentNumbers.withUnsafeMutableBufferPointer { m in
+      secondMomentNumbers.withUnsafeMutableBufferPointer { v in
+        /// Opens parameter `index`'s numbers and gradient, and those after it, then steps.
+        func open(_ index: Int) {
+          guard index < parameters.count else {
+            adamWStep(
+              tensors, step: step, learningRate: learningRate, beta1: beta1, beta2: beta2,
+              epsilon: epsilon)
+            return
+          }
+          let parameter = parameters[index]
+          parameter.withMutableFloats { p in
+            gradientNumbers[index].withUnsafeBufferPointer { g in
+              if let numbers = p.baseAddress, let gradient = g.baseAddress {
+                tensors.append(
+                  AdamWTensor(
+                    parameter: numbers, gradient: gradient,
+                    firstMoment: m.baseAddress! + starts[index],
+                    secondMoment: v.baseAddress! + starts[index], count: p.count,
+                    weightDecay: parameter.rank >= 2 ? weightDecay : 0))
+              }
+              open(index + 1)
+            }
+          }
+        }
+        open(0)
       }
     }
   }
@@ -64,8 +100,13 @@ public final class AdamW {
       firstMoments.map(\.count) == parameters.map(\.count)
         && secondMoments.map(\.count) == parameters.map(\.count))
     self.step = step
-    self.firstMoments = firstMoments
-    self.secondMoments = secondMoments
+    firstMomentNumbers = firstMoments.flatMap { $0 }
+    secondMomentNumbers = secondMoments.flatMap { $0 }
+  }
+
+  /// Each parameter's part of `numbers`.
+  private func split(_ numbers: [Float]) -> [[Float]] {
+    parameters.indices.map { Array(numbers[starts[$0]..<starts[$0 + 1]]) }
   }
 }
 

@@ -26,11 +26,60 @@ import Testing
     }
     return (m, v, p)
   }()
-  adamWStep(
-    parameter: &p, gradient: gradient, firstMoment: &m, secondMoment: &v, count: count, step: 3,
-    learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.1)
+  p.withUnsafeMutableBufferPointer { p in
+    m.withUnsafeMutableBufferPointer { m in
+      v.withUnsafeMutableBufferPointer { v in
+        gradient.withUnsafeBufferPointer { g in
+          let tensor = AdamWTensor(
+            parameter: p.baseAddress!, gradient: g.baseAddress!, firstMoment: m.baseAddress!,
+            secondMoment: v.baseAddress!, count: count, weightDecay: 0.1)
+          adamWStep(
+            [tensor], step: 3, learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8)
+        }
+      }
+    }
+  }
   #expect(m.map(\.bitPattern) == expectedM.map(\.bitPattern))
   #expect(v.map(\.bitPattern) == expectedV.map(\.bitPattern))
   #expect(p.map(\.bitPattern) == expectedP.map(\.bitPattern))
   #expect(p != start)
+}
+
+/// `adamWStep` over several tensors in one job gives every number the bits of one tensor at
+/// a time: tensors with and without decay, an empty one, and sizes whose chunks begin and
+/// end inside tensors (more numbers in all than several chunks of `elementwiseGrain`).
+@Test func adamWStepOverManyTensorsGivesTheBitsOfOneAtATime() {
+  let counts = [37, 0, elementwiseGrain + 5, 1, 3 * elementwiseGrain / 2, 768, 17]
+  let decays = [0.1, 0, 0.1, 0, 0.1, 0.1, 0]
+  let total = counts.reduce(0, +)
+  let gradient = (0..<total).map { Float(cos(Double($0) * 0.37)) }
+  let start = (0..<total).map { Float(sin(Double($0) * 0.11)) }
+  /// p, m and v after one step of every tensor: one job, or a call per tensor.
+  func stepped(oneJob: Bool) -> [[Float]] {
+    var (p, m, v) = (start, start.map { $0 / 5 }, start.map { $0 * $0 / 3 })
+    p.withUnsafeMutableBufferPointer { p in
+      m.withUnsafeMutableBufferPointer { m in
+        v.withUnsafeMutableBufferPointer { v in
+          gradient.withUnsafeBufferPointer { g in
+            var offset = 0
+            let tensors = zip(counts, decays).map { count, decay in
+              defer { offset += count }
+              return AdamWTensor(
+                parameter: p.baseAddress! + offset, gradient: g.baseAddress! + offset,
+                firstMoment: m.baseAddress! + offset, secondMoment: v.baseAddress! + offset,
+                count: count, weightDecay: decay)
+            }
+            for part in oneJob ? [tensors] : tensors.map { [$0] } {
+              adamWStep(
+                part, step: 2, learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8)
+            }
+          }
+        }
+      }
+    }
+    return [p, m, v]
+  }
+  let (together, alone) = (stepped(oneJob: true), stepped(oneJob: false))
+  for (a, b) in zip(together, alone) { #expect(a.map(\.bitPattern) == b.map(\.bitPattern)) }
+  #expect(together[0] != start)
 }
