@@ -229,28 +229,31 @@ func addingTheExpertsIntoTheBaseKeepsThePlainSumsBits(mode: RoutingMode) {
 }
 
 /// The fused weighting of the experts' stacked ranks (`weightedRanks`) keeps the bits of its
-/// reference `h ⊙ (w · S)`: the output and both gradients, in Float, with weights that are
-/// zero where a token did not select an expert (hard top-k) and an absent expert.
-@Test func weightingTheStackedRanksKeepsTheReferencesBits() {
+/// reference `h ⊙ (w · S)`: the output and both gradients, in Float and Double, with weights
+/// that are zero where a token did not select an expert (hard top-k) and an absent expert.
+/// 37 rows of 19 columns: the weights' gradient runs eight rows at a time, their columns
+/// turned in blocks of eight, so the shape leaves five rows and three columns over.
+@Test(arguments: [DType.float32, .float64])
+func weightingTheStackedRanksKeepsTheReferencesBits(dtype: DType) {
   let ranks = [
     RankColumns(expert: 0, columns: 0..<8, scale: 2),
     RankColumns(expert: 2, columns: 8..<11, scale: 0.75),
-    RankColumns(expert: 3, columns: 11..<16, scale: 3.2),
+    RankColumns(expert: 3, columns: 11..<19, scale: 3.2),
   ]
-  func float(_ values: TestValues, _ shape: [Int], seed: UInt64) -> Tensor {
-    Tensor(shape: shape, scalars: values.tensor(shape, seed: seed).scalars, dtype: .float32)
+  func values(_ kind: TestValues, _ shape: [Int], seed: UInt64) -> Tensor {
+    Tensor(shape: shape, scalars: kind.tensor(shape, seed: seed).scalars, dtype: dtype)
   }
   var weightValues = TestValues.positive.tensor([37, 4], seed: 2).scalars
   for index in stride(from: 0, to: weightValues.count, by: 3) { weightValues[index] = 0 }
   func outputAndGradients(_ weigh: (Tensor, Tensor) -> Tensor) -> [[UInt64]] {
-    let h = float(.signed, [37, 16], seed: 1)
-    let weights = Tensor(shape: [37, 4], scalars: weightValues, dtype: .float32)
+    let h = values(.signed, [37, 19], seed: 1)
+    let weights = Tensor(shape: [37, 4], scalars: weightValues, dtype: dtype)
     (h.requiresGradient, weights.requiresGradient) = (true, true)
     let tape = Tape()
     var output = h
     let loss = tape.record {
       output = weigh(h, weights)
-      return (output * float(.signed, [37, 16], seed: 3)).sum()
+      return (output * values(.signed, [37, 19], seed: 3)).sum()
     }
     let gradients = tape.gradients(of: loss)
     return [output.scalars, gradients[h]!.scalars, gradients[weights]!.scalars].map {
