@@ -29,7 +29,9 @@ public func weightRankColumns<T: KernelScalar>(
       let (hRow, yRow) = (h + t * width, y + t * width)
       for block in ranks {
         let factor = w[t * experts + block.expert] * T(block.scale)
-        for j in block.columns { yRow[j] = hRow[j] * factor }
+        scaleRun(
+          hRow + block.columns.lowerBound, by: factor, into: yRow + block.columns.lowerBound,
+          count: block.columns.count)
       }
     }
   }
@@ -53,7 +55,9 @@ public func weightRankColumnsBackward<T: KernelScalar>(
         let (gRow, dhRow) = (g + t * width, dh + t * width)
         for block in ranks {
           let factor = w[t * experts + block.expert] * T(block.scale)
-          for j in block.columns { dhRow[j] = gRow[j] * factor }
+          scaleRun(
+            gRow + block.columns.lowerBound, by: factor, into: dhRow + block.columns.lowerBound,
+            count: block.columns.count)
         }
       }
     }
@@ -107,5 +111,26 @@ public func weightRankColumnsBackward<T: KernelScalar>(
         dWeights[t * experts + block.expert] = sum
       }
     }
+  }
+}
+
+/// `target[j] = source[j] · factor` for a run of `count`: eight at a time, then one by one.
+/// A run is an expert's columns, as few as its rank (8 in the bench mixture), too short
+/// for the compiler's own vector loop, which it left to scalar code: the weighting took
+/// 0.27 ms forward and 0.56 to 0.62 backward of the bench mixture's step so, 0.22 to 0.23
+/// and 0.50 to 0.54 now (AVX2 build on the AMD EPYC Zen 5, `--profile`, in turns).
+@inline(__always)
+private func scaleRun<T: KernelScalar>(
+  _ source: UnsafePointer<T>, by factor: T, into target: UnsafeMutablePointer<T>, count: Int
+) {
+  var j = 0
+  while j + 8 <= count {
+    let v = UnsafeRawPointer(source + j).loadUnaligned(as: SIMD8<T>.self) * factor
+    UnsafeMutableRawPointer(target + j).storeBytes(of: v, as: SIMD8<T>.self)
+    j += 8
+  }
+  while j < count {
+    target[j] = source[j] * factor
+    j += 1
   }
 }
