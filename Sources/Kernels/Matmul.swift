@@ -277,8 +277,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// 2.05 against 2.29 to 2.39, their 48 × 2048 · 2048 × 128 1.99 to 2.05 against 2.16 to
   /// 2.26, the routers' 6 × 2048 · 2048 × 128 0.34 to 0.36 against 0.41 to 0.42; on the
   /// AVX-512 kernel 1.12 to 1.13 against 1.34 to 1.37, 1.10 to 1.12 against 1.18 to 1.19,
-  /// the routers' unchanged. `bench matmul`'s 128 × 2048 · 2048 × 128: 463 GFLOP/s against 412 on
-  /// AVX-512, no change on AVX2.
+  /// the routers' unchanged. `bench matmul`'s 128 × 2048 · 2048 × 128: 463 GFLOP/s against
+  /// 412 on AVX-512, no change on AVX2.
   /// A product of one panel reads each number of A once, so there a copy only adds
   /// work, and A is read in place (LoRA's weight gradients, 384 × 1088 · 1088 × 8 and 128 ×
   /// 1088 · 1088 × 8 with A transposed: 1.6 and 2.0 times as fast, AVX2 kernel on the AMD

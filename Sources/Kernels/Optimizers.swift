@@ -61,13 +61,13 @@ public func adamWStep(
     var index = starts.lastIndex { $0 <= range.lowerBound }!
     while index < tensors.count && starts[index] < range.upperBound {
       let tensor = tensors[index]
-      var step = AdamWStep(
+      var update = AdamWStep(
         p: tensor.parameter, g: tensor.gradient, m: tensor.firstMoment, v: tensor.secondMoment,
         stepSize: stepSize, decay: Float(1 - learningRate * tensor.weightDecay), b1: b1, b2: b2,
         root2: root2, eps: eps)
       let first = max(range.lowerBound, starts[index]) - starts[index]
       let end = min(range.upperBound, starts[index + 1]) - starts[index]
-      forEachVector(in: first..<end, &step)
+      forEachVector(in: first..<end, &update)
       index += 1
     }
   }

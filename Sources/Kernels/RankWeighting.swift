@@ -75,12 +75,13 @@ public func weightRankColumnsBackward<T: KernelScalar>(
       let (products, columns) = (scratch, scratch + 8 * width)  // [8, width], [width, 8]
       for t in stride(from: range.lowerBound, to: eights, by: 8) {
         // Eight rows of a row-major array are 8 · width numbers in a row: whole vectors.
-        func eight(_ x: UnsafePointer<T>, _ j: Int) -> SIMD8<T> {
-          UnsafeRawPointer(x + t * width + j).loadUnaligned(as: SIMD8<T>.self)
-        }
+        let (gRows, hRows) = (UnsafeRawPointer(g + t * width), UnsafeRawPointer(h + t * width))
         for j in stride(from: 0, to: 8 * width, by: 8) {
-          UnsafeMutableRawPointer(products + j).storeBytes(
-            of: eight(g, j) * eight(h, j), as: SIMD8<T>.self)
+          let offset = j * MemoryLayout<T>.stride
+          let product =
+            gRows.loadUnaligned(fromByteOffset: offset, as: SIMD8<T>.self)
+            * hRows.loadUnaligned(fromByteOffset: offset, as: SIMD8<T>.self)
+          UnsafeMutableRawPointer(products + j).storeBytes(of: product, as: SIMD8<T>.self)
         }
         var first = 0
         while first + 8 <= width {
