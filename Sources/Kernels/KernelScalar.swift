@@ -88,7 +88,7 @@ func forEachChunk(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 /// The chunks depend only on `count` and `grain`.
 func forEachEvenChunk(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
   let chunks = (count + grain - 1) / grain
-  let even = chunks > 1 ? chunks + chunks % 2 : chunks  // one chunk runs on this thread
+  let even = chunks > 1 ? chunks + chunks % 2 : chunks  // (one chunk: on this thread alone)
   parallelFor(even) { chunk in
     body(count * chunk / even..<count * (chunk + 1) / even)
   }

@@ -25,15 +25,7 @@ public func weightRankColumns<T: KernelScalar>(
   width: Int, experts: Int, into y: UnsafeMutablePointer<T>
 ) {
   forEachEvenChunk(rows, grain: rowsPerChunk(width)) { range in
-    for t in range {
-      let (hRow, yRow) = (h + t * width, y + t * width)
-      for block in ranks {
-        let factor = w[t * experts + block.expert] * T(block.scale)
-        scaleRun(
-          hRow + block.columns.lowerBound, by: factor, into: yRow + block.columns.lowerBound,
-          count: block.columns.count)
-      }
-    }
+    weighColumns(h, w, ranks, range, width, experts, into: y)
   }
 }
 
@@ -50,17 +42,7 @@ public func weightRankColumnsBackward<T: KernelScalar>(
   dh: UnsafeMutablePointer<T>?, dWeights: UnsafeMutablePointer<T>?
 ) {
   forEachEvenChunk(rows, grain: rowsPerChunk(width)) { range in
-    if let dh {
-      for t in range {
-        let (gRow, dhRow) = (g + t * width, dh + t * width)
-        for block in ranks {
-          let factor = w[t * experts + block.expert] * T(block.scale)
-          scaleRun(
-            gRow + block.columns.lowerBound, by: factor, into: dhRow + block.columns.lowerBound,
-            count: block.columns.count)
-        }
-      }
-    }
+    if let dh { weighColumns(g, w, ranks, range, width, experts, into: dh) }
     guard let dWeights else { return }
     for t in range { (dWeights + t * experts).update(repeating: 0, count: experts) }
     // Eight rows at a time, a row to a vector lane: the rows' products g ⊙ h, turned by 8 × 8
@@ -111,6 +93,24 @@ public func weightRankColumnsBackward<T: KernelScalar>(
         for j in block.columns { sum.addProduct(gRow[j] * hRow[j], scale) }
         dWeights[t * experts + block.expert] = sum
       }
+    }
+  }
+}
+
+/// Rows `rows` of `source` (`[rows, width]`) with each expert's columns times `w[t, e] · s_e`,
+/// into `target`: the weighting of h forward, and of its gradient g backward (`dh`).
+@inline(__always)
+private func weighColumns<T: KernelScalar>(
+  _ source: UnsafePointer<T>, _ w: UnsafePointer<T>, _ ranks: [RankColumns], _ rows: Range<Int>,
+  _ width: Int, _ experts: Int, into target: UnsafeMutablePointer<T>
+) {
+  for t in rows {
+    let (from, to) = (source + t * width, target + t * width)
+    for block in ranks {
+      let factor = w[t * experts + block.expert] * T(block.scale)
+      scaleRun(
+        from + block.columns.lowerBound, by: factor, into: to + block.columns.lowerBound,
+        count: block.columns.count)
     }
   }
 }

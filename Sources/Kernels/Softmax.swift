@@ -58,9 +58,10 @@ private struct ExponentiateStep<T: KernelScalar>: VectorStep {
 /// Eight at a time when the run has two groups of eight or more, each of eight running
 /// maxima keeping its first largest (the compiler makes the eight one vector maximum). The
 /// largest of the eight, taken in order, is the run's, unless it is zero: −0 and +0
-/// compare equal but differ, and only the loop knows which came first. The bench
-/// mixture's cross-entropy over 512 classes took 0.31 to 0.34 ms forward so, against 0.53
-/// to 0.55 one at a time (AVX2 build on the AMD EPYC Zen 5, 2 threads, `--profile`, in
+/// compare equal but differ, and only the loop knows which came first. Nor when one of the
+/// first eight is NaN: no later number compares greater, so its lane would hide them. The
+/// bench mixture's cross-entropy over 512 classes took 0.31 to 0.34 ms forward so, against
+/// 0.53 to 0.55 one at a time (AVX2 build on the AMD EPYC Zen 5, 2 threads, `--profile`, in
 /// turns; 0.23 to 0.28 against 0.43 to 0.44 on AVX-512).
 @inline(__always)
 func contiguousMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
@@ -69,7 +70,7 @@ func contiguousMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ count: Int) -> T {
     for i in 1..<count where x[i] > best { best = x[i] }
     return best
   }
-  guard count >= 16 else { return loop() }
+  guard count >= 16, !(0..<8).contains(where: { x[$0].isNaN }) else { return loop() }
   let best = withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { lanes in
     for j in 0..<8 { lanes[j] = x[j] }
     var i = 8

@@ -56,7 +56,7 @@ func narrowRowsGiveTheBitsOfOneRowAtATime(columns: Int) {
 /// `contiguousMax` finds eight at a time what the plain loop finds: the first element no
 /// later one is greater than, bit for bit. Runs of every length to 40, then the cases where
 /// equal-comparing numbers differ: −0 and +0 in either order and in different lanes, and
-/// NaN first, later, or in every lane.
+/// NaN first, later, in every lane, or ahead of the largest in its lane.
 @Test func largestOfARunIsTheLoopsFirstLargest() {
   func loop(_ x: [Float]) -> Float {
     var best = x[0]
@@ -79,6 +79,10 @@ func narrowRowsGiveTheBitsOfOneRowAtATime(columns: Int) {
     x[position] = .nan
     runs.append(x)
   }
+  // A NaN among the first eight, and the run's largest later in the same lane.
+  var hidden: [Float] = fill(24, seed: 41)
+  (hidden[4], hidden[12]) = (.nan, 10)
+  runs.append(hidden)
   runs.append([Float](repeating: .nan, count: 24))
   for x in runs {
     #expect(loop(x).bitPattern == vector(x).bitPattern, "\(x)")
