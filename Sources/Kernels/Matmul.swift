@@ -61,6 +61,44 @@ public func matmul<T: KernelScalar>(
   if let started { MatmulProfile.add(shape, plus: shape2, started: started) }
 }
 
+/// `C = op(A) · op(B) + A₂ · B₂` with A₂ zero in most of its blocks (`sparse`), the second
+/// added as `matmul(_:_:_:plus:…)` adds a dense one: task by task, into the block of C the
+/// task has just written, with the bits of this product alone and then
+/// `sparse.run(…, accumulate: true)`. A Linear plus a hard-routed mixture's update
+/// (`linearPlusUpdate`).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func matmul<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ shape: MatmulShape,
+  plus sparse: BlockSparseProduct<T>, into c: UnsafeMutablePointer<T>,
+  kernel: MatmulKernel = .native
+) {
+  precondition(
+    shape.batch == 1 && shape.leadingDimensionC == shape.n && sparse.columns == shape.n,
+    "a block-sparse sum with \(shape) and \(sparse.columns) columns")
+  let started = MatmulProfile.start()
+  func pair<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
+    let first = TiledMatmul<Kernel>(a, b, c, shape, false)
+    if BlockSparseProduct<T>.skipsZeroBlocks(kernel) {
+      first.runSum(sparse, kernel: kernel)
+    } else {
+      TiledMatmul.runSum(
+        first, TiledMatmul(sparse.a, sparse.b, c, sparse.shape(rows: shape.m), true))
+    }
+  }
+  switch kernel {
+  case .avx512: pair(EightRowKernel<T.Vector512>.self)
+  case .avx2: pair(SixRowKernel<T.Vector256>.self)
+  case .neon: pair(TwelveRowKernel<T.Vector128>.self)
+  case .portable: pair(SixRowKernel<T.Vector128>.self)
+  }
+  if let started {
+    MatmulProfile.add(
+      shape, plus: sparse, skipped: BlockSparseProduct<T>.skipsZeroBlocks(kernel),
+      started: started)
+  }
+}
+
 /// Rows of C per task, about: a task's strip of A stays in the level-2 cache.
 let rowsPerTask = 64
 /// Columns of C per task, about: a task's panels of B stay in the level-2 cache.
@@ -363,6 +401,26 @@ private struct TiledMatmul<Kernel: Microkernel> {
           first.multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: firstB)
           second.multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: secondB)
         }
+      }
+    }
+  }
+
+  /// This product, then `sparse` added into the same C, task by task: each task adds the
+  /// sparse product into the block of C it has just written (`matmul(_:_:_:plus:into:…)`).
+  func runSum(_ sparse: BlockSparseProduct<Scalar>, kernel: MatmulKernel)
+  where Scalar: KernelScalar {
+    guard shape.m > 0 && shape.n > 0 && shape.k > 0 else {
+      run()
+      sparse.run(rows: shape.m, into: c, accumulate: true, kernel: kernel)
+      return
+    }
+    withPackedB { packedB in
+      forEachTask { item, tiles, panels in
+        multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: packedB)
+        sparse.compute(
+          rows: tiles.lowerBound * tileRows..<min(shape.m, tiles.upperBound * tileRows),
+          columns: panels.lowerBound * panelWidth..<min(shape.n, panels.upperBound * panelWidth),
+          into: c, rowStride: shape.n, accumulate: true, kernel: kernel)
       }
     }
   }

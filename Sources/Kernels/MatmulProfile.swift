@@ -50,6 +50,18 @@ public enum MatmulProfile {
     add("\(first) + \(second)", flops: first.flops + second.flops, started: started)
   }
 
+  /// Adds one product with a block-sparse one added (`matmul(_:_:_:plus:into:…)`), as
+  /// `first + second`, marked `(zero blocks skipped)` when they were, its operations
+  /// counted as the dense sum's.
+  static func add<T>(
+    _ first: MatmulShape, plus sparse: BlockSparseProduct<T>, skipped: Bool, started: UInt64
+  ) {
+    let second = sparse.shape(rows: first.m)
+    add(
+      "\(first) + \(second)" + (skipped ? " (zero blocks skipped)" : ""),
+      flops: first.flops + second.flops, started: started)
+  }
+
   private static func add(_ key: String, flops: Double, started: UInt64) {
     let time = DispatchTime.now().uptimeNanoseconds - started
     let inTasks = WorkerPool.shared.isRunningJob

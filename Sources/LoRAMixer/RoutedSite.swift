@@ -74,9 +74,14 @@ public final class RoutedSite: Module, LinearAdapter {
     // operations, so after theirs: the order of the plain sum, `x · Wᵀ + delta(x)`.
     let input = x.passingGradientLast()
     let (rows, routing) = routedRows(x)
+    // Hard-soft routing mixes by the top-k weights: when k leaves experts out, their
+    // ranks are zero in every token's row, and two products skip them.
+    let zeroBlocks =
+      state.settings.mode == .hardsoft && routing.k < presentCount ? ranks.map(\.columns) : nil
     let (weighted, b) = stackedExperts(
-      rows, experts, weights: routing.weights, ranks: ranks)
-    return linearPlusUpdate(input, weight: weight, update: weighted, b: b)
+      rows, experts, weights: routing.weights, ranks: ranks, zeroBlocks: zeroBlocks)
+    return linearPlusUpdate(
+      input, weight: weight, update: weighted, b: b, zeroBlocks: zeroBlocks)
   }
 
   /// The rows of `x` (`[..., inputs]`) and their routing, recorded for the routing loss.
@@ -129,14 +134,19 @@ func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks:
   return matmul(weighted, b, transposeB: true)
 }
 
-/// `weightedExperts` but its last product: `weightedRanks(x · A_allᵀ)` and `B_all`.
-func stackedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns])
-  -> (weighted: Tensor, b: Tensor)
-{
+/// `weightedExperts` but its last product: `weightedRanks(x · A_allᵀ)` and `B_all`. With
+/// `zeroBlocks` (the experts' columns, under hard routing) the gradient of `x · A_allᵀ`
+/// skips the zero blocks (`hardRoutedRanks`).
+func stackedExperts(
+  _ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns],
+  zeroBlocks: [Range<Int>]? = nil
+) -> (weighted: Tensor, b: Tensor) {
   let present = experts.compactMap { $0 }
   let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]
   let b = concatenate(present.map(\.b.weight), along: 1)  // [outputs, Σr]
-  let h = matmul(rows, a, transposeB: true)
+  let h =
+    zeroBlocks.map { hardRoutedRanks(rows, a, zeroBlocks: $0) }
+    ?? matmul(rows, a, transposeB: true)
   return (weightedRanks(h, weights: weights, ranks: ranks), b)
 }
 

@@ -53,6 +53,31 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
   }
 }
 
+/// The stacked ranks `x · A_allᵀ` (`rows` `[tokens, inputs]`, `a` `[Σ ranks, inputs]`) when
+/// the routing is hard: then the gradient of the ranks, `dh`, is zero in every block of
+/// `zeroBlocks` (the experts' columns) but the selected experts' (`weightedRanks` multiplies
+/// the others by a weight of zero), and the gradient of `rows`, `dh · A_all`, skips those
+/// zeros (`BlockSparseProduct`): a third of the terms at top-2 of 6, with the bits of
+/// `matmul(rows, a, transposeB: true)`'s gradient.
+func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> Tensor {
+  let h = matmul(rows.detached(), a.detached(), transposeB: true)
+  let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])
+  return h.recorded(
+    (
+      rows,
+      { dh in
+        func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
+          BlockSparseProduct(a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks)
+            .run(rows: tokens, into: dx, accumulate: false)
+        }
+        return Tensor(
+          shape: rows.shape,
+          storage: runKernel([dh, a], count: rows.count, float: kernel, double: kernel))
+      }
+    ),
+    (a, { dh in matmul(dh, rows, transposeA: true) }))
+}
+
 /// `weightedRanks` with primitive operations: `h ⊙ (w · S)`, where S (`rankScales`) spreads
 /// each expert's weight, times its scale, over its columns.
 func weightedRanksReference(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor {

@@ -9,9 +9,13 @@ import Kernels
 /// arrays as large as the output; here one matmul call adds the second product into the
 /// first, block by block of the output while the block is in cache (`matmul(_:_:_:plus:…)`),
 /// rounding each sum as the addition does: the same bits.
+///
+/// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
+/// row (a hard-routed mixture's experts' ranks, all but the selected experts' zero): the
+/// update then skips them (`BlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
-  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor,
+  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: [Range<Int>]? = nil,
   operation: String = "linearPlusUpdate"
 ) -> Tensor {
   let (outputs, inputs) = (weight.shape[0], weight.shape[1])
@@ -22,13 +26,23 @@ public func linearPlusUpdate(
       && b.shape == [outputs, rank],
     "linear plus update: x \(x.shape), W \(weight.shape), h \(h.shape), B \(b.shape)")
   func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
-    matmul(
-      t[0], t[1], MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true),
-      plus: t[2], t[3], MatmulShape(m: rows, n: outputs, k: rank, transposeB: true), into: y)
+    let linear = MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true)
+    if let zeroBlocks {
+      // B transposed (below), `[rank, outputs]`: the rows the sparse product reads.
+      let sparse = BlockSparseProduct(
+        a: t[2], b: t[3], depth: rank, columns: outputs, blocks: zeroBlocks)
+      matmul(t[0], t[1], linear, plus: sparse, into: y)
+    } else {
+      matmul(
+        t[0], t[1], linear, plus: t[2], t[3],
+        MatmulShape(m: rows, n: outputs, k: rank, transposeB: true), into: y)
+    }
   }
+  let bOperand = zeroBlocks == nil ? b : b.detached().transposed()
   let y = Tensor(
     shape: Array(x.shape.dropLast()) + [outputs],
-    storage: runKernel([x, weight, h, b], count: rows * outputs, float: forward, double: forward))
+    storage: runKernel(
+      [x, weight, h, bOperand], count: rows * outputs, float: forward, double: forward))
   return y.recorded(inputs: [x, weight, h, b], operation: operation) { g, needed in
     let g = g.reshaped([rows, outputs])
     return [

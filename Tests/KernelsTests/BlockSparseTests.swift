@@ -1,0 +1,84 @@
+import Testing
+
+@testable import Kernels
+
+/// A product whose A is zero in most of its blocks (`BlockSparseProduct`) skips only those
+/// exact zeros: on every kernel, in Float and Double, written or accumulated, it has the
+/// bits of the sequential chain over the whole of A's rows (`matmulChain`), and added into a
+/// dense product by the matmul, task by task, the bits of the two one after the other.
+/// Rows with no zero block, with only zero blocks, and blocks of uneven widths; C's rows
+/// as wide as whole groups of eight vectors, single vectors and single numbers.
+@Test(arguments: MatmulKernel.allCases)
+func blockSparseProductsKeepTheChainsBits(kernel: MatmulKernel) {
+  let blocks = [0..<8, 8..<11, 11..<19, 19..<20, 20..<28]
+  let depth = 28
+  /// Zeros in about half of each row's blocks, none in row 1, all in row 2.
+  func sparseA<T: BinaryFloatingPoint>(rows: Int, seed: UInt64) -> [T] {
+    var a: [T] = fill(rows * depth, seed: seed)
+    for row in 0..<rows where row != 1 {
+      for (index, block) in blocks.enumerated() where row == 2 || (row * 7 + index * 3) % 5 < 3 {
+        for p in block { a[row * depth + p] = 0 }
+      }
+    }
+    return a
+  }
+  func check<T: KernelScalar>(_: T.Type) {
+    for rows in oddSizes {
+      for columns in [1, 3, 17, 33, 65, 128, 129] {
+        let a: [T] = sparseA(rows: rows, seed: 21)
+        let b: [T] = fill(depth * columns, seed: 22)
+        let start: [T] = fill(rows * columns, seed: 23)
+        let shape = MatmulShape(m: rows, n: columns, k: depth)
+        for accumulate in [false, true] {
+          var (sparse, chain) = (start, start)
+          a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+              BlockSparseProduct(
+                a: a.baseAddress!, b: b.baseAddress!, depth: depth, columns: columns,
+                blocks: blocks
+              ).run(rows: rows, into: &sparse, accumulate: accumulate, kernel: kernel)
+            }
+          }
+          matmulChain(a, b, into: &chain, shape, accumulate: accumulate)
+          let same = sameBits(sparse, chain)
+          #expect(same, "\(kernel) \(T.self) \(shape) accumulate \(accumulate)")
+        }
+        // Added into a dense product: x · Wᵀ plus the sparse product.
+        let linear = MatmulShape(m: rows, n: columns, k: 37, transposeB: true)
+        let x: [T] = fill(rows * 37, seed: 24)
+        let w: [T] = fill(columns * 37, seed: 25)
+        var (sum, calls) = (start, start)
+        a.withUnsafeBufferPointer { a in
+          b.withUnsafeBufferPointer { b in
+            let product = BlockSparseProduct(
+              a: a.baseAddress!, b: b.baseAddress!, depth: depth, columns: columns,
+              blocks: blocks)
+            matmul(x, w, linear, plus: product, into: &sum, kernel: kernel)
+          }
+        }
+        matmulChain(x, w, into: &calls, linear)
+        matmulChain(a, b, into: &calls, shape, accumulate: true)
+        let same = sameBits(sum, calls)
+        #expect(same, "\(kernel) \(T.self) \(linear) plus \(shape)")
+      }
+    }
+  }
+  check(Float.self)
+  check(Double.self)
+}
+
+/// A NaN in A reaches C as in the whole chain: its block counts as one that is not zero.
+@Test func aNaNInABlockReachesC() {
+  var a: [Float] = [0, 0, 0, 0, 1, 2]
+  a[1] = .nan
+  let b: [Float] = fill(6 * 5, seed: 26)
+  var c = [Float](repeating: 0, count: 5)
+  a.withUnsafeBufferPointer { a in
+    b.withUnsafeBufferPointer { b in
+      BlockSparseProduct(
+        a: a.baseAddress!, b: b.baseAddress!, depth: 6, columns: 5, blocks: [0..<2, 2..<4, 4..<6]
+      ).run(rows: 1, into: &c, accumulate: false)
+    }
+  }
+  #expect(c.allSatisfy { $0.isNaN })
+}
