@@ -27,16 +27,15 @@ public func linearPlusUpdate(
     "linear plus update: x \(x.shape), W \(weight.shape), h \(h.shape), B \(b.shape)")
   func forward<T: KernelScalar>(_ t: [[T]], _ y: UnsafeMutablePointer<T>) {
     let linear = MatmulShape(m: rows, n: outputs, k: inputs, transposeB: true)
-    if let zeroBlocks {
-      // B transposed (below), `[rank, outputs]`: the rows the sparse product reads.
-      let sparse = BlockSparseProduct(
-        a: t[2], b: t[3], depth: rank, columns: outputs, blocks: zeroBlocks)
-      matmul(t[0], t[1], linear, plus: sparse, into: y)
-    } else {
-      matmul(
+    guard let zeroBlocks else {
+      return matmul(
         t[0], t[1], linear, plus: t[2], t[3],
         MatmulShape(m: rows, n: outputs, k: rank, transposeB: true), into: y)
     }
+    // B came transposed (below), `[rank, outputs]`: the rows the sparse product reads.
+    let sparse = BlockSparseProduct(
+      a: t[2], b: t[3], depth: rank, columns: outputs, blocks: zeroBlocks)
+    matmul(t[0], t[1], linear, plus: sparse, into: y)
   }
   let bOperand = zeroBlocks == nil ? b : b.detached().transposed()
   let y = Tensor(
