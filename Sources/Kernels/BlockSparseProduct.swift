@@ -16,7 +16,8 @@
 /// of B would make). With `accumulate` the chain is added to C at its end, as `matmul`
 /// adds it.
 ///
-/// Only the 256- and 128-bit kernels skip the zeros (`skipsZeroBlocks`); the AVX-512
+/// Only the 256- and 128-bit kernels skip the zeros (`skips(on:)`), and only for at most 64
+/// blocks (a bit each, in a row's mask); otherwise the dense product runs. The AVX-512
 /// kernel runs the dense product, the same bits. Each vector of B read serves one
 /// multiply-add here against eight or twelve in a dense tile, and where the dense tile is
 /// twice as wide that no longer pays for the third of the work. The bench mixture's 2048 ×
@@ -31,21 +32,20 @@ public struct BlockSparseProduct<T: KernelScalar> {
   let blockStarts: [Int]
 
   /// The product of `a` (`[rows, depth]`) and `b` (`[depth, columns]`), A's columns cut
-  /// into `blocks`, which cover `0..<depth` in order (at most 64 of them).
+  /// into `blocks`, which cover `0..<depth` in order.
   public init(
     a: UnsafePointer<T>, b: UnsafePointer<T>, depth: Int, columns: Int, blocks: [Range<Int>]
   ) {
     precondition(
       blocks.first?.lowerBound ?? 0 == 0 && blocks.last?.upperBound ?? 0 == depth
-        && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
-        && blocks.count <= 64,
-      "blocks \(blocks) do not cover 0..<\(depth) in order, 64 at most")
+        && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
+      "blocks \(blocks) do not cover 0..<\(depth) in order")
     (self.a, self.b, self.depth, self.columns) = (a, b, depth, columns)
     blockStarts = blocks.map(\.lowerBound) + [depth]
   }
 
-  /// Whether `kernel`'s product skips the zero blocks, or runs the dense one.
-  static func skipsZeroBlocks(_ kernel: MatmulKernel) -> Bool { kernel != .avx512 }
+  /// Whether the product on `kernel` skips the zero blocks, or runs the dense one.
+  func skips(on kernel: MatmulKernel) -> Bool { kernel != .avx512 && blockStarts.count <= 65 }
 
   /// The dense product of the same A and B: `matmul`'s shape.
   func shape(rows: Int) -> MatmulShape { MatmulShape(m: rows, n: columns, k: depth) }
@@ -56,7 +56,7 @@ public struct BlockSparseProduct<T: KernelScalar> {
   public func run(
     rows: Int, into c: UnsafeMutablePointer<T>, accumulate: Bool, kernel: MatmulKernel = .native
   ) {
-    guard Self.skipsZeroBlocks(kernel) else {
+    guard skips(on: kernel) else {
       return matmul(a, b, into: c, shape(rows: rows), accumulate: accumulate, kernel: kernel)
     }
     forEachEvenChunk(rows, grain: rowsPerChunk(depth + columns, cost: 4)) { range in

@@ -79,7 +79,7 @@ public func matmul<T: KernelScalar>(
   let started = MatmulProfile.start()
   func pair<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
     let first = TiledMatmul<Kernel>(a, b, c, shape, false)
-    if BlockSparseProduct<T>.skipsZeroBlocks(kernel) {
+    if sparse.skips(on: kernel) {
       first.runSum(sparse, kernel: kernel)
     } else {
       TiledMatmul.runSum(
@@ -94,7 +94,7 @@ public func matmul<T: KernelScalar>(
   }
   if let started {
     MatmulProfile.add(
-      shape, plus: sparse, skipped: BlockSparseProduct<T>.skipsZeroBlocks(kernel),
+      shape, plus: sparse, skipped: sparse.skips(on: kernel),
       started: started)
   }
 }

@@ -82,3 +82,26 @@ func blockSparseProductsKeepTheChainsBits(kernel: MatmulKernel) {
   }
   #expect(c.allSatisfy { $0.isNaN })
 }
+
+/// More blocks than a row's mask has bits (64) run the dense product: the same bits still.
+@Test(arguments: MatmulKernel.allCases)
+func moreThan64BlocksGiveTheChainsBitsToo(kernel: MatmulKernel) {
+  let (rows, depth, columns) = (9, 70, 33)
+  var a: [Float] = fill(rows * depth, seed: 27)
+  for index in stride(from: 0, to: a.count, by: 3) { a[index] = 0 }
+  let b: [Float] = fill(depth * columns, seed: 28)
+  var (sparse, chain) = (
+    [Float](repeating: 0, count: rows * columns), [Float](repeating: 0, count: rows * columns)
+  )
+  a.withUnsafeBufferPointer { a in
+    b.withUnsafeBufferPointer { b in
+      BlockSparseProduct(
+        a: a.baseAddress!, b: b.baseAddress!, depth: depth, columns: columns,
+        blocks: (0..<depth).map { $0..<$0 + 1 }
+      ).run(rows: rows, into: &sparse, accumulate: false, kernel: kernel)
+    }
+  }
+  matmulChain(a, b, into: &chain, MatmulShape(m: rows, n: columns, k: depth))
+  let same = sameBits(sparse, chain)
+  #expect(same, "\(kernel)")
+}
