@@ -16,13 +16,13 @@
 /// of B would make). With `accumulate` the chain is added to C at its end, as `matmul`
 /// adds it.
 ///
-/// Only the 256- and 128-bit kernels skip the zeros (`skips(on:)`), and only for at most 64
-/// blocks (a bit each, in a row's mask); otherwise the dense product runs. The AVX-512
-/// kernel runs the dense product, the same bits. Each vector of B read serves one
-/// multiply-add here against eight or twelve in a dense tile, and where the dense tile is
-/// twice as wide that no longer pays for the third of the work. The bench mixture's 2048 ×
-/// 48 · 48 × 128 at two of six blocks, one thread (AMD EPYC Zen 5, in turns): 144 µs
-/// against 187 dense on the AVX2 kernel, 125 against 101 on the AVX-512 kernel.
+/// Only the 256- and 128-bit kernels skip the zeros, and only up to 64 blocks (a bit each in
+/// a row's mask): otherwise the dense product runs, with the same bits (`skips(on:)`).
+/// Here each vector of B read serves one multiply-add, against six or eight in a dense
+/// tile, and where the dense tile is twice as wide that no longer pays for the two thirds
+/// of the work left out. The bench mixture's 2048 × 48 · 48 × 128 at two of six blocks, one
+/// thread, best of 200 runs each, in two sittings (AMD EPYC Zen 5): 144 to 168 µs against
+/// 187 to 207 dense on the AVX2 kernel, 125 to 134 against 101 to 113 on the AVX-512 kernel.
 public struct BlockSparseProduct<T: KernelScalar> {
   let a: UnsafePointer<T>
   let b: UnsafePointer<T>
@@ -99,16 +99,8 @@ private struct Block<T: KernelScalar> {
   @inline(__always)
   func compute<V: SIMD>(_ rows: Range<Int>, _: V.Type) where V.Scalar == T {
     let lanes = V.scalarCount
-    let lineLength = cacheLineBytes / MemoryLayout<T>.stride
     product.blockStarts.withUnsafeBufferPointer { starts in
       for row in rows {
-        // The next row's lines of C, asked for while this row computes (`prefetchForWriting`).
-        if row + 1 < rows.upperBound {
-          let next = c + (row + 1) * rowStride
-          for column in stride(from: columns.lowerBound, to: columns.upperBound, by: lineLength) {
-            prefetchForWriting(next + column)
-          }
-        }
         let blocks = nonzeroBlocks(row, starts)
         var column = columns.lowerBound
         while column + 8 * lanes <= columns.upperBound {
