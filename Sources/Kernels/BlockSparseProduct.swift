@@ -126,7 +126,8 @@ private struct Block<T: KernelScalar> {
     let aRow = product.a + row * product.depth
     var blocks: UInt64 = 0
     for index in 0..<starts.count - 1 {
-      // `|` rather than `||`: no branch per number, and the loop vectorizes.
+      // `|` rather than `||`: no branch per number, whose outcome (which blocks a row
+      // holds) the processor cannot predict.
       var nonzero: UInt64 = 0
       for p in starts[index]..<starts[index + 1] { nonzero |= aRow[p] != 0 ? 1 : 0 }
       blocks |= nonzero << UInt64(index)
@@ -147,6 +148,7 @@ private struct Block<T: KernelScalar> {
     }
   }
 
+  /// Row `row`'s `8 · V.scalarCount` columns from `column`.
   @inline(__always)
   func eightVectors<V: SIMD>(
     _ row: Int, _ column: Int, _ blocks: UInt64, _ starts: UnsafeBufferPointer<Int>, _: V.Type
@@ -178,6 +180,7 @@ private struct Block<T: KernelScalar> {
     store(s7, target + 7 * lanes)
   }
 
+  /// Row `row`'s `V.scalarCount` columns from `column`.
   @inline(__always)
   func oneVector<V: SIMD>(
     _ row: Int, _ column: Int, _ blocks: UInt64, _ starts: UnsafeBufferPointer<Int>, _: V.Type
@@ -191,6 +194,7 @@ private struct Block<T: KernelScalar> {
     store(sum, c + row * rowStride + column)
   }
 
+  /// Row `row`'s column `column`.
   @inline(__always)
   func oneNumber(_ row: Int, _ column: Int, _ blocks: UInt64, _ starts: UnsafeBufferPointer<Int>) {
     let aRow = product.a + row * product.depth
