@@ -4,9 +4,10 @@
 /// A mixture's experts weighted by hard top-k routing are such an A, `[tokens, Σ rank]`,
 /// every expert's block of `rank` columns zero but the k selected ones in each row (two of
 /// six in the bench mixture: a third of the terms). Its update `weighted · B_allᵀ` and the
-/// gradient of `x · A_allᵀ`, `dh · A_all`, are such products. In the dense kernel each
-/// number of A serves a whole tile of rows, so a zero could be skipped only where the
-/// tile's rows all have it; here each row's numbers are broadcast in turn against B's rows.
+/// gradient of `x · A_allᵀ`, `dh · A_all`, are such products. In the dense kernel a step of
+/// the inner dimension serves all of a tile's rows at once, so it could be skipped only where
+/// every one of them holds a zero; here each row's numbers are broadcast in turn against B's
+/// rows.
 ///
 /// A is `[rows, depth]` (row stride `depth`), B `[depth, columns]` (row stride `columns`),
 /// both read in place. Each element of C is the chain of fused multiply-adds over its row
@@ -74,7 +75,7 @@ public struct BlockSparseProduct<T: KernelScalar> {
     rows: Range<Int>, columns: Range<Int>, into c: UnsafeMutablePointer<T>, rowStride: Int,
     accumulate: Bool, kernel: MatmulKernel
   ) {
-    let block = Block(
+    let block = OutputBlock(
       product: self, columns: columns, c: c, rowStride: rowStride, accumulate: accumulate)
     switch kernel {
     case .avx512: block.compute(rows, T.Vector512.self)
@@ -84,12 +85,12 @@ public struct BlockSparseProduct<T: KernelScalar> {
   }
 }
 
-/// One block of C of a `BlockSparseProduct`, computed with vectors of type `V`: for each
-/// row, which of its blocks of A are nonzero (a bit each, found without a branch), then
-/// its columns eight vectors at a time (eight chains a lane, enough to keep two
+/// Some rows and columns of C of a `BlockSparseProduct`, computed with vectors of type `V`:
+/// for each row, which of its blocks of A are nonzero (a bit each, found without a branch),
+/// then its columns eight vectors at a time (eight chains a lane, enough to keep two
 /// multiply-add units busy through their four cycles of latency), then a vector, then a
 /// number at a time, each walking the nonzero blocks' steps in order.
-private struct Block<T: KernelScalar> {
+private struct OutputBlock<T: KernelScalar> {
   let product: BlockSparseProduct<T>
   let columns: Range<Int>
   let c: UnsafeMutablePointer<T>

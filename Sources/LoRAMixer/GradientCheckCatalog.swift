@@ -32,10 +32,11 @@ extension GradientCheckCase {
     ]
   }
 
-  /// LoRA-Mixer: the weighting of the experts' stacked ranks, a routed site in `soft` and
-  /// `topk` modes (with an absent expert), the router's RSL with both entropy signs, the
-  /// plain balance loss, the preservation term, and a whole tiny routed model's loss with
-  /// RSL, with respect to routers and experts.
+  /// LoRA-Mixer: the weighting of the experts' stacked ranks, the two products a hard-routed
+  /// site computes without its zero blocks, a routed site in `soft` and `topk` modes (with
+  /// an absent expert), the router's RSL with both entropy signs, the plain balance loss,
+  /// the preservation term, and a whole tiny routed model's loss with RSL, with respect to
+  /// routers and experts.
   public static var routing: [GradientCheckCase] {
     let siteInputs: [([Int], TestValues)] = [
       ([2, 3, 5], .signed), ([4, 5], .signed), ([2, 5], .signed), ([4, 2], .signed),
@@ -54,6 +55,23 @@ extension GradientCheckCase {
       },
       .on("weighted ranks (reference)", rankInputs) {
         weightedRanksReference($0[0], weights: $0[1], ranks: ranks)
+      },
+      // A hard-routed site's two products that skip zero blocks: `x · A_allᵀ` (whose
+      // gradient for x skips dh's) and the Linear plus the weighted ranks (whose update skips
+      // theirs), with hard weights that leave an expert out in each row.
+      .on(
+        "hard-routed ranks and update, zero blocks skipped (x, A_all, B_all)",
+        [([3, 5], .signed), ([5, 5], .signed), ([4, 5], .signed)]
+      ) { t in
+        let blocks = ranks.map(\.columns)
+        let hard = Tensor(
+          shape: [3, 4], scalars: [0.25, 0, 0, 0.75, 0, 0, 0.5, 0.5, 0.5, 0, 0.5, 0],
+          dtype: .float64)
+        let weighted = weightedRanks(
+          hardRoutedRanks(t[0], t[1], zeroBlocks: blocks), weights: hard, ranks: ranks)
+        return linearPlusUpdate(
+          t[0], weight: TestValues.signed.tensor([4, 5], seed: 9), update: weighted, b: t[2],
+          zeroBlocks: blocks)
       },
       .on(
         "mean entropy of rows (fused; probabilities, logits)",

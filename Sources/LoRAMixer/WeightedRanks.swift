@@ -57,8 +57,8 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
 /// the routing is hard: then the gradient of the ranks, `dh`, is zero in every block of
 /// `zeroBlocks` (the experts' columns) but the selected experts' (`weightedRanks` multiplies
 /// the others by a weight of zero), and the gradient of `rows`, `dh · A_all`, skips those
-/// zeros (`BlockSparseProduct`): a third of the terms at top-2 of 6, with the bits of
-/// `matmul(rows, a, transposeB: true)`'s gradient.
+/// zeros on every kernel but AVX-512's (`BlockSparseProduct`): a third of the terms at
+/// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradient.
 func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> Tensor {
   let h = matmul(rows.detached(), a.detached(), transposeB: true)
   let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])

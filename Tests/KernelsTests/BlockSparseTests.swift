@@ -3,11 +3,12 @@ import Testing
 @testable import Kernels
 
 /// A product whose A is zero in most of its blocks (`BlockSparseProduct`) skips only those
-/// exact zeros: on every kernel, in Float and Double, written or accumulated, it has the
-/// bits of the sequential chain over the whole of A's rows (`matmulChain`), and added into a
-/// dense product by the matmul, task by task, the bits of the two one after the other.
-/// Rows with no zero block, with only zero blocks, and blocks of uneven widths; C's rows
-/// as wide as whole groups of eight vectors, single vectors and single numbers.
+/// exact zeros: on every kernel (AVX-512's runs the dense product, which must agree too; the
+/// others all run here, whatever the machine), in Float and Double, written or accumulated, it
+/// has the bits of the sequential chain over the whole of A's rows (`matmulChain`), and added
+/// into a dense product by the matmul, task by task, the bits of the two one after the other.
+/// Rows with no zero block, with only zero blocks, and blocks of uneven widths; C's rows as
+/// wide as whole groups of eight vectors, single vectors and single numbers.
 @Test(arguments: MatmulKernel.allCases)
 func blockSparseProductsKeepTheChainsBits(kernel: MatmulKernel) {
   let blocks = [0..<8, 8..<11, 11..<19, 19..<20, 20..<28]

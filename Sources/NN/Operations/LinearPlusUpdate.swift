@@ -12,7 +12,8 @@ import Kernels
 ///
 /// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
 /// row (a hard-routed mixture's experts' ranks, all but the selected experts' zero): the
-/// update then skips them (`BlockSparseProduct`), with the same bits.
+/// update then skips them where that pays, on every kernel but AVX-512's
+/// (`BlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
   _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: [Range<Int>]? = nil,
