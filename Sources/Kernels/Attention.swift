@@ -1,18 +1,19 @@
 /// Causal self-attention for every (sequence, head): `O = softmax(Q·Kᵀ·scale + mask) · V`,
 /// where the mask lets position t attend to positions 0...t only.
 ///
-/// `q`, `k`, `v` and `output` use `layout` (`[batch, length, heads, size]`); each head is
-/// read and written in place through the matmul's leading dimensions, so no transposed
-/// copies are made. Writes the attention probabilities, `[batch, heads, length, length]`,
-/// zero above the diagonal, for the backward pass. Masked scores are never computed into
-/// the softmax, so nothing leaks from the future and no infinity is ever formed.
+/// `q`, `k`, `v` and `output` use `layout` (`[batch, length, heads, size]`); a head's rows
+/// are read and written in place, and only the operands a product needs transposed (Kᵀ, and
+/// Vᵀ backward) are copied. Writes the attention probabilities, `[batch, heads, length,
+/// length]`, zero above the diagonal, for the backward pass. Masked scores are never
+/// computed into the softmax, so nothing leaks from the future and no infinity is ever
+/// formed. `kernel` chooses the register tile (tests run each); the bits are the same.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func causalAttention<T: KernelScalar>(
   query q: UnsafePointer<T>, key k: UnsafePointer<T>, value v: UnsafePointer<T>,
   layout: HeadLayout, scale: Double, into output: UnsafeMutablePointer<T>,
-  probabilities: UnsafeMutablePointer<T>
-) { attentionForward(q, k, v, layout, scale, output, probabilities) }
+  probabilities: UnsafeMutablePointer<T>, kernel: MatmulKernel = .native
+) { attentionForward(q, k, v, layout, scale, output, probabilities, kernel) }
 
 /// Backward of `causalAttention`, given its probabilities and the gradient of its output:
 /// with `P` the probabilities and `dO` the gradient,
@@ -24,76 +25,212 @@ public func causalAttentionBackward<T: KernelScalar>(
   query q: UnsafePointer<T>, key k: UnsafePointer<T>, value v: UnsafePointer<T>,
   probabilities: UnsafePointer<T>, gradient dOut: UnsafePointer<T>, layout: HeadLayout,
   scale: Double, dQuery: UnsafeMutablePointer<T>, dKey: UnsafeMutablePointer<T>,
-  dValue: UnsafeMutablePointer<T>
-) { attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue) }
+  dValue: UnsafeMutablePointer<T>, kernel: MatmulKernel = .native
+) {
+  attentionBackward(q, k, v, probabilities, dOut, layout, scale, dQuery, dKey, dValue, kernel)
+}
 
 private func attentionForward<T: KernelScalar>(
   _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ layout: HeadLayout,
-  _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>
+  _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>,
+  _ kernel: MatmulKernel
 ) {
-  let t = layout.length
-  parallelFor(layout.batch) { b in
-    let base = layout.offset(batch: b, head: 0)
-    let p = probabilities + b * layout.heads * t * t
-    // Scores S = Q·Kᵀ, then a causal softmax of each row, scaled.
-    matmul(q + base, k + base, into: p, layout.scoresShape, accumulate: false)
-    for head in 0..<layout.heads {
-      causalSoftmax(p + head * t * t, length: t, scale: T(scale))
+  func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
+    let head = HeadProducts<Kernel>(layout)
+    parallelFor(layout.batch * layout.heads) { task in
+      head.forward(
+        task, q, k, v, scale: T(scale), output: output,
+        probabilities: probabilities + task * layout.length * layout.length)
     }
-    // O = P·V.
-    matmul(
-      p, v + base, into: output + base, layout.headsShape(transposeA: false), accumulate: false)
+  }
+  switch kernel {
+  case .avx512: run(EightRowKernel<T.Vector512>.self)
+  case .avx2: run(SixRowKernel<T.Vector256>.self)
+  case .neon: run(TwelveRowKernel<T.Vector128>.self)
+  case .portable: run(SixRowKernel<T.Vector128>.self)
   }
 }
 
-extension HeadLayout {
-  /// `Q·Kᵀ` for all heads of one sequence, one product per head in a batch: the heads read
-  /// in place (a head `size` scalars after the previous), a `[length, length]` matrix each.
-  ///
-  /// A sequence's heads go to one matmul rather than one each: at the toy tasks' 16 and 17
-  /// positions, where every product is small and its fixed costs count, attention's forward
-  /// and backward ran 1.17 to 1.25 times as fast so, at the bench model's 64 positions 1.02
-  /// to 1.05 (AMD EPYC Zen 3, 2 threads, in turns; the same bits).
-  ///
-  /// Only the scores' lower triangle is used (`lowerOutput`), and P and dS are zero above the
-  /// diagonal (`lowerA`; `upperA` transposed): the products skip the tiles above it and
-  /// the zero steps of each chain. Forward and backward at 64 positions ran 1.22 times as
-  /// fast so, at 17 and 16 positions 1.09 and 1.04 (AMD EPYC Zen 3, 2 threads, in turns;
-  /// the same bits).
-  var scoresShape: MatmulShape {
-    var shape = MatmulShape(
-      m: length, n: length, k: size, transposeB: true, batch: heads, batchStrideA: size,
-      batchStrideB: size, leadingDimensionA: rowStride, leadingDimensionB: rowStride)
-    shape.triangle = .lowerOutput
-    return shape
+/// One (sequence, head)'s products, by the matmul's register tile `Kernel` called directly:
+/// each row tile of the scores, its softmax and its rows of the output in turn, while they
+/// are in the level-1 cache.
+///
+/// Only the scores' lower triangle is used, and P and dS are zero above the diagonal: a
+/// tile's scores stop at the panel of its last diagonal number, and its chains through P or
+/// dS stop at that number (`P·V`, `dS·K`) or, transposed, start at the tile's first row
+/// (`Pᵀ·dO`, `dSᵀ·Q`). Adding an exact zero at the end of a chain, or to +0 at its start,
+/// changes no bit, so each number is the plain chain's (a test holds every kernel to it).
+///
+/// The products are small (64 × 64 × 32 at the bench model's 64 positions). Through the
+/// matmul, one batched call a product for a sequence's heads, attention took 4.83 to 5.13
+/// ms of the bench mixture's AVX2 step, this way 4.21 to 4.46 (`--profile`, five each),
+/// and the step 0.51 ms less (sixteen pairs in turns, thirteen faster); the AVX-512
+/// kernel's step 0.12 ms less (twelve pairs); `train toy-sst2` (16 and 17 positions) took
+/// 11.24 to 11.31 s against 11.30 to 11.47 (AMD EPYC Zen 5, 2 threads).
+private struct HeadProducts<Kernel: Microkernel> where Kernel.Vector.Scalar: KernelScalar {
+  typealias T = Kernel.Vector.Scalar
+  let layout: HeadLayout
+  /// Positions, head size and the row stride of q, k, v and the output.
+  let t: Int
+  let d: Int
+  let ld: Int
+  let tileRows = Kernel.rows
+  let panelWidth = 2 * Kernel.Vector.scalarCount
+  /// The positions rounded up to whole row tiles: the rows of the score buffers.
+  let paddedLength: Int
+  /// The score buffers' row stride: at least `paddedLength`, in whole panels and whole
+  /// 8 × 8 blocks of a transposed head (`transposed`).
+  let scoreStride: Int
+  /// The head size rounded up to whole panels: the row stride of a padded copy of a head.
+  let sizeStride: Int
+
+  init(_ layout: HeadLayout) {
+    self.layout = layout
+    (t, d, ld) = (layout.length, layout.size, layout.rowStride)
+    paddedLength = (t + tileRows - 1) / tileRows * tileRows
+    let alignment = max(panelWidth, 8)
+    scoreStride = (paddedLength + alignment - 1) / alignment * alignment
+    sizeStride = (d + panelWidth - 1) / panelWidth * panelWidth
   }
 
-  /// `P·X` (or `Pᵀ·X`) for all heads of one sequence: a `[length, length]` matrix per head
-  /// times the head of X, written into the head of the output, both read in place.
-  func headsShape(transposeA: Bool) -> MatmulShape {
-    var shape = MatmulShape(
-      m: length, n: size, k: length, transposeA: transposeA, batch: heads,
-      batchStrideA: length * length, batchStrideB: size, leadingDimensionB: rowStride,
-      leadingDimensionC: rowStride)
-    shape.batchStrideC = size
-    shape.triangle = transposeA ? .upperA : .lowerA
-    return shape
+  /// Whether a head's columns are read in place as B: each panel whole, or a narrow one
+  /// exactly (the kernel then reads its first vector only). Otherwise the kernel's reads
+  /// would run past the head, and past the array at its last head, so B is copied.
+  var readsInPlace: Bool { d % (panelWidth / 2) == 0 }
+
+  /// `C = A · B` for one row tile: C's `rows` rows (at most a tile) and columns `0..<width`
+  /// (`width` rounded up to panels is what is computed; `columns` of them are C's), each a
+  /// chain of `depth` steps from `a` and `b`. A's tile rows must all be readable; B's
+  /// panels too, for every step.
+  func multiply(
+    depth: Int, a: UnsafePointer<T>, aStrides: (row: Int, column: Int),
+    b: UnsafePointer<T>, bRowStride: Int, c: UnsafeMutablePointer<T>, cRowStride: Int,
+    rows: Int, columns: Int, width: Int, edge: UnsafeMutablePointer<T>
+  ) {
+    var first = 0
+    while first < width {
+      let left = columns - first
+      let narrow = left <= panelWidth / 2
+      let whole = rows == tileRows && (left >= panelWidth || left == panelWidth / 2)
+      Kernel.multiply(
+        depth: depth, a: a, aStrides: aStrides, b: b + first, bRowStride: bRowStride,
+        c: whole ? c + first : edge, cRowStride: whole ? cRowStride : panelWidth,
+        accumulate: false, resume: false, narrow: narrow)
+      if !whole {
+        for r in 0..<rows {
+          (c + r * cRowStride + first).update(
+            from: edge + r * panelWidth, count: min(left, panelWidth))
+        }
+      }
+      first += panelWidth
+    }
+  }
+
+  /// Where tile `tile`'s rows of a head read in place as A are (`rows` of them a stride
+  /// `ld` apart): there, or, for a last tile of fewer than `tileRows` rows, copied with
+  /// zero rows after them into `strip`, so that the kernel reads only this head's numbers.
+  func rowsOfA(
+    _ head: UnsafePointer<T>, tile: Int, rows: Int, strip: UnsafeMutablePointer<T>
+  ) -> (UnsafePointer<T>, (row: Int, column: Int)) {
+    let first = head + tile * tileRows * ld
+    if rows == tileRows { return (first, (ld, 1)) }
+    strip.update(repeating: 0, count: tileRows * d)
+    for r in 0..<rows { (strip + r * d).update(from: first + r * ld, count: d) }
+    return (UnsafePointer(strip), (d, 1))
+  }
+
+  /// A head as B, `[t, d]`: in place (`readsInPlace`), or copied with zero columns to
+  /// whole panels into `copy`.
+  func columnsOfB(_ head: UnsafePointer<T>, copy: UnsafeMutablePointer<T>) -> (
+    UnsafePointer<T>, Int
+  ) {
+    if readsInPlace { return (head, ld) }
+    for s in 0..<t {
+      (copy + s * sizeStride).update(from: head + s * ld, count: d)
+      (copy + s * sizeStride + d).update(repeating: 0, count: sizeStride - d)
+    }
+    return (UnsafePointer(copy), sizeStride)
+  }
+
+  /// A head transposed, `[d, scoreStride]`: B of `Q·Kᵀ` and `dO·Vᵀ`, in 8 × 8 blocks as
+  /// the matmul packs a transposed B (`transposeBlock`), zero past position t to the end of
+  /// the last panel (and block) the scores read.
+  func transposed(_ head: UnsafePointer<T>, into target: UnsafeMutablePointer<T>) {
+    let alignment = max(panelWidth, 8)
+    let read = (t + alignment - 1) / alignment * alignment
+    for d0 in stride(from: 0, to: d, by: 8) {
+      for s0 in stride(from: 0, to: read, by: 8) {
+        let (dims, positions) = (min(8, d - d0), min(8, max(0, t - s0)))
+        let (source, block) = (head + s0 * ld + d0, target + d0 * scoreStride + s0)
+        if dims == 8 && positions == 8 {
+          transposeBlock(source, rowStride: ld, into: block, targetRowStride: scoreStride)
+          continue
+        }
+        for i in 0..<dims {
+          for j in 0..<8 { block[i * scoreStride + j] = j < positions ? source[j * ld + i] : 0 }
+        }
+      }
+    }
+  }
+
+  /// The scratch one head's forward or backward works in: scores, a transposed head, three
+  /// copies of heads, a strip of A and an edge tile of C.
+  var scratchCount: Int {
+    paddedLength * scoreStride + d * scoreStride + 3 * t * sizeStride + tileRows * max(d, t)
+      + tileRows * panelWidth
+  }
+
+  func forward(
+    _ task: Int, _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
+    scale: T, output: UnsafeMutablePointer<T>, probabilities p: UnsafeMutablePointer<T>
+  ) {
+    let (b, h) = task.quotientAndRemainder(dividingBy: layout.heads)
+    let base = layout.offset(batch: b, head: h)
+    Scratch.with(T.self, count: scratchCount) { scratch in
+      let scores = scratch
+      let keys = scores + paddedLength * scoreStride
+      let valuesCopy = keys + d * scoreStride
+      let strip = valuesCopy + t * sizeStride
+      let edge = strip + tileRows * max(d, t)
+      transposed(k + base, into: keys)
+      let (values, valueStride) = columnsOfB(v + base, copy: valuesCopy)
+      for tile in 0..<paddedLength / tileRows {
+        let first = tile * tileRows
+        let visible = min(t, first + tileRows)
+        // Scores S = Q·Kᵀ, the panels at or left of the tile's last diagonal number.
+        let (a, aStrides) = rowsOfA(q + base, tile: tile, rows: visible - first, strip: strip)
+        multiply(
+          depth: d, a: a, aStrides: aStrides, b: keys, bRowStride: scoreStride,
+          c: scores + first * scoreStride, cRowStride: scoreStride, rows: tileRows,
+          columns: scoreStride, width: visible, edge: edge)
+        causalSoftmax(
+          scores, rowStride: scoreStride, rows: first..<visible, length: t, scale: scale)
+        for r in first..<visible { (p + r * t).update(from: scores + r * scoreStride, count: t) }
+        // O = P·V, each chain stopping at the tile's last diagonal number (P is zero after).
+        multiply(
+          depth: visible, a: scores + first * scoreStride, aStrides: (scoreStride, 1),
+          b: values, bRowStride: valueStride, c: output + base + first * ld, cRowStride: ld,
+          rows: visible - first, columns: d, width: d, edge: edge)
+      }
+    }
   }
 }
 
-/// The causal softmax of one head's `length × length` scores, in place: row `r` becomes the
-/// softmax of its first `r + 1` numbers times `scale`, followed by zeros.
+/// The causal softmax of rows `rows` of a head's scores (`rowStride` apart), in place: row
+/// `r` becomes the softmax of its first `r + 1` numbers times `scale`, followed by zeros to
+/// column `length`.
 ///
 /// It works in three passes over the rows (maxima and scaling, exponentials, sums and
 /// division), not row by row: the steps within a row depend on each other (the exponentials
 /// need the maximum, the division their sum), while different rows do not, so a pass keeps
-/// the CPU busy with many rows at once rather than waiting on one. On one thread of the AMD
-/// EPYC Zen 3 (AVX2), in turns, a layer's softmax (bench model: 32 sequences of 64
-/// positions, 4 heads) ran 1.41 times as fast so, attention's forward 1.09 and 1.10, with
-/// the same bits: every number goes through the same operations as row by row.
+/// the CPU busy with several rows at once rather than waiting on one. On one thread of the
+/// AMD EPYC Zen 3 (AVX2), in turns, a layer's softmax (bench model: 32 sequences of 64
+/// positions, 4 heads) ran 1.41 times as fast so, a head's 64 rows at a time, attention's
+/// forward 1.09 and 1.10, with the same bits: every number goes through the same operations
+/// as row by row.
 @inline(__always)
-private func causalSoftmax<T: KernelScalar>(
-  _ scores: UnsafeMutablePointer<T>, length t: Int, scale: T
+func causalSoftmax<T: KernelScalar>(
+  _ scores: UnsafeMutablePointer<T>, rowStride: Int, rows: Range<Int>, length t: Int, scale: T
 ) {
   // A row's exponentials are computed in whole vectors, as far as the row goes: the numbers
   // past the visible ones in its last vector (unused; a skipped tile's never computed) are
@@ -105,19 +242,19 @@ private func causalSoftmax<T: KernelScalar>(
   /// Where row `row`'s last vector ends: its `row + 1` visible numbers rounded up to whole
   /// vectors, within the row.
   func vectorEnd(_ row: Int) -> Int { min(t, (row + lanes) / lanes * lanes) }
-  withUnsafeTemporaryAllocation(of: T.self, capacity: t) { shifts in
-    for r in 0..<t {
-      let row = scores + r * t
-      shifts[r] = contiguousMax(row, r + 1) * scale
+  withUnsafeTemporaryAllocation(of: T.self, capacity: rows.count) { shifts in
+    for r in rows {
+      let row = scores + r * rowStride
+      shifts[r - rows.lowerBound] = contiguousMax(row, r + 1) * scale
       for s in 0...r { row[s] *= scale }
       for s in (r + 1)..<vectorEnd(r) { row[s] = 0 }
     }
-    for r in 0..<t {
-      let row = scores + r * t
-      exponentiate(row, minus: shifts[r], into: row, count: vectorEnd(r))
+    for r in rows {
+      let row = scores + r * rowStride
+      exponentiate(row, minus: shifts[r - rows.lowerBound], into: row, count: vectorEnd(r))
     }
-    for r in 0..<t {
-      let row = scores + r * t
+    for r in rows {
+      let row = scores + r * rowStride
       let inverse = 1 / contiguousSum(row, r + 1)
       for s in 0...r { row[s] *= inverse }
       for s in (r + 1)..<t { row[s] = 0 }
@@ -129,31 +266,94 @@ private func attentionBackward<T: KernelScalar>(
   _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
   _ probabilities: UnsafePointer<T>, _ dOut: UnsafePointer<T>, _ layout: HeadLayout,
   _ scale: Double, _ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>,
-  _ dv: UnsafeMutablePointer<T>
+  _ dv: UnsafeMutablePointer<T>, _ kernel: MatmulKernel
 ) {
-  let t = layout.length
-  let (plain, transposed) = (
-    layout.headsShape(transposeA: false), layout.headsShape(transposeA: true)
-  )
-  parallelFor(layout.batch) { b in
-    let base = layout.offset(batch: b, head: 0)
-    let p = probabilities + b * layout.heads * t * t
-    Scratch.with(T.self, count: layout.heads * t * t) { ds in
-      // dV = Pᵀ·dO.
-      matmul(p, dOut + base, into: dv + base, transposed, accumulate: false)
+  func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
+    let head = HeadProducts<Kernel>(layout)
+    parallelFor(layout.batch * layout.heads) { task in
+      head.backward(
+        task, q, k, v, probabilities: probabilities + task * layout.length * layout.length,
+        gradient: dOut, scale: T(scale), dq: dq, dk: dk, dv: dv)
+    }
+  }
+  switch kernel {
+  case .avx512: run(EightRowKernel<T.Vector512>.self)
+  case .avx2: run(SixRowKernel<T.Vector256>.self)
+  case .neon: run(TwelveRowKernel<T.Vector128>.self)
+  case .portable: run(SixRowKernel<T.Vector128>.self)
+  }
+}
+
+extension HeadProducts {
+  /// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − ⟨dP, P⟩) · scale`, `dQ = dS·K`,
+  /// `dK = dSᵀ·Q` for one (sequence, head). A transposed A (`Pᵀ`, `dSᵀ`) is read in place,
+  /// a tile's rows being adjacent numbers of each row of P or dS.
+  func backward(
+    _ task: Int, _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
+    probabilities p: UnsafePointer<T>, gradient dOut: UnsafePointer<T>, scale: T,
+    dq: UnsafeMutablePointer<T>, dk: UnsafeMutablePointer<T>, dv: UnsafeMutablePointer<T>
+  ) {
+    let (b, h) = task.quotientAndRemainder(dividingBy: layout.heads)
+    let base = layout.offset(batch: b, head: h)
+    Scratch.with(T.self, count: scratchCount) { scratch in
+      let ds = scratch
+      let values = ds + paddedLength * scoreStride
+      let copies = values + d * scoreStride
+      let strip = copies + 3 * t * sizeStride
+      let edge = strip + tileRows * max(d, t)
+      let tiles = paddedLength / tileRows
+      transposed(v + base, into: values)
       // dP = dO·Vᵀ, then through the softmax: dS = P ⊙ (dP − ⟨dP, P⟩) · scale.
-      matmul(dOut + base, v + base, into: ds, layout.scoresShape, accumulate: false)
-      for headRow in 0..<layout.heads * t {
-        let row = headRow % t
-        let dRow = ds + headRow * t
-        let pRow = p + headRow * t
-        let dot = contiguousDot(UnsafePointer(dRow), pRow, row + 1)
-        for s in 0...row { dRow[s] = pRow[s] * (dRow[s] - dot) * T(scale) }
-        for s in (row + 1)..<t { dRow[s] = 0 }
+      for tile in 0..<tiles {
+        let first = tile * tileRows
+        let visible = min(t, first + tileRows)
+        let (a, aStrides) = rowsOfA(
+          dOut + base, tile: tile, rows: visible - first, strip: strip)
+        multiply(
+          depth: d, a: a, aStrides: aStrides, b: values, bRowStride: scoreStride,
+          c: ds + first * scoreStride, cRowStride: scoreStride, rows: tileRows,
+          columns: scoreStride, width: visible, edge: edge)
+        for row in first..<visible {
+          let (dRow, pRow) = (ds + row * scoreStride, p + row * t)
+          let dot = contiguousDot(UnsafePointer(dRow), pRow, row + 1)
+          for s in 0...row { dRow[s] = pRow[s] * (dRow[s] - dot) * scale }
+          for s in (row + 1)..<t { dRow[s] = 0 }
+        }
       }
-      // dQ = dS·K and dK = dSᵀ·Q.
-      matmul(ds, k + base, into: dq + base, plain, accumulate: false)
-      matmul(ds, q + base, into: dk + base, transposed, accumulate: false)
+      let (keys, keyStride) = columnsOfB(k + base, copy: copies)
+      let (queries, queryStride) = columnsOfB(q + base, copy: copies + t * sizeStride)
+      let (gradients, gradientStride) = columnsOfB(
+        dOut + base, copy: copies + 2 * t * sizeStride)
+      for tile in 0..<tiles {
+        let first = tile * tileRows
+        let (visible, rows) = (min(t, first + tileRows), min(tileRows, t - first))
+        // dQ = dS·K: each chain stops at the tile's last diagonal number (dS is zero after).
+        multiply(
+          depth: visible, a: ds + first * scoreStride, aStrides: (scoreStride, 1),
+          b: keys, bRowStride: keyStride, c: dq + base + first * ld, cRowStride: ld,
+          rows: rows, columns: d, width: d, edge: edge)
+        // dK = dSᵀ·Q and dV = Pᵀ·dO: the chains start at the tile's first row (dS and P are
+        // zero above the diagonal). A tile's rows of Pᵀ are read in place but the last,
+        // partial one, which would read past P: it is copied, zero-padded.
+        multiply(
+          depth: t - first, a: ds + first * scoreStride + first, aStrides: (1, scoreStride),
+          b: queries + first * queryStride, bRowStride: queryStride, c: dk + base + first * ld,
+          cRowStride: ld, rows: rows, columns: d, width: d, edge: edge)
+        var transposedP = (a: p + first * t + first, stride: t)
+        if rows < tileRows {
+          for r in first..<t {
+            for i in 0..<tileRows {
+              strip[(r - first) * tileRows + i] = i < rows ? p[r * t + first + i] : 0
+            }
+          }
+          transposedP = (UnsafePointer(strip), tileRows)
+        }
+        multiply(
+          depth: t - first, a: transposedP.a, aStrides: (1, transposedP.stride),
+          b: gradients + first * gradientStride, bRowStride: gradientStride,
+          c: dv + base + first * ld, cRowStride: ld, rows: rows, columns: d, width: d,
+          edge: edge)
+      }
     }
   }
 }

@@ -565,22 +565,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
       func direct(_ tile: Int, _ panel: Int) -> Bool {
         onePass && whole(tile, panel)
       }
-      // What a triangular product may skip (one pass only: its steps are the whole inner
-      // dimension).
-      let triangle = onePass ? shape.triangle : .none
-      /// Whether the tile is used: not wholly above the diagonal of a lower output.
-      func used(_ tile: Int, _ panel: Int) -> Bool {
-        triangle != .lowerOutput || panel * panelWidth < min(shape.m, (tile + 1) * tileRows)
-      }
-      /// The steps of the pass the tile's chains take: all of them, or all but the exact
-      /// zeros a triangular A holds at their end (`lowerA`) or their start (`upperA`).
-      func steps(_ tile: Int, depth: Int) -> Range<Int> {
-        switch triangle {
-        case .lowerA: 0..<min(depth, (tile + 1) * tileRows)
-        case .upperA: min(depth, tile * tileRows)..<depth
-        case .none, .lowerOutput: 0..<depth
-        }
-      }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
         block + (tile - tiles.lowerBound) * tileRows * blockWidth
@@ -619,13 +603,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
             }
             (b, bRowStride) = (UnsafePointer(passPanel), panelWidth)
           }
-          for tile in tiles where used(tile, panel) {
+          for tile in tiles {
             let (rows, aStrides) = rowsOfA(
               tile, tiles: tiles, item: item, step: start, depth: depth,
               passStrips: packA ? passStrips : nil, edgeStrip: edgeStrip)
-            let steps = steps(tile, depth: depth)
-            let a = rows + steps.lowerBound * aStrides.column
-            let b = b + steps.lowerBound * bRowStride
             let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
             // C is written when a tile's chains end: in the last pass, its lines are fetched
             // while it computes (see `prefetchForWriting`).
@@ -634,11 +615,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
             }
             if direct(tile, panel) {
               Kernel.multiply(
-                depth: steps.count, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
+                depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
                 c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false, narrow: narrow)
             } else {
               Kernel.multiply(
-                depth: steps.count, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride,
+                depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
                 c: blockTile(tile, panel), cRowStride: blockWidth, accumulate: false,
                 resume: start > 0, narrow: narrow)
             }
@@ -646,7 +627,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
         }
       }
       for panel in panels {
-        for tile in tiles where !direct(tile, panel) && used(tile, panel) {
+        for tile in tiles where !direct(tile, panel) {
           writeOut(
             blockTile(tile, panel), rowStride: blockWidth,
             rows: min(tileRows, shape.m - tile * tileRows),

@@ -6,7 +6,7 @@ import Synchronization
 /// (`tinymixer bench train-mixer --profile`). Off, a product pays one atomic load.
 public enum MatmulProfile {
   /// The products of one shape: how many, their time, and their floating-point operations
-  /// (`MatmulShape.flops`, a triangle's skipped terms counted).
+  /// (`MatmulShape.flops`).
   public struct Entry: Sendable {
     /// How many products.
     public var count = 0

@@ -32,10 +32,6 @@ public struct MatmulShape: Equatable, Sendable, CustomStringConvertible {
   public var leadingDimensionB: Int
   /// Scalars between consecutive rows of C.
   public var leadingDimensionC: Int
-  /// What the product may skip of a square product's triangles (causal attention's); by
-  /// default nothing.
-  public var triangle: Triangle = .none
-
   /// A batch of `batch` products; strides default to contiguous, unshared matrices.
   public init(
     m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
@@ -59,25 +55,6 @@ public struct MatmulShape: Equatable, Sendable, CustomStringConvertible {
     self.batchStrideA = batchStrideA ?? (transposeA ? k : m) * self.leadingDimensionA
     self.batchStrideB = batchStrideB ?? (transposeB ? n : k) * self.leadingDimensionB
     self.batchStrideC = m * self.leadingDimensionC
-  }
-
-  /// The part of a product that causal attention knows to be zero or unused, which the
-  /// product may then skip, tile by tile. (Only a product walked in one pass of its inner
-  /// dimension skips: `TiledMatmul.passDepth`.)
-  public enum Triangle: Sendable, Equatable {
-    /// Nothing: every term computed, every element written.
-    case none
-    /// Only `C[i, j]` with `j ≤ i` is used: the scores `Q·Kᵀ` of a causal softmax. A tile
-    /// wholly above the diagonal is neither computed nor written.
-    case lowerOutput
-    /// `op(A)[i, p] = 0` for `p > i` (the probabilities P in `P·V`): each tile's chains stop
-    /// after its last row's step. The skipped terms are exact zeros at the end of each
-    /// chain, so the bits are the whole chain's (unless a chain's sum is exactly −0).
-    case lowerA
-    /// `op(A)[i, p] = 0` for `p < i` (`Pᵀ` in `Pᵀ·dO`): each tile's chains start at its first
-    /// row's step. The skipped terms are exact zeros at the start of each chain, which
-    /// leave it at +0: the same bits.
-    case upperA
   }
 
   /// Floating-point operations: one multiply and one add per term.

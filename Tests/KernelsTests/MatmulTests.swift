@@ -263,49 +263,6 @@ func aSumOfTwoProductsHasTheBitsOfTheTwoCalls(kernel: MatmulKernel) {
   }
 }
 
-/// A triangular product (causal attention's) skips only terms that are exact zeros and
-/// elements that are not used: what it computes has the bits of the whole chain. Lengths of
-/// one pass (17, 64, batched as attention's heads) and of several (600), where it skips
-/// nothing.
-@Test(arguments: MatmulKernel.allCases)
-func triangularProductsKeepTheChainsBits(kernel: MatmulKernel) {
-  for (length, batch) in [(17, 1), (64, 3), (600, 1)] {
-    let size = 40
-    for triangle in [MatmulShape.Triangle.lowerOutput, .lowerA, .upperA] {
-      for transposeA in [false, true] {
-        var shape =
-          triangle == .lowerOutput
-          ? MatmulShape(m: length, n: length, k: size, transposeA: transposeA, batch: batch)
-          : MatmulShape(m: length, n: size, k: length, transposeA: transposeA, batch: batch)
-        var a: [Float] = fill(batch * shape.m * shape.k, seed: 11)
-        let b: [Float] = fill(batch * shape.k * shape.n, seed: 12)
-        if triangle != .lowerOutput {
-          // The zeros of op(A): above its diagonal (lowerA) or below it (upperA).
-          for item in 0..<batch {
-            for i in 0..<length {
-              for p in 0..<length where triangle == .lowerA ? p > i : p < i {
-                a[item * length * length + (transposeA ? p * length + i : i * length + p)] = 0
-              }
-            }
-          }
-        }
-        var chain = [Float](repeating: 0, count: batch * shape.m * shape.n)
-        matmulChain(a, b, into: &chain, shape)
-        shape.triangle = triangle
-        var fast = [Float](repeating: .nan, count: chain.count)
-        matmul(a, b, into: &fast, shape, kernel: kernel)
-        if triangle == .lowerOutput {
-          // Only the lower triangle is used; the rest may be left as it was.
-          for index in fast.indices where index % length > (index / length) % length {
-            fast[index] = chain[index]
-          }
-        }
-        #expect(sameBits(fast, chain), "\(kernel) \(shape) \(triangle)")
-      }
-    }
-  }
-}
-
 /// Whether two arrays hold the same bytes.
 func sameBits<T>(_ x: [T], _ y: [T]) -> Bool {
   x.withUnsafeBytes { x in
