@@ -173,27 +173,39 @@ private struct HeadProducts<Kernel: Microkernel> where Kernel.Vector.Scalar: Ker
     }
   }
 
-  /// The scratch one head's forward or backward works in: scores, a transposed head, three
-  /// copies of heads, a strip of A and an edge tile of C.
-  var scratchCount: Int {
-    paddedLength * scoreStride + d * scoreStride + 3 * t * sizeStride + tileRows * max(d, t)
+  /// One head's scratch, carved up: the scores (or dS), a transposed head, three copies of
+  /// heads, a strip of A and an edge tile of C.
+  struct Buffers {
+    let scores, transposed, copies, strip, edge: UnsafeMutablePointer<T>
+  }
+
+  /// Calls `body` with the buffers of the head of task `task`, and where its rows start.
+  func withBuffers(task: Int, _ body: (Buffers, _ base: Int) -> Void) {
+    let (b, h) = task.quotientAndRemainder(dividingBy: layout.heads)
+    let count =
+      paddedLength * scoreStride + d * scoreStride + 3 * t * sizeStride + tileRows * max(d, t)
       + tileRows * panelWidth
+    Scratch.with(T.self, count: count) { scratch in
+      let transposed = scratch + paddedLength * scoreStride
+      let copies = transposed + d * scoreStride
+      let strip = copies + 3 * t * sizeStride
+      body(
+        Buffers(
+          scores: scratch, transposed: transposed, copies: copies, strip: strip,
+          edge: strip + tileRows * max(d, t)), layout.offset(batch: b, head: h))
+    }
   }
 
   func forward(
     _ task: Int, _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
     scale: T, output: UnsafeMutablePointer<T>, probabilities p: UnsafeMutablePointer<T>
   ) {
-    let (b, h) = task.quotientAndRemainder(dividingBy: layout.heads)
-    let base = layout.offset(batch: b, head: h)
-    Scratch.with(T.self, count: scratchCount) { scratch in
-      let scores = scratch
-      let keys = scores + paddedLength * scoreStride
-      let valuesCopy = keys + d * scoreStride
-      let strip = valuesCopy + t * sizeStride
-      let edge = strip + tileRows * max(d, t)
+    withBuffers(task: task) { buffers, base in
+      let (scores, keys, strip, edge) = (
+        buffers.scores, buffers.transposed, buffers.strip, buffers.edge
+      )
       transposed(k + base, into: keys)
-      let (values, valueStride) = columnsOfB(v + base, copy: valuesCopy)
+      let (values, valueStride) = columnsOfB(v + base, copy: buffers.copies)
       for tile in 0..<paddedLength / tileRows {
         let first = tile * tileRows
         let visible = min(t, first + tileRows)
@@ -293,14 +305,10 @@ extension HeadProducts {
     probabilities p: UnsafePointer<T>, gradient dOut: UnsafePointer<T>, scale: T,
     dq: UnsafeMutablePointer<T>, dk: UnsafeMutablePointer<T>, dv: UnsafeMutablePointer<T>
   ) {
-    let (b, h) = task.quotientAndRemainder(dividingBy: layout.heads)
-    let base = layout.offset(batch: b, head: h)
-    Scratch.with(T.self, count: scratchCount) { scratch in
-      let ds = scratch
-      let values = ds + paddedLength * scoreStride
-      let copies = values + d * scoreStride
-      let strip = copies + 3 * t * sizeStride
-      let edge = strip + tileRows * max(d, t)
+    withBuffers(task: task) { buffers, base in
+      let (ds, values, copies, strip, edge) = (
+        buffers.scores, buffers.transposed, buffers.copies, buffers.strip, buffers.edge
+      )
       let tiles = paddedLength / tileRows
       transposed(v + base, into: values)
       // dP = dO·Vᵀ, then through the softmax: dS = P ⊙ (dP − ⟨dP, P⟩) · scale.
