@@ -35,23 +35,15 @@ private func attentionForward<T: KernelScalar>(
   _ scale: Double, _ output: UnsafeMutablePointer<T>, _ probabilities: UnsafeMutablePointer<T>,
   _ kernel: MatmulKernel
 ) {
-  func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
-    let head = HeadProducts<Kernel>(layout)
-    parallelFor(layout.batch * layout.heads) { task in
-      head.forward(
-        task, q, k, v, scale: T(scale), output: output,
-        probabilities: probabilities + task * layout.length * layout.length)
-    }
-  }
-  switch kernel {
-  case .avx512: run(EightRowKernel<T.Vector512>.self)
-  case .avx2: run(SixRowKernel<T.Vector256>.self)
-  case .neon: run(TwelveRowKernel<T.Vector128>.self)
-  case .portable: run(SixRowKernel<T.Vector128>.self)
+  let head = HeadProducts<T>(layout, kernel: kernel)
+  parallelFor(layout.batch * layout.heads) { task in
+    head.forward(
+      task, q, k, v, scale: T(scale), output: output,
+      probabilities: probabilities + task * layout.length * layout.length)
   }
 }
 
-/// One (sequence, head)'s products, by the matmul's register tile `Kernel` called directly:
+/// One (sequence, head)'s products, by the matmul's register tile called directly:
 /// each row tile of the scores, its softmax and its rows of the output in turn, while they
 /// are in the level-1 cache.
 ///
@@ -67,15 +59,16 @@ private func attentionForward<T: KernelScalar>(
 /// and the step 0.51 ms less (sixteen pairs in turns, thirteen faster); the AVX-512
 /// kernel's step 0.12 ms less (twelve pairs); `train toy-sst2` (16 and 17 positions) took
 /// 11.24 to 11.31 s against 11.30 to 11.47 (AMD EPYC Zen 5, 2 threads).
-private struct HeadProducts<Kernel: Microkernel> where Kernel.Vector.Scalar: KernelScalar {
-  typealias T = Kernel.Vector.Scalar
+private struct HeadProducts<T: KernelScalar> {
   let layout: HeadLayout
+  /// The register tile (`MatmulKernel.multiplyTile`).
+  let kernel: MatmulKernel
   /// Positions, head size and the row stride of q, k, v and the output.
   let t: Int
   let d: Int
   let ld: Int
-  let tileRows = Kernel.rows
-  let panelWidth = 2 * Kernel.Vector.scalarCount
+  let tileRows: Int
+  let panelWidth: Int
   /// The positions rounded up to whole row tiles: the rows of the score buffers.
   let paddedLength: Int
   /// The score buffers' row stride: at least `paddedLength`, in whole panels and whole
@@ -84,8 +77,9 @@ private struct HeadProducts<Kernel: Microkernel> where Kernel.Vector.Scalar: Ker
   /// The head size rounded up to whole panels: the row stride of a padded copy of a head.
   let sizeStride: Int
 
-  init(_ layout: HeadLayout) {
-    self.layout = layout
+  init(_ layout: HeadLayout, kernel: MatmulKernel) {
+    (self.layout, self.kernel) = (layout, kernel)
+    (tileRows, panelWidth) = kernel.tile(T.self)
     (t, d, ld) = (layout.length, layout.size, layout.rowStride)
     paddedLength = (t + tileRows - 1) / tileRows * tileRows
     let alignment = max(panelWidth, 8)
@@ -112,10 +106,9 @@ private struct HeadProducts<Kernel: Microkernel> where Kernel.Vector.Scalar: Ker
       let left = columns - first
       let narrow = left <= panelWidth / 2
       let whole = rows == tileRows && (left >= panelWidth || left == panelWidth / 2)
-      Kernel.multiply(
+      kernel.multiplyTile(
         depth: depth, a: a, aStrides: aStrides, b: b + first, bRowStride: bRowStride,
-        c: whole ? c + first : edge, cRowStride: whole ? cRowStride : panelWidth,
-        accumulate: false, resume: false, narrow: narrow)
+        c: whole ? c + first : edge, cRowStride: whole ? cRowStride : panelWidth, narrow: narrow)
       if !whole {
         for r in 0..<rows {
           (c + r * cRowStride + first).update(
@@ -280,19 +273,11 @@ private func attentionBackward<T: KernelScalar>(
   _ scale: Double, _ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>,
   _ dv: UnsafeMutablePointer<T>, _ kernel: MatmulKernel
 ) {
-  func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
-    let head = HeadProducts<Kernel>(layout)
-    parallelFor(layout.batch * layout.heads) { task in
-      head.backward(
-        task, q, k, v, probabilities: probabilities + task * layout.length * layout.length,
-        gradient: dOut, scale: T(scale), dq: dq, dk: dk, dv: dv)
-    }
-  }
-  switch kernel {
-  case .avx512: run(EightRowKernel<T.Vector512>.self)
-  case .avx2: run(SixRowKernel<T.Vector256>.self)
-  case .neon: run(TwelveRowKernel<T.Vector128>.self)
-  case .portable: run(SixRowKernel<T.Vector128>.self)
+  let head = HeadProducts<T>(layout, kernel: kernel)
+  parallelFor(layout.batch * layout.heads) { task in
+    head.backward(
+      task, q, k, v, probabilities: probabilities + task * layout.length * layout.length,
+      gradient: dOut, scale: T(scale), dq: dq, dk: dk, dv: dv)
   }
 }
 

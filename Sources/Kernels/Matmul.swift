@@ -931,6 +931,42 @@ extension Microkernel {
   }
 }
 
+extension MatmulKernel {
+  /// `Microkernel.multiply` on this case's register tile, writing C: for kernels outside
+  /// this file (attention's). A generic call from another file is not specialized in a
+  /// debug build, which compiles the files one by one, and there the tile ran its loop
+  /// through the protocol's witnesses (the test suite took twice as long); this function is
+  /// specialized here, beside the tiles.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  func multiplyTile<T: KernelScalar>(
+    depth: Int, a: UnsafePointer<T>, aStrides: (row: Int, column: Int), b: UnsafePointer<T>,
+    bRowStride: Int, c: UnsafeMutablePointer<T>, cRowStride: Int, narrow: Bool
+  ) {
+    func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
+      Kernel.multiply(
+        depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride, c: c,
+        cRowStride: cRowStride, accumulate: false, resume: false, narrow: narrow)
+    }
+    switch self {
+    case .avx512: run(EightRowKernel<T.Vector512>.self)
+    case .avx2: run(SixRowKernel<T.Vector256>.self)
+    case .neon: run(TwelveRowKernel<T.Vector128>.self)
+    case .portable: run(SixRowKernel<T.Vector128>.self)
+    }
+  }
+
+  /// The rows of this case's tile, and the columns of its panel (two vectors), for `T`.
+  func tile<T: KernelScalar>(_: T.Type) -> (rows: Int, panelWidth: Int) {
+    switch self {
+    case .avx512: (EightRowKernel<T.Vector512>.rows, 2 * T.Vector512.scalarCount)
+    case .avx2: (SixRowKernel<T.Vector256>.rows, 2 * T.Vector256.scalarCount)
+    case .neon: (TwelveRowKernel<T.Vector128>.rows, 2 * T.Vector128.scalarCount)
+    case .portable: (SixRowKernel<T.Vector128>.rows, 2 * T.Vector128.scalarCount)
+    }
+  }
+}
+
 /// Where row `r` of a tile's A is, from its first: `r` in a packed strip, `r · stride` in
 /// place. A packed strip's offsets are constants, so each step reads its numbers of A at
 /// fixed displacements from one pointer; with a stride known only at run time the compiler
