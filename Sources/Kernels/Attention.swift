@@ -64,11 +64,9 @@ private struct HeadProducts<T: KernelScalar> {
   /// The register tile (`MatmulKernel.multiplyTile`).
   let kernel: MatmulKernel
   /// Positions, head size and the row stride of q, k, v and the output.
-  let t: Int
-  let d: Int
-  let ld: Int
-  let tileRows: Int
-  let panelWidth: Int
+  let t, d, ld: Int
+  /// The tile's rows and its panel's columns.
+  let tileRows, panelWidth: Int
   /// The positions rounded up to whole row tiles: the rows of the score buffers.
   let paddedLength: Int
   /// The score buffers' row stride: at least `paddedLength`, in whole panels and whole
