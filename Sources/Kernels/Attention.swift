@@ -2,9 +2,10 @@
 /// where the mask lets position t attend to positions 0...t only.
 ///
 /// `q`, `k`, `v` and `output` use `layout` (`[batch, length, heads, size]`); a head's rows
-/// are read and written in place, and only the operands a product needs transposed (Kᵀ, and
-/// Vᵀ backward) are copied. Writes the attention probabilities, `[batch, heads, length,
-/// length]`, zero above the diagonal, for the backward pass. Masked scores are never
+/// are read and written in place, and copied only where a product needs them transposed (Kᵀ,
+/// and Vᵀ backward) or, at a head size that is no whole number of half panels, padded.
+/// Writes the attention probabilities, `[batch, heads, length, length]`, zero above the
+/// diagonal, for the backward pass. Masked scores are never
 /// computed into the softmax, so nothing leaks from the future and no infinity is ever
 /// formed. `kernel` chooses the register tile (tests run each); the bits are the same.
 @_specialize(where T == Float)
