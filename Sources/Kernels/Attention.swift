@@ -65,13 +65,14 @@ private struct HeadProducts<T: KernelScalar> {
   /// The register tile (`MatmulKernel.multiplyTile`).
   let kernel: MatmulKernel
   /// Positions, head size and the row stride of q, k, v and the output.
-  let t, d, ld: Int
+  var t: Int { layout.length }
+  var d: Int { layout.size }
+  var ld: Int { layout.rowStride }
   /// The tile's rows and its panel's columns.
   let tileRows, panelWidth: Int
   /// The positions rounded up to whole row tiles: the rows of the score buffers.
   let paddedLength: Int
-  /// The score buffers' row stride: at least `paddedLength`, in whole panels and whole
-  /// 8 × 8 blocks of a transposed head (`transposed`).
+  /// The score buffers' row stride: at least `paddedLength`, in whole panels.
   let scoreStride: Int
   /// The head size rounded up to whole panels: the row stride of a padded copy of a head.
   let sizeStride: Int
@@ -79,11 +80,9 @@ private struct HeadProducts<T: KernelScalar> {
   init(_ layout: HeadLayout, kernel: MatmulKernel) {
     (self.layout, self.kernel) = (layout, kernel)
     (tileRows, panelWidth) = kernel.tile(T.self)
-    (t, d, ld) = (layout.length, layout.size, layout.rowStride)
-    paddedLength = (t + tileRows - 1) / tileRows * tileRows
-    let alignment = max(panelWidth, 8)
-    scoreStride = (paddedLength + alignment - 1) / alignment * alignment
-    sizeStride = (d + panelWidth - 1) / panelWidth * panelWidth
+    paddedLength = (layout.length + tileRows - 1) / tileRows * tileRows
+    scoreStride = (paddedLength + panelWidth - 1) / panelWidth * panelWidth
+    sizeStride = (layout.size + panelWidth - 1) / panelWidth * panelWidth
   }
 
   /// Whether a head's columns are read in place as B: each panel whole, or a narrow one
@@ -144,25 +143,13 @@ private struct HeadProducts<T: KernelScalar> {
     return (UnsafePointer(copy), sizeStride)
   }
 
-  /// A head transposed, `[d, scoreStride]`: B of `Q·Kᵀ` and `dO·Vᵀ`, in 8 × 8 blocks as
-  /// the matmul packs a transposed B (`transposeBlock`), zero past position t to the end of
-  /// the last panel (and block) the scores read.
+  /// A head transposed, `[d, scoreStride]`: B of `Q·Kᵀ` and `dO·Vᵀ`, zero past position t
+  /// to the end of the last panel the scores read.
   func transposed(_ head: UnsafePointer<T>, into target: UnsafeMutablePointer<T>) {
-    let alignment = max(panelWidth, 8)
-    let read = (t + alignment - 1) / alignment * alignment
-    for d0 in stride(from: 0, to: d, by: 8) {
-      for s0 in stride(from: 0, to: read, by: 8) {
-        let (dims, positions) = (min(8, d - d0), min(8, max(0, t - s0)))
-        let (source, block) = (head + s0 * ld + d0, target + d0 * scoreStride + s0)
-        if dims == 8 && positions == 8 {
-          transposeBlock(source, rowStride: ld, into: block, targetRowStride: scoreStride)
-          continue
-        }
-        for i in 0..<dims {
-          for j in 0..<8 { block[i * scoreStride + j] = j < positions ? source[j * ld + i] : 0 }
-        }
-      }
-    }
+    transposeInBlocks(
+      head, rowStride: ld, rows: t, columns: d, into: target, targetRowStride: scoreStride)
+    let read = (t + panelWidth - 1) / panelWidth * panelWidth
+    for i in 0..<d { (target + i * scoreStride + t).update(repeating: 0, count: read - t) }
   }
 
   /// One head's scratch, carved up: the scores (or dS), a transposed head, three copies of

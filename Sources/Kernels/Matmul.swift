@@ -715,28 +715,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let columns = min(panelWidth, shape.n - first)
     if columns < panelWidth { packed.update(repeating: 0, count: panelSize) }
     if shape.transposeB {
-      // B is stored [n, k]: column j of op(B) is row j of storage. Copy in 8 × 8 blocks,
-      // so that both the rows read and the rows written stay in a few cache lines (measured
-      // 2 to 4 times faster than copying one column at a time), a whole block in vectors
-      // (`transposeBlock`: A·Bᵀ at 64³, 128³ and 256³ 1.06 to 1.07, 1.08 to 1.16 and 1.03 to
-      // 1.07 times as fast as with a number at a time, AMD EPYC Zen 3, AVX2 kernel, in turns).
-      let ld = shape.leadingDimensionB
-      let k = shape.k
-      for j0 in stride(from: 0, to: columns, by: 8) {
-        let blockColumns = min(8, columns - j0)
-        for p0 in stride(from: 0, to: k, by: 8) {
-          let blockRows = min(8, k - p0)
-          let source = b + (first + j0) * ld + p0
-          let target = packed + p0 * panelWidth + j0
-          if blockColumns == 8 && blockRows == 8 {
-            transposeBlock(source, rowStride: ld, into: target, targetRowStride: panelWidth)
-          } else {
-            for j in 0..<blockColumns {
-              for p in 0..<blockRows { target[p * panelWidth + j] = source[j * ld + p] }
-            }
-          }
-        }
-      }
+      // B is stored [n, k]: column j of op(B) is row j of storage.
+      transposeInBlocks(
+        b + first * shape.leadingDimensionB, rowStride: shape.leadingDimensionB,
+        rows: columns, columns: shape.k, into: packed, targetRowStride: panelWidth)
     } else {
       for p in 0..<shape.k {
         copyPanelRow(
@@ -835,6 +817,36 @@ private struct TiledMatmul<Kernel: Microkernel> {
           for r in 0..<tileRows { target[r] = row + r < shape.m ? source[row + r] : 0 }
         }
         target += tileRows * steps.count
+      }
+    }
+  }
+}
+
+/// Writes the transpose of the `rows × columns` matrix at `source` (rows `rowStride` apart)
+/// to `target` (rows `targetRowStride` apart): `target[c][r] = source[r][c]`.
+///
+/// It copies 8 × 8 blocks, so that both the rows read and the rows written stay in a few
+/// cache lines (2 to 4 times as fast as a column at a time), a whole block in vectors
+/// (`transposeBlock`: A·Bᵀ at 64³, 128³ and 256³ ran 1.06 to 1.07, 1.08 to 1.16 and 1.03 to
+/// 1.07 times as fast as with a number at a time, AMD EPYC Zen 3, AVX2 kernel, in turns),
+/// a number at a time at the edges. A transposed B's panels and attention's Kᵀ and Vᵀ.
+@inline(__always)
+func transposeInBlocks<Scalar: SIMDScalar>(
+  _ source: UnsafePointer<Scalar>, rowStride: Int, rows: Int, columns: Int,
+  into target: UnsafeMutablePointer<Scalar>, targetRowStride: Int
+) {
+  for r0 in stride(from: 0, to: rows, by: 8) {
+    let blockRows = min(8, rows - r0)
+    for c0 in stride(from: 0, to: columns, by: 8) {
+      let blockColumns = min(8, columns - c0)
+      let from = source + r0 * rowStride + c0
+      let to = target + c0 * targetRowStride + r0
+      if blockRows == 8 && blockColumns == 8 {
+        transposeBlock(from, rowStride: rowStride, into: to, targetRowStride: targetRowStride)
+      } else {
+        for r in 0..<blockRows {
+          for c in 0..<blockColumns { to[c * targetRowStride + r] = from[r * rowStride + c] }
+        }
       }
     }
   }

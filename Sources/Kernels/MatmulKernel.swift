@@ -48,12 +48,8 @@ public enum MatmulKernel: String, CaseIterable, Sendable, CustomStringConvertibl
   /// Rows of C in one tile, and Float lanes in each of its two vectors, as the kernel that
   /// `matmul` runs for this case declares them.
   public var floatTile: (rows: Int, lanes: Int) {
-    switch self {
-    case .avx512: (EightRowKernel<SIMD16<Float>>.rows, SIMD16<Float>.scalarCount)
-    case .avx2: (SixRowKernel<SIMD8<Float>>.rows, SIMD8<Float>.scalarCount)
-    case .neon: (TwelveRowKernel<SIMD4<Float>>.rows, SIMD4<Float>.scalarCount)
-    case .portable: (SixRowKernel<SIMD4<Float>>.rows, SIMD4<Float>.scalarCount)
-    }
+    let (rows, panelWidth) = tile(Float.self)
+    return (rows, panelWidth / 2)
   }
 
   /// The vector registers of the instruction set the kernel is made for.
