@@ -62,6 +62,13 @@ public enum MatmulProfile {
       flops: first.flops + second.flops, started: started)
   }
 
+  /// Adds one `TransposedBlockSparseProduct`, as its dense shape marked `(zero blocks
+  /// skipped)`, its operations counted as the dense product's.
+  static func add<T>(_ sparse: TransposedBlockSparseProduct<T>, started: UInt64) {
+    add(
+      "\(sparse.shape) (zero blocks skipped)", flops: sparse.shape.flops, started: started)
+  }
+
   private static func add(_ key: String, flops: Double, started: UInt64) {
     let time = DispatchTime.now().uptimeNanoseconds - started
     let inTasks = WorkerPool.shared.isRunningJob

@@ -57,8 +57,9 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
 /// the routing is hard: then the gradient of the ranks, `dh`, is zero in every block of
 /// `zeroBlocks` (the experts' columns) but the selected experts' (`weightedRanks` multiplies
 /// the others by a weight of zero), and the gradient of `rows`, `dh · A_all`, skips those
-/// zeros on every kernel but AVX-512's (`BlockSparseProduct`): a third of the terms at
-/// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradient.
+/// zeros on every kernel but AVX-512's (`BlockSparseProduct`), the gradient of A_all,
+/// `dhᵀ · rows`, on every kernel (`TransposedBlockSparseProduct`): a third of the terms at
+/// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradients.
 func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> Tensor {
   let h = matmul(rows.detached(), a.detached(), transposeB: true)
   let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])
@@ -75,7 +76,19 @@ func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> T
           storage: runKernel([dh, a], count: rows.count, float: kernel, double: kernel))
       }
     ),
-    (a, { dh in matmul(dh, rows, transposeA: true) }))
+    (
+      a,
+      { dh in
+        func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {
+          TransposedBlockSparseProduct(
+            a: t[0], b: t[1], rows: tokens, depth: depth, columns: inputs, blocks: zeroBlocks
+          ).run(into: da)
+        }
+        return Tensor(
+          shape: a.shape,
+          storage: runKernel([dh, rows], count: a.count, float: kernel, double: kernel))
+      }
+    ))
 }
 
 /// `weightedRanks` with primitive operations: `h ⊙ (w · S)`, where S (`rankScales`) spreads

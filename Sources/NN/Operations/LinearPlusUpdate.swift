@@ -13,7 +13,8 @@ import Kernels
 /// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
 /// row (a hard-routed mixture's experts' ranks, all but the selected experts' zero): the
 /// update then skips them where that pays, on every kernel but AVX-512's
-/// (`BlockSparseProduct`), with the same bits.
+/// (`BlockSparseProduct`), and B's gradient `gᵀ · h` on every kernel, each expert's columns
+/// summed over the rows that hold them (`TransposedBlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
   _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: [Range<Int>]? = nil,
@@ -43,13 +44,24 @@ public func linearPlusUpdate(
     shape: Array(x.shape.dropLast()) + [outputs],
     storage: runKernel(
       [x, weight, h, bOperand], count: rows * outputs, float: forward, double: forward))
+  // B's gradient, `gᵀ · h`; with zero blocks, as `(hᵀ · g)ᵀ` over each block's rows alone.
+  func bGradient(_ g: Tensor) -> Tensor {
+    guard let zeroBlocks else { return matmul(g, h, transposeA: true) }
+    func kernel<T: KernelScalar>(_ t: [[T]], _ db: UnsafeMutablePointer<T>) {
+      TransposedBlockSparseProduct(
+        a: t[0], b: t[1], rows: rows, depth: rank, columns: outputs, blocks: zeroBlocks
+      ).run(into: db, transposedC: true)
+    }
+    return Tensor(
+      shape: b.shape, storage: runKernel([h, g], count: b.count, float: kernel, double: kernel))
+  }
   return y.recorded(inputs: [x, weight, h, b], operation: operation) { g, needed in
     let g = g.reshaped([rows, outputs])
     return [
       needed[0] ? matmul(g, weight).reshaped(x.shape) : nil,
       needed[1] ? matmul(g, x.reshaped([rows, inputs]), transposeA: true) : nil,
       needed[2] ? matmul(g, b) : nil,
-      needed[3] ? matmul(g, h, transposeA: true) : nil,
+      needed[3] ? bGradient(g) : nil,
     ]
   }
 }

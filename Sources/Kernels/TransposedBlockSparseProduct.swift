@@ -1,0 +1,257 @@
+/// A product `C = Aᵀ · B` whose A is zero in most of each row's blocks of columns, computed
+/// without those zeros: row p of C (a column of A, in block e) is the chain over the rows of
+/// A whose block e is not zero, and over no others.
+///
+/// The gradients of the experts' stacked factors under hard top-k routing are such products,
+/// over the tokens: `dA_all = dhᵀ · x`, and `dB_all = gᵀ · weighted` written as
+/// `(weightedᵀ · g)ᵀ`. In both the sparse operand is `[tokens, Σ rank]`, each token's row zero
+/// but in the k experts it selected (two of six in the bench mixture), so each expert's rows
+/// of C are sums over the tokens that selected it: a third of the terms. Where
+/// `BlockSparseProduct` skips a row's zero blocks over a short inner dimension (the ranks),
+/// here the inner dimension is the tokens, long, and each block keeps a list of its tokens.
+///
+/// A is `[rows, depth]`, B `[rows, columns]`, both read in place; C is `[depth, columns]`, or
+/// `[columns, depth]` with `transposedC`. Each element of C is the chain of fused
+/// multiply-adds over A's rows in increasing order from zero, that `matmul` computes for
+/// `transposeA`, less the terms whose number of A is zero: `matmul`'s bits (short of a zero's
+/// sign, or a NaN that a zero times an infinity or NaN of B would make).
+///
+/// The bench mixture's training step (`tinymixer bench train-mixer`, 2 threads, AMD EPYC Zen
+/// 5), against the dense products, in turns: the AVX2 build's 1.10 ms less (ten pairs, eight
+/// faster) and 0.80 ms less in slower minutes (median of eight pairs, seven faster), the
+/// AVX-512 build's 0.13 ms less (eight pairs, seven faster).
+public struct TransposedBlockSparseProduct<T: KernelScalar> {
+  let a: UnsafePointer<T>
+  let b: UnsafePointer<T>
+  let rows: Int
+  let depth: Int
+  let columns: Int
+  /// A's blocks of columns, which cover `0..<depth` in order.
+  let blocks: [Range<Int>]
+
+  /// The product `aᵀ · b` of `a` (`[rows, depth]`, its columns cut into `blocks`, which
+  /// cover `0..<depth` in order) and `b` (`[rows, columns]`).
+  public init(
+    a: UnsafePointer<T>, b: UnsafePointer<T>, rows: Int, depth: Int, columns: Int,
+    blocks: [Range<Int>]
+  ) {
+    precondition(
+      blocks.first?.lowerBound ?? 0 == 0 && blocks.last?.upperBound ?? 0 == depth
+        && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
+      "blocks \(blocks) do not cover 0..<\(depth) in order")
+    (self.a, self.b, self.rows, self.depth, self.columns) = (a, b, rows, depth, columns)
+    self.blocks = blocks
+  }
+
+  /// The dense product of the same A and B: `matmul`'s shape.
+  var shape: MatmulShape { MatmulShape(m: depth, n: columns, k: rows, transposeA: true) }
+
+  /// Writes C (`[depth, columns]`, or `[columns, depth]` with `transposedC`), on all threads.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func run(
+    into c: UnsafeMutablePointer<T>, transposedC: Bool = false, kernel: MatmulKernel = .native
+  ) {
+    let started = MatmulProfile.start()
+    switch kernel {
+    case .avx512: compute(into: c, transposedC: transposedC, T.Vector512.self)
+    case .avx2: compute(into: c, transposedC: transposedC, T.Vector256.self)
+    case .neon, .portable: compute(into: c, transposedC: transposedC, T.Vector128.self)
+    }
+    if let started { MatmulProfile.add(self, started: started) }
+  }
+
+  @inline(__always)
+  func compute<V: SIMD>(into c: UnsafeMutablePointer<T>, transposedC: Bool, _: V.Type)
+  where V.Scalar == T {
+    Scratch.with(Int32.self, count: max(1, blocks.count * rows)) { lists in
+      var counts = [Int](repeating: 0, count: blocks.count)
+      listRows(into: lists, counts: &counts, V.self)
+      // A task: a block's rows of C by 48 of its columns, four rows at a time, so that the
+      // second four find B's numbers in cache.
+      let slices = (columns + 47) / 48
+      parallelFor(blocks.count * slices) { task in
+        let (block, slice) = (task / slices, task % slices)
+        for first in stride(from: blocks[block].lowerBound, to: blocks[block].upperBound, by: 4) {
+          let tile = Tile(
+            product: self, tokens: lists + block * rows, count: counts[block], first: first,
+            last: min(first + 4, blocks[block].upperBound) - 1, c: c, transposedC: transposedC)
+          tile.compute(slice * 48..<min(columns, slice * 48 + 48), V.self)
+        }
+      }
+    }
+  }
+
+  /// For each block, the rows of A whose block holds a number other than zero (a NaN
+  /// counts, so that it reaches C as it would in `matmul`), in increasing order, at
+  /// `lists + block · rows`, and how many at `counts + block`: a task a block, its
+  /// numbers compared a vector of type `V` at a time.
+  @inline(__always)
+  func listRows<V: SIMD>(
+    into lists: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<Int>, _: V.Type
+  ) where V.Scalar == T {
+    parallelFor(blocks.count) { index in
+      let (list, columns) = (lists + index * rows, blocks[index])
+      var count = 0
+      for row in 0..<rows {
+        let aRow = a + row * depth
+        // No branch on the numbers, whose outcome (which blocks a row holds) the processor
+        // cannot predict: the comparisons are or-ed, and the row written whether kept or not.
+        let nonzero = holdsNonzero(aRow + columns.lowerBound, columns.count) ? 1 : 0
+        list[count] = Int32(row)
+        count += nonzero
+      }
+      counts[index] = count
+    }
+  }
+}
+
+/// Whether any of the `count` numbers at `p` is not zero, a NaN included: their bits or-ed,
+/// the sign's left out. Without a branch per number, whose outcome the processor could not
+/// predict (which experts a token selected), and a vector of numbers at a time.
+@inline(__always)
+func holdsNonzero<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
+  let bytes = UnsafeRawPointer(p)
+  if MemoryLayout<T>.size == 4 {
+    var bits: UInt32 = 0
+    for i in 0..<count { bits |= bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) }
+    return bits & 0x7fff_ffff != 0
+  }
+  precondition(MemoryLayout<T>.size == 8, "a number of 4 or 8 bytes")
+  var bits: UInt64 = 0
+  for i in 0..<count { bits |= bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
+  return bits & 0x7fff_ffff_ffff_ffff != 0
+}
+
+/// Up to four rows of C, `first...last`, all in one block of A, over the rows of A listed
+/// in `tokens`: three vectors of columns at a time (twelve chains, enough to keep two
+/// multiply-add units busy through their four cycles of latency; twelve accumulators, three
+/// of B and a broadcast fill AVX2's sixteen registers), then two, then one, then a number at a
+/// time. Fewer than four rows repeat the last, and two vectors the second, whose chains are
+/// then not stored.
+private struct Tile<T: KernelScalar> {
+  let product: TransposedBlockSparseProduct<T>
+  let tokens: UnsafePointer<Int32>
+  let count: Int
+  let first: Int
+  let last: Int
+  let c: UnsafeMutablePointer<T>
+  let transposedC: Bool
+
+  @inline(__always)
+  func compute<V: SIMD>(_ columns: Range<Int>, _: V.Type) where V.Scalar == T {
+    let lanes = V.scalarCount
+    var column = columns.lowerBound
+    while column + 3 * lanes <= columns.upperBound {
+      threeVectors(column, storing: 3, V.self)
+      column += 3 * lanes
+    }
+    if column + 2 * lanes <= columns.upperBound {
+      threeVectors(column, storing: 2, V.self)
+      column += 2 * lanes
+    }
+    while column + lanes <= columns.upperBound {
+      oneVector(column, V.self)
+      column += lanes
+    }
+    while column < columns.upperBound {
+      oneNumber(column)
+      column += 1
+    }
+  }
+
+  /// The four rows' offsets in a row of A: `first` to `last`, the last repeated.
+  @inline(__always) var offsets: (Int, Int, Int, Int) {
+    (first, min(first + 1, last), min(first + 2, last), min(first + 3, last))
+  }
+
+  @inline(__always)
+  func threeVectors<V: SIMD>(_ column: Int, storing vectors: Int, _: V.Type)
+  where V.Scalar == T {
+    let (p0, p1, p2, p3) = offsets
+    let (a, b, depth, width) = (product.a, product.b, product.depth, product.columns)
+    var (s00, s01, s10, s11) = (V(), V(), V(), V())
+    var (s20, s21, s30, s31) = (V(), V(), V(), V())
+    var (s02, s12, s22, s32) = (V(), V(), V(), V())
+    for index in 0..<count {
+      let row = Int(tokens[index])
+      let aRow = a + row &* depth
+      let bRow = UnsafeRawPointer(b + row &* width + column)
+      let y0 = bRow.loadUnaligned(as: V.self)
+      let y1 = bRow.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self)
+      let y2 = bRow.loadUnaligned(
+        fromByteOffset: (vectors - 1) * MemoryLayout<V>.stride, as: V.self)
+      let x0 = V(repeating: aRow[p0])
+      s00.addProduct(x0, y0)
+      s01.addProduct(x0, y1)
+      s02.addProduct(x0, y2)
+      let x1 = V(repeating: aRow[p1])
+      s10.addProduct(x1, y0)
+      s11.addProduct(x1, y1)
+      s12.addProduct(x1, y2)
+      let x2 = V(repeating: aRow[p2])
+      s20.addProduct(x2, y0)
+      s21.addProduct(x2, y1)
+      s22.addProduct(x2, y2)
+      let x3 = V(repeating: aRow[p3])
+      s30.addProduct(x3, y0)
+      s31.addProduct(x3, y1)
+      s32.addProduct(x3, y2)
+    }
+    store((s00, s10, s20, s30), column)
+    store((s01, s11, s21, s31), column + V.scalarCount)
+    if vectors == 3 { store((s02, s12, s22, s32), column + 2 * V.scalarCount) }
+  }
+
+  @inline(__always)
+  func oneVector<V: SIMD>(_ column: Int, _: V.Type) where V.Scalar == T {
+    let (p0, p1, p2, p3) = offsets
+    let (a, b, depth, width) = (product.a, product.b, product.depth, product.columns)
+    var (s0, s1, s2, s3) = (V(), V(), V(), V())
+    for index in 0..<count {
+      let row = Int(tokens[index])
+      let aRow = a + row &* depth
+      let y = UnsafeRawPointer(b + row &* width + column).loadUnaligned(as: V.self)
+      s0.addProduct(V(repeating: aRow[p0]), y)
+      s1.addProduct(V(repeating: aRow[p1]), y)
+      s2.addProduct(V(repeating: aRow[p2]), y)
+      s3.addProduct(V(repeating: aRow[p3]), y)
+    }
+    store((s0, s1, s2, s3), column)
+  }
+
+  @inline(__always)
+  func oneNumber(_ column: Int) {
+    let (p0, p1, p2, p3) = offsets
+    let (a, b, depth, width) = (product.a, product.b, product.depth, product.columns)
+    var (s0, s1, s2, s3): (T, T, T, T) = (0, 0, 0, 0)
+    for index in 0..<count {
+      let row = Int(tokens[index])
+      let aRow = a + row &* depth
+      let y = b[row &* width + column]
+      s0.addProduct(aRow[p0], y)
+      s1.addProduct(aRow[p1], y)
+      s2.addProduct(aRow[p2], y)
+      s3.addProduct(aRow[p3], y)
+    }
+    store((SIMD2(s0, 0), SIMD2(s1, 0), SIMD2(s2, 0), SIMD2(s3, 0)), column, lanes: 1)
+  }
+
+  /// Writes the chains of the tile's rows (the repeated ones left out) from column
+  /// `column`, `lanes` of each vector: rows of C, or its columns with `transposedC`.
+  @inline(__always)
+  func store<V: SIMD>(_ sums: (V, V, V, V), _ column: Int, lanes: Int = V.scalarCount)
+  where V.Scalar == T {
+    for (offset, sum) in [sums.0, sums.1, sums.2, sums.3].enumerated() where first + offset <= last
+    {
+      let row = first + offset
+      for lane in 0..<lanes {
+        if transposedC {
+          c[(column + lane) * product.depth + row] = sum[lane]
+        } else {
+          c[row * product.columns + column + lane] = sum[lane]
+        }
+      }
+    }
+  }
+}
