@@ -1,6 +1,6 @@
 /// A product `C = Aᵀ · B` whose A is zero in most of each row's blocks of columns, computed
 /// without those zeros: row p of C (a column of A, in block e) is the chain over the rows of
-/// A whose block e is not zero, and over no others.
+/// A that `BlockRows` lists for block e, and over no others.
 ///
 /// The gradients of the experts' stacked factors under hard top-k routing are such products,
 /// over the tokens: `dA_all = dhᵀ · x`, and `dB_all = gᵀ · weighted` written as
@@ -8,43 +8,42 @@
 /// but in the k experts it selected (two of six in the bench mixture), so each expert's rows
 /// of C are sums over the tokens that selected it: a third of the terms. Where
 /// `BlockSparseProduct` skips a row's zero blocks over a short inner dimension (the ranks),
-/// here the inner dimension is the tokens, long, and each block keeps a list of its tokens.
+/// here the inner dimension is the tokens, long, and the routing lists each block's tokens.
 ///
 /// A is `[rows, depth]`, B `[rows, columns]`, both read in place; C is `[depth, columns]`, or
 /// `[columns, depth]` with `transposedC`. Each element of C is the chain of fused
 /// multiply-adds over A's rows in increasing order from zero, that `matmul` computes for
-/// `transposeA`, less the terms whose number of A is zero: `matmul`'s bits (short of a zero's
-/// sign, or a NaN that a zero times an infinity or NaN of B would make).
+/// `transposeA`, less the terms of rows not listed, whose numbers of A are zero: `matmul`'s
+/// bits (short of a zero's sign, or a NaN that a zero times an infinity or NaN of B would
+/// make).
 ///
 /// The bench mixture's training step (`tinymixer bench train-mixer`, 2 threads, AMD EPYC Zen
-/// 5), against the dense products, in turns: the AVX2 build's 1.10 ms less (ten pairs, eight
-/// faster) and 0.80 ms less in slower minutes (median of eight pairs, seven faster), the
-/// AVX-512 build's 0.13 ms less (eight pairs, seven faster).
+/// 5), against the dense products, in turns: the AVX2 build's 1.22 ms less on average (ten
+/// rounds, every one faster: 52.6 ms against 53.8), the lists found by reading A (one task a
+/// block) or given by the routing alike (1.10 less).
 public struct TransposedBlockSparseProduct<T: KernelScalar> {
   let a: UnsafePointer<T>
   let b: UnsafePointer<T>
-  let rows: Int
   let depth: Int
   let columns: Int
-  /// A's blocks of columns, which cover `0..<depth` in order.
-  let blocks: [Range<Int>]
+  /// A's blocks of columns, and the rows that may hold numbers other than zero in each.
+  let blockRows: BlockRows
 
-  /// The product `aᵀ · b` of `a` (`[rows, depth]`, its columns cut into `blocks`, which
-  /// cover `0..<depth` in order) and `b` (`[rows, columns]`).
+  /// The product `aᵀ · b` of `a` (`[rows, depth]`, its columns cut into `blockRows.blocks`,
+  /// each zero in every row that `blockRows` does not list for it) and `b` (`[rows, columns]`).
   public init(
-    a: UnsafePointer<T>, b: UnsafePointer<T>, rows: Int, depth: Int, columns: Int,
-    blocks: [Range<Int>]
+    a: UnsafePointer<T>, b: UnsafePointer<T>, depth: Int, columns: Int, blockRows: BlockRows
   ) {
     precondition(
-      blocks.first?.lowerBound ?? 0 == 0 && blocks.last?.upperBound ?? 0 == depth
-        && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
-      "blocks \(blocks) do not cover 0..<\(depth) in order")
-    (self.a, self.b, self.rows, self.depth, self.columns) = (a, b, rows, depth, columns)
-    self.blocks = blocks
+      blockRows.blocks.last?.upperBound ?? 0 == depth,
+      "blocks \(blockRows.blocks) do not cover 0..<\(depth)")
+    (self.a, self.b, self.depth, self.columns, self.blockRows) = (a, b, depth, columns, blockRows)
   }
 
   /// The dense product of the same A and B: `matmul`'s shape.
-  var shape: MatmulShape { MatmulShape(m: depth, n: columns, k: rows, transposeA: true) }
+  var shape: MatmulShape {
+    MatmulShape(m: depth, n: columns, k: blockRows.rowCount, transposeA: true)
+  }
 
   /// Writes C (`[depth, columns]`, or `[columns, depth]` with `transposedC`), on all threads.
   @_specialize(where T == Float)
@@ -64,63 +63,58 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
   @inline(__always)
   func compute<V: SIMD>(into c: UnsafeMutablePointer<T>, transposedC: Bool, _: V.Type)
   where V.Scalar == T {
-    Scratch.with(Int32.self, count: max(1, blocks.count * rows)) { lists in
-      var counts = [Int](repeating: 0, count: blocks.count)
-      listRows(into: lists, counts: &counts, V.self)
+    let blocks = blockRows.blocks
+    blockRows.rows.withUnsafeBufferPointer { rows in
       // A task: a block's rows of C by 48 of its columns, four rows at a time, so that the
       // second four find B's numbers in cache.
       let slices = (columns + 47) / 48
       parallelFor(blocks.count * slices) { task in
         let (block, slice) = (task / slices, task % slices)
+        let listed = blockRows.starts[block]..<blockRows.starts[block + 1]
         for first in stride(from: blocks[block].lowerBound, to: blocks[block].upperBound, by: 4) {
           let tile = Tile(
-            product: self, tokens: lists + block * rows, count: counts[block], first: first,
-            last: min(first + 4, blocks[block].upperBound) - 1, c: c, transposedC: transposedC)
+            product: self, tokens: rows.baseAddress! + listed.lowerBound, count: listed.count,
+            first: first, last: min(first + 4, blocks[block].upperBound) - 1, c: c,
+            transposedC: transposedC)
           tile.compute(slice * 48..<min(columns, slice * 48 + 48), V.self)
         }
       }
     }
   }
-
-  /// For each block, the rows of A whose block holds a number other than zero (a NaN
-  /// counts, so that it reaches C as it would in `matmul`), in increasing order, at
-  /// `lists + block · rows`, and how many at `counts + block`: a task a block, its
-  /// numbers compared a vector of type `V` at a time.
-  @inline(__always)
-  func listRows<V: SIMD>(
-    into lists: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<Int>, _: V.Type
-  ) where V.Scalar == T {
-    parallelFor(blocks.count) { index in
-      let (list, columns) = (lists + index * rows, blocks[index])
-      var count = 0
-      for row in 0..<rows {
-        let aRow = a + row * depth
-        // No branch on the numbers, whose outcome (which blocks a row holds) the processor
-        // cannot predict: the comparisons are or-ed, and the row written whether kept or not.
-        let nonzero = holdsNonzero(aRow + columns.lowerBound, columns.count) ? 1 : 0
-        list[count] = Int32(row)
-        count += nonzero
-      }
-      counts[index] = count
-    }
-  }
 }
 
-/// Whether any of the `count` numbers at `p` is not zero, a NaN included: their bits or-ed,
-/// the sign's left out. Without a branch per number, whose outcome the processor could not
-/// predict (which experts a token selected), and a vector of numbers at a time.
-@inline(__always)
-func holdsNonzero<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int) -> Bool {
-  let bytes = UnsafeRawPointer(p)
-  if MemoryLayout<T>.size == 4 {
-    var bits: UInt32 = 0
-    for i in 0..<count { bits |= bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) }
-    return bits & 0x7fff_ffff != 0
+/// The blocks of a block-sparse operand's columns, and for each block the rows that may hold
+/// numbers other than zero in it, in increasing order: every other row is zero there. For a
+/// hard-routed mixture's weighted ranks, each expert's columns and the tokens that selected
+/// it (the routing knows them; reading A to find them cost more than it saved, its rows
+/// being long out of cache by the backward pass).
+public struct BlockRows: Sendable {
+  /// The blocks of columns, which cover `0..<depth` in order.
+  public let blocks: [Range<Int>]
+  /// How many rows the operand has.
+  public let rowCount: Int
+  /// Every block's rows, one block after another.
+  let rows: [Int32]
+  /// Where each block's rows start in `rows`, and the end of the last.
+  let starts: [Int]
+
+  /// `blocks` with `rowsOfBlocks[i]` (increasing, each below `rowCount`) the rows of block i.
+  public init(blocks: [Range<Int>], rowCount: Int, rowsOfBlocks: [[Int32]]) {
+    precondition(
+      blocks.first?.lowerBound ?? 0 == 0
+        && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
+      "blocks \(blocks) do not cover their columns in order")
+    precondition(
+      rowsOfBlocks.count == blocks.count
+        && rowsOfBlocks.allSatisfy { list in
+          zip(list, list.dropFirst()).allSatisfy { $0 < $1 }
+            && list.allSatisfy { 0 <= $0 && $0 < rowCount }
+        },
+      "each block needs its rows, increasing, below \(rowCount)")
+    (self.blocks, self.rowCount) = (blocks, rowCount)
+    rows = rowsOfBlocks.flatMap { $0 }
+    starts = rowsOfBlocks.reduce(into: [0]) { $0.append($0.last! + $1.count) }
   }
-  precondition(MemoryLayout<T>.size == 8, "a number of 4 or 8 bytes")
-  var bits: UInt64 = 0
-  for i in 0..<count { bits |= bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) }
-  return bits & 0x7fff_ffff_ffff_ffff != 0
 }
 
 /// Up to four rows of C, `first...last`, all in one block of A, over the rows of A listed

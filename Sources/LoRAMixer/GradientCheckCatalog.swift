@@ -63,10 +63,14 @@ extension GradientCheckCase {
         "hard-routed ranks and update, zero blocks skipped (x, A_all, B_all)",
         [([3, 5], .signed), ([5, 5], .signed), ([4, 5], .signed)]
       ) { t in
-        let blocks = ranks.map(\.columns)
-        let hard = Tensor(
-          shape: [3, 4], scalars: [0.25, 0, 0, 0.75, 0, 0, 0.5, 0.5, 0.5, 0, 0.5, 0],
-          dtype: .float64)
+        let weights: [Double] = [0.25, 0, 0, 0.75, 0, 0, 0.5, 0.5, 0.5, 0, 0.5, 0]
+        let hard = Tensor(shape: [3, 4], scalars: weights, dtype: .float64)
+        // Each expert's columns, with the rows that weigh it.
+        let blocks = BlockRows(
+          blocks: ranks.map(\.columns), rowCount: 3,
+          rowsOfBlocks: ranks.map { rank in
+            (0..<3).filter { weights[$0 * 4 + rank.expert] != 0 }.map { Int32($0) }
+          })
         let weighted = weightedRanks(
           hardRoutedRanks(t[0], t[1], zeroBlocks: blocks), weights: hard, ranks: ranks)
         return linearPlusUpdate(

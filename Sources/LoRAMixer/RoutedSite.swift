@@ -75,9 +75,11 @@ public final class RoutedSite: Module, LinearAdapter {
     let input = x.passingGradientLast()
     let (rows, routing) = routedRows(x)
     // Hard-soft routing mixes by the top-k weights: when k leaves experts out, their
-    // ranks are zero in every token's row, and two products skip them.
+    // ranks are zero in every token's row but the tokens that selected them, and four
+    // products skip them.
     let zeroBlocks =
-      state.settings.mode == .hardsoft && routing.k < presentCount ? ranks.map(\.columns) : nil
+      state.settings.mode == .hardsoft && routing.k < presentCount
+      ? selectedRows(routing, tokens: rows.shape[0]) : nil
     let (weighted, b) = stackedExperts(
       rows, experts, weights: routing.weights, ranks: ranks, zeroBlocks: zeroBlocks)
     return linearPlusUpdate(
@@ -93,6 +95,18 @@ public final class RoutedSite: Module, LinearAdapter {
       training: state.phase == .training)
     state.record(self, routing)
     return (rows, routing)
+  }
+
+  /// The present experts' columns of the stacked ranks, each with the tokens that selected
+  /// the expert, in increasing order: where a hard routing's weighted ranks are not zero.
+  func selectedRows(_ routing: SiteRouting, tokens: Int) -> BlockRows {
+    var block = [Int](repeating: 0, count: experts.count)
+    for (index, rank) in ranks.enumerated() { block[rank.expert] = index }
+    var rows = [[Int32]](repeating: [], count: ranks.count)
+    for (position, expert) in routing.selected.enumerated() {
+      rows[block[expert]].append(Int32(position / routing.k))
+    }
+    return BlockRows(blocks: ranks.map(\.columns), rowCount: tokens, rowsOfBlocks: rows)
   }
 
   /// Whether `output` adds the experts into the base product (the default); off, the
@@ -139,7 +153,7 @@ func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks:
 /// skips the zero blocks (`hardRoutedRanks`).
 func stackedExperts(
   _ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns],
-  zeroBlocks: [Range<Int>]? = nil
+  zeroBlocks: BlockRows? = nil
 ) -> (weighted: Tensor, b: Tensor) {
   let present = experts.compactMap { $0 }
   let a = concatenate(present.map(\.a.weight), along: 0)  // [Σr, inputs]

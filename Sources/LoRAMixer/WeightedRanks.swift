@@ -60,7 +60,7 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
 /// zeros on every kernel but AVX-512's (`BlockSparseProduct`), the gradient of A_all,
 /// `dhᵀ · rows`, on every kernel (`TransposedBlockSparseProduct`): a third of the terms at
 /// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradients.
-func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> Tensor {
+func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tensor {
   let h = matmul(rows.detached(), a.detached(), transposeB: true)
   let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])
   return h.recorded(
@@ -68,8 +68,10 @@ func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> T
       rows,
       { dh in
         func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
-          BlockSparseProduct(a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks)
-            .run(rows: tokens, into: dx, accumulate: false)
+          BlockSparseProduct(
+            a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks
+          )
+          .run(rows: tokens, into: dx, accumulate: false)
         }
         return Tensor(
           shape: rows.shape,
@@ -81,7 +83,7 @@ func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: [Range<Int>]) -> T
       { dh in
         func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {
           TransposedBlockSparseProduct(
-            a: t[0], b: t[1], rows: tokens, depth: depth, columns: inputs, blocks: zeroBlocks
+            a: t[0], b: t[1], depth: depth, columns: inputs, blockRows: zeroBlocks
           ).run(into: da)
         }
         return Tensor(

@@ -11,13 +11,14 @@ import Kernels
 /// rounding each sum as the addition does: the same bits.
 ///
 /// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
-/// row (a hard-routed mixture's experts' ranks, all but the selected experts' zero): the
-/// update then skips them where that pays, on every kernel but AVX-512's
-/// (`BlockSparseProduct`), and B's gradient `gᵀ · h` on every kernel, each expert's columns
-/// summed over the rows that hold them (`TransposedBlockSparseProduct`), with the same bits.
+/// row, and lists the rows that hold each (a hard-routed mixture's experts' ranks, all but
+/// the selected experts' zero; the tokens that selected each): the update then skips the
+/// zeros where that pays, on every kernel but AVX-512's (`BlockSparseProduct`), and B's
+/// gradient `gᵀ · h` on every kernel, each block's columns summed over its rows alone
+/// (`TransposedBlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
-  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: [Range<Int>]? = nil,
+  _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: BlockRows? = nil,
   operation: String = "linearPlusUpdate"
 ) -> Tensor {
   let (outputs, inputs) = (weight.shape[0], weight.shape[1])
@@ -36,7 +37,7 @@ public func linearPlusUpdate(
     }
     // B came transposed (below), `[rank, outputs]`: the rows the sparse product reads.
     let sparse = BlockSparseProduct(
-      a: t[2], b: t[3], depth: rank, columns: outputs, blocks: zeroBlocks)
+      a: t[2], b: t[3], depth: rank, columns: outputs, blocks: zeroBlocks.blocks)
     matmul(t[0], t[1], linear, plus: sparse, into: y)
   }
   let bOperand = zeroBlocks == nil ? b : b.detached().transposed()
@@ -49,7 +50,7 @@ public func linearPlusUpdate(
     guard let zeroBlocks else { return matmul(g, h, transposeA: true) }
     func kernel<T: KernelScalar>(_ t: [[T]], _ db: UnsafeMutablePointer<T>) {
       TransposedBlockSparseProduct(
-        a: t[0], b: t[1], rows: rows, depth: rank, columns: outputs, blocks: zeroBlocks
+        a: t[0], b: t[1], depth: rank, columns: outputs, blockRows: zeroBlocks
       ).run(into: db, transposedC: true)
     }
     return Tensor(
