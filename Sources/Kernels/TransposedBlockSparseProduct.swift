@@ -18,9 +18,8 @@
 /// make).
 ///
 /// The bench mixture's training step (`tinymixer bench train-mixer`, 2 threads, AMD EPYC Zen
-/// 5), against the dense products, in turns: the AVX2 build's 1.22 ms less on average (ten
-/// rounds, every one faster: 52.6 ms against 53.8), the lists found by reading A (one task a
-/// block) or given by the routing alike (1.10 less).
+/// 5), against the dense products, in turns: the AVX2 build's 1.24 ms less on average (eight
+/// rounds, seven faster: 53.6 ms against 54.8).
 public struct TransposedBlockSparseProduct<T: KernelScalar> {
   let a: UnsafePointer<T>
   let b: UnsafePointer<T>
@@ -86,8 +85,8 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
 /// The blocks of a block-sparse operand's columns, and for each block the rows that may hold
 /// numbers other than zero in it, in increasing order: every other row is zero there. For a
 /// hard-routed mixture's weighted ranks, each expert's columns and the tokens that selected
-/// it (the routing knows them; reading A to find them cost more than it saved, its rows
-/// being long out of cache by the backward pass).
+/// it: the routing knows them, where finding them in A would read all of it (by the
+/// backward pass, out of cache).
 public struct BlockRows: Sendable {
   /// The blocks of columns, which cover `0..<depth` in order.
   public let blocks: [Range<Int>]
@@ -98,22 +97,37 @@ public struct BlockRows: Sendable {
   /// Where each block's rows start in `rows`, and the end of the last.
   let starts: [Int]
 
-  /// `blocks` with `rowsOfBlocks[i]` (increasing, each below `rowCount`) the rows of block i.
-  public init(blocks: [Range<Int>], rowCount: Int, rowsOfBlocks: [[Int32]]) {
+  /// `blocks`, with the rows that select each: `selected` holds `perRow` distinct blocks for
+  /// each row, one row after another (a hard routing's top-k experts of each token).
+  public init(blocks: [Range<Int>], selected: [Int], perRow k: Int) {
     precondition(
       blocks.first?.lowerBound ?? 0 == 0
         && zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
       "blocks \(blocks) do not cover their columns in order")
-    precondition(
-      rowsOfBlocks.count == blocks.count
-        && rowsOfBlocks.allSatisfy { list in
-          zip(list, list.dropFirst()).allSatisfy { $0 < $1 }
-            && list.allSatisfy { 0 <= $0 && $0 < rowCount }
-        },
-      "each block needs its rows, increasing, below \(rowCount)")
-    (self.blocks, self.rowCount) = (blocks, rowCount)
-    rows = rowsOfBlocks.flatMap { $0 }
-    starts = rowsOfBlocks.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+    precondition(k > 0 && selected.count % k == 0, "\(selected.count) selections of \(k) a row")
+    (self.blocks, rowCount) = (blocks, selected.count / k)
+    // Each block's rows, counted, then written in place: rows in increasing order.
+    var starts = [Int](repeating: 0, count: blocks.count + 1)
+    for block in selected {
+      precondition(block >= 0 && block < blocks.count, "block \(block) of \(blocks.count)")
+      starts[block + 1] += 1
+    }
+    for block in blocks.indices { starts[block + 1] += starts[block] }
+    var next = starts
+    rows = [Int32](unsafeUninitializedCapacity: selected.count) { rows, written in
+      for (position, block) in selected.enumerated() {
+        rows[next[block]] = Int32(position / k)
+        next[block] += 1
+      }
+      written = selected.count
+    }
+    self.starts = starts
+    // A block selected twice in a row would list the row twice, and count it twice.
+    for block in blocks.indices {
+      for index in starts[block] + 1..<max(starts[block] + 1, starts[block + 1]) {
+        precondition(rows[index - 1] < rows[index], "a row selects block \(block) twice")
+      }
+    }
   }
 }
 

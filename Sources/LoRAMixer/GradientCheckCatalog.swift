@@ -65,12 +65,12 @@ extension GradientCheckCase {
       ) { t in
         let weights: [Double] = [0.25, 0, 0, 0.75, 0, 0, 0.5, 0.5, 0.5, 0, 0.5, 0]
         let hard = Tensor(shape: [3, 4], scalars: weights, dtype: .float64)
-        // Each expert's columns, with the rows that weigh it.
+        // Each expert's columns, with the rows that weigh it: two a row.
         let blocks = BlockRows(
-          blocks: ranks.map(\.columns), rowCount: 3,
-          rowsOfBlocks: ranks.map { rank in
-            (0..<3).filter { weights[$0 * 4 + rank.expert] != 0 }.map { Int32($0) }
-          })
+          blocks: ranks.map(\.columns),
+          selected: (0..<3).flatMap { row in
+            ranks.indices.filter { weights[row * 4 + ranks[$0].expert] != 0 }
+          }, perRow: 2)
         let weighted = weightedRanks(
           hardRoutedRanks(t[0], t[1], zeroBlocks: blocks), weights: hard, ranks: ranks)
         return linearPlusUpdate(

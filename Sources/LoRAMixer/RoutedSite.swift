@@ -79,7 +79,7 @@ public final class RoutedSite: Module, LinearAdapter {
     // products skip them.
     let zeroBlocks =
       state.settings.mode == .hardsoft && routing.k < presentCount
-      ? selectedRows(routing, tokens: rows.shape[0]) : nil
+      ? selectedRows(routing) : nil
     let (weighted, b) = stackedExperts(
       rows, experts, weights: routing.weights, ranks: ranks, zeroBlocks: zeroBlocks)
     return linearPlusUpdate(
@@ -98,15 +98,14 @@ public final class RoutedSite: Module, LinearAdapter {
   }
 
   /// The present experts' columns of the stacked ranks, each with the tokens that selected
-  /// the expert, in increasing order: where a hard routing's weighted ranks are not zero.
-  func selectedRows(_ routing: SiteRouting, tokens: Int) -> BlockRows {
+  /// the expert: where a hard routing's weighted ranks are not zero.
+  func selectedRows(_ routing: SiteRouting) -> BlockRows {
+    // The routing selects among all the experts, the blocks are the present ones'.
     var block = [Int](repeating: 0, count: experts.count)
     for (index, rank) in ranks.enumerated() { block[rank.expert] = index }
-    var rows = [[Int32]](repeating: [], count: ranks.count)
-    for (position, expert) in routing.selected.enumerated() {
-      rows[block[expert]].append(Int32(position / routing.k))
-    }
-    return BlockRows(blocks: ranks.map(\.columns), rowCount: tokens, rowsOfBlocks: rows)
+    let selected =
+      ranks.count == experts.count ? routing.selected : routing.selected.map { block[$0] }
+    return BlockRows(blocks: ranks.map(\.columns), selected: selected, perRow: routing.k)
   }
 
   /// Whether `output` adds the experts into the base product (the default); off, the

@@ -107,33 +107,31 @@ func moreThan64BlocksGiveTheChainsBitsToo(kernel: MatmulKernel) {
   #expect(same, "\(kernel)")
 }
 
-/// The transposed product, `Aᵀ · B` over only the rows listed for each block of A's columns
+/// The transposed product, `Aᵀ · B` over only the rows that select each block of A's columns
 /// (`TransposedBlockSparseProduct`), has the bits of the sequential chain over all of A's
 /// rows (`matmulChain` with `transposeA`), and written transposed, those of the chain of
 /// `Bᵀ · A`: on every kernel, in Float and Double, with blocks of uneven widths (one to eight
-/// columns: tiles of four rows and fewer), rows of A with no zero block and with only zero
-/// blocks, a block no row holds, a listed row that is zero anyway, and C's rows as wide as
-/// whole groups of three vectors, two, one and single numbers.
+/// columns: tiles of four rows and fewer), three blocks selected a row, one of them zero in
+/// some rows (selected all the same) and all three in row 2, a block no row selects, and C's
+/// rows as wide as whole groups of three vectors, two, one and single numbers.
 @Test(arguments: MatmulKernel.allCases)
 func transposedBlockSparseProductsKeepTheChainsBits(kernel: MatmulKernel) {
   let blocks = [0..<8, 8..<11, 11..<19, 19..<20, 20..<28, 28..<30]
   let depth = 30
   func check<T: KernelScalar>(_: T.Type) {
     for rows in oddSizes {
+      // Row r selects blocks r, r + 1 and r + 3 (mod 5): never block 5.
+      let selected = (0..<rows).flatMap { [$0 % 5, ($0 + 1) % 5, ($0 + 3) % 5] }
       var a: [T] = fill(rows * depth, seed: 31)
-      var listed = [[Int32]](repeating: [], count: blocks.count)
       for row in 0..<rows {
-        for (index, block) in blocks.enumerated() {
-          if index == 5 || row != 1 && (row == 2 || (row * 7 + index * 3) % 5 < 3) {
-            for p in block { a[row * depth + p] = 0 }
-          } else {
-            listed[index].append(Int32(row))
-          }
+        for (index, block) in blocks.enumerated()
+        where !selected[3 * row..<3 * row + 3].contains(index) || row == 2
+          || (row % 4 == 0 && index == selected[3 * row])
+        {
+          for p in block { a[row * depth + p] = 0 }
         }
       }
-      listed[0].append(contentsOf: rows > 2 ? [2] : [])  // zero, and listed all the same
-      listed[0].sort()
-      let blockRows = BlockRows(blocks: blocks, rowCount: rows, rowsOfBlocks: listed)
+      let blockRows = BlockRows(blocks: blocks, selected: selected, perRow: 3)
       for columns in [1, 3, 17, 33, 65, 128, 129] {
         let b: [T] = fill(rows * columns, seed: 32)
         var (sparse, chain) = (
