@@ -58,7 +58,7 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
 /// `zeroBlocks` (the experts' columns) but the selected experts' (`weightedRanks` multiplies
 /// the others by a weight of zero), and the gradient of `rows`, `dh · A_all`, skips those
 /// zeros on every kernel but AVX-512's (`BlockSparseProduct`), the gradient of A_all,
-/// `dhᵀ · rows`, on every kernel (`TransposedBlockSparseProduct`): a third of the terms at
+/// `dhᵀ · rows`, on every kernel but AVX-512's (`TransposedBlockSparseProduct`): a third of the terms at
 /// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradients.
 func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tensor {
   let h = matmul(rows.detached(), a.detached(), transposeB: true)

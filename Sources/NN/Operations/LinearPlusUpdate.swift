@@ -14,7 +14,7 @@ import Kernels
 /// row, and lists the rows that hold each (a hard-routed mixture's experts' ranks, all but
 /// the selected experts' zero; the tokens that selected each): the update then skips the
 /// zeros where that pays, on every kernel but AVX-512's (`BlockSparseProduct`), and B's
-/// gradient `gᵀ · h` on every kernel, each block's columns summed over its rows alone
+/// gradient `gᵀ · h` on every kernel but AVX-512's, each block's columns summed over its rows alone
 /// (`TransposedBlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
