@@ -55,12 +55,16 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
     let started = MatmulProfile.start()
     switch kernel {
     case .avx512:
-      let rows = blockRows.rowCount
-      return transposedC
-        ? matmul(
+      // The dense chains, written transposed as the chains of `Bᵀ · A`.
+      if transposedC {
+        let rows = blockRows.rowCount
+        matmul(
           b, a, into: c, MatmulShape(m: columns, n: depth, k: rows, transposeA: true),
           kernel: kernel)
-        : matmul(a, b, into: c, shape, kernel: kernel)
+      } else {
+        matmul(a, b, into: c, shape, kernel: kernel)
+      }
+      return
     case .avx2: compute(into: c, transposedC: transposedC, T.Vector256.self)
     case .neon, .portable: compute(into: c, transposedC: transposedC, T.Vector128.self)
     }

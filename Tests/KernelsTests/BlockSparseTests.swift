@@ -137,23 +137,25 @@ func transposedBlockSparseProductsKeepTheChainsBits(kernel: MatmulKernel) {
         var (sparse, chain) = (
           [T](repeating: .nan, count: depth * columns), [T](repeating: 0, count: depth * columns)
         )
-        var (sparseᵀ, chainᵀ) = (sparse, chain)
+        var (sparseTransposed, chainTransposed) = (sparse, chain)
         a.withUnsafeBufferPointer { a in
           b.withUnsafeBufferPointer { b in
             let product = TransposedBlockSparseProduct(
               a: a.baseAddress!, b: b.baseAddress!, depth: depth, columns: columns,
               blockRows: blockRows)
             product.run(into: &sparse, kernel: kernel)
-            product.run(into: &sparseᵀ, transposedC: true, kernel: kernel)
+            product.run(into: &sparseTransposed, transposedC: true, kernel: kernel)
           }
         }
         matmulChain(
           a, b, into: &chain, MatmulShape(m: depth, n: columns, k: rows, transposeA: true))
         matmulChain(
-          b, a, into: &chainᵀ, MatmulShape(m: columns, n: depth, k: rows, transposeA: true))
+          b, a, into: &chainTransposed, MatmulShape(m: columns, n: depth, k: rows, transposeA: true)
+        )
         #expect(sameBits(sparse, chain), "\(kernel) \(T.self) \(rows) × \(columns)")
         #expect(
-          sameBits(sparseᵀ, chainᵀ), "\(kernel) \(T.self) \(rows) × \(columns), C transposed")
+          sameBits(sparseTransposed, chainTransposed),
+          "\(kernel) \(T.self) \(rows) × \(columns), C transposed")
       }
     }
   }
