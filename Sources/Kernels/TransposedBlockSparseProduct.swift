@@ -71,6 +71,7 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
     if let started { MatmulProfile.add(self, started: started) }
   }
 
+  /// `run` with vectors of type `V`.
   @inline(__always)
   func compute<V: SIMD>(into c: UnsafeMutablePointer<T>, transposedC: Bool, _: V.Type)
   where V.Scalar == T {
@@ -100,12 +101,13 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
 /// weighted ranks, each expert's columns and the tokens that selected it: the routing knows
 /// them, where finding them in A would read all of it (by the backward pass, out of cache).
 public final class BlockRows {
-  /// The blocks of columns, which cover `0..<depth` in order.
+  /// The blocks of columns, which cover the operand's columns in order.
   public let blocks: [Range<Int>]
   /// How many rows the operand has.
   public let rowCount: Int
-  /// The blocks each row selects, `perRow` a row, one row after another.
+  /// The blocks each row selects, one row after another.
   let selected: [Int]
+  /// How many blocks each row selects.
   let perRow: Int
 
   /// `blocks`, with the rows that select each: `selected` holds `perRow` distinct blocks for
@@ -124,7 +126,8 @@ public final class BlockRows {
 
   /// Every block's rows in increasing order, one block after another, and where each block's
   /// rows start (and the last ends). Listed when first asked for: the dense products that
-  /// AVX-512 runs never ask (building them took 6 µs a site, 0.1 ms of the bench mixture's step).
+  /// AVX-512 runs never ask (building them took 6 µs a site, 0.1 ms of the bench mixture's
+  /// step, AMD EPYC Zen 5).
   lazy var lists: (rows: [Int32], starts: [Int]) = {
     // Each block's rows, counted, then written in place.
     var starts = [Int](repeating: 0, count: blocks.count + 1)
@@ -266,24 +269,33 @@ private struct Tile<T: KernelScalar> {
       s2.addProduct(aRow[p2], y)
       s3.addProduct(aRow[p3], y)
     }
-    store((SIMD2(s0, 0), SIMD2(s1, 0), SIMD2(s2, 0), SIMD2(s3, 0)), column, lanes: 1)
+    write((s0, s1, s2, s3), column: column)
   }
 
-  /// Writes the chains of the tile's rows (the repeated ones left out) from column
-  /// `column`, `lanes` of each vector: rows of C, or its columns with `transposedC`.
+  /// Writes the chains of the tile's rows, a vector each, from column `column`.
   @inline(__always)
-  func store<V: SIMD>(_ sums: (V, V, V, V), _ column: Int, lanes: Int = V.scalarCount)
-  where V.Scalar == T {
-    for (offset, sum) in [sums.0, sums.1, sums.2, sums.3].enumerated() where first + offset <= last
-    {
+  func store<V: SIMD>(_ sums: (V, V, V, V), _ column: Int) where V.Scalar == T {
+    for lane in 0..<V.scalarCount {
+      write((sums.0[lane], sums.1[lane], sums.2[lane], sums.3[lane]), column: column + lane)
+    }
+  }
+
+  /// Writes the tile's rows' numbers in column `column` (the repeated rows' left out): into
+  /// rows of C, or its columns with `transposedC`.
+  @inline(__always)
+  func write(_ sums: (T, T, T, T), column: Int) {
+    func write(_ value: T, _ offset: Int) {
       let row = first + offset
-      for lane in 0..<lanes {
-        if transposedC {
-          c[(column + lane) * product.depth + row] = sum[lane]
-        } else {
-          c[row * product.columns + column + lane] = sum[lane]
-        }
+      guard row <= last else { return }
+      if transposedC {
+        c[column * product.depth + row] = value
+      } else {
+        c[row * product.columns + column] = value
       }
     }
+    write(sums.0, 0)
+    write(sums.1, 1)
+    write(sums.2, 2)
+    write(sums.3, 3)
   }
 }
