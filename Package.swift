@@ -15,8 +15,9 @@ import PackageDescription
 /// `/proc/cpuinfo`). arm64 always uses its NEON kernel.
 ///
 /// `TINYMIXER_TARGET` chooses instead, for a binary that must run on other machines:
-/// `avx2` (`-target-cpu haswell`), `avx512` (`-target-cpu skylake-avx512`) or `portable`
-/// (baseline x86-64: correct, but slow; `TINYMIXER_PORTABLE=1` means the same).
+/// `avx2` (`-target-cpu haswell`), `znver3` (the same AVX2 kernel compiled for AMD's Zen 3,
+/// as an AMD AVX2 machine compiles it natively), `avx512` (`-target-cpu skylake-avx512`) or
+/// `portable` (baseline x86-64: correct, but slow; `TINYMIXER_PORTABLE=1` means the same).
 let environment = ProcessInfo.processInfo.environment
 let target =
   environment["TINYMIXER_TARGET"]
@@ -35,6 +36,7 @@ func cpuFlags() -> Set<Substring> {
     switch target {
     case "portable": ([], nil)
     case "avx2": (["-target-cpu", "haswell"], "TINYMIXER_AVX2")
+    case "znver3": (["-target-cpu", "znver3"], "TINYMIXER_AVX2")
     case "avx512": (["-target-cpu", "skylake-avx512"], "TINYMIXER_AVX512")
     default:
       (

@@ -32,7 +32,7 @@ public enum MatmulKernel: String, CaseIterable, Sendable, CustomStringConvertibl
 
   /// The kernel this build was compiled for: `Package.swift` reads the CPU's features
   /// (`/proc/cpuinfo` on Linux) and defines `TINYMIXER_AVX512` or `TINYMIXER_AVX2`;
-  /// `TINYMIXER_TARGET=avx2|avx512|portable` at build time chooses instead.
+  /// `TINYMIXER_TARGET=avx2|znver3|avx512|portable` at build time chooses instead.
   public static var native: MatmulKernel {
     #if TINYMIXER_AVX512
       .avx512
