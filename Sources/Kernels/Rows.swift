@@ -140,9 +140,9 @@ private func renormalizeShortRows<T: KernelScalar>(
     var total: T = 0
     for c in 0..<columns { total += masked[c] }
     let renormalized = masked / SIMD8(repeating: total)
-    // Eight lanes written when the two past the row fall in the next row of this range,
-    // which is written after; else the row's numbers alone.
-    if r + 1 < range.upperBound {
+    // Eight lanes written when those past the row fall in the next rows of this range,
+    // which are written after; else the row's numbers alone.
+    if r * columns + 8 <= range.upperBound * columns {
       UnsafeMutableRawPointer(yRow).storeBytes(of: renormalized, as: SIMD8<T>.self)
     } else {
       for c in 0..<columns { yRow[c] = renormalized[c] }

@@ -39,3 +39,29 @@ func topTwoIsTheFirstTwoOfAStableSort(columns: Int) {
     #expect(indices == expected, "row \(row)")
   }
 }
+
+/// Renormalising rows shorter than eight, a row to a vector, writes whole vectors only where
+/// the numbers past the row are rows the same task writes after: nothing past the last row
+/// changes, and every row holds its own numbers, for 1 to 7 columns and 1 to 9 rows, on a
+/// buffer with eight guard numbers after it.
+@Test func renormalizingShortRowsWritesNoNumberPastItsRows() {
+  let guardValue: Float = -12345
+  for columns in 1...7 {
+    for rows in 1...9 {
+      let k = min(2, columns)
+      let x: [Float] = (0..<rows * columns).map { Float($0 % 5 + 1) }
+      let indices = (0..<rows).flatMap { r in (0..<k).map { (r + $0) % columns } }
+      var y = [Float](repeating: guardValue, count: rows * columns + 8)
+      renormalizeTopKRows(x, rows: rows, columns: columns, k: k, indices: indices, into: &y)
+      #expect(y[(rows * columns)...].allSatisfy { $0 == guardValue }, "\(rows) × \(columns)")
+      for r in 0..<rows {
+        let kept = indices[r * k..<r * k + k]
+        let total = kept.reduce(Float(0)) { $0 + x[r * columns + $1] }
+        for c in 0..<columns {
+          let expected = kept.contains(c) ? x[r * columns + c] / total : 0
+          #expect(y[r * columns + c] == expected, "row \(r) column \(c) of \(rows) × \(columns)")
+        }
+      }
+    }
+  }
+}
