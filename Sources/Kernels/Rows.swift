@@ -112,11 +112,11 @@ public func renormalizeTopKRows<T: KernelScalar>(
 /// one vector division (each row's `k` columns distinct, as `topKRows` gives them). The
 /// same operations on every number, so the same bits. A router's 2,048 rows of 6 took 31 µs
 /// on one thread number by number, 4.9 so; in the bench mixture's AVX2 step the 16
-/// `renormalizedTopK` took 0.33 to 0.36 ms against 0.53 to 0.56 (`--profile`, three each)
-/// and the step 0.24 ms less on average (sixteen rounds in turns, eleven faster; AMD EPYC
-/// Zen 5, 2 threads). The mask is a sum of one-hot vectors: built by comparing the lanes
-/// with each kept column, the compiler set it lane by lane through memory, and the rows
-/// took 135 µs.
+/// `renormalizedTopK` take 0.32 to 0.36 ms against 0.53 to 0.56 (`--profile`), and the step
+/// 0.24 ms less on average over 46 rounds in turns, 26 faster: at the edge of the noise
+/// (AMD EPYC Zen 5, 2 threads). The mask is a sum of one-hot vectors: built by comparing
+/// the lanes with each kept column, the compiler set it lane by lane through memory, and
+/// the rows took 135 µs.
 @inline(__always)
 private func renormalizeShortRows<T: KernelScalar>(
   _ x: UnsafePointer<T>, _ range: Range<Int>, _ rows: Int, _ columns: Int, _ k: Int,
