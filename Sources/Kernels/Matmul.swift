@@ -828,7 +828,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
 /// It copies 8 × 8 blocks, so that both the rows read and the rows written stay in a few
 /// cache lines, a whole block in vectors (`transposeBlock`: A·Bᵀ at 64³, 128³ and 256³ ran
 /// 1.06 to 1.07, 1.08 to 1.16 and 1.03 to 1.07 times as fast as with a number at a time, AMD
-/// EPYC Zen 3, AVX2 kernel, in turns), a number at a time at the edges. A transposed B's panels and attention's Kᵀ and Vᵀ.
+/// EPYC Zen 3, AVX2 kernel, in turns), a number at a time at the edges. It packs a
+/// transposed B's panels (`packPanel`) and attention's Kᵀ and Vᵀ.
 @inline(__always)
 func transposeInBlocks<Scalar: SIMDScalar>(
   _ source: UnsafePointer<Scalar>, rowStride: Int, rows: Int, columns: Int,
