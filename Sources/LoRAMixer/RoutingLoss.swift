@@ -120,12 +120,13 @@ public func balanceTermReference(
 /// f, each expert's share of the top-k slots of the rows `tokens` (nil: every row), each
 /// row counted with its weight (nil: all alike).
 func selectionShares(_ routing: SiteRouting, tokens: [Int]?, weights: [Double]?) -> [Double] {
-  let counted = tokens ?? Array(0..<routing.probabilities.shape[0])
-  let rowWeights = weights ?? Array(repeating: 1 / Double(counted.count), count: counted.count)
+  let (counted, k) = (tokens?.count ?? routing.probabilities.shape[0], routing.k)
   var share = [Double](repeating: 0, count: routing.probabilities.shape[1])
-  for (token, weight) in zip(counted, rowWeights) {
-    for slot in 0..<routing.k {
-      share[routing.selected[token * routing.k + slot]] += weight / Double(routing.k)
+  routing.selected.withUnsafeBufferPointer { selected in
+    for index in 0..<counted {
+      let token = tokens?[index] ?? index
+      let slotWeight = (weights?[index] ?? 1 / Double(counted)) / Double(k)
+      for slot in 0..<k { share[selected[token * k + slot]] += slotWeight }
     }
   }
   return share
