@@ -165,8 +165,8 @@ public final class BlockRows {
 /// them, and B (the input x of `dA_all = dhᵀ · x`) was written long before, in the forward
 /// pass: each row waited on memory. Only the first pass fetches, in a loop of its own; the
 /// task's other passes find the rows in cache. In the bench mixture's step (AVX2 build, AMD
-/// EPYC Zen 5, 2 threads) the 32 products took 2.26 to 2.36 ms against 2.78 to 2.82
-/// (`--profile`, six and two runs), and the step 0.48 ms less on average (ten rounds in
+/// EPYC Zen 5, 2 threads) the 32 products took 2.26 to 2.37 ms against 2.78 to 2.82
+/// (`--profile`, eight and two runs), and the step 0.48 ms less on average (ten rounds in
 /// turns, nine faster); 16 ahead, 2.35 to 2.54 ms; 64, 2.26 to 2.36. Alone on two threads
 /// (2,048 tokens, top-2 of six blocks of 8, 128 columns; median of 400), with x out of
 /// cache: 98 µs against 126 to 134 without; all in cache: 50 against 45 to 47. (An earlier
