@@ -187,24 +187,22 @@ private struct Tile<T: KernelScalar> {
   let last: Int
   let c: UnsafeMutablePointer<T>
   let transposedC: Bool
-  /// Whether the tile is its task's first pass over the listed rows, which fetches their
-  /// numbers ahead (`threeVectors`).
+  /// Whether the tile is its task's first pass over the listed rows, whose first tile of two
+  /// or three vectors fetches their numbers in all the task's columns ahead (`threeVectors`).
   let fetchesAhead: Bool
 
   @inline(__always)
   func compute<V: SIMD>(_ columns: Range<Int>, _: V.Type) where V.Scalar == T {
     let lanes = V.scalarCount
     var column = columns.lowerBound
+    var fetching = fetchesAhead ? columns : nil  // by the first tile of vectors alone
     while column + 3 * lanes <= columns.upperBound {
-      threeVectors(
-        column, storing: 3, fetching: fetchesAhead && column == columns.lowerBound ? columns : nil,
-        V.self)
+      threeVectors(column, storing: 3, fetching: fetching, V.self)
+      fetching = nil
       column += 3 * lanes
     }
     if column + 2 * lanes <= columns.upperBound {
-      threeVectors(
-        column, storing: 2, fetching: fetchesAhead && column == columns.lowerBound ? columns : nil,
-        V.self)
+      threeVectors(column, storing: 2, fetching: fetching, V.self)
       column += 2 * lanes
     }
     while column + lanes <= columns.upperBound {
@@ -264,8 +262,9 @@ private struct Tile<T: KernelScalar> {
       while index + fetchDistance < count {
         let ahead = Int(tokens[index + fetchDistance])
         prefetchForReading(a + ahead &* depth + p0)
-        for column in stride(from: fetched.lowerBound, to: fetched.upperBound, by: 16) {
-          prefetchForReading(b + ahead &* width + column)
+        let lineLength = cacheLineBytes / MemoryLayout<T>.stride
+        for line in stride(from: fetched.lowerBound, to: fetched.upperBound, by: lineLength) {
+          prefetchForReading(b + ahead &* width + line)
         }
         prefetchForReading(b + ahead &* width + fetched.upperBound - 1)
         step()
