@@ -140,12 +140,21 @@ extension Tensor {
     (Shape.count(Array(shape[..<axis])), shape[axis], Shape.count(Array(shape[(axis + 1)...])))
   }
 
-  /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`.
-  static func multiplied(_ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int]) -> Tensor {
+  /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`; with `adding`, `D + C`
+  /// (D of `shape`) with the bits of the product formed and then added.
+  static func multiplied(
+    _ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int], adding d: Tensor? = nil
+  ) -> Tensor {
     func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
-      matmul(x[0], x[1], into: y, layout, accumulate: false)
+      if d != nil {
+        matmul(x[0], x[1], into: y, layout, adding: x[2])
+      } else {
+        matmul(x[0], x[1], into: y, layout, accumulate: false)
+      }
     }
-    let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
+    if let d { precondition(d.shape == shape, "adding \(d.shape) to a product \(shape)") }
+    let storage = runKernel(
+      [a, b] + (d.map { [$0] } ?? []), count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 

@@ -22,6 +22,11 @@ public final class Tape: @unchecked Sendable {
   struct Edge {
     let input: Tensor
     let vectorJacobianProduct: (Tensor) -> Tensor
+    /// Given the output's gradient and the input's gradient so far, their sum
+    /// `sofar + vectorJacobianProduct(gradient)`, with its bits, formed in one pass (a
+    /// product added to a copy of the sum block by block: `matmul`). Nil: the contribution
+    /// is formed, then added.
+    var adding: ((_ gradient: Tensor, _ sofar: Tensor) -> Tensor)? = nil
   }
 
   /// One recorded operation.
@@ -32,6 +37,9 @@ public final class Tape: @unchecked Sendable {
   }
 
   private(set) var records: [Record] = []
+  /// How many contributions the last backward walk added into a gradient as it formed them
+  /// (`Edge.adding`): what tells a test that the shortcut ran.
+  private(set) var contributionsAddedAsFormed = 0
 
   /// Time spent per operation, when the tape was created with `profiling`.
   public private(set) var profile: OperationProfile?
@@ -85,13 +93,19 @@ public final class Tape: @unchecked Sendable {
   /// several times receives the sum of its contributions. The tape is only read, so
   /// calling this twice gives the same gradients.
   public func gradients(of output: Tensor, seed: Tensor? = nil) -> Gradients {
+    gradients(of: output, seed: seed, fusing: true)
+  }
+
+  /// `gradients(of:seed:)`, where `fusing` says whether edges that can add their
+  /// contribution into the gradient so far do (`Edge.adding`): the same bits either way.
+  func gradients(of output: Tensor, seed: Tensor?, fusing: Bool) -> Gradients {
     if let seed {
       precondition(seed.shape == output.shape, "seed \(seed.shape) for output \(output.shape)")
     } else {
       precondition(output.count == 1, "gradients of a non-scalar \(output.shape) need a seed")
     }
     return Tape.$active.withValue(nil) {
-      var pending = walkBackward(from: output, seed: seed) { _, _ in true }
+      var pending = walkBackward(from: output, seed: seed, fusing: fusing) { _, _ in true }
       var gradients = Gradients()
       for record in records {
         for edge in record.edges {
@@ -115,10 +129,13 @@ extension Tape {
   /// The backward pass: walks the records from last to first, handing each output's
   /// gradient to its inputs, and returns the gradients not yet consumed (those of the
   /// tensors not computed on this tape, and of `output` itself). `visit` sees each record
-  /// with its inputs' contributions and may stop the walk by returning false.
+  /// with its inputs' contributions and may stop the walk by returning false; with `fusing`,
+  /// edges that can add their contribution into the sum so far do (`Edge.adding`), and
+  /// `visit` sees that sum instead.
   func walkBackward(
-    from output: Tensor, seed: Tensor?, visit: (Record, [Tensor]) -> Bool
+    from output: Tensor, seed: Tensor?, fusing: Bool = true, visit: (Record, [Tensor]) -> Bool
   ) -> [ObjectIdentifier: Tensor] {
+    contributionsAddedAsFormed = 0
     let start = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
     var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): start]
     for record in records.reversed() {
@@ -128,7 +145,7 @@ extension Tape {
         continue
       }
       let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-      let contributions = passBack(gradient, through: record, into: &pending)
+      let contributions = passBack(gradient, through: record, into: &pending, fusing: fusing)
       if profile != nil {
         profile!.add(record.operation, backward: DispatchTime.now().uptimeNanoseconds - started)
       }
@@ -139,19 +156,33 @@ extension Tape {
 
   /// Hands `gradient`, the gradient of `record`'s output, to each of its inputs through
   /// the input's vector-Jacobian product, adding it to what that input already received.
-  /// Returns each input's contribution.
+  /// Returns each input's contribution, or, where an edge added its contribution as it
+  /// formed it (`Edge.adding`, when `fusing`), the input's new sum.
   fileprivate func passBack(
-    _ gradient: Tensor, through record: Record, into pending: inout [ObjectIdentifier: Tensor]
+    _ gradient: Tensor, through record: Record, into pending: inout [ObjectIdentifier: Tensor],
+    fusing: Bool
   ) -> [Tensor] {
     record.edges.map { edge in
-      let contribution = edge.vectorJacobianProduct(gradient)
-      precondition(
-        contribution.shape == edge.input.shape,
-        "gradient of shape \(contribution.shape) for an input of shape \(edge.input.shape)")
       let key = ObjectIdentifier(edge.input)
+      // A product can add itself into the gradient so far as it forms it: the same sum.
+      if fusing, let sofar = pending[key], let adding = edge.adding {
+        let sum = checked(adding(gradient, sofar), for: edge)
+        contributionsAddedAsFormed += 1
+        pending[key] = sum
+        return sum
+      }
+      let contribution = checked(edge.vectorJacobianProduct(gradient), for: edge)
       pending[key] = pending[key].map { $0 + contribution } ?? contribution
       return contribution
     }
+  }
+
+  /// `gradient`, for `edge`'s input, if it has the input's shape.
+  private func checked(_ gradient: Tensor, for edge: Edge) -> Tensor {
+    precondition(
+      gradient.shape == edge.input.shape,
+      "gradient of shape \(gradient.shape) for an input of shape \(edge.input.shape)")
+    return gradient
   }
 
   /// Where a NaN or an infinity first appears in the computation of `output`: the first
@@ -169,7 +200,7 @@ extension Tape {
       records.enumerated().map { (ObjectIdentifier($1.output), $0) },
       uniquingKeysWith: { a, _ in a })
     Tape.$active.withValue(nil) {
-      _ = walkBackward(from: output, seed: nil) { record, contributions in
+      _ = walkBackward(from: output, seed: nil, fusing: false) { record, contributions in
         guard contributions.allSatisfy(\.isFinite) else {
           let index = positions[ObjectIdentifier(record.output)]!
           found =
@@ -260,16 +291,19 @@ extension Tensor {
     edges: [(input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor)],
     operation: String = #function
   ) -> Tensor {
+    recorded(
+      edges.map { Tape.Edge(input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct) },
+      operation: operation)
+  }
+
+  /// `recorded` with the tape's own edges, which may add their contribution into the
+  /// gradient so far (`Tape.Edge.adding`).
+  func recorded(_ edges: [Tape.Edge], operation: String) -> Tensor {
     guard let tape = Tape.active else { return self }
     let kept = edges.filter { $0.input.requiresGradient }
     guard !kept.isEmpty else { return self }
     requiresGradient = true
-    tape.append(
-      Tape.Record(
-        operation: operation, output: self,
-        edges: kept.map {
-          Tape.Edge(input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct)
-        }))
+    tape.append(Tape.Record(operation: operation, output: self, edges: kept))
     return self
   }
 }
