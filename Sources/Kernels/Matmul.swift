@@ -499,13 +499,26 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Runs `body` for every task of the product, on all threads when it is large: an item of
   /// the batch, the task's row tiles and its panels.
+  ///
+  /// Tasks are numbered row block by row block, but those of a packed transposed A spanning
+  /// part of the panels (`panelsPerTask`: half, when its rows make few blocks) panel block
+  /// by panel block: the pool's threads take the two halves of the tasks (`parallelFor`), so
+  /// each thread reads half of B's panels, where row by row each read all of them. 128³
+  /// `Aᵀ·B` on the AVX2 kernel ran at 135 to 144 GFLOP/s so against 117 to 132, 256³ at 208
+  /// to 231 against 198 to 233 (a program calling the kernel, 2 threads, medians of 7 × 200
+  /// products, in turns, on the AMD EPYC Zen 5); the AVX-512 kernel's 128³ within its
+  /// noise (264 to 330 against 292 to 319, `bench matmul`).
   func forEachTask(_ body: (_ item: Int, _ tiles: Range<Int>, _ panels: Range<Int>) -> Void) {
     let blocking = rowBlocking
     let rowBlocks = blocking.blocks
     let (panelsPerTask, panelBlocks) = (self.panelsPerTask, self.panelBlocks)
+    let panelMajor = packA && panelBlocks > 1
     forEach(shape.batch * rowBlocks * panelBlocks) { task in
       let (item, block) = task.quotientAndRemainder(dividingBy: rowBlocks * panelBlocks)
-      let (rowBlock, panelBlock) = block.quotientAndRemainder(dividingBy: panelBlocks)
+      let (rowBlock, panelBlock) =
+        panelMajor
+        ? (block % rowBlocks, block / rowBlocks)
+        : block.quotientAndRemainder(dividingBy: panelBlocks)
       body(
         item, tiles(ofBlock: rowBlock, of: blocking),
         panelBlock * panelsPerTask..<min(panels, (panelBlock + 1) * panelsPerTask))
