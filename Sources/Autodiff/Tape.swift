@@ -133,7 +133,7 @@ extension Tape {
   /// edges that can add their contribution into the sum so far do (`Edge.adding`), and
   /// `visit` sees that sum instead.
   func walkBackward(
-    from output: Tensor, seed: Tensor?, fusing: Bool = true, visit: (Record, [Tensor]) -> Bool
+    from output: Tensor, seed: Tensor?, fusing: Bool, visit: (Record, [Tensor]) -> Bool
   ) -> [ObjectIdentifier: Tensor] {
     contributionsAddedAsFormed = 0
     let start = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
