@@ -14,14 +14,7 @@ public func matmul<T: KernelScalar>(
   _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
-  let started = MatmulProfile.start()
-  switch kernel {
-  case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run()
-  case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run()
-  case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
-  case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
-  }
-  if let started { MatmulProfile.add(shape, accumulate: accumulate, started: started) }
+  tiledProduct(a, b, into: c, shape, accumulate: accumulate, adding: nil, kernel: kernel)
 }
 
 /// `C = D + op(A) · op(B)`, with D (`adding`, laid out as C) left as it is: the bits of the
@@ -36,17 +29,24 @@ public func matmul<T: KernelScalar>(
   _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, adding d: UnsafePointer<T>, kernel: MatmulKernel = .native
 ) {
+  tiledProduct(a, b, into: c, shape, accumulate: true, adding: d, kernel: kernel)
+}
+
+/// The two `matmul`s above: `kernel`'s tiled product, accumulated into C, or into its copy
+/// of D when `adding` is given, and timed when a profile records.
+@inline(__always)
+private func tiledProduct<T: KernelScalar>(
+  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
+  _ shape: MatmulShape, accumulate: Bool, adding d: UnsafePointer<T>?, kernel: MatmulKernel
+) {
   let started = MatmulProfile.start()
-  func adding<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
-    TiledMatmul<Kernel>(a, b, c, shape, true).run(adding: d)
-  }
   switch kernel {
-  case .avx512: adding(EightRowKernel<T.Vector512>.self)
-  case .avx2: adding(SixRowKernel<T.Vector256>.self)
-  case .neon: adding(TwelveRowKernel<T.Vector128>.self)
-  case .portable: adding(SixRowKernel<T.Vector128>.self)
+  case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run(adding: d)
+  case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run(adding: d)
+  case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run(adding: d)
+  case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run(adding: d)
   }
-  if let started { MatmulProfile.add(shape, accumulate: true, started: started) }
+  if let started { MatmulProfile.add(shape, accumulate: accumulate, started: started) }
 }
 
 /// `C = op(A) · op(B) + op(A₂) · op(B₂)`: two products of the same C (the same rows and

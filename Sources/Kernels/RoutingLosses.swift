@@ -76,7 +76,7 @@ public func balanceColumns<T: KernelScalar>(
     var summed = 0
     if columns <= 8 {
       var sums = SIMD8<T>()
-      while summed < rows && summed * columns + 8 <= rows * columns {
+      while summed * columns + 8 <= rows * columns {
         sums += UnsafeRawPointer(p + summed * columns).loadUnaligned(as: SIMD8<T>.self)
         summed += 1
       }

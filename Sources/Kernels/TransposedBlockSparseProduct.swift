@@ -258,11 +258,12 @@ private struct Tile<T: KernelScalar> {
     }
     if let fetched {
       // The rows of the token `fetchDistance` places ahead: its numbers of A and its lines
-      // of B in the task's columns.
+      // of B in the task's columns, a line's length apart and the last column's too (the
+      // columns need not start a line).
+      let lineLength = cacheLineBytes / MemoryLayout<T>.stride
       while index + fetchDistance < count {
         let ahead = Int(tokens[index + fetchDistance])
         prefetchForReading(a + ahead &* depth + p0)
-        let lineLength = cacheLineBytes / MemoryLayout<T>.stride
         for line in stride(from: fetched.lowerBound, to: fetched.upperBound, by: lineLength) {
           prefetchForReading(b + ahead &* width + line)
         }

@@ -116,7 +116,9 @@ private func product(
 }
 
 extension Tensor {
-  /// The same numbers under another shape of the same count, unrecorded.
+  /// The same numbers under another shape of the same count, never recorded (`reshaped`
+  /// records itself while a tape is active: in the forward pass here it would put back the
+  /// reshapes this product's rows do without).
   fileprivate func viewed(as shape: [Int]) -> Tensor {
     self.shape == shape ? self : Tensor(shape: shape, storage: storage)
   }
