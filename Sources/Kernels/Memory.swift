@@ -3,24 +3,53 @@
 #endif
 
 /// Asks the C allocator to keep freed memory for reuse instead of returning it to the
-/// system. Call it once, at the start of a program that trains.
+/// system, and the system to back the first `hugePageHeapBytes` of that memory with 2 MiB
+/// pages. Call it once, at the start of a program that trains.
 ///
 /// A training step allocates and frees hundreds of activation and gradient arrays of a
 /// megabyte or more. By default glibc maps each such block fresh from the system and
 /// unmaps it when freed, so every new array pays a page fault per 4 KiB. With this, freed
 /// blocks stay in the heap and are reused. Other platforms' allocators need nothing.
+///
+/// Linux backs memory with 2 MiB pages where it is asked to (`madvise(MADV_HUGEPAGE)`, when
+/// `/sys/kernel/mm/transparent_hugepage/enabled` says `madvise` or `always`): a step's
+/// arrays then span a few dozen pages instead of tens of thousands, fewer for the processor
+/// to translate. A Swift array cannot ask for its own (a 1 MiB array holds no whole aligned
+/// 2 MiB page), so the heap is grown up front by one block, allocated and freed, and its
+/// range marked; the arrays are later cut from it. The bench mixture's step (about 140 MiB
+/// of heap, 134 MiB of it then in 2 MiB pages) took 0.39 ms less on average, ten rounds in
+/// turns, eight faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2 threads); with glibc's
+/// own switch for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57 and 0.39 ms less in an
+/// earlier sitting. Where the system gives no such pages, `madvise` fails and nothing changes.
 public func keepFreedMemoryForReuse() {
   #if canImport(Glibc)
-    // glibc's mallopt, looked up at run time: Swift's Glibc module does not expose malloc.h.
+    // glibc's mallopt and free, looked up at run time: Swift's Glibc module does not expose
+    // malloc.h, and a `free` the compiler knows could let it drop the block never used.
     typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-    let mallopt = unsafeBitCast(symbol, to: MallocOption.self)
+    typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    guard let option = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt"),
+      let free = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "free")
+    else { return }
+    let mallopt = unsafeBitCast(option, to: MallocOption.self)
     let trimThreshold: Int32 = -1
     let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
     _ = mallopt(mmapThreshold, 512 << 20)  // blocks up to 512 MiB come from the heap
     _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
+    let start = UInt(bitPattern: sbrk(0))
+    unsafeBitCast(free, to: Free.self)(malloc(hugePageHeapBytes))
+    let end = UInt(bitPattern: sbrk(0))
+    let hugePage: UInt = 2 << 20
+    let first = (start + hugePage - 1) / hugePage * hugePage
+    if end > first {
+      _ = madvise(UnsafeMutableRawPointer(bitPattern: first), Int(end - first), MADV_HUGEPAGE)
+    }
   #endif
 }
+
+/// How much of the heap `keepFreedMemoryForReuse` asks to be backed by 2 MiB pages: room
+/// for the bench model's training step (about 140 MiB) and more. Untouched, it costs only
+/// addresses.
+let hugePageHeapBytes = 256 << 20
 
 /// Asks the CPU to start fetching the cache line at `address` in order to write it, and
 /// returns at once (x86 `prefetchw`, arm64 `prfm pstl1keep`).
