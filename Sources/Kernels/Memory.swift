@@ -12,15 +12,15 @@
 /// blocks stay in the heap and are reused. Other platforms' allocators need nothing.
 ///
 /// Linux backs memory with 2 MiB pages where it is asked to (`madvise(MADV_HUGEPAGE)`, when
-/// `/sys/kernel/mm/transparent_hugepage/enabled` says `madvise` or `always`): a step's
-/// arrays then span a few dozen pages instead of tens of thousands, fewer for the processor
-/// to translate. A Swift array cannot ask for its own (a 1 MiB array holds no whole aligned
-/// 2 MiB page), so the heap is grown up front by one block, allocated and freed, and its
-/// range marked; the arrays are later cut from it. The bench mixture's step (about 140 MiB
-/// of heap, 134 MiB of it then in 2 MiB pages) took 0.39 ms less on average, ten rounds in
-/// turns, eight faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2 threads); with glibc's
-/// own switch for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57 and 0.39 ms less in an
-/// earlier sitting. Where the system gives no such pages, `madvise` fails and nothing changes.
+/// `/sys/kernel/mm/transparent_hugepage/enabled` says `madvise` or `always`): the bench
+/// mixture step's 134 MiB then span 67 pages instead of 34,000, fewer for the processor to
+/// translate. A Swift array cannot ask for its own (a 1 MiB array holds no whole aligned 2
+/// MiB page), so the heap is grown up front by one block, allocated and freed (below the
+/// threshold above which glibc would map it apart), and its range marked; the arrays are
+/// later cut from it. That step took 0.39 ms less on average, ten rounds in turns, eight
+/// faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2 threads); with glibc's own switch
+/// for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57 and 0.39 ms less in an earlier
+/// sitting. Where the system gives no such pages, `madvise` fails and nothing changes.
 public func keepFreedMemoryForReuse() {
   #if canImport(Glibc)
     // glibc's mallopt and free, looked up at run time: Swift's Glibc module does not expose
