@@ -3,38 +3,44 @@
 #endif
 
 /// Asks the C allocator to keep freed memory for reuse instead of returning it to the
-/// system, and the system to back the first `hugePageHeapBytes` of that memory with 2 MiB
-/// pages. Call it once, at the start of a program that trains.
+/// system. Call it once, at the start of a program that trains.
 ///
 /// A training step allocates and frees hundreds of activation and gradient arrays of a
 /// megabyte or more. By default glibc maps each such block fresh from the system and
 /// unmaps it when freed, so every new array pays a page fault per 4 KiB. With this, freed
 /// blocks stay in the heap and are reused. Other platforms' allocators need nothing.
+public func keepFreedMemoryForReuse() {
+  #if canImport(Glibc)
+    // glibc's mallopt, looked up at run time: Swift's Glibc module does not expose malloc.h.
+    typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    let mallopt = unsafeBitCast(symbol, to: MallocOption.self)
+    let trimThreshold: Int32 = -1
+    let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    _ = mallopt(mmapThreshold, 512 << 20)  // blocks up to 512 MiB come from the heap
+    _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
+  #endif
+}
+
+/// Asks Linux to back the first `hugePageHeapBytes` of the heap with 2 MiB pages. Call it
+/// once, after `keepFreedMemoryForReuse`, whose settings keep the block it grows the heap by.
 ///
 /// Linux backs memory with 2 MiB pages where it is asked to (`madvise(MADV_HUGEPAGE)`, when
 /// `/sys/kernel/mm/transparent_hugepage/enabled` says `madvise` or `always`): the bench
 /// mixture step's 134 MiB then span 67 pages instead of 34,000, fewer for the processor to
 /// translate. A Swift array cannot ask for its own (a 1 MiB array holds no whole aligned 2
-/// MiB page), so the heap is grown up front by one block, allocated and freed (below the
-/// threshold above which glibc would map it apart), and its range marked; the arrays are
-/// later cut from it. That step took 0.39 ms less on average, ten rounds in turns, eight
-/// faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2 threads); with glibc's own switch
-/// for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57 and 0.39 ms less in an earlier
-/// sitting. Where the system gives no such pages, `madvise` fails and nothing changes.
-public func keepFreedMemoryForReuse() {
+/// MiB page), so the heap is grown up front by one block, allocated and freed, and its
+/// range marked; the arrays are later cut from it. That step took 0.39 ms less on average,
+/// ten rounds in turns, eight faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2
+/// threads); with glibc's own switch for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57
+/// and 0.39 ms less in an earlier sitting on the same machine. Where the system gives no
+/// such pages, `madvise` fails and nothing changes; other platforms do nothing.
+public func backHeapWithHugePages() {
   #if canImport(Glibc)
-    // glibc's mallopt and free, looked up at run time: Swift's Glibc module does not expose
-    // malloc.h, and a `free` the compiler knows could let it drop the block never used.
-    typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
+    // glibc's free, looked up at run time: with a `free` it knows, the compiler could drop
+    // the block, which is never used.
     typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
-    guard let option = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt"),
-      let free = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "free")
-    else { return }
-    let mallopt = unsafeBitCast(option, to: MallocOption.self)
-    let trimThreshold: Int32 = -1
-    let mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-    _ = mallopt(mmapThreshold, 512 << 20)  // blocks up to 512 MiB come from the heap
-    _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
+    guard let free = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "free") else { return }
     let start = UInt(bitPattern: sbrk(0))
     unsafeBitCast(free, to: Free.self)(malloc(hugePageHeapBytes))
     let end = UInt(bitPattern: sbrk(0))
@@ -46,9 +52,9 @@ public func keepFreedMemoryForReuse() {
   #endif
 }
 
-/// How much of the heap `keepFreedMemoryForReuse` asks to be backed by 2 MiB pages: room
-/// for the bench model's training step (about 140 MiB) and more. Untouched, it costs only
-/// addresses.
+/// How much of the heap `backHeapWithHugePages` asks to be backed by 2 MiB pages: room for
+/// the bench mixture's training step (134 MiB of it in such pages) and more. Untouched, it
+/// costs only addresses.
 let hugePageHeapBytes = 256 << 20
 
 /// Asks the CPU to start fetching the cache line at `address` in order to write it, and

@@ -3,4 +3,5 @@ import Kernels
 
 bufferStandardOutputByLine()
 keepFreedMemoryForReuse()
+backHeapWithHugePages()
 exit(runTool(Array(CommandLine.arguments.dropFirst())))
