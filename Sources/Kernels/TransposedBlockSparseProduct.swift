@@ -45,8 +45,12 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
   }
 
   /// Writes C (`[depth, columns]`, or `[columns, depth]` with `transposedC`), on all threads.
-  /// AVX-512 runs the dense product: its wide tile ran the bench mixture's gradients faster
-  /// whole (the step 0.25 ms less, median of ten rounds in turns, nine faster; AMD EPYC Zen 5).
+  /// Every kernel skips the zeros. On AVX-512 the dense product ran faster on an AMD EPYC
+  /// Zen 5 (the bench mixture's step 0.25 ms less, median of ten rounds in turns, nine
+  /// faster), but on an Intel Xeon (Emerald Rapids), where the dense tile ran these 32
+  /// products at 98 to 117 GFLOP/s, they took 4.9 ms against 7.4 to 7.7 (`bench
+  /// train-mixer --profile`) and the step 3.6 ms less (median of 16 rounds in turns, ten
+  /// faster).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func run(
@@ -54,17 +58,7 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
   ) {
     let started = MatmulProfile.start()
     switch kernel {
-    case .avx512:
-      // The dense chains, written transposed as the chains of `Bᵀ · A`.
-      if transposedC {
-        let rows = blockRows.rowCount
-        matmul(
-          b, a, into: c, MatmulShape(m: columns, n: depth, k: rows, transposeA: true),
-          kernel: kernel)
-      } else {
-        matmul(a, b, into: c, shape, kernel: kernel)
-      }
-      return
+    case .avx512: compute(into: c, transposedC: transposedC, T.Vector512.self)
     case .avx2: compute(into: c, transposedC: transposedC, T.Vector256.self)
     case .neon, .portable: compute(into: c, transposedC: transposedC, T.Vector128.self)
     }
@@ -125,9 +119,9 @@ public final class BlockRows {
   }
 
   /// Every block's rows in increasing order, one block after another, and where each block's
-  /// rows start (and the last ends). Listed when first asked for: the dense products that
-  /// AVX-512 runs never ask (building them took 6 µs a site, 0.1 ms of the bench mixture's
-  /// step, AMD EPYC Zen 5).
+  /// rows start (and the last ends). Listed when first asked for, by the backward pass: a
+  /// forward pass alone never asks (building them took 6 µs a site, 0.1 ms of the bench
+  /// mixture's step, AMD EPYC Zen 5).
   lazy var lists: (rows: [Int32], starts: [Int]) = {
     // Each block's rows, counted, then written in place.
     var starts = [Int](repeating: 0, count: blocks.count + 1)
