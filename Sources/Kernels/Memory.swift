@@ -9,6 +9,17 @@
 /// megabyte or more. By default glibc maps each such block fresh from the system and
 /// unmaps it when freed, so every new array pays a page fault per 4 KiB. With this, freed
 /// blocks stay in the heap and are reused. Other platforms' allocators need nothing.
+///
+/// The heap is not asked for 2 MiB pages (`madvise(MADV_HUGEPAGE)`, as it was from 23c2cfd
+/// to 44794ea). On an AMD EPYC Zen 5 the mixture's step (AVX2 build) took 0.39 ms less so,
+/// but on an Intel Xeon (Emerald Rapids) SwiGLU's forward took 4.0 to 4.7 ms of the base
+/// model's step against 1.5 to 1.6 without them (`bench train-base --profile`, three runs
+/// each in turns). Within a 2 MiB page the physical address follows the virtual one, so
+/// arrays of a few MiB cut one after another from the heap hold their same elements at
+/// addresses that map to the same sets of the level-2 cache, which is indexed by physical
+/// address. A standalone probe of `swiglu` over three such arrays of 3 MiB, two threads:
+/// 0.98 ms; the same with the arrays a few pages and lines further apart, 0.25; in 4 KiB
+/// pages, whose physical addresses are scattered, 0.29.
 public func keepFreedMemoryForReuse() {
   #if canImport(Glibc)
     // glibc's mallopt, looked up at run time: Swift's Glibc module does not expose malloc.h.
@@ -21,41 +32,6 @@ public func keepFreedMemoryForReuse() {
     _ = mallopt(trimThreshold, Int32.max)  // and freed ones stay there
   #endif
 }
-
-/// Asks Linux to back the first `hugePageHeapBytes` of the heap with 2 MiB pages. Call it
-/// once, after `keepFreedMemoryForReuse`, whose settings keep the block it grows the heap by.
-///
-/// Linux backs memory with 2 MiB pages where it is asked to (`madvise(MADV_HUGEPAGE)`, when
-/// `/sys/kernel/mm/transparent_hugepage/enabled` says `madvise` or `always`): the bench
-/// mixture step's 134 MiB then span 67 pages instead of 34,000, fewer for the processor to
-/// translate. A Swift array cannot ask for its own (a 1 MiB array holds no whole aligned 2
-/// MiB page), so the heap is grown up front by one block, allocated and freed, and its
-/// range marked; the arrays are later cut from it. That step took 0.39 ms less on average,
-/// ten rounds in turns, eight faster (AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2
-/// threads); with glibc's own switch for it (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) 0.57
-/// and 0.39 ms less in an earlier sitting on the same machine. Where the system gives no
-/// such pages, `madvise` fails and nothing changes; other platforms do nothing.
-public func backHeapWithHugePages() {
-  #if canImport(Glibc)
-    // glibc's free, looked up at run time: with a `free` it knows, the compiler could drop
-    // the block, which is never used.
-    typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
-    guard let free = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "free") else { return }
-    let start = UInt(bitPattern: sbrk(0))
-    unsafeBitCast(free, to: Free.self)(malloc(hugePageHeapBytes))
-    let end = UInt(bitPattern: sbrk(0))
-    let hugePage: UInt = 2 << 20
-    let first = (start + hugePage - 1) / hugePage * hugePage
-    if end > first {
-      _ = madvise(UnsafeMutableRawPointer(bitPattern: first), Int(end - first), MADV_HUGEPAGE)
-    }
-  #endif
-}
-
-/// How much of the heap `backHeapWithHugePages` asks to be backed by 2 MiB pages: room for
-/// the bench mixture's training step (134 MiB of it in such pages) and more. Untouched, it
-/// costs only addresses.
-let hugePageHeapBytes = 256 << 20
 
 /// Asks the CPU to start fetching the cache line at `address` in order to write it, and
 /// returns at once (x86 `prefetchw`, arm64 `prfm pstl1keep`).

@@ -3,5 +3,4 @@ import Kernels
 
 bufferStandardOutputByLine()
 keepFreedMemoryForReuse()
-backHeapWithHugePages()
 exit(runTool(Array(CommandLine.arguments.dropFirst())))
