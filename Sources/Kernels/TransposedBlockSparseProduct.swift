@@ -39,7 +39,8 @@ public struct TransposedBlockSparseProduct<T: KernelScalar> {
     (self.a, self.b, self.depth, self.columns, self.blockRows) = (a, b, depth, columns, blockRows)
   }
 
-  /// The dense product of the same A and B: `matmul`'s shape.
+  /// The dense product of the same A and B, `matmul`'s shape: how `MatmulProfile` names this
+  /// product and counts its operations.
   var shape: MatmulShape {
     MatmulShape(m: depth, n: columns, k: blockRows.rowCount, transposeA: true)
   }
@@ -170,8 +171,8 @@ let fetchDistance = 32
 /// Up to four rows of C, `first...last`, all in one block of A, over the rows of A listed
 /// in `tokens`: three vectors of columns at a time (twelve chains, enough to keep two
 /// multiply-add units busy through their four cycles of latency; twelve accumulators, three
-/// of B and a broadcast fill AVX2's sixteen registers), then two, then one, then a number at a
-/// time. Fewer than four rows repeat the last, and two vectors the second, whose chains are
+/// of B and a broadcast fill AVX2's sixteen registers, and half of AVX-512's 32), then two,
+/// then one, then a number at a time. Fewer than four rows repeat the last, and two vectors the second, whose chains are
 /// then not stored.
 private struct Tile<T: KernelScalar> {
   let product: TransposedBlockSparseProduct<T>
