@@ -261,23 +261,28 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var largeItem: Bool { shape.flops / Double(shape.batch) >= largeProductFlops }
   /// Whether B is read from a packed copy rather than in place. A transposed B must be (its
   /// panel rows are not contiguous), by all tasks first, unless each task packs its own
-  /// (`packsPanelsInTasks`). A large product (`largeItem`) also packs a B whose row
-  /// stride is a multiple of 4 KiB, because in place every row of a panel would fall in the
-  /// same cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed
-  /// against 160 to 200 in place). And a B that every task would otherwise copy slice by
-  /// slice (`slicesEveryTask`: all of B once per row block) is packed once: the mixture's
-  /// 2048 × 128 · 128 × 128 to 128 × 512 products and 256³ ran 3 to 23% faster so, when
-  /// this was first done for a B within `packedBBytes`; 512³, whose B is twice the level-2
-  /// cache, 1.07 to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2
-  /// kernel, 2 threads, in turns). Except a deep product's B larger than `packedBBytes`:
-  /// the product's few tasks read it once or twice each, and a packed copy goes to memory
-  /// and back (the mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to
-  /// 0.99 times the speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads, in turns).
+  /// (`packsPanelsInTasks`). A large product (`largeItem`) also packs a B whose row stride
+  /// is a multiple of 4 KiB, because in place every row of a panel would fall in the same
+  /// cache set (n = 1024 on the AMD EPYC Zen 4, AVX-512: 190 to 205 GFLOP/s packed against
+  /// 160 to 200 in place). And a B whose panels every task reads with many tiles
+  /// (`readsPanelsOften`: all of B once per row block) is packed once: the mixture's 2048 ×
+  /// 128 · 128 × 128 to 128 × 512 products and 256³ ran 3 to 23% faster so, when this was
+  /// first done for a B within `packedBBytes`; 512³, whose B is twice the level-2 cache,
+  /// 1.07 to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2 kernel, 2
+  /// threads, in turns). The AVX-512 kernel, whose tasks had read such a B in place
+  /// (`copiesPanelSlices`), took 0.86 to 0.90 of the time packed on the bench model's
+  /// 2048-row A·B products and 0.85 on 512³ A·B and Aᵀ·B, 23 to 25 times faster in 25 calls
+  /// each in turns, its caches warm or not; 2048 × 48 · 48 × 128, 256³ and 1024³ A·B 0.95
+  /// to 1.01 (Intel Xeon, Emerald Rapids, 2 threads). Except a deep product's B larger than
+  /// `packedBBytes`: the product's few tasks read it once or twice each, and a packed copy
+  /// goes to memory and back (the mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048
+  /// deep: 0.96 to 0.99 times the speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads,
+  /// in turns).
   var packB: Bool {
     if packsPanelsInTasks { return false }
     return shape.transposeB
       || (largeItem && (shape.bRowStride * MemoryLayout<Scalar>.stride) % 4096 == 0)
-      || (slicesEveryTask
+      || (readsPanelsOften
         && (!deep || shape.k * shape.n * MemoryLayout<Scalar>.stride <= packedBBytes))
   }
   /// Whether each task packs its own panel of a transposed B, one task per panel with every
@@ -295,9 +300,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
   var fewRowBlocks: Bool { rowBlocksOfTilesPerTask < minimumTasks }
   /// Blocks of `tilesPerTask` row tiles that cover the rows of C.
   var rowBlocksOfTilesPerTask: Int { (rowTiles + tilesPerTask - 1) / tilesPerTask }
-  /// Whether every task of a product that reads B in place would copy its passes of B's
-  /// panels into slices: then all tasks together copy B once per row block.
-  var slicesEveryTask: Bool { slicesPanels(tiles: rowBlocking.tilesPerBlock) }
+  /// Whether every task of the product reads its panels of B with enough tiles
+  /// (`minimumSliceTiles`) that in place it would copy them slice by slice
+  /// (`copiesPanelSlices`), or on a kernel of wider panels lose them from the level-1 cache
+  /// between tiles: then all tasks together would read B once per row block.
+  var readsPanelsOften: Bool { largeItem && rowBlocking.tilesPerBlock >= minimumSliceTiles }
   /// Whether a task of `tiles` row tiles that reads B in place copies each pass of a panel
   /// into a slice first (`copiesPanelSlices`), when it has enough tiles to read the slice.
   func slicesPanels(tiles: Int) -> Bool {
@@ -322,7 +329,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// reads it. Measured on the AMD EPYC Zen 4, 2 threads, with and without in turns: the
   /// AVX2 kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128
   /// · 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7% (there the copy cost
-  /// more than the misses it saved).
+  /// more than the misses it saved). Where every task would read its panels so, B is packed
+  /// once for all of them instead (`packB`, on every kernel).
   var copiesPanelSlices: Bool { panelWidth * MemoryLayout<Scalar>.stride <= 64 }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
