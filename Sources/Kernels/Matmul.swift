@@ -270,7 +270,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// first done for a B within `packedBBytes`; 512³, whose B is twice the level-2 cache,
   /// 1.07 to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2 kernel, 2
   /// threads, in turns). The AVX-512 kernel, whose tasks had read such a B in place
-  /// (`copiesPanelSlices`), took 0.86 to 0.90 of the time packed on the bench model's
+  /// (without slices of it), took 0.86 to 0.90 of the time packed on the bench model's
   /// 2048-row A·B products and 0.85 on 512³ A·B and Aᵀ·B, 23 to 25 times faster in 25 calls
   /// each in turns, its caches warm or not; 2048 × 48 · 48 × 128, 256³ and 1024³ A·B 0.95
   /// to 1.01 (Intel Xeon, Emerald Rapids, 2 threads). Except a deep product's B larger than
@@ -301,15 +301,25 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Blocks of `tilesPerTask` row tiles that cover the rows of C.
   var rowBlocksOfTilesPerTask: Int { (rowTiles + tilesPerTask - 1) / tilesPerTask }
   /// Whether every task of the product reads its panels of B with enough tiles
-  /// (`minimumSliceTiles`) that in place it would copy them slice by slice
-  /// (`copiesPanelSlices`), or on a kernel of wider panels lose them from the level-1 cache
-  /// between tiles: then all tasks together would read B once per row block.
+  /// (`minimumSliceTiles`) that in place it would copy each pass of them into a slice
+  /// (`slicesPanels`): then all tasks together would copy B once per row block.
   var readsPanelsOften: Bool { largeItem && rowBlocking.tilesPerBlock >= minimumSliceTiles }
   /// Whether a task of `tiles` row tiles that reads B in place copies each pass of a panel
-  /// into a slice first (`copiesPanelSlices`), when it has enough tiles to read the slice.
-  func slicesPanels(tiles: Int) -> Bool {
-    copiesPanelSlices && largeItem && tiles >= minimumSliceTiles
-  }
+  /// into a contiguous slice before its tiles use it, when it has enough tiles to read the
+  /// slice. (B is read in place by that many tiles only in a deep product whose B is larger
+  /// than `packedBBytes`: `packB` packs any other.) In place, a panel's rows are a whole
+  /// row of B apart: at a row of a multiple of 512 bytes (every bench shape) a pass of one
+  /// (256 rows) falls in a quarter of the level-1 cache's sets or fewer and evicts itself
+  /// before the next tile reads it. Measured on the AMD EPYC Zen 4, 2 threads, with and
+  /// without in turns: the AVX2 kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B
+  /// at 512³ and 2048 × 128 · 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7%
+  /// on those products (which now pack B once), and until this rule held for every kernel,
+  /// the AVX-512 kernel read its panels in place. On the Intel Xeon (Emerald Rapids), the
+  /// AVX-512 kernel's deep weight gradients, 128 to 512 × 2048 · 2048 × 128 and 128 × 2048
+  /// · 2048 × 384, took 0.80 to 0.95 of the time with the slices (19 to 21 calls of 21
+  /// faster, in turns in one process; with cold caches 0.83 to 0.95), 1024³ Aᵀ·B and those
+  /// 48 wide 0.98 to 1.01.
+  func slicesPanels(tiles: Int) -> Bool { largeItem && tiles >= minimumSliceTiles }
   /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
   /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its
   /// tiles go straight to C rather than through the block buffer in two passes (the AVX2
@@ -322,16 +332,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
       && shape.k * panelWidth * MemoryLayout<Scalar>.stride <= onePassPanelBytes
     return onePass ? shape.k : depthPerPass
   }
-  /// Whether a large product (`largeItem`) copies each pass of an in-place B panel into a
-  /// contiguous slice before its tiles use it. In place, a panel's rows are a whole row of
-  /// B apart: at a row of a multiple of 512 bytes (every bench shape) a pass of one (256
-  /// rows) falls in a few sets of the level-1 cache and evicts itself before the next tile
-  /// reads it. Measured on the AMD EPYC Zen 4, 2 threads, with and without in turns: the
-  /// AVX2 kernel's 64-byte panel rows gained 10 to 17% (A·B and Aᵀ·B at 512³ and 2048 × 128
-  /// · 128 × 384), the AVX-512 kernel's 128-byte rows lost 5 to 7% (there the copy cost
-  /// more than the misses it saved). Where every task would read its panels so, B is packed
-  /// once for all of them instead (`packB`, on every kernel).
-  var copiesPanelSlices: Bool { panelWidth * MemoryLayout<Scalar>.stride <= 64 }
   /// Whether A is read from packed strips rather than in place. A transposed A is: in
   /// place, a tile's numbers at one `p` are contiguous but consecutive `p` are a whole row
   /// apart, so every step of the kernel touches a new cache line and, at large sizes, a new

@@ -194,7 +194,7 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
   shapes.append(MatmulShape(m: 129, n: 33, k: deepProductDepth + 33, transposeA: true))
   shapes.append(MatmulShape(m: 257, n: 33, k: deepProductDepth + 33, transposeA: true))
   // Whose last panel is one vector; a deep product's B larger than `packedBBytes` read in
-  // place, each pass of a panel copied (`copiesPanelSlices`), the narrow panel's too.
+  // place, each pass of a panel copied (`slicesPanels`), the narrow panel's too.
   for n in [24, 48] {
     shapes.append(MatmulShape(m: 200, n: n, k: 600, transposeA: true))
     let k = packedBBytes / (MemoryLayout<Float>.stride * n) + 40
