@@ -271,13 +271,13 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// 1.07 to 1.17 times as fast A·B and 1.04 to 1.14 Aᵀ·B (AMD EPYC Zen 3, AVX2 kernel, 2
   /// threads, in turns). The AVX-512 kernel, whose tasks had read such a B in place
   /// (without slices of it), took 0.86 to 0.90 of the time packed on the bench model's
-  /// 2048-row A·B products and 0.85 on 512³ A·B and Aᵀ·B, 23 to 25 times faster in 25 calls
-  /// each in turns, its caches warm or not; 2048 × 48 · 48 × 128, 256³ and 1024³ A·B 0.95
-  /// to 1.01 (Intel Xeon, Emerald Rapids, 2 threads). Except a deep product's B larger than
-  /// `packedBBytes`: the product's few tasks read it once or twice each, and a packed copy
-  /// goes to memory and back (the mixture's weight gradients `gᵀ·x`, 48 to 128 rows, 2048
-  /// deep: 0.96 to 0.99 times the speed in place, AMD EPYC Zen 3, AVX2 kernel, 2 threads,
-  /// in turns).
+  /// 2048-row A·B products and 0.85 on 512³ A·B and Aᵀ·B, faster in 23 to 25 of 25 rounds
+  /// of calls in turns in one process, its caches warm or not; 2048 × 48 · 48 × 128, 256³
+  /// and 1024³ A·B 0.95 to 1.01 (Intel Xeon, Emerald Rapids, 2 threads). Except a deep
+  /// product's B larger than `packedBBytes`: the product's few tasks read it once or twice
+  /// each, and a packed copy goes to memory and back (the mixture's weight gradients
+  /// `gᵀ·x`, 48 to 128 rows, 2048 deep: 0.96 to 0.99 times the speed in place, AMD EPYC Zen
+  /// 3, AVX2 kernel, 2 threads, in turns).
   var packB: Bool {
     if packsPanelsInTasks { return false }
     return shape.transposeB
@@ -303,7 +303,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Whether every task of the product reads its panels of B with enough tiles
   /// (`minimumSliceTiles`) that in place it would copy each pass of them into a slice
   /// (`slicesPanels`): then all tasks together would copy B once per row block.
-  var readsPanelsOften: Bool { largeItem && rowBlocking.tilesPerBlock >= minimumSliceTiles }
+  var readsPanelsOften: Bool { slicesPanels(tiles: rowBlocking.tilesPerBlock) }
   /// Whether a task of `tiles` row tiles that reads B in place copies each pass of a panel
   /// into a contiguous slice before its tiles use it, when it has enough tiles to read the
   /// slice. (B is read in place by that many tiles only in a deep product whose B is larger
@@ -316,9 +316,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// on those products (which now pack B once), and until this rule held for every kernel,
   /// the AVX-512 kernel read its panels in place. On the Intel Xeon (Emerald Rapids), the
   /// AVX-512 kernel's deep weight gradients, 128 to 512 × 2048 · 2048 × 128 and 128 × 2048
-  /// · 2048 × 384, took 0.80 to 0.95 of the time with the slices (19 to 21 calls of 21
-  /// faster, in turns in one process; with cold caches 0.83 to 0.95), 1024³ Aᵀ·B and those
-  /// 48 wide 0.98 to 1.01.
+  /// · 2048 × 384, took 0.80 to 0.95 of the time with the slices (faster in 19 to 21 of 21
+  /// rounds of calls in turns in one process; with cold caches 0.83 to 0.95), 1024³ Aᵀ·B
+  /// and those 48 wide 0.98 to 1.01.
   func slicesPanels(tiles: Int) -> Bool { largeItem && tiles >= minimumSliceTiles }
   /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
   /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its

@@ -172,8 +172,8 @@ let fetchDistance = 32
 /// in `tokens`: three vectors of columns at a time (twelve chains, enough to keep two
 /// multiply-add units busy through their four cycles of latency; twelve accumulators, three
 /// of B and a broadcast fill AVX2's sixteen registers, and half of AVX-512's 32), then two,
-/// then one, then a number at a time. Fewer than four rows repeat the last, and two vectors the second, whose chains are
-/// then not stored.
+/// then one, then a number at a time. Fewer than four rows repeat the last, and two vectors
+/// the second, whose chains are then not stored.
 private struct Tile<T: KernelScalar> {
   let product: TransposedBlockSparseProduct<T>
   let tokens: UnsafePointer<Int32>

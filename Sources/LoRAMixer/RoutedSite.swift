@@ -75,8 +75,9 @@ public final class RoutedSite: Module, LinearAdapter {
     let input = x.passingGradientLast()
     let (rows, routing) = routedRows(x)
     // Hard-soft routing mixes by the top-k weights: when k leaves experts out, their
-    // ranks are zero in every token's row but the tokens that selected them, and four
-    // products skip them (two of them on every kernel but AVX-512's).
+    // ranks are zero in every token's row but the tokens that selected them, and products
+    // skip them: the two factor gradients on every kernel, the update and `dh · A_all` on
+    // every kernel but AVX-512's.
     let zeroBlocks =
       state.settings.mode == .hardsoft && routing.k < presentCount
       ? selectedRows(routing) : nil

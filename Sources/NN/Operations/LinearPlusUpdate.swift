@@ -12,10 +12,10 @@ import Kernels
 ///
 /// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
 /// row, and lists the rows that hold each (a hard-routed mixture's experts' ranks, all but
-/// the selected experts' zero; the tokens that selected each). On every kernel but
-/// AVX-512's, the update then skips the zeros (`BlockSparseProduct`), and B's gradient
-/// `gᵀ · h` sums each block's columns over its rows alone (`TransposedBlockSparseProduct`),
-/// with the same bits.
+/// the selected experts' zero; the tokens that selected each). The update then skips the
+/// zeros on every kernel but AVX-512's (`BlockSparseProduct`), and B's gradient `gᵀ · h`
+/// sums each block's columns over its rows alone on every kernel
+/// (`TransposedBlockSparseProduct`), with the same bits.
 /// `operation` names the record in a tape's profile (a routed site's are this function's).
 public func linearPlusUpdate(
   _ x: Tensor, weight: Tensor, update h: Tensor, b: Tensor, zeroBlocks: BlockRows? = nil,
