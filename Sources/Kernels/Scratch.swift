@@ -8,28 +8,47 @@ import Synchronization
 /// of its time there. Buffers handed back are kept (up to `keep` of them per shelf) for the
 /// next call.
 ///
-/// The kept buffers are on a few shelves, each with its own lock, and a thread uses the
-/// shelf its identity picks, so threads taking buffers at the same time rarely wait for one
-/// another. (With one shelf for all, taking and giving back buffers was 7% of the samples
-/// of attention at the toy tasks' 17 positions, 3% waiting for the lock; with shelves,
-/// attention's forward and backward ran 1.13 to 1.16 times as fast there, and a toy-sst2
-/// training step 1.03 times: AMD EPYC Zen 3, 2 threads, in turns.)
+/// The kept buffers are on a few shelves, each with its own lock, and each thread takes
+/// the next shelf the first time it asks (`shelf`), so threads taking buffers at the same
+/// time rarely wait for one another. (With one shelf for all, taking and giving back buffers
+/// was 7% of the samples of attention at the toy tasks' 17 positions, 3% waiting for the
+/// lock; with shelves, attention's forward and backward ran 1.13 to 1.16 times as fast
+/// there, and a toy-sst2 training step 1.03 times: AMD EPYC Zen 3, 2 threads, in turns.) A
+/// shelf's lock and list have cache lines of their own: picked by a hash of the thread's
+/// identity, which moves from run to run, two threads sometimes shared a shelf or a line,
+/// and giving buffers back took 2.0% of the bench mixture's samples in one run, 0.4 to 0.5%
+/// in others; so, 0.3% (Intel Xeon, Emerald Rapids, 2 threads, `perf record`, two runs).
 enum Scratch {
   private final class Shelf: Sendable {
-    let buffers = Mutex<[UncheckedSendable<(UnsafeMutableRawPointer, Int)>]>([])
+    let buffers: Mutex<[UncheckedSendable<(UnsafeMutableRawPointer, Int)>]>
+    /// Keeps the next shelf's lock off this one's cache lines (two of 64 bytes: processors
+    /// fetch lines in pairs).
+    let gap = InlineArray<16, UInt64>(repeating: 0)
+
+    init() {
+      // Room for every buffer kept, so the list is never moved next to another's.
+      var free: [UncheckedSendable<(UnsafeMutableRawPointer, Int)>] = []
+      free.reserveCapacity(2 * Scratch.keep)
+      buffers = Mutex(free)
+    }
   }
   private static let shelves = (0..<8).map { _ in Shelf() }
   private static let keep = 16
+  /// The shelf the next thread to ask takes.
+  private static let nextShelf = Atomic<Int>(0)
+  /// Each thread's shelf, plus one (0: none yet).
+  private static let shelfKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key for scratch memory")
+    return key
+  }()
 
   /// The calling thread's shelf.
   private static var shelf: Shelf {
-    #if canImport(Darwin)
-      let thread = UInt(bitPattern: pthread_self())
-    #else
-      let thread = UInt(pthread_self())
-    #endif
-    // Multiplicative hashing: the top 3 bits of the product depend on all of the identity's.
-    return shelves[Int((thread &* 0x9E37_79B9_7F4A_7C15) >> 61)]
+    if let stored = pthread_getspecific(shelfKey) { return shelves[Int(bitPattern: stored) - 1] }
+    let index = nextShelf.add(1, ordering: .relaxed).oldValue % shelves.count
+    pthread_setspecific(shelfKey, UnsafeRawPointer(bitPattern: index + 1))
+    return shelves[index]
   }
 
   /// Calls `body` with uninitialized memory for `count` values of `T`.
