@@ -296,6 +296,25 @@ extension Tensor {
       operation: operation)
   }
 
+  /// `recorded` where an edge may also add its contribution into the gradient its input
+  /// has so far as it forms it (`adding(gradient, sofar)`, returning `sofar + contribution`
+  /// with the bits of that sum; nil where it cannot): a product written into a copy of the
+  /// sum block by block passes over the input's gradient once, where forming it and then
+  /// adding passes three times.
+  public func recorded(
+    edges: [(
+      input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor,
+      adding: ((_ gradient: Tensor, _ sofar: Tensor) -> Tensor)?
+    )],
+    operation: String = #function
+  ) -> Tensor {
+    recorded(
+      edges.map {
+        Tape.Edge(
+          input: $0.input, vectorJacobianProduct: $0.vectorJacobianProduct, adding: $0.adding)
+      }, operation: operation)
+  }
+
   /// `recorded` with the tape's own edges, which may add their contribution into the
   /// gradient so far (`Tape.Edge.adding`).
   func recorded(_ edges: [Tape.Edge], operation: String) -> Tensor {

@@ -70,9 +70,6 @@ public final class RoutedSite: Module, LinearAdapter {
     guard Self.addsIntoBase && state.phase == .training && state.settings.mode != .topk else {
       return nil
     }
-    // x's gradient through W reaches it through this copy, recorded before the site's
-    // operations, so after theirs: the order of the plain sum, `x · Wᵀ + delta(x)`.
-    let input = x.passingGradientLast()
     let (rows, routing) = routedRows(x)
     // Hard-soft routing mixes by the top-k weights: when k leaves experts out, their
     // ranks are zero in every token's row but the tokens that selected them, and products
@@ -83,8 +80,7 @@ public final class RoutedSite: Module, LinearAdapter {
       ? selectedRows(routing) : nil
     let (weighted, b) = stackedExperts(
       rows, experts, weights: routing.weights, ranks: ranks, zeroBlocks: zeroBlocks)
-    return linearPlusUpdate(
-      input, weight: weight, update: weighted, b: b, zeroBlocks: zeroBlocks)
+    return linearPlusUpdate(x, weight: weight, update: weighted, b: b, zeroBlocks: zeroBlocks)
   }
 
   /// The rows of `x` (`[..., inputs]`) and their routing, recorded for the routing loss.

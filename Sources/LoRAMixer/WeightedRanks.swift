@@ -60,38 +60,41 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
 /// rows over the tokens that selected it (`TransposedBlockSparseProduct`), and on every
 /// kernel but AVX-512's the gradient of `rows`, `dh · A_all`, skips those zeros
 /// (`BlockSparseProduct`): a third of the terms at top-2 of 6, with the bits of
-/// `matmul(rows, a, transposeB: true)`'s gradients.
+/// `matmul(rows, a, transposeB: true)`'s gradients. Like `matmul`'s, the rows' gradient is
+/// added into their gradient so far as it is formed (`Tensor.recorded(edges:)`).
 func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tensor {
   let h = matmul(rows.detached(), a.detached(), transposeB: true)
   let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])
+  // The rows' gradient `dh · A_all`, or that added into their gradient so far.
+  func rowsGradient(_ dh: Tensor, adding sofar: Tensor?) -> Tensor {
+    func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      let product = BlockSparseProduct(
+        a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks)
+      if sofar == nil {
+        product.run(rows: tokens, into: dx, accumulate: false)
+      } else {
+        product.run(rows: tokens, into: dx, adding: t[2])
+      }
+    }
+    return Tensor(
+      shape: rows.shape,
+      storage: runKernel(
+        [dh, a] + (sofar.map { [$0] } ?? []), count: rows.count, float: kernel, double: kernel))
+  }
+  func aGradient(_ dh: Tensor) -> Tensor {
+    func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {
+      TransposedBlockSparseProduct(
+        a: t[0], b: t[1], depth: depth, columns: inputs, blockRows: zeroBlocks
+      ).run(into: da)
+    }
+    return Tensor(
+      shape: a.shape, storage: runKernel([dh, rows], count: a.count, float: kernel, double: kernel))
+  }
   return h.recorded(
-    (
-      rows,
-      { dh in
-        func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
-          BlockSparseProduct(
-            a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks
-          )
-          .run(rows: tokens, into: dx, accumulate: false)
-        }
-        return Tensor(
-          shape: rows.shape,
-          storage: runKernel([dh, a], count: rows.count, float: kernel, double: kernel))
-      }
-    ),
-    (
-      a,
-      { dh in
-        func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {
-          TransposedBlockSparseProduct(
-            a: t[0], b: t[1], depth: depth, columns: inputs, blockRows: zeroBlocks
-          ).run(into: da)
-        }
-        return Tensor(
-          shape: a.shape,
-          storage: runKernel([dh, rows], count: a.count, float: kernel, double: kernel))
-      }
-    ))
+    edges: [
+      (rows, { rowsGradient($0, adding: nil) }, { rowsGradient($0, adding: $1) }),
+      (a, aGradient, nil),
+    ])
 }
 
 /// `weightedRanks` with primitive operations: `h ⊙ (w · S)`, where S (`rankScales`) spreads

@@ -46,10 +46,14 @@ public final class Linear: Module, Layer {
   /// `x · Wᵀ (+ b)` plus the adapter's term, for `x` of shape `[..., inputs]`.
   public func callAsFunction(_ x: Tensor) -> Tensor {
     if bias == nil, let output = adapter?.output(x, weight: weight) { return output }
+    // The adapter's term first: the backward pass then meets the product with W first, and
+    // adds x's gradient through W into the sum so far as it forms it; the terms after it
+    // add theirs to that (an adapter's fused output keeps this order and these bits).
+    let delta = adapter?.delta(x)
     var base = matmul(x, weight, transposeB: true)
     if let bias { base = base + bias }
-    guard let adapter else { return base }
-    return base + adapter.delta(x)
+    guard let delta else { return base }
+    return base + delta
   }
 }
 

@@ -8,7 +8,10 @@ import Kernels
 /// Written with primitive operations it makes the two products apart and their sum, three
 /// arrays as large as the output; here one matmul call adds the second product into the
 /// first, block by block of the output while the block is in cache (`matmul(_:_:_:plus:…)`),
-/// rounding each sum as the addition does: the same bits.
+/// rounding each sum as the addition does: the same bits. Backward, x's gradient through W,
+/// `g · W`, is added into x's gradient so far as it is formed, as `matmul`'s is: the bits
+/// of `x · Wᵀ + update` when the update was computed first (`Linear.callAsFunction`'s
+/// order), so that the backward pass meets the product with W first.
 ///
 /// `zeroBlocks`, when given, cuts h's columns into blocks most of which are zero in each
 /// row, and lists the rows that hold each (a hard-routed mixture's experts' ranks, all but
@@ -56,22 +59,29 @@ public func linearPlusUpdate(
     return Tensor(
       shape: b.shape, storage: runKernel([h, g], count: b.count, float: kernel, double: kernel))
   }
-  return y.recorded(inputs: [x, weight, h, b], operation: operation) { g, needed in
-    let g = g.reshaped([rows, outputs])
-    return [
-      needed[0] ? matmul(g, weight).reshaped(x.shape) : nil,
-      needed[1] ? matmul(g, x.reshaped([rows, inputs]), transposeA: true) : nil,
-      needed[2] ? matmul(g, b) : nil,
-      needed[3] ? bGradient(g) : nil,
-    ]
+  // x's gradient `g · W`, or that added into x's gradient so far as it is formed.
+  func xGradient(_ g: Tensor, adding sofar: Tensor?) -> Tensor {
+    let shape = MatmulShape(m: rows, n: inputs, k: outputs)
+    func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
+      if sofar == nil {
+        matmul(t[0], t[1], into: dx, shape)
+      } else {
+        matmul(t[0], t[1], into: dx, shape, adding: t[2])
+      }
+    }
+    return Tensor(
+      shape: x.shape,
+      storage: runKernel(
+        [g, weight] + (sofar.map { [$0] } ?? []), count: x.count, float: kernel, double: kernel))
   }
-}
-
-extension Tensor {
-  /// This tensor's values, as a new tensor whose gradient passes to this one unchanged: a
-  /// record placed where a contribution to this tensor's gradient should arrive in the
-  /// backward pass (after those of the operations recorded after it).
-  public func passingGradientLast() -> Tensor {
-    Tensor(shape: shape, storage: storage).recorded((self, { $0 }), operation: "identity")
+  func weightGradient(_ g: Tensor) -> Tensor {
+    matmul(g.reshaped([rows, outputs]), x.reshaped([rows, inputs]), transposeA: true)
   }
+  return y.recorded(
+    edges: [
+      (x, { xGradient($0, adding: nil) }, { xGradient($0, adding: $1) }),
+      (weight, weightGradient, nil),
+      (h, { matmul($0.reshaped([rows, outputs]), b) }, nil),
+      (b, { bGradient($0.reshaped([rows, outputs])) }, nil),
+    ], operation: operation)
 }

@@ -9,8 +9,9 @@ import Kernels
 /// backward one more (the gradient times s). Here s scales the narrow `x · Aᵀ` instead of
 /// the wide output, and `linearPlusUpdate` adds the update into `x · Wᵀ` by the matmul
 /// itself. For s a power of two (α / r with the toy recipes' α = 32, r = 8) every bit is
-/// the reference's: scaling by 2ᵉ is exact, and the input's two contributions reach it in
-/// the reference's order, the update's first.
+/// the reference's: scaling by 2ᵉ is exact, and the input's two gradients reach it in the
+/// reference's order, through W first (the reference computes the update first, so the
+/// backward pass meets its product with W first), then added into as it is formed.
 public func lowRankLinear(
   _ x: Tensor, weight: Tensor, a: Tensor, b: Tensor, scale: Double
 ) -> Tensor {
@@ -20,17 +21,15 @@ public func lowRankLinear(
       && b.shape == [weight.shape[0], a.shape[0]]
       && x.shape.last == inputs,
     "low-rank linear: x \(x.shape), W \(weight.shape), A \(a.shape), B \(b.shape)")
-  // x's gradient through W passes through this copy, recorded before the update's
-  // operations, so it reaches x after theirs.
-  let input = x.passingGradientLast()
   let scaled = matmul(x.reshaped([-1, inputs]), a, transposeB: true) * scale  // s · x · Aᵀ
-  return linearPlusUpdate(input, weight: weight, update: scaled, b: b, operation: "lowRankLinear")
+  return linearPlusUpdate(x, weight: weight, update: scaled, b: b, operation: "lowRankLinear")
 }
 
 /// `lowRankLinear` written with primitive operations, as PEFT computes a LoRA layer.
 public func lowRankLinearReference(
   _ x: Tensor, weight: Tensor, a: Tensor, b: Tensor, scale: Double
 ) -> Tensor {
-  matmul(x, weight, transposeB: true) + matmul(matmul(x, a, transposeB: true), b, transposeB: true)
-    * scale
+  // The update first, as a Linear adds an adapter's term (`Linear.callAsFunction`).
+  let update = matmul(matmul(x, a, transposeB: true), b, transposeB: true) * scale
+  return matmul(x, weight, transposeB: true) + update
 }
