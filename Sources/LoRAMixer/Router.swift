@@ -132,7 +132,7 @@ public final class Router: Module {
 
   override public var ownParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
-  /// Routes the rows of `x` (`[tokens, inputs]`, sequences of `length` tokens one after
+  /// Routes the rows of `x` (`[..., inputs]`, sequences of `length` tokens one after
   /// another; nil: one sequence) over the `present` experts (Tutorials/the-paper.md §3):
   /// logits from `settings.input`, `p = softmax(z / τ)` with absent experts left out of the
   /// softmax, `h` the top-k of p renormalised (ties to the lower index), and the weights by
@@ -141,10 +141,11 @@ public final class Router: Module {
     _ x: Tensor, length: Int? = nil, settings: RoutingSettings, training: Bool
   ) -> SiteRouting {
     let experts = weight.shape[0]
-    var logits = matmul(x, weight, transposeB: true)
+    // x as it is (`RoutedSite.routing`); the narrow logits as rows.
+    var logits = matmul(x, weight, transposeB: true).reshaped([-1, experts])
     if settings.input != .token {
       logits = prefixMean(
-        logits, length: length ?? x.shape[0], skippingFirst: settings.input == .contentMean)
+        logits, length: length ?? logits.shape[0], skippingFirst: settings.input == .contentMean)
     }
     if present.contains(false) {
       let absent = Tensor(

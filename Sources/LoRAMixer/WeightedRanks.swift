@@ -53,18 +53,20 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
   }
 }
 
-/// The stacked ranks `x · A_allᵀ` (`rows` `[tokens, inputs]`, `a` `[Σ ranks, inputs]`) when
-/// the routing is hard: then the gradient of the ranks, `dh`, is zero in every block of
-/// `zeroBlocks` (the experts' columns) but the selected experts' (`weightedRanks` multiplies
-/// the others by a weight of zero). The gradient of A_all, `dhᵀ · rows`, sums each expert's
-/// rows over the tokens that selected it (`TransposedBlockSparseProduct`), and on every
-/// kernel but AVX-512's the gradient of `rows`, `dh · A_all`, skips those zeros
-/// (`BlockSparseProduct`): a third of the terms at top-2 of 6, with the bits of
-/// `matmul(rows, a, transposeB: true)`'s gradients. Like `matmul`'s, the rows' gradient is
-/// added into their gradient so far as it is formed (`Tensor.recorded(edges:)`).
+/// The stacked ranks `x · A_allᵀ`, `[tokens, Σ ranks]` (`rows` `[..., inputs]`, `a` `[Σ
+/// ranks, inputs]`) when the routing is hard: then the gradient of the ranks, `dh`, is zero
+/// in every block of `zeroBlocks` (the experts' columns) but the selected experts'
+/// (`weightedRanks` multiplies the others by a weight of zero). The gradient of A_all, `dhᵀ
+/// · rows`, sums each expert's rows over the tokens that selected it
+/// (`TransposedBlockSparseProduct`), and on every kernel but AVX-512's the gradient of
+/// `rows`, `dh · A_all`, skips those zeros (`BlockSparseProduct`): a third of the terms at
+/// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradients. Like
+/// `matmul`'s, the rows' gradient is added into their gradient so far as it is formed
+/// (`Tensor.recorded(edges:)`).
 func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tensor {
-  let h = matmul(rows.detached(), a.detached(), transposeB: true)
-  let (tokens, inputs, depth) = (rows.shape[0], rows.shape[1], a.shape[0])
+  let (inputs, depth) = (a.shape[1], a.shape[0])
+  let tokens = rows.count / inputs
+  let h = matmul(rows.detached().reshaped([tokens, inputs]), a.detached(), transposeB: true)
   // The rows' gradient `dh · A_all`, or that added into their gradient so far.
   func rowsGradient(_ dh: Tensor, adding sofar: Tensor?) -> Tensor {
     func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
