@@ -298,9 +298,9 @@ extension Tensor {
 
   /// `recorded` where an edge may also add its contribution into the gradient its input
   /// has so far as it forms it (`adding(gradient, sofar)`, returning `sofar + contribution`
-  /// with the bits of that sum; nil where it cannot): a product written into a copy of the
-  /// sum block by block passes over the input's gradient once, where forming it and then
-  /// adding passes three times.
+  /// with the bits of that sum; nil where it cannot): a product added to the sum as it is
+  /// written (`matmul(…adding:)`) reads the sum once and writes once, where forming it and
+  /// then adding passes over such an array three times.
   public func recorded(
     edges: [(
       input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor,

@@ -135,12 +135,12 @@ public final class RoutedSite: Module, LinearAdapter {
   }
 }
 
-/// Every expert's output, weighted, `[tokens, outputs]`, for the rows of x (`[..., inputs]`,
-/// read as they are) and the weights `[tokens, experts]`: `weightedRanks(x · A_allᵀ) · B_allᵀ`, where A_all and B_all stack
-/// the present experts' factors (their ranks at `ranks`, `stackedRanks(experts)`) and
-/// `weightedRanks` multiplies each expert's columns by its weight and scale. Two large
-/// products instead of two per expert. A routed site's dense routing and MoLE's gated sites
-/// both mix so.
+/// Every expert's output, weighted, `[tokens, outputs]`, for the rows of x (`[...,
+/// inputs]`, read as they are) and the weights `[tokens, experts]`:
+/// `weightedRanks(x · A_allᵀ) · B_allᵀ`, where A_all and B_all stack the present experts'
+/// factors (their ranks at `ranks`, `stackedRanks(experts)`) and `weightedRanks` multiplies
+/// each expert's columns by its weight and scale. Two large products instead of two per
+/// expert. A routed site's dense routing and MoLE's gated sites both mix so.
 func weightedExperts(_ rows: Tensor, _ experts: [LoRA?], weights: Tensor, ranks: [RankColumns])
   -> Tensor
 {

@@ -53,11 +53,11 @@ func weightedRanks(_ h: Tensor, weights: Tensor, ranks: [RankColumns]) -> Tensor
   }
 }
 
-/// The stacked ranks `x · A_allᵀ`, `[tokens, Σ ranks]` (`rows` `[..., inputs]`, `a` `[Σ
-/// ranks, inputs]`) when the routing is hard: then the gradient of the ranks, `dh`, is zero
-/// in every block of `zeroBlocks` (the experts' columns) but the selected experts'
-/// (`weightedRanks` multiplies the others by a weight of zero). The gradient of A_all, `dhᵀ
-/// · rows`, sums each expert's rows over the tokens that selected it
+/// The stacked ranks `x · A_allᵀ`, `[tokens, Σ ranks]` (`rows` `[..., inputs]`, `a`
+/// `[Σ ranks, inputs]`) when the routing is hard: then the gradient of the ranks, `dh`, is
+/// zero in every block of `zeroBlocks` (the experts' columns) but the selected experts'
+/// (`weightedRanks` multiplies the others by a weight of zero). The gradient of A_all,
+/// `dhᵀ · rows`, sums each expert's rows over the tokens that selected it
 /// (`TransposedBlockSparseProduct`), and on every kernel but AVX-512's the gradient of
 /// `rows`, `dh · A_all`, skips those zeros (`BlockSparseProduct`): a third of the terms at
 /// top-2 of 6, with the bits of `matmul(rows, a, transposeB: true)`'s gradients. Like

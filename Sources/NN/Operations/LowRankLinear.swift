@@ -11,7 +11,7 @@ import Kernels
 /// itself. For s a power of two (α / r with the toy recipes' α = 32, r = 8) every bit is
 /// the reference's: scaling by 2ᵉ is exact, and the input's two gradients reach it in the
 /// reference's order, through W first (the reference computes the update first, so the
-/// backward pass meets its product with W first), then added into as it is formed.
+/// backward pass meets its product with W first), each added to the sum as it is formed.
 public func lowRankLinear(
   _ x: Tensor, weight: Tensor, a: Tensor, b: Tensor, scale: Double
 ) -> Tensor {
