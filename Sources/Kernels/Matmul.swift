@@ -18,13 +18,11 @@ public func matmul<T: KernelScalar>(
 }
 
 /// `C = D + op(A) · op(B)`, with D (`adding`, laid out as C) left as it is: the bits of the
-/// product formed alone and then added to D, element by element. Each tile adds its chains
-/// to D's numbers as it writes them to C, so that D is read once and C written once, where
-/// the product alone and then the addition would pass over C three times. (Each task copied
-/// its block of D into C first, then added into it: in the bench mixture's step the products
-/// added so took 0.4 ms more, `--profile`, two runs each; Intel Xeon, Emerald Rapids.) A
-/// gradient added to the gradient so far (`Tape.Edge.adding`): a layer's input's, read by
-/// q, k and v, and by each site's router and experts.
+/// product formed alone and then added to D, element by element. Each task copies its block
+/// of D into C just before it adds its products there, so the block is in its cache, where
+/// the product alone and then the addition would pass over C three times. A gradient added
+/// to the gradient so far (`Tape.Edge.adding`): the bench mixture's routers' `g · R`, 2048 ×
+/// 6 · 6 × 128, each added to the gradient of their site's rows.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func matmul<T: KernelScalar>(
@@ -397,8 +395,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Distinct matrices B in the batch: one when the batch stride is 0.
   var distinctB: Int { shape.batchStrideB == 0 ? 1 : shape.batch }
 
-  /// Computes C, or with `adding` (and `accumulate`), C = D + the product: each tile adds
-  /// its chains to D's numbers where it would add them to C's (`matmul(_:_:into:_:adding:…)`).
+  /// Computes C, or with `adding` (and `accumulate`), C = D + the product: each task copies
+  /// its block of D into C first (`matmul(_:_:into:_:adding:…)`).
   func run(adding d: UnsafePointer<Scalar>? = nil) {
     if shape.batch == 0 || shape.m == 0 || shape.n == 0 { return }
     if let d { precondition(accumulate, "a product added to D accumulates into its copy") }
@@ -421,7 +419,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
     }
     withPackedB { packedB in
       forEachTask { item, tiles, panels in
-        multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: packedB, adding: d)
+        if let d { copyBlock(of: d, item: item, tiles: tiles, panels: panels) }
+        multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: packedB)
       }
     }
   }
@@ -597,14 +596,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// product) is computed in the task's block buffer, its chains resumed pass after pass,
   /// and written to C at the end.
   func multiplyBlock(
-    item: Int, tiles: Range<Int>, panels: Range<Int>, packedB: UnsafeMutablePointer<Scalar>?,
-    adding d: UnsafePointer<Scalar>? = nil
+    item: Int, tiles: Range<Int>, panels: Range<Int>, packedB: UnsafeMutablePointer<Scalar>?
   ) {
     let aItem = a + item * shape.batchStrideA
     let bItem = b + item * shape.batchStrideB
     let cItem = c + item * shape.batchStrideC
-    // Where an accumulating tile reads the sum it adds its chains to: C, or D (laid out as C).
-    let sumItem = d.map { $0 + item * shape.batchStrideC } ?? UnsafePointer(cItem)
     let ldc = shape.leadingDimensionC
     let blockWidth = panels.count * panelWidth
     let blockSize = tiles.count * tileRows * blockWidth
@@ -677,8 +673,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
             let (rows, aStrides) = rowsOfA(
               tile, tiles: tiles, item: item, step: start, depth: depth,
               passStrips: packA ? passStrips : nil, edgeStrip: edgeStrip)
-            let offset = tile * tileRows * ldc + panel * panelWidth
-            let cTile = cItem + offset
+            let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
             // C is written when a tile's chains end: in the last pass, its lines are fetched
             // while it computes (see `prefetchForWriting`).
             if start + depth == shape.k && shape.k >= prefetchDepth && whole(tile, panel) {
@@ -687,13 +682,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
             if direct(tile, panel) {
               Kernel.multiply(
                 depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
-                c: cTile, cRowStride: ldc, sum: sumItem + offset, accumulate: accumulate,
-                resume: false, narrow: narrow)
+                c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false, narrow: narrow)
             } else {
-              let blockC = blockTile(tile, panel)
               Kernel.multiply(
                 depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
-                c: blockC, cRowStride: blockWidth, sum: blockC, accumulate: false,
+                c: blockTile(tile, panel), cRowStride: blockWidth, accumulate: false,
                 resume: start > 0, narrow: narrow)
             }
           }
@@ -701,12 +694,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
       }
       for panel in panels {
         for tile in tiles where !direct(tile, panel) {
-          let offset = tile * tileRows * ldc + panel * panelWidth
           writeOut(
             blockTile(tile, panel), rowStride: blockWidth,
             rows: min(tileRows, shape.m - tile * tileRows),
             columns: min(panelWidth, shape.n - panel * panelWidth),
-            into: cItem + offset, adding: sumItem + offset)
+            into: cItem + tile * tileRows * ldc + panel * panelWidth)
         }
       }
     }
@@ -759,11 +751,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
     return (b + item * shape.batchStrideB + panel * panelWidth, shape.bRowStride)
   }
 
-  /// Writes `rows × columns` computed values into C at `c`, or, accumulating, their sums with
-  /// the numbers at `sum` (C's own, or D's, laid out as C).
+  /// Writes (or, accumulating, adds) `rows × columns` computed values into C at `c`.
   func writeOut(
     _ values: UnsafeMutablePointer<Scalar>, rowStride: Int, rows: Int, columns: Int,
-    into c: UnsafeMutablePointer<Scalar>, adding sum: UnsafePointer<Scalar>
+    into c: UnsafeMutablePointer<Scalar>
   ) {
     let ldc = shape.leadingDimensionC
     // A row at a time, the choice outside the loops, so that the compiler vectorizes them
@@ -772,9 +763,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
     // on the AMD EPYC Zen 4, timed in turns).
     for r in 0..<rows {
       let source = values + r * rowStride
-      let (target, addend) = (c + r * ldc, sum + r * ldc)
+      let target = c + r * ldc
       if accumulate {
-        for j in 0..<columns { target[j] = addend[j] + source[j] }
+        for j in 0..<columns { target[j] += source[j] }
       } else {
         for j in 0..<columns { target[j] = source[j] }
       }
@@ -983,9 +974,7 @@ func transposeBlock<Scalar: SIMDScalar>(
 /// `A[r, p]` is at `a[r * aStrides.row + p * aStrides.column]`; row `p` of the B panel is
 /// two vectors at `b + p * bRowStride`; row `r` of the C tile starts at `c + r * cRowStride`.
 /// With `resume`, the chains start from the partial sums at `c` instead of zero (a long
-/// inner dimension is walked in slices); with `accumulate`, C is written with the results
-/// added to the numbers at `sum` (laid out as C: C itself, or a D that `matmul(…adding:)`
-/// leaves as it is).
+/// inner dimension is walked in slices); with `accumulate`, the results are added to C.
 /// With `narrow`, only the first vector of columns is computed, read and written (the last
 /// panel of a product whose columns end within it).
 protocol Microkernel {
@@ -995,8 +984,7 @@ protocol Microkernel {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ sum: UnsafePointer<Vector.Scalar>, _ accumulate: Bool, _ resume: Bool,
-    _ narrow: Bool)
+    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool)
 }
 
 extension Microkernel {
@@ -1006,17 +994,17 @@ extension Microkernel {
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, sum: UnsafePointer<Vector.Scalar>,
-    accumulate: Bool, resume: Bool, narrow: Bool
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
+    narrow: Bool
   ) {
     if aStrides.row == 1 {
       tile(
-        depth, a, AdjacentRows(), aStrides.column, b, bRowStride, c, cRowStride, sum,
-        accumulate, resume, narrow)
+        depth, a, AdjacentRows(), aStrides.column, b, bRowStride, c, cRowStride, accumulate,
+        resume, narrow)
     } else {
       tile(
         depth, a, StridedRows(stride: aStrides.row), aStrides.column, b, bRowStride, c,
-        cRowStride, sum, accumulate, resume, narrow)
+        cRowStride, accumulate, resume, narrow)
     }
   }
 }
@@ -1036,7 +1024,7 @@ extension MatmulKernel {
     func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
       Kernel.multiply(
         depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride, c: c,
-        cRowStride: cRowStride, sum: c, accumulate: false, resume: false, narrow: narrow)
+        cRowStride: cRowStride, accumulate: false, resume: false, narrow: narrow)
     }
     switch self {
     case .avx512: run(EightRowKernel<T.Vector512>.self)
@@ -1113,18 +1101,16 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
     left.addProduct(V(repeating: a), b0)
   }
 
-  /// Writes the row to C at `c + offset`, or, accumulating, its sums with the numbers at
-  /// `sum + offset` (the first vector only, if narrow).
+  /// Writes (or adds) the row to C at `c` (the first vector only, if narrow).
   @inline(__always) func store(
-    _ c: UnsafeMutablePointer<V.Scalar>, adding sum: UnsafePointer<V.Scalar>, at offset: Int,
-    accumulate: Bool, narrow: Bool
+    _ c: UnsafeMutablePointer<V.Scalar>, accumulate: Bool, narrow: Bool
   ) {
-    let (p, q) = (UnsafeMutableRawPointer(c + offset), UnsafeRawPointer(sum + offset))
+    let p = UnsafeMutableRawPointer(c)
     let half = MemoryLayout<V>.stride
-    p.storeBytes(of: accumulate ? q.loadUnaligned(as: V.self) + left : left, as: V.self)
+    p.storeBytes(of: accumulate ? p.loadUnaligned(as: V.self) + left : left, as: V.self)
     if narrow { return }
     p.storeBytes(
-      of: accumulate ? q.loadUnaligned(fromByteOffset: half, as: V.self) + right : right,
+      of: accumulate ? p.loadUnaligned(fromByteOffset: half, as: V.self) + right : right,
       toByteOffset: half, as: V.self)
   }
 }
@@ -1138,8 +1124,7 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ sum: UnsafePointer<Vector.Scalar>, _ accumulate: Bool, _ resume: Bool,
-    _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
   ) {
     var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
     var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
@@ -1185,12 +1170,12 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
         bp += bStep
       }
     }
-    c0.store(c, adding: sum, at: 0, accumulate: accumulate, narrow: narrow)
-    c1.store(c, adding: sum, at: cRowStride, accumulate: accumulate, narrow: narrow)
-    c2.store(c, adding: sum, at: 2 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c3.store(c, adding: sum, at: 3 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c4.store(c, adding: sum, at: 4 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c5.store(c, adding: sum, at: 5 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }
 
@@ -1203,8 +1188,7 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ sum: UnsafePointer<Vector.Scalar>, _ accumulate: Bool, _ resume: Bool,
-    _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
   ) {
     var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
     var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
@@ -1258,14 +1242,14 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
         bp += bStep
       }
     }
-    c0.store(c, adding: sum, at: 0, accumulate: accumulate, narrow: narrow)
-    c1.store(c, adding: sum, at: cRowStride, accumulate: accumulate, narrow: narrow)
-    c2.store(c, adding: sum, at: 2 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c3.store(c, adding: sum, at: 3 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c4.store(c, adding: sum, at: 4 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c5.store(c, adding: sum, at: 5 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c6.store(c, adding: sum, at: 6 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c7.store(c, adding: sum, at: 7 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }
 
@@ -1278,8 +1262,7 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ sum: UnsafePointer<Vector.Scalar>, _ accumulate: Bool, _ resume: Bool,
-    _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
   ) {
     var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
     var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
@@ -1350,17 +1333,17 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
         bp += bStep
       }
     }
-    c0.store(c, adding: sum, at: 0, accumulate: accumulate, narrow: narrow)
-    c1.store(c, adding: sum, at: cRowStride, accumulate: accumulate, narrow: narrow)
-    c2.store(c, adding: sum, at: 2 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c3.store(c, adding: sum, at: 3 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c4.store(c, adding: sum, at: 4 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c5.store(c, adding: sum, at: 5 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c6.store(c, adding: sum, at: 6 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c7.store(c, adding: sum, at: 7 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c8.store(c, adding: sum, at: 8 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c9.store(c, adding: sum, at: 9 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c10.store(c, adding: sum, at: 10 * cRowStride, accumulate: accumulate, narrow: narrow)
-    c11.store(c, adding: sum, at: 11 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c0.store(c, accumulate: accumulate, narrow: narrow)
+    c1.store(c + cRowStride, accumulate: accumulate, narrow: narrow)
+    c2.store(c + 2 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c3.store(c + 3 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c4.store(c + 4 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c5.store(c + 5 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c6.store(c + 6 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c7.store(c + 7 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c8.store(c + 8 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c9.store(c + 9 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c10.store(c + 10 * cRowStride, accumulate: accumulate, narrow: narrow)
+    c11.store(c + 11 * cRowStride, accumulate: accumulate, narrow: narrow)
   }
 }
