@@ -38,6 +38,36 @@ public func runKernel(
   }
 }
 
+/// Runs a kernel on `inputs` that updates `target`'s numbers in place (an `accumulate`
+/// product adding itself into them), and returns `target`. Its numbers are copied first only
+/// if another tensor shares them (copy-on-write); so the tape's sums so far, which nothing
+/// else holds, take each product added into them without a new array (`Tape.Edge.adding`).
+@discardableResult
+public func runKernel(
+  _ inputs: [Tensor], updating target: Tensor,
+  float: ([[Float]], UnsafeMutablePointer<Float>) -> Void,
+  double: ([[Double]], UnsafeMutablePointer<Double>) -> Void
+) -> Tensor {
+  precondition(
+    inputs.allSatisfy { $0.dtype == target.dtype },
+    "mixed element types: \((inputs + [target]).map(\.dtype.rawValue))")
+  // The tensor lets go of its array while the kernel writes, so that, unless shared, the
+  // array has one owner and is written where it is.
+  switch target.storage {
+  case .float32(var values):
+    target.storage = .float32([])
+    let arrays = inputs.map(\.floats)
+    values.withUnsafeMutableBufferPointer { float(arrays, $0.baseAddress!) }
+    target.storage = .float32(values)
+  case .float64(var values):
+    target.storage = .float64([])
+    let arrays = inputs.map(\.doubles)
+    values.withUnsafeMutableBufferPointer { double(arrays, $0.baseAddress!) }
+    target.storage = .float64(values)
+  }
+  return target
+}
+
 /// `runKernel` for a kernel that writes two new arrays, of `counts.0` and `counts.1`
 /// elements: an output and what the backward pass keeps of the forward, or two gradients.
 public func runKernel(
@@ -140,21 +170,21 @@ extension Tensor {
     (Shape.count(Array(shape[..<axis])), shape[axis], Shape.count(Array(shape[(axis + 1)...])))
   }
 
-  /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`; with `adding`, `D + C`
-  /// (D of `shape`) with the bits of the product formed and then added.
+  /// `C = op(A) · op(B)` for the given layout, as a tensor of `shape`; with `adding`, the
+  /// product added into D's numbers in place (as many as C's, in C's layout, whatever D's
+  /// shape: `Tape.Edge.adding`'s sum so far), with the bits of the product formed and then
+  /// added.
   static func multiplied(
     _ a: Tensor, _ b: Tensor, _ layout: MatmulShape, shape: [Int], adding d: Tensor? = nil
   ) -> Tensor {
     func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
-      if d != nil {
-        matmul(x[0], x[1], into: y, layout, adding: x[2])
-      } else {
-        matmul(x[0], x[1], into: y, layout, accumulate: false)
-      }
+      matmul(x[0], x[1], into: y, layout, accumulate: d != nil)
     }
-    if let d { precondition(d.shape == shape, "adding \(d.shape) to a product \(shape)") }
-    let storage = runKernel(
-      [a, b] + (d.map { [$0] } ?? []), count: Shape.count(shape), float: kernel, double: kernel)
+    if let d {
+      precondition(d.count == Shape.count(shape), "adding \(d.shape) to a product \(shape)")
+      return runKernel([a, b], updating: d, float: kernel, double: kernel)
+    }
+    let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
     return Tensor(shape: shape, storage: storage)
   }
 

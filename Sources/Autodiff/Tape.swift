@@ -24,8 +24,8 @@ public final class Tape: @unchecked Sendable {
     let vectorJacobianProduct: (Tensor) -> Tensor
     /// Given the output's gradient and the input's gradient so far, their sum
     /// `sofar + vectorJacobianProduct(gradient)`, with its bits, formed in one pass (a
-    /// product added to a copy of the sum block by block: `matmul`). Nil: the contribution
-    /// is formed, then added.
+    /// product added into the sum's numbers in place: `runKernel(_:updating:…)`; the tape
+    /// hands over a sum nothing else holds). Nil: the contribution is formed, then added.
     var adding: ((_ gradient: Tensor, _ sofar: Tensor) -> Tensor)? = nil
   }
 
@@ -165,7 +165,12 @@ extension Tape {
     record.edges.map { edge in
       let key = ObjectIdentifier(edge.input)
       // A product can add itself into the gradient so far as it forms it: the same sum.
-      if fusing, let sofar = pending[key], let adding = edge.adding {
+      if fusing, let adding = edge.adding, var sofar = pending.removeValue(forKey: key) {
+        // The sum so far is the edge's to add into, in place; unless something else holds
+        // it (a caller's seed), then a tensor of its own, whose numbers copy on writing.
+        if !isKnownUniquelyReferenced(&sofar) {
+          sofar = Tensor(shape: sofar.shape, storage: sofar.storage)
+        }
         let sum = checked(adding(gradient, sofar), for: edge)
         contributionsAddedAsFormed += 1
         pending[key] = sum
@@ -298,9 +303,9 @@ extension Tensor {
 
   /// `recorded` where an edge may also add its contribution into the gradient its input
   /// has so far as it forms it (`adding(gradient, sofar)`, returning `sofar + contribution`
-  /// with the bits of that sum; nil where it cannot): a product added to the sum as it is
-  /// written (`matmul(…adding:)`) reads the sum once and writes once, where forming it and
-  /// then adding passes over such an array three times.
+  /// with the bits of that sum; nil where it cannot). `sofar` is the edge's own: a product
+  /// added into its numbers in place (`runKernel(_:updating:…)`, `accumulate`) passes over
+  /// the sum once, where forming the product and then adding passes three arrays.
   public func recorded(
     edges: [(
       input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor,

@@ -67,28 +67,6 @@ public struct BlockSparseProduct<T: KernelScalar> {
     }
   }
 
-  /// Computes `rows` of `C = D + A · B` (D laid out as C, left as it is) on all threads,
-  /// with the bits of the product written and then added: each chunk copies its rows of D
-  /// into C just before adding into them, while they are in its cache (as
-  /// `matmul(_:_:into:_:adding:…)` does). A gradient added to the gradient so far.
-  @_specialize(where T == Float)
-  @_specialize(where T == Double)
-  public func run(
-    rows: Int, into c: UnsafeMutablePointer<T>, adding d: UnsafePointer<T>,
-    kernel: MatmulKernel = .native
-  ) {
-    guard skips(on: kernel) else {
-      return matmul(a, b, into: c, shape(rows: rows), adding: d, kernel: kernel)
-    }
-    forEachEvenChunk(rows, grain: rowsPerChunk(depth + columns, cost: 4)) { range in
-      let start = range.lowerBound * columns
-      (c + start).initialize(from: d + start, count: range.count * columns)
-      compute(
-        rows: range, columns: 0..<columns, into: c, rowStride: columns, accumulate: true,
-        kernel: kernel)
-    }
-  }
-
   /// Computes the block `rows × columns` of C, whose rows are `rowStride` apart, on this
   /// thread, with the vectors of `kernel`.
   @_specialize(where T == Float)

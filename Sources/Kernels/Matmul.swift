@@ -14,37 +14,12 @@ public func matmul<T: KernelScalar>(
   _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
   _ shape: MatmulShape, accumulate: Bool = false, kernel: MatmulKernel = .native
 ) {
-  tiledProduct(a, b, into: c, shape, accumulate: accumulate, adding: nil, kernel: kernel)
-}
-
-/// `C = D + op(A) · op(B)`, with D (`adding`, laid out as C) left as it is: the bits of the
-/// product formed alone and then added to D, element by element. Each task copies its block
-/// of D into C just before it adds its products there, so the block is in its cache, where
-/// the product alone and then the addition would pass over C three times. A gradient added
-/// to the gradient so far (`Tape.Edge.adding`): the bench mixture's routers' `g · R`, 2048 ×
-/// 6 · 6 × 128, each added to the gradient of their site's rows.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-public func matmul<T: KernelScalar>(
-  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
-  _ shape: MatmulShape, adding d: UnsafePointer<T>, kernel: MatmulKernel = .native
-) {
-  tiledProduct(a, b, into: c, shape, accumulate: true, adding: d, kernel: kernel)
-}
-
-/// The two `matmul`s above: `kernel`'s tiled product, accumulated into C, or into its copy
-/// of D when `adding` is given, and timed when a profile records.
-@inline(__always)
-private func tiledProduct<T: KernelScalar>(
-  _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into c: UnsafeMutablePointer<T>,
-  _ shape: MatmulShape, accumulate: Bool, adding d: UnsafePointer<T>?, kernel: MatmulKernel
-) {
   let started = MatmulProfile.start()
   switch kernel {
-  case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run(adding: d)
-  case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run(adding: d)
-  case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run(adding: d)
-  case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run(adding: d)
+  case .avx512: TiledMatmul<EightRowKernel<T.Vector512>>(a, b, c, shape, accumulate).run()
+  case .avx2: TiledMatmul<SixRowKernel<T.Vector256>>(a, b, c, shape, accumulate).run()
+  case .neon: TiledMatmul<TwelveRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
+  case .portable: TiledMatmul<SixRowKernel<T.Vector128>>(a, b, c, shape, accumulate).run()
   }
   if let started { MatmulProfile.add(shape, accumulate: accumulate, started: started) }
 }
@@ -395,17 +370,9 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Distinct matrices B in the batch: one when the batch stride is 0.
   var distinctB: Int { shape.batchStrideB == 0 ? 1 : shape.batch }
 
-  /// Computes C, or with `adding` (and `accumulate`), C = D + the product: each task copies
-  /// its block of D into C first (`matmul(_:_:into:_:adding:…)`).
-  func run(adding d: UnsafePointer<Scalar>? = nil) {
+  /// Computes C (or adds the product to it, with `accumulate`).
+  func run() {
     if shape.batch == 0 || shape.m == 0 || shape.n == 0 { return }
-    if let d { precondition(accumulate, "a product added to D accumulates into its copy") }
-    if shape.k == 0, let d {
-      for item in 0..<shape.batch {
-        copyBlock(of: d, item: item, tiles: 0..<rowTiles, panels: 0..<panels)
-      }
-      return
-    }
     if shape.k == 0 {
       if !accumulate {
         for item in 0..<shape.batch {
@@ -419,19 +386,8 @@ private struct TiledMatmul<Kernel: Microkernel> {
     }
     withPackedB { packedB in
       forEachTask { item, tiles, panels in
-        if let d { copyBlock(of: d, item: item, tiles: tiles, panels: panels) }
         multiplyBlock(item: item, tiles: tiles, panels: panels, packedB: packedB)
       }
-    }
-  }
-
-  /// Copies the block `tiles × panels` of item `item` of `d` (laid out as C) into C.
-  func copyBlock(of d: UnsafePointer<Scalar>, item: Int, tiles: Range<Int>, panels: Range<Int>) {
-    let columns = panels.lowerBound * panelWidth..<min(shape.n, panels.upperBound * panelWidth)
-    for row in tiles.lowerBound * tileRows..<min(shape.m, tiles.upperBound * tileRows) {
-      let offset =
-        item * shape.batchStrideC + row * shape.leadingDimensionC + columns.lowerBound
-      (c + offset).update(from: d + offset, count: columns.count)
     }
   }
 

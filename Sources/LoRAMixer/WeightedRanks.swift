@@ -70,18 +70,14 @@ func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tens
   // The rows' gradient `dh · A_all`, or that added into their gradient so far.
   func rowsGradient(_ dh: Tensor, adding sofar: Tensor?) -> Tensor {
     func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
-      let product = BlockSparseProduct(
-        a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks)
-      if sofar == nil {
-        product.run(rows: tokens, into: dx, accumulate: false)
-      } else {
-        product.run(rows: tokens, into: dx, adding: t[2])
-      }
+      BlockSparseProduct(
+        a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks
+      ).run(rows: tokens, into: dx, accumulate: sofar != nil)
     }
+    if let sofar { return runKernel([dh, a], updating: sofar, float: kernel, double: kernel) }
     return Tensor(
       shape: rows.shape,
-      storage: runKernel(
-        [dh, a] + (sofar.map { [$0] } ?? []), count: rows.count, float: kernel, double: kernel))
+      storage: runKernel([dh, a], count: rows.count, float: kernel, double: kernel))
   }
   func aGradient(_ dh: Tensor) -> Tensor {
     func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {

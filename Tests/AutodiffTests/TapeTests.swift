@@ -168,3 +168,23 @@ func productsAddedIntoTheGradientSoFarKeepItsBits(dtype: DType) {
   #expect(
     fused.added == 6 && unfused.added == 0, "\(fused.added) and \(unfused.added) products added")
 }
+
+/// A product added into its input's gradient so far writes into that gradient's numbers in
+/// place, but never into a tensor the caller holds: here the seed itself is x's gradient so
+/// far (`x + x · W` passes it to x unchanged), and stays as it was, while x's gradient has
+/// the bits of the contributions formed and then added.
+@Test func aProductAddedInPlaceLeavesTheCallersSeedAsItWas() {
+  var generator = SeededGenerator(seed: 13)
+  let x = Tensor.normal([3, 4], dtype: .float32, generator: &generator)
+  let w = Tensor.normal([4, 4], dtype: .float32, generator: &generator)
+  let seed = Tensor.normal([3, 4], dtype: .float32, generator: &generator)
+  x.requiresGradient = true
+  let before = seed.scalars.map(\.bitPattern)
+  let tape = Tape()
+  let y = tape.record { x + matmul(x, w) }
+  let fused = tape.gradients(of: y, seed: seed, fusing: true)[x]!.scalars.map(\.bitPattern)
+  #expect(tape.contributionsAddedAsFormed == 1)
+  let unfused = tape.gradients(of: y, seed: seed, fusing: false)[x]!.scalars.map(\.bitPattern)
+  #expect(seed.scalars.map(\.bitPattern) == before)
+  #expect(fused == unfused)
+}

@@ -57,8 +57,8 @@ public func matmul(
 /// not transposed), which give the output's leading axes. Each gradient is one product of
 /// matrices, and, when its input already has a gradient from elsewhere (a site's rows, read
 /// by its router and its experts; a layer's input, read by q, k and v), it is added to that
-/// gradient as it is formed (`Tape.Edge.adding`, `matmul(_:_:into:_:adding:…)`), with the
-/// bits of the sum. The bench mixture's step took 0.66 ms less so (eight rounds in turns,
+/// gradient as it is formed (`Tape.Edge.adding`: the product accumulated into that
+/// gradient's numbers in place), with the bits of the sum. The bench mixture's step took 0.66 ms less so (eight rounds in turns,
 /// seven faster), the base model's 0.43 (six rounds, five faster; AVX2 build for Zen 3 on
 /// the AMD EPYC Zen 5, 2 threads). (Rows of rank 3 were reshaped to a matrix before, on the
 /// tape, and their gradient reshaped back; now the product is recorded on them as they are.)
@@ -76,12 +76,12 @@ private func rowsTimesMatrix(_ a: Tensor, _ b: Tensor, transposeA: Bool, transpo
   let output = a.rank == 2 ? y : y.viewed(as: Array(a.shape.dropLast()) + [n])
   func gradientOfA(_ g: Tensor, adding sofar: Tensor?) -> Tensor {
     let g = g.viewed(as: [m, n])
-    let sum = sofar.map { $0.viewed(as: aMatrix.shape) }
-    // op(B) · gᵀ, stored [k, m]; or g · op(B)ᵀ.
+    // op(B) · gᵀ, stored [k, m]; or g · op(B)ᵀ. (The sum so far is added into as it is,
+    // A's shape: a view of it would share its numbers, and writing would copy them.)
     let gradient =
       transposeA
-      ? product(b, g, transposeA: transposeB, transposeB: true, adding: sum)
-      : product(g, b, transposeB: !transposeB, adding: sum)
+      ? product(b, g, transposeA: transposeB, transposeB: true, adding: sofar)
+      : product(g, b, transposeB: !transposeB, adding: sofar)
     return gradient.viewed(as: a.shape)
   }
   func gradientOfB(_ g: Tensor, adding sofar: Tensor?) -> Tensor {

@@ -63,16 +63,12 @@ public func linearPlusUpdate(
   func xGradient(_ g: Tensor, adding sofar: Tensor?) -> Tensor {
     let shape = MatmulShape(m: rows, n: inputs, k: outputs)
     func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
-      if sofar == nil {
-        matmul(t[0], t[1], into: dx, shape)
-      } else {
-        matmul(t[0], t[1], into: dx, shape, adding: t[2])
-      }
+      matmul(t[0], t[1], into: dx, shape, accumulate: sofar != nil)
     }
+    if let sofar { return runKernel([g, weight], updating: sofar, float: kernel, double: kernel) }
     return Tensor(
       shape: x.shape,
-      storage: runKernel(
-        [g, weight] + (sofar.map { [$0] } ?? []), count: x.count, float: kernel, double: kernel))
+      storage: runKernel([g, weight], count: x.count, float: kernel, double: kernel))
   }
   func weightGradient(_ g: Tensor) -> Tensor {
     matmul(g.reshaped([rows, outputs]), x.reshaped([rows, inputs]), transposeA: true)
