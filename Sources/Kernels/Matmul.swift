@@ -324,7 +324,14 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// 2.26, the routers' 6 × 2048 · 2048 × 128 0.34 to 0.36 against 0.41 to 0.42; on the
   /// AVX-512 kernel 1.12 to 1.13 against 1.34 to 1.37, 1.10 to 1.12 against 1.18 to 1.19,
   /// the routers' unchanged. `bench matmul`'s 128 × 2048 · 2048 × 128: 463 GFLOP/s against
-  /// 412 on AVX-512, no change on AVX2.
+  /// 412 on AVX-512, no change on AVX2. So does a product of such rows and at most
+  /// `columnsPerTask` columns: each task takes all its panels, and the copy costs more than
+  /// the strided reads save. Calls of one product after another on the Intel Xeon (Emerald
+  /// Rapids, 2 threads; time in place ÷ packed, AVX-512 then AVX2 kernel): 128³ `Aᵀ·B` 0.53
+  /// and 0.70 (12.0 µs against 22.7 on AVX-512), 96 × 128 · 128 × 128 0.59 and 0.60, 128 ×
+  /// 256 · 256 × 128 0.73 and 0.74, 128 × 512 · 512 × 64 0.62 and 0.66, 100 × 256 · 256 ×
+  /// 128 0.56 and 0.67; with more columns the copy pays: 128 × 300 · 300 × 200 1.04 and
+  /// 1.12, 128 × 128 · 128 × 384 1.37 and 1.30.
   /// A product of one panel reads each number of A once, so there a copy only adds
   /// work, and A is read in place (LoRA's weight gradients, 384 × 1088 · 1088 × 8 and 128 ×
   /// 1088 · 1088 × 8 with A transposed: 1.6 and 2.0 times as fast, AVX2 kernel on the AMD
@@ -334,12 +341,12 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// and 48 × 64 · 64 × 32 ran 1.10, 1.14 and 1.25 times as fast (AVX2 kernel on the AMD
   /// EPYC Zen 3, in turns).
   var packA: Bool {
-    largeTransposedA
-      && !(deep && shape.leadingDimensionA * MemoryLayout<Scalar>.stride <= shortRowBytes)
+    let shortRows = shape.leadingDimensionA * MemoryLayout<Scalar>.stride <= shortRowBytes
+    return largeTransposedA && !(shortRows && (deep || shape.n <= columnsPerTask))
   }
   /// Whether op(A) is a transposed A of a large product of more than one panel: packed
-  /// (`packA`) unless the product is deep with short rows of A. Such a product's tasks are
-  /// few and large (`panelsPerTask`, `rowBlocking`).
+  /// (`packA`) unless its rows of A are short and the product deep or narrow. Such a
+  /// product's tasks are few and large (`panelsPerTask`, `rowBlocking`).
   var largeTransposedA: Bool { shape.transposeA && panels > 1 && largeItem }
   /// Whether `packTransposedA` asks for A's rows `packAheadRows` steps ahead of the one it
   /// copies: in a deep product whose rows of A are 1 KiB or longer. A task copies only its
