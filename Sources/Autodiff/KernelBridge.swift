@@ -39,9 +39,10 @@ public func runKernel(
 }
 
 /// Runs a kernel on `inputs` that updates `target`'s numbers in place (an `accumulate`
-/// product adding itself into them), and returns `target`. Its numbers are copied first only
-/// if another tensor shares them (copy-on-write); so the tape's sums so far, which nothing
-/// else holds, take each product added into them without a new array (`Tape.Edge.adding`).
+/// product adding itself into them), and returns `target`. `target` itself changes, so it
+/// must be a tensor nothing else reads: the tape's sums so far (`Tape.Edge.adding`). Its
+/// numbers are copied first only if another tensor shares them (copy-on-write), so such a
+/// sum takes each product added into it without a new array.
 @discardableResult
 public func runKernel(
   _ inputs: [Tensor], updating target: Tensor,
