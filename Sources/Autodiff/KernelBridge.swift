@@ -44,7 +44,7 @@ public func runKernel(
 /// numbers are copied first only if another tensor shares them (copy-on-write), so such a
 /// sum takes each product added into it without a new array.
 @discardableResult
-public func runKernel(
+func runKernel(
   _ inputs: [Tensor], updating target: Tensor,
   float: ([[Float]], UnsafeMutablePointer<Float>) -> Void,
   double: ([[Double]], UnsafeMutablePointer<Double>) -> Void
@@ -67,6 +67,24 @@ public func runKernel(
     target.storage = .float64(values)
   }
   return target
+}
+
+/// A gradient a kernel forms: a new tensor of `shape`, or, given the gradient so far
+/// (`Tape.Edge.adding`'s `sofar`, as many numbers, whatever its shape), added into its
+/// numbers in place (`runKernel(_:updating:…)`). The kernel writes, or accumulates where
+/// `sofar` is given.
+public func runKernel(
+  _ inputs: [Tensor], shape: [Int], addingInto sofar: Tensor?,
+  float: ([[Float]], UnsafeMutablePointer<Float>) -> Void,
+  double: ([[Double]], UnsafeMutablePointer<Double>) -> Void
+) -> Tensor {
+  let count = Shape.count(shape)
+  guard let sofar else {
+    return Tensor(
+      shape: shape, storage: runKernel(inputs, count: count, float: float, double: double))
+  }
+  precondition(sofar.count == count, "adding \(shape) into a gradient of \(sofar.shape)")
+  return runKernel(inputs, updating: sofar, float: float, double: double)
 }
 
 /// `runKernel` for a kernel that writes two new arrays, of `counts.0` and `counts.1`
@@ -181,12 +199,7 @@ extension Tensor {
     func kernel<T: KernelScalar>(_ x: [[T]], _ y: UnsafeMutablePointer<T>) {
       matmul(x[0], x[1], into: y, layout, accumulate: d != nil)
     }
-    if let d {
-      precondition(d.count == Shape.count(shape), "adding \(d.shape) to a product \(shape)")
-      return runKernel([a, b], updating: d, float: kernel, double: kernel)
-    }
-    let storage = runKernel([a, b], count: Shape.count(shape), float: kernel, double: kernel)
-    return Tensor(shape: shape, storage: storage)
+    return runKernel([a, b], shape: shape, addingInto: d, float: kernel, double: kernel)
   }
 
   /// Softmax (or log-softmax) of each row along the last axis.

@@ -24,8 +24,9 @@ public final class Tape: @unchecked Sendable {
     let vectorJacobianProduct: (Tensor) -> Tensor
     /// Given the output's gradient and the input's gradient so far, their sum
     /// `sofar + vectorJacobianProduct(gradient)`, with its bits, formed in one pass (a
-    /// product added into the sum's numbers in place: `runKernel(_:updating:…)`; the tape
-    /// hands over a sum nothing else holds). Nil: the contribution is formed, then added.
+    /// product added into the sum's numbers in place, `runKernel(_:shape:addingInto:…)`;
+    /// the tape hands over a sum nothing else holds). Nil: the contribution is formed, then
+    /// added.
     var adding: ((_ gradient: Tensor, _ sofar: Tensor) -> Tensor)? = nil
   }
 
@@ -304,8 +305,8 @@ extension Tensor {
   /// `recorded` where an edge may also add its contribution into the gradient its input
   /// has so far as it forms it (`adding(gradient, sofar)`, returning `sofar + contribution`
   /// with the bits of that sum; nil where it cannot). `sofar` is the edge's own: a product
-  /// added into its numbers in place (`runKernel(_:updating:…)`, `accumulate`) passes over
-  /// the sum once, where forming the product and then adding passes three arrays.
+  /// added into its numbers in place (`runKernel(_:shape:addingInto:…)`) passes over the
+  /// sum once, where forming the product and then adding passes three arrays.
   public func recorded(
     edges: [(
       input: Tensor, vectorJacobianProduct: (Tensor) -> Tensor,

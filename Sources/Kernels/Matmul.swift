@@ -1039,6 +1039,21 @@ struct StridedRows: RowOffsets {
   @inline(__always) func callAsFunction(_ row: Int) -> Int { row * stride }
 }
 
+/// One row of a tile's A, walked step by step through a pointer of its own: the narrow
+/// loop's way of reading A (`RowOffsets` says why).
+struct RowOfA<Scalar> {
+  var pointer: UnsafePointer<Scalar>
+  let step: Int
+
+  init(_ first: UnsafePointer<Scalar>, step: Int) { (pointer, self.step) = (first, step) }
+
+  /// The row's number at this step, moving on to the next.
+  @inline(__always) mutating func next() -> Scalar {
+    defer { pointer += step }
+    return pointer.pointee
+  }
+}
+
 /// One row of a tile: two vectors of accumulators.
 struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   var left: V
@@ -1100,23 +1115,18 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
     if narrow {
-      // Each row its own pointer (`RowOffsets`): half the wide loop's multiply-adds.
-      var (a0, a1, a2) = (ap, ap + rows(1), ap + rows(2))
-      var (a3, a4, a5) = (ap + rows(3), ap + rows(4), ap + rows(5))
+      // Each row of A walked by a pointer of its own (`RowOfA`).
+      func row(_ r: Int) -> RowOfA<Vector.Scalar> { RowOfA(ap + rows(r), step: aColumnStride) }
+      var (a0, a1, a2) = (row(0), row(1), row(2))
+      var (a3, a4, a5) = (row(3), row(4), row(5))
       for _ in 0..<depth {
         let b0 = bp.loadUnaligned(as: Vector.self)
-        c0.add(a0[0], b0)
-        c1.add(a1[0], b0)
-        c2.add(a2[0], b0)
-        c3.add(a3[0], b0)
-        c4.add(a4[0], b0)
-        c5.add(a5[0], b0)
-        a0 += aColumnStride
-        a1 += aColumnStride
-        a2 += aColumnStride
-        a3 += aColumnStride
-        a4 += aColumnStride
-        a5 += aColumnStride
+        c0.add(a0.next(), b0)
+        c1.add(a1.next(), b0)
+        c2.add(a2.next(), b0)
+        c3.add(a3.next(), b0)
+        c4.add(a4.next(), b0)
+        c5.add(a5.next(), b0)
         bp += bStep
       }
     } else {
@@ -1166,27 +1176,20 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
     if narrow {
-      // Each row its own pointer (`RowOffsets`): half the wide loop's multiply-adds.
-      var (a0, a1, a2, a3) = (ap, ap + rows(1), ap + rows(2), ap + rows(3))
-      var (a4, a5, a6, a7) = (ap + rows(4), ap + rows(5), ap + rows(6), ap + rows(7))
+      // Each row of A walked by a pointer of its own (`RowOfA`).
+      func row(_ r: Int) -> RowOfA<Vector.Scalar> { RowOfA(ap + rows(r), step: aColumnStride) }
+      var (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3))
+      var (a4, a5, a6, a7) = (row(4), row(5), row(6), row(7))
       for _ in 0..<depth {
         let b0 = bp.loadUnaligned(as: Vector.self)
-        c0.add(a0[0], b0)
-        c1.add(a1[0], b0)
-        c2.add(a2[0], b0)
-        c3.add(a3[0], b0)
-        c4.add(a4[0], b0)
-        c5.add(a5[0], b0)
-        c6.add(a6[0], b0)
-        c7.add(a7[0], b0)
-        a0 += aColumnStride
-        a1 += aColumnStride
-        a2 += aColumnStride
-        a3 += aColumnStride
-        a4 += aColumnStride
-        a5 += aColumnStride
-        a6 += aColumnStride
-        a7 += aColumnStride
+        c0.add(a0.next(), b0)
+        c1.add(a1.next(), b0)
+        c2.add(a2.next(), b0)
+        c3.add(a3.next(), b0)
+        c4.add(a4.next(), b0)
+        c5.add(a5.next(), b0)
+        c6.add(a6.next(), b0)
+        c7.add(a7.next(), b0)
         bp += bStep
       }
     } else {
@@ -1244,36 +1247,25 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
     let half = MemoryLayout<Vector>.stride
     if narrow {
-      // Each row its own pointer (`RowOffsets`): half the wide loop's multiply-adds.
-      var (a0, a1, a2, a3) = (ap, ap + rows(1), ap + rows(2), ap + rows(3))
-      var (a4, a5, a6, a7) = (ap + rows(4), ap + rows(5), ap + rows(6), ap + rows(7))
-      var (a8, a9, a10, a11) = (ap + rows(8), ap + rows(9), ap + rows(10), ap + rows(11))
+      // Each row of A walked by a pointer of its own (`RowOfA`).
+      func row(_ r: Int) -> RowOfA<Vector.Scalar> { RowOfA(ap + rows(r), step: aColumnStride) }
+      var (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3))
+      var (a4, a5, a6, a7) = (row(4), row(5), row(6), row(7))
+      var (a8, a9, a10, a11) = (row(8), row(9), row(10), row(11))
       for _ in 0..<depth {
         let b0 = bp.loadUnaligned(as: Vector.self)
-        c0.add(a0[0], b0)
-        c1.add(a1[0], b0)
-        c2.add(a2[0], b0)
-        c3.add(a3[0], b0)
-        c4.add(a4[0], b0)
-        c5.add(a5[0], b0)
-        c6.add(a6[0], b0)
-        c7.add(a7[0], b0)
-        c8.add(a8[0], b0)
-        c9.add(a9[0], b0)
-        c10.add(a10[0], b0)
-        c11.add(a11[0], b0)
-        a0 += aColumnStride
-        a1 += aColumnStride
-        a2 += aColumnStride
-        a3 += aColumnStride
-        a4 += aColumnStride
-        a5 += aColumnStride
-        a6 += aColumnStride
-        a7 += aColumnStride
-        a8 += aColumnStride
-        a9 += aColumnStride
-        a10 += aColumnStride
-        a11 += aColumnStride
+        c0.add(a0.next(), b0)
+        c1.add(a1.next(), b0)
+        c2.add(a2.next(), b0)
+        c3.add(a3.next(), b0)
+        c4.add(a4.next(), b0)
+        c5.add(a5.next(), b0)
+        c6.add(a6.next(), b0)
+        c7.add(a7.next(), b0)
+        c8.add(a8.next(), b0)
+        c9.add(a9.next(), b0)
+        c10.add(a10.next(), b0)
+        c11.add(a11.next(), b0)
         bp += bStep
       }
     } else {

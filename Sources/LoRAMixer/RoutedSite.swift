@@ -52,7 +52,7 @@ public final class RoutedSite: Module, LinearAdapter {
 
   /// `Σ_e w_e(x) s_e B_e (A_e x)` for `x` of shape `[..., inputs]`, with w from the router.
   public func delta(_ x: Tensor) -> Tensor {
-    let routing = routing(x)
+    let routing = route(x)
     let mixed =
       routing.sparse
       ? selectedExperts(x.reshaped([-1, x.shape.last!]), routing)
@@ -70,7 +70,7 @@ public final class RoutedSite: Module, LinearAdapter {
     guard Self.addsIntoBase && state.phase == .training && state.settings.mode != .topk else {
       return nil
     }
-    let routing = routing(x)
+    let routing = route(x)
     // Hard-soft routing mixes by the top-k weights: when k leaves experts out, their
     // ranks are zero in every token's row but the tokens that selected them, and products
     // skip them: the two factor gradients on every kernel, the update and `dh · A_all` on
@@ -83,13 +83,13 @@ public final class RoutedSite: Module, LinearAdapter {
     return linearPlusUpdate(x, weight: weight, update: weighted, b: b, zeroBlocks: zeroBlocks)
   }
 
-  /// The routing of the rows of `x` (`[..., inputs]`), recorded for the routing loss.
+  /// Routes the rows of `x` (`[..., inputs]`) and records the routing for the routing loss.
   ///
   /// The router and the experts read x as it is, whatever its rank, never a reshaped copy:
   /// then each of their gradients is added into x's own as it is formed. A copy receives its
   /// gradient apart, which then costs one more pass to add to x's (14 such passes took 0.55
   /// ms of the bench mixture's step; Intel Xeon, Emerald Rapids, `--profile`).
-  func routing(_ x: Tensor) -> SiteRouting {
+  func route(_ x: Tensor) -> SiteRouting {
     // `[batch, length, inputs]` from the model: sequences of `length`; a matrix is one.
     let routing = router.route(
       x, length: x.rank == 3 ? x.shape[1] : nil, settings: state.settings,

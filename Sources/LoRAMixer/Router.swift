@@ -141,7 +141,7 @@ public final class Router: Module {
     _ x: Tensor, length: Int? = nil, settings: RoutingSettings, training: Bool
   ) -> SiteRouting {
     let experts = weight.shape[0]
-    // x as it is (`RoutedSite.routing`); the narrow logits as rows.
+    // x as it is (`RoutedSite.route`); the narrow logits as rows.
     var logits = matmul(x, weight, transposeB: true).reshaped([-1, experts])
     if settings.input != .token {
       logits = prefixMean(

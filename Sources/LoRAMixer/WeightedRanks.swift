@@ -74,10 +74,7 @@ func hardRoutedRanks(_ rows: Tensor, _ a: Tensor, zeroBlocks: BlockRows) -> Tens
         a: t[0], b: t[1], depth: depth, columns: inputs, blocks: zeroBlocks.blocks
       ).run(rows: tokens, into: dx, accumulate: sofar != nil)
     }
-    if let sofar { return runKernel([dh, a], updating: sofar, float: kernel, double: kernel) }
-    return Tensor(
-      shape: rows.shape,
-      storage: runKernel([dh, a], count: rows.count, float: kernel, double: kernel))
+    return runKernel([dh, a], shape: rows.shape, addingInto: sofar, float: kernel, double: kernel)
   }
   func aGradient(_ dh: Tensor) -> Tensor {
     func kernel<T: KernelScalar>(_ t: [[T]], _ da: UnsafeMutablePointer<T>) {

@@ -58,10 +58,12 @@ public func matmul(
 /// matrices, and, when its input already has a gradient from elsewhere (a site's rows, read
 /// by its router and its experts; a layer's input, read by q, k and v), it is added to that
 /// gradient as it is formed (`Tape.Edge.adding`: the product accumulated into that
-/// gradient's numbers in place), with the bits of the sum. The bench mixture's step took 0.66 ms less so (eight rounds in turns,
-/// seven faster), the base model's 0.43 (six rounds, five faster; AVX2 build for Zen 3 on
-/// the AMD EPYC Zen 5, 2 threads). (Rows of rank 3 were reshaped to a matrix before, on the
-/// tape, and their gradient reshaped back; now the product is recorded on them as they are.)
+/// gradient's numbers in place), with the bits of the sum. When this came (the sum then
+/// copied into the product's array first), the bench mixture's step took 0.66 ms less
+/// (eight rounds in turns, seven faster), the base model's 0.43 (six rounds, five faster;
+/// AVX2 build for Zen 3 on the AMD EPYC Zen 5, 2 threads). (Rows of rank 3 were reshaped to
+/// a matrix before, on the tape, and their gradient reshaped back; now the product is
+/// recorded on them as they are.)
 private func rowsTimesMatrix(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool)
   -> Tensor
 {

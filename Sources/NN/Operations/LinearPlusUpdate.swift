@@ -65,10 +65,7 @@ public func linearPlusUpdate(
     func kernel<T: KernelScalar>(_ t: [[T]], _ dx: UnsafeMutablePointer<T>) {
       matmul(t[0], t[1], into: dx, shape, accumulate: sofar != nil)
     }
-    if let sofar { return runKernel([g, weight], updating: sofar, float: kernel, double: kernel) }
-    return Tensor(
-      shape: x.shape,
-      storage: runKernel([g, weight], count: x.count, float: kernel, double: kernel))
+    return runKernel([g, weight], shape: x.shape, addingInto: sofar, float: kernel, double: kernel)
   }
   func weightGradient(_ g: Tensor) -> Tensor {
     matmul(g.reshaped([rows, outputs]), x.reshaped([rows, inputs]), transposeA: true)
