@@ -131,6 +131,10 @@ let minimumSliceTiles = 4
 /// (`TiledMatmul.packB`): half the level-2 cache of the AMD EPYC Zen 3 (512 KiB a core,
 /// `lscpu`), so that B stays there while the tasks read it.
 let packedBBytes = 256 << 10
+/// Fewest bytes of a product's op(B) for which its tasks are numbered panel block by panel
+/// block (`TiledMatmul.panelMajor`). On the Intel Xeon (Emerald Rapids, 2 MiB of level-2
+/// cache a core), 512³ products (a B of 1 MiB) gained so and one with a B of 192 KiB lost.
+let panelMajorBBytes = 1 << 20
 /// Steps of the inner dimension by which a deep product's packing of its transposed A fetches
 /// A's rows ahead (`TiledMatmul.fetchesRowsOfAAhead`).
 let packAheadRows = 8
@@ -471,19 +475,13 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// Runs `body` for every task of the product, on all threads when it is large: an item of
   /// the batch, the task's row tiles and its panels.
   ///
-  /// Tasks are numbered row block by row block, but those of a packed transposed A spanning
-  /// part of the panels (`panelsPerTask`: half, when its rows make few blocks) panel block
-  /// by panel block: the pool's threads take the two halves of the tasks (`parallelFor`), so
-  /// each thread reads half of B's panels, where row by row each read all of them. 128³
-  /// `Aᵀ·B` on the AVX2 kernel ran at 135 to 144 GFLOP/s so against 117 to 132, 256³ at 208
-  /// to 231 against 198 to 233 (a program calling the kernel, 2 threads, medians of 7 × 200
-  /// products, in turns, on the AMD EPYC Zen 5); the AVX-512 kernel's 128³ within its
-  /// noise (264 to 330 against 292 to 319, `bench matmul`).
+  /// Tasks are numbered row block by row block, or panel block by panel block
+  /// (`panelMajor`).
   func forEachTask(_ body: (_ item: Int, _ tiles: Range<Int>, _ panels: Range<Int>) -> Void) {
     let blocking = rowBlocking
     let rowBlocks = blocking.blocks
     let (panelsPerTask, panelBlocks) = (self.panelsPerTask, self.panelBlocks)
-    let panelMajor = packA && panelBlocks > 1
+    let panelMajor = self.panelMajor
     forEach(shape.batch * rowBlocks * panelBlocks) { task in
       let (item, block) = task.quotientAndRemainder(dividingBy: rowBlocks * panelBlocks)
       let (rowBlock, panelBlock) =
@@ -494,6 +492,34 @@ private struct TiledMatmul<Kernel: Microkernel> {
         item, tiles(ofBlock: rowBlock, of: blocking),
         panelBlock * panelsPerTask..<min(panels, (panelBlock + 1) * panelsPerTask))
     }
+  }
+
+  /// Whether the tasks are numbered panel block by panel block (`forEachTask`). The pool's
+  /// threads take the two halves of the tasks (`parallelFor`), each in order, so
+  /// consecutive tasks of a thread share either a block of A's rows, while all of B streams
+  /// past, or a block of B's panels, while the rows of A stream past. Panel block by panel
+  /// block:
+  /// - the tasks of a packed transposed A spanning part of the panels (`panelsPerTask`:
+  ///   half, when its rows make few blocks), so that each thread reads half of B's panels:
+  ///   128³ `Aᵀ·B` on the AVX2 kernel ran at 135 to 144 GFLOP/s so against 117 to 132, 256³
+  ///   at 208 to 231 against 198 to 233 (a program calling the kernel, 2 threads, medians of
+  ///   7 × 200 products, in turns, on the AMD EPYC Zen 5); the AVX-512 kernel's 128³ within
+  ///   its noise (264 to 330 against 292 to 319, `bench matmul`);
+  /// - a product whose op(B) has at least `panelMajorBBytes`. Row block by row block, a
+  ///   thread reads all of B once per block of `rowsPerTask` rows; panel block by panel
+  ///   block, all of its A once per block of `columnsPerTask` columns, half the bytes, and
+  ///   they matter once B no longer stays in the level-2 cache. GFLOP/s row by row, then
+  ///   panel by panel (a program calling the kernel, 2 threads, medians of 9 runs, on the
+  ///   Intel Xeon, Emerald Rapids), AVX-512 kernel: 1024³ `A·B` 368 to 371 and 403 to 414,
+  ///   768³ 380 to 381 and 413 to 419, 512 × 1024 · 1024 × 1024 345 to 348 and 384 to 391,
+  ///   4096 × 1024 · 1024 × 1024 391 to 395 and 418 to 425, 512³ `A·B` 372 to 384 and 383
+  ///   to 392, `A·Bᵀ` 354 to 368 and 359 to 393; but 2048 × 512 · 512 × 512 419 to 422 and
+  ///   408 to 411, and with a B of 192 KiB (2048 × 128 · 128 × 384) 405 to 413 and 371 to
+  ///   379. AVX2 kernel: 1024³ 198 to 209 and 219 to 220, 768³ 205 to 209 and 219 to 220,
+  ///   512³ 204 to 209 and 210 to 220, 2048 × 512 · 512 × 512 225 to 226 and 227 to 230.
+  var panelMajor: Bool {
+    panelBlocks > 1
+      && (packA || shape.k * shape.n * MemoryLayout<Scalar>.stride >= panelMajorBBytes)
   }
 
   /// How the row tiles are grouped into tasks: as many tiles per task as fit

@@ -200,6 +200,11 @@ func everyKernelGivesTheBitsOfTheFusedChain(kernel: MatmulKernel) {
     shapes.append(MatmulShape(m: 200, n: n, k: k))
     shapes.append(MatmulShape(m: 200, n: n, k: k, transposeA: true))
   }
+  // A B of `panelMajorBBytes` or more, in Float and Double: tasks panel block by panel
+  // block (`panelMajor`), the last panel padded.
+  for (ta, tb) in forms {
+    shapes.append(MatmulShape(m: 70, n: 520, k: 520, transposeA: ta, transposeB: tb))
+  }
   // Operands drawn once, at the largest size; each shape reads their first elements.
   let count = shapes.map { $0.batch * Swift.max($0.m, $0.n) * Swift.max($0.k, $0.n) }.max()!
   let (a32, b32, c32): ([Float], [Float], [Float]) =
