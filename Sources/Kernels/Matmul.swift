@@ -592,10 +592,10 @@ private struct TiledMatmul<Kernel: Microkernel> {
 
   /// Computes the C tiles `tiles × panels` of one item of the batch.
   ///
-  /// The inner dimension is walked in passes of `passDepth`. A whole tile that one pass
-  /// covers goes straight to C. Any other tile (an edge tile, or any tile of a deeper
-  /// product) is computed in the task's block buffer, its chains resumed pass after pass,
-  /// and written to C at the end.
+  /// The inner dimension is walked in passes of `passDepth`. A whole tile keeps its chains
+  /// in the task's block buffer between passes and writes C in its last pass (in its only
+  /// one, straight). An edge tile is computed in the block buffer and written to C at the
+  /// end.
   func multiplyBlock(
     item: Int, tiles: Range<Int>, panels: Range<Int>, packedB: UnsafeMutablePointer<Scalar>?
   ) {
@@ -607,7 +607,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
     let blockSize = tiles.count * tileRows * blockWidth
     // Worked out once here, not for every tile.
     let (passDepth, packA) = (self.passDepth, self.packA)
-    let onePass = shape.k <= passDepth
     let passStripsSize = packA ? tiles.count * tileRows * min(shape.k, passDepth) : 0
     let slicePanel = packedB == nil && slicesPanels(tiles: tiles.count)
     let passPanelSize = slicePanel ? min(shape.k, passDepth) * panelWidth : 0
@@ -627,10 +626,6 @@ private struct TiledMatmul<Kernel: Microkernel> {
       /// vectors, or the first of a narrow panel).
       func whole(_ tile: Int, _ panel: Int) -> Bool {
         (tile + 1) * tileRows <= shape.m && columnsExist(panel)
-      }
-      /// Whether the tile goes straight to C: a whole tile, in one pass.
-      func direct(_ tile: Int, _ panel: Int) -> Bool {
-        onePass && whole(tile, panel)
       }
       /// The tile's place in the block buffer.
       func blockTile(_ tile: Int, _ panel: Int) -> UnsafeMutablePointer<Scalar> {
@@ -675,26 +670,28 @@ private struct TiledMatmul<Kernel: Microkernel> {
               tile, tiles: tiles, item: item, step: start, depth: depth,
               passStrips: packA ? passStrips : nil, edgeStrip: edgeStrip)
             let cTile = cItem + tile * tileRows * ldc + panel * panelWidth
-            // C is written when a tile's chains end: in the last pass, its lines are fetched
-            // while it computes (see `prefetchForWriting`).
-            if start + depth == shape.k && shape.k >= prefetchDepth && whole(tile, panel) {
-              prefetchTileForWriting(cTile, columns: narrow ? panelWidth / 2 : panelWidth)
-            }
-            if direct(tile, panel) {
+            let partials = start > 0 ? (UnsafePointer(blockTile(tile, panel)), blockWidth) : nil
+            if start + depth == shape.k && whole(tile, panel) {
+              // C is written when the chains end; its lines are fetched while the tile
+              // computes (see `prefetchForWriting`).
+              if shape.k >= prefetchDepth {
+                prefetchTileForWriting(cTile, columns: narrow ? panelWidth / 2 : panelWidth)
+              }
               Kernel.multiply(
                 depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
-                c: cTile, cRowStride: ldc, accumulate: accumulate, resume: false, narrow: narrow)
+                c: cTile, cRowStride: ldc, accumulate: accumulate, partials: partials,
+                narrow: narrow)
             } else {
               Kernel.multiply(
                 depth: depth, a: rows, aStrides: aStrides, b: b, bRowStride: bRowStride,
                 c: blockTile(tile, panel), cRowStride: blockWidth, accumulate: false,
-                resume: start > 0, narrow: narrow)
+                partials: partials, narrow: narrow)
             }
           }
         }
       }
       for panel in panels {
-        for tile in tiles where !direct(tile, panel) {
+        for tile in tiles where !whole(tile, panel) {
           writeOut(
             blockTile(tile, panel), rowStride: blockWidth,
             rows: min(tileRows, shape.m - tile * tileRows),
@@ -974,8 +971,10 @@ func transposeBlock<Scalar: SIMDScalar>(
 ///
 /// `A[r, p]` is at `a[r * aStrides.row + p * aStrides.column]`; row `p` of the B panel is
 /// two vectors at `b + p * bRowStride`; row `r` of the C tile starts at `c + r * cRowStride`.
-/// With `resume`, the chains start from the partial sums at `c` instead of zero (a long
-/// inner dimension is walked in slices); with `accumulate`, the results are added to C.
+/// With `partials`, the chains start from the partial sums there (row `r` at `partials + r *
+/// partialRowStride`) instead of zero: a long inner dimension is walked in slices, and the
+/// last slice may read them from a buffer and write C. With `accumulate`, the results are
+/// added to C.
 /// With `narrow`, only the first vector of columns is computed, read and written (the last
 /// panel of a product whose columns end within it).
 protocol Microkernel {
@@ -985,7 +984,8 @@ protocol Microkernel {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool)
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
+    _ partialRowStride: Int, _ narrow: Bool)
 }
 
 extension Microkernel {
@@ -995,17 +995,18 @@ extension Microkernel {
   static func multiply(
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
-    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool, resume: Bool,
-    narrow: Bool
+    c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool,
+    partials: (start: UnsafePointer<Vector.Scalar>, rowStride: Int)? = nil, narrow: Bool
   ) {
+    let (p, partialRowStride) = (partials?.start, partials?.rowStride ?? 0)
     if aStrides.row == 1 {
       tile(
         depth, a, AdjacentRows(), aStrides.column, b, bRowStride, c, cRowStride, accumulate,
-        resume, narrow)
+        p, partialRowStride, narrow)
     } else {
       tile(
         depth, a, StridedRows(stride: aStrides.row), aStrides.column, b, bRowStride, c,
-        cRowStride, accumulate, resume, narrow)
+        cRowStride, accumulate, p, partialRowStride, narrow)
     }
   }
 }
@@ -1025,7 +1026,7 @@ extension MatmulKernel {
     func run<Kernel: Microkernel>(_: Kernel.Type) where Kernel.Vector.Scalar == T {
       Kernel.multiply(
         depth: depth, a: a, aStrides: aStrides, b: b, bRowStride: bRowStride, c: c,
-        cRowStride: cRowStride, accumulate: false, resume: false, narrow: narrow)
+        cRowStride: cRowStride, accumulate: false, narrow: narrow)
     }
     switch self {
     case .avx512: run(EightRowKernel<T.Vector512>.self)
@@ -1097,12 +1098,15 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   var left: V
   var right: V
 
-  /// Zero, or resuming: the partial sums already at `c` (the first vector only, if narrow).
-  @inline(__always) init(_ c: UnsafeMutablePointer<V.Scalar>, resume: Bool, narrow: Bool) {
-    let p = UnsafeRawPointer(c)
-    left = resume ? p.loadUnaligned(as: V.self) : V()
-    right =
-      resume && !narrow ? p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self) : V()
+  /// Zero, or the partial sums at `partials` (the first vector only, if narrow).
+  @inline(__always) init(_ partials: UnsafePointer<V.Scalar>?, narrow: Bool) {
+    if let partials {
+      let p = UnsafeRawPointer(partials)
+      left = p.loadUnaligned(as: V.self)
+      right = narrow ? V() : p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self)
+    } else {
+      (left, right) = (V(), V())
+    }
   }
 
   /// `row += a · (b0, b1)`, two fused multiply-adds of one broadcast number of A.
@@ -1140,14 +1144,18 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
+    _ partialRowStride: Int, _ narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
+    func start(_ r: Int) -> TileRow<Vector> {
+      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
+    }
+    var c0 = start(0)
+    var c1 = start(1)
+    var c2 = start(2)
+    var c3 = start(3)
+    var c4 = start(4)
+    var c5 = start(5)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1199,16 +1207,20 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
+    _ partialRowStride: Int, _ narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
-    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume, narrow: narrow)
-    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume, narrow: narrow)
+    func start(_ r: Int) -> TileRow<Vector> {
+      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
+    }
+    var c0 = start(0)
+    var c1 = start(1)
+    var c2 = start(2)
+    var c3 = start(3)
+    var c4 = start(4)
+    var c5 = start(5)
+    var c6 = start(6)
+    var c7 = start(7)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1266,20 +1278,24 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ resume: Bool, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
+    _ partialRowStride: Int, _ narrow: Bool
   ) {
-    var c0 = TileRow<Vector>(c, resume: resume, narrow: narrow)
-    var c1 = TileRow<Vector>(c + cRowStride, resume: resume, narrow: narrow)
-    var c2 = TileRow<Vector>(c + 2 * cRowStride, resume: resume, narrow: narrow)
-    var c3 = TileRow<Vector>(c + 3 * cRowStride, resume: resume, narrow: narrow)
-    var c4 = TileRow<Vector>(c + 4 * cRowStride, resume: resume, narrow: narrow)
-    var c5 = TileRow<Vector>(c + 5 * cRowStride, resume: resume, narrow: narrow)
-    var c6 = TileRow<Vector>(c + 6 * cRowStride, resume: resume, narrow: narrow)
-    var c7 = TileRow<Vector>(c + 7 * cRowStride, resume: resume, narrow: narrow)
-    var c8 = TileRow<Vector>(c + 8 * cRowStride, resume: resume, narrow: narrow)
-    var c9 = TileRow<Vector>(c + 9 * cRowStride, resume: resume, narrow: narrow)
-    var c10 = TileRow<Vector>(c + 10 * cRowStride, resume: resume, narrow: narrow)
-    var c11 = TileRow<Vector>(c + 11 * cRowStride, resume: resume, narrow: narrow)
+    func start(_ r: Int) -> TileRow<Vector> {
+      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
+    }
+    var c0 = start(0)
+    var c1 = start(1)
+    var c2 = start(2)
+    var c3 = start(3)
+    var c4 = start(4)
+    var c5 = start(5)
+    var c6 = start(6)
+    var c7 = start(7)
+    var c8 = start(8)
+    var c9 = start(9)
+    var c10 = start(10)
+    var c11 = start(11)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
