@@ -144,11 +144,11 @@ let deepProductDepth = 1024
 /// Longest rows of a transposed A (`[k, m]` stored, so m numbers each) that a deep product
 /// reads in place rather than packed (`TiledMatmul.packA`): eight or more to a 4 KiB page.
 let shortRowBytes = 512
-/// Most bytes of the packed strips of A one task of a deep product uses per pass
-/// (`TiledMatmul.deepStripBytes`), so that they stay in the level-2 cache while the task's
-/// panels of B stream past them: a quarter of the AMD EPYC Zen 3's (512 KiB a core,
-/// `lscpu`), 21 tiles on the AVX2 kernel.
-let deepStripBytesNarrow = 128 << 10
+/// Most bytes of the packed strips of A one task of a deep product uses per pass, so that
+/// they stay in the level-2 cache while the task's panels of B stream past them: a quarter
+/// of the AMD EPYC Zen 3's (512 KiB a core, `lscpu`), 21 tiles on the AVX2 kernel; twice
+/// this on the AVX-512 kernel (`TiledMatmul.deepStripBudget`).
+let deepStripBytes = 128 << 10
 /// At or above this many floating-point operations a product runs on all threads; below
 /// it, starting the threads costs more than they save. (The mixture's narrow products of
 /// 1.2 million, 2048 × 6 · 6 × 48 and 2048 × 48 · 48 × 6: 1.3 to 1.9 times as fast on two
@@ -207,7 +207,7 @@ private struct TiledMatmul<Kernel: Microkernel> {
   /// pass, so that a cut along the rows makes every task read all of B, one along the
   /// panels all of A. Such a product is cut into as few tasks as keep every thread busy,
   /// along the smaller operand's dimension, and along the rows into groups whose strips of
-  /// one pass stay within `deepStripBytes`. How tiles are grouped into tasks never changes
+  /// one pass stay within `deepStripBudget`. How tiles are grouped into tasks never changes
   /// a bit (each element is one chain, computed by one task), so here, and only here, the
   /// grouping follows the thread count. The mixture's weight gradients (AVX2 kernel on the
   /// AMD EPYC Zen 3, 2 threads, inside its training step, two runs each): 48 × 2048 · 2048
@@ -220,20 +220,20 @@ private struct TiledMatmul<Kernel: Microkernel> {
     shape.m < shape.n && rowTiles <= deepTilesPerTask && panels >= threads
   }
   /// Most row tiles of a deep product per task: their strips of one pass fill
-  /// `deepStripBytes`.
+  /// `deepStripBudget`.
   var deepTilesPerTask: Int {
-    max(1, deepStripBytes / (tileRows * depthPerPass * MemoryLayout<Scalar>.stride))
+    max(1, deepStripBudget / (tileRows * depthPerPass * MemoryLayout<Scalar>.stride))
   }
-  /// Most bytes of a deep product's strips of A per task and pass: `deepStripBytesNarrow`,
-  /// twice that for a kernel of 512-bit vectors, whose CPUs have 1 MiB (AMD Zen 4 and 5) or
+  /// Most bytes of a deep product's strips of A per task and pass: `deepStripBytes`, twice
+  /// that for a kernel of 512-bit vectors, whose CPUs have 1 MiB (AMD Zen 4 and 5) or
   /// 2 MiB (Intel Xeon) of level-2 cache a core. Fewer, larger tasks read B fewer times: on
   /// the Intel Xeon (Emerald Rapids), AVX-512 kernel, 2 threads (a program calling the
   /// kernel, in turns), 384 × 2048 · 2048 × 128 ran at 329 to 330 GFLOP/s against 315 to
   /// 316, 512 × 2048 · 2048 × 128 at 330 to 331 against 311 to 312, the other weight
   /// gradients and 1024³ `Aᵀ·B` within 2%. The AVX2 kernel's, on the same CPU: 384 × 2048 ·
   /// 2048 × 128 0.95 times the speed, 128 × 2048 · 2048 × 384 1.06, 1024³ 0.98.
-  var deepStripBytes: Int {
-    MemoryLayout<Kernel.Vector>.size >= 64 ? 2 * deepStripBytesNarrow : deepStripBytesNarrow
+  var deepStripBudget: Int {
+    MemoryLayout<Kernel.Vector>.size >= 64 ? 2 * deepStripBytes : deepStripBytes
   }
   var rowTiles: Int { (shape.m + tileRows - 1) / tileRows }
   var panels: Int { (shape.n + panelWidth - 1) / panelWidth }
@@ -1147,15 +1147,15 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
     _ partialRowStride: Int, _ narrow: Bool
   ) {
-    func start(_ r: Int) -> TileRow<Vector> {
+    func startRow(_ r: Int) -> TileRow<Vector> {
       TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
     }
-    var c0 = start(0)
-    var c1 = start(1)
-    var c2 = start(2)
-    var c3 = start(3)
-    var c4 = start(4)
-    var c5 = start(5)
+    var c0 = startRow(0)
+    var c1 = startRow(1)
+    var c2 = startRow(2)
+    var c3 = startRow(3)
+    var c4 = startRow(4)
+    var c5 = startRow(5)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1210,17 +1210,17 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
     _ partialRowStride: Int, _ narrow: Bool
   ) {
-    func start(_ r: Int) -> TileRow<Vector> {
+    func startRow(_ r: Int) -> TileRow<Vector> {
       TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
     }
-    var c0 = start(0)
-    var c1 = start(1)
-    var c2 = start(2)
-    var c3 = start(3)
-    var c4 = start(4)
-    var c5 = start(5)
-    var c6 = start(6)
-    var c7 = start(7)
+    var c0 = startRow(0)
+    var c1 = startRow(1)
+    var c2 = startRow(2)
+    var c3 = startRow(3)
+    var c4 = startRow(4)
+    var c5 = startRow(5)
+    var c6 = startRow(6)
+    var c7 = startRow(7)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1281,21 +1281,21 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
     _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
     _ partialRowStride: Int, _ narrow: Bool
   ) {
-    func start(_ r: Int) -> TileRow<Vector> {
+    func startRow(_ r: Int) -> TileRow<Vector> {
       TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
     }
-    var c0 = start(0)
-    var c1 = start(1)
-    var c2 = start(2)
-    var c3 = start(3)
-    var c4 = start(4)
-    var c5 = start(5)
-    var c6 = start(6)
-    var c7 = start(7)
-    var c8 = start(8)
-    var c9 = start(9)
-    var c10 = start(10)
-    var c11 = start(11)
+    var c0 = startRow(0)
+    var c1 = startRow(1)
+    var c2 = startRow(2)
+    var c3 = startRow(3)
+    var c4 = startRow(4)
+    var c5 = startRow(5)
+    var c6 = startRow(6)
+    var c7 = startRow(7)
+    var c8 = startRow(8)
+    var c9 = startRow(9)
+    var c10 = startRow(10)
+    var c11 = startRow(11)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
