@@ -313,10 +313,11 @@ private struct TiledMatmul<Kernel: Microkernel> {
   func slicesPanels(tiles: Int) -> Bool { largeItem && tiles >= minimumSliceTiles }
   /// Steps of the inner dimension per pass: `depthPerPass`, or the whole of a product of at
   /// most twice that whose pass of a B panel stays within `onePassPanelBytes`, so that its
-  /// tiles go straight to C rather than through the block buffer in two passes (the AVX2
-  /// kernel's 16-wide panels up to k = 512: nine products with k = 384 or 512 ran 0.99 to
-  /// 1.16 times as fast, median 1.08, AMD EPYC Zen 3, 2 threads, timed in turns; at k = 2048
-  /// longer passes gained nothing; the AVX-512 kernel's 32-wide panels keep passes of 256).
+  /// tiles go straight to C rather than keep their sums in the block buffer between two
+  /// passes (the AVX2 kernel's 16-wide panels up to k = 512: nine products with k = 384 or
+  /// 512 ran 0.99 to 1.16 times as fast, median 1.08, AMD EPYC Zen 3, 2 threads, timed in
+  /// turns, when the block was still copied to C after the passes; at k = 2048 longer passes
+  /// gained nothing; the AVX-512 kernel's 32-wide panels keep passes of 256).
   var passDepth: Int {
     let onePass =
       shape.k <= 2 * depthPerPass
@@ -971,10 +972,9 @@ func transposeBlock<Scalar: SIMDScalar>(
 ///
 /// `A[r, p]` is at `a[r * aStrides.row + p * aStrides.column]`; row `p` of the B panel is
 /// two vectors at `b + p * bRowStride`; row `r` of the C tile starts at `c + r * cRowStride`.
-/// With `partials`, the chains start from the partial sums there (row `r` at `partials + r *
-/// partialRowStride`) instead of zero: a long inner dimension is walked in slices, and the
-/// last slice may read them from a buffer and write C. With `accumulate`, the results are
-/// added to C.
+/// With `partials`, the chains start from the partial sums there instead of zero: a long
+/// inner dimension is walked in slices, and the last slice may read them from a buffer and
+/// write C. With `accumulate`, the results are added to C.
 /// With `narrow`, only the first vector of columns is computed, read and written (the last
 /// panel of a product whose columns end within it).
 protocol Microkernel {
@@ -984,9 +984,11 @@ protocol Microkernel {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
-    _ partialRowStride: Int, _ narrow: Bool)
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: Partials<Vector.Scalar>?, _ narrow: Bool)
 }
+
+/// Where a tile's partial sums are, to resume its chains: row `r` at `start + r * rowStride`.
+typealias Partials<Scalar> = (start: UnsafePointer<Scalar>, rowStride: Int)
 
 extension Microkernel {
   /// The tile, its loop specialized for where A's rows are: at constant offsets in a packed
@@ -996,17 +998,16 @@ extension Microkernel {
     depth: Int, a: UnsafePointer<Vector.Scalar>, aStrides: (row: Int, column: Int),
     b: UnsafePointer<Vector.Scalar>, bRowStride: Int,
     c: UnsafeMutablePointer<Vector.Scalar>, cRowStride: Int, accumulate: Bool,
-    partials: (start: UnsafePointer<Vector.Scalar>, rowStride: Int)? = nil, narrow: Bool
+    partials: Partials<Vector.Scalar>? = nil, narrow: Bool
   ) {
-    let (p, partialRowStride) = (partials?.start, partials?.rowStride ?? 0)
     if aStrides.row == 1 {
       tile(
         depth, a, AdjacentRows(), aStrides.column, b, bRowStride, c, cRowStride, accumulate,
-        p, partialRowStride, narrow)
+        partials, narrow)
     } else {
       tile(
         depth, a, StridedRows(stride: aStrides.row), aStrides.column, b, bRowStride, c,
-        cRowStride, accumulate, p, partialRowStride, narrow)
+        cRowStride, accumulate, partials, narrow)
     }
   }
 }
@@ -1098,10 +1099,10 @@ struct TileRow<V: SIMD> where V.Scalar: BinaryFloatingPoint {
   var left: V
   var right: V
 
-  /// Zero, or the partial sums at `partials` (the first vector only, if narrow).
-  @inline(__always) init(_ partials: UnsafePointer<V.Scalar>?, narrow: Bool) {
+  /// Zero, or row `row` of the partial sums (the first vector only, if narrow).
+  @inline(__always) init(_ partials: Partials<V.Scalar>?, row: Int, narrow: Bool) {
     if let partials {
-      let p = UnsafeRawPointer(partials)
+      let p = UnsafeRawPointer(partials.start + row * partials.rowStride)
       left = p.loadUnaligned(as: V.self)
       right = narrow ? V() : p.loadUnaligned(fromByteOffset: MemoryLayout<V>.stride, as: V.self)
     } else {
@@ -1144,18 +1145,14 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
-    _ partialRowStride: Int, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: Partials<Vector.Scalar>?, _ narrow: Bool
   ) {
-    func startRow(_ r: Int) -> TileRow<Vector> {
-      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
-    }
-    var c0 = startRow(0)
-    var c1 = startRow(1)
-    var c2 = startRow(2)
-    var c3 = startRow(3)
-    var c4 = startRow(4)
-    var c5 = startRow(5)
+    var c0 = TileRow<Vector>(partials, row: 0, narrow: narrow)
+    var c1 = TileRow<Vector>(partials, row: 1, narrow: narrow)
+    var c2 = TileRow<Vector>(partials, row: 2, narrow: narrow)
+    var c3 = TileRow<Vector>(partials, row: 3, narrow: narrow)
+    var c4 = TileRow<Vector>(partials, row: 4, narrow: narrow)
+    var c5 = TileRow<Vector>(partials, row: 5, narrow: narrow)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1207,20 +1204,16 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
-    _ partialRowStride: Int, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: Partials<Vector.Scalar>?, _ narrow: Bool
   ) {
-    func startRow(_ r: Int) -> TileRow<Vector> {
-      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
-    }
-    var c0 = startRow(0)
-    var c1 = startRow(1)
-    var c2 = startRow(2)
-    var c3 = startRow(3)
-    var c4 = startRow(4)
-    var c5 = startRow(5)
-    var c6 = startRow(6)
-    var c7 = startRow(7)
+    var c0 = TileRow<Vector>(partials, row: 0, narrow: narrow)
+    var c1 = TileRow<Vector>(partials, row: 1, narrow: narrow)
+    var c2 = TileRow<Vector>(partials, row: 2, narrow: narrow)
+    var c3 = TileRow<Vector>(partials, row: 3, narrow: narrow)
+    var c4 = TileRow<Vector>(partials, row: 4, narrow: narrow)
+    var c5 = TileRow<Vector>(partials, row: 5, narrow: narrow)
+    var c6 = TileRow<Vector>(partials, row: 6, narrow: narrow)
+    var c7 = TileRow<Vector>(partials, row: 7, narrow: narrow)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
@@ -1278,24 +1271,20 @@ where Vector.Scalar: BinaryFloatingPoint & SIMDScalar {
   static func tile<Rows: RowOffsets>(
     _ depth: Int, _ a: UnsafePointer<Vector.Scalar>, _ rows: Rows, _ aColumnStride: Int,
     _ b: UnsafePointer<Vector.Scalar>, _ bRowStride: Int, _ c: UnsafeMutablePointer<Vector.Scalar>,
-    _ cRowStride: Int, _ accumulate: Bool, _ partials: UnsafePointer<Vector.Scalar>?,
-    _ partialRowStride: Int, _ narrow: Bool
+    _ cRowStride: Int, _ accumulate: Bool, _ partials: Partials<Vector.Scalar>?, _ narrow: Bool
   ) {
-    func startRow(_ r: Int) -> TileRow<Vector> {
-      TileRow(partials.map { $0 + r * partialRowStride }, narrow: narrow)
-    }
-    var c0 = startRow(0)
-    var c1 = startRow(1)
-    var c2 = startRow(2)
-    var c3 = startRow(3)
-    var c4 = startRow(4)
-    var c5 = startRow(5)
-    var c6 = startRow(6)
-    var c7 = startRow(7)
-    var c8 = startRow(8)
-    var c9 = startRow(9)
-    var c10 = startRow(10)
-    var c11 = startRow(11)
+    var c0 = TileRow<Vector>(partials, row: 0, narrow: narrow)
+    var c1 = TileRow<Vector>(partials, row: 1, narrow: narrow)
+    var c2 = TileRow<Vector>(partials, row: 2, narrow: narrow)
+    var c3 = TileRow<Vector>(partials, row: 3, narrow: narrow)
+    var c4 = TileRow<Vector>(partials, row: 4, narrow: narrow)
+    var c5 = TileRow<Vector>(partials, row: 5, narrow: narrow)
+    var c6 = TileRow<Vector>(partials, row: 6, narrow: narrow)
+    var c7 = TileRow<Vector>(partials, row: 7, narrow: narrow)
+    var c8 = TileRow<Vector>(partials, row: 8, narrow: narrow)
+    var c9 = TileRow<Vector>(partials, row: 9, narrow: narrow)
+    var c10 = TileRow<Vector>(partials, row: 10, narrow: narrow)
+    var c11 = TileRow<Vector>(partials, row: 11, narrow: narrow)
     var ap = a
     var bp = UnsafeRawPointer(b)
     let bStep = bRowStride * MemoryLayout<Vector.Scalar>.stride
